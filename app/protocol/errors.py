@@ -1,0 +1,74 @@
+"""SCIM errors (RFC 7644 §3.12): the one place an error response body is made."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from app.protocol.schema_defs import ERROR
+
+
+class ScimError(Exception):
+    """An error the client should see as a SCIM Error response."""
+
+    def __init__(self, status: int, detail: str, scim_type: str | None = None,
+                 headers: dict[str, str] | None = None) -> None:
+        super().__init__(detail)
+        self.status = status
+        self.detail = detail
+        self.scim_type = scim_type
+        self.headers = headers or {}
+
+    def body(self) -> dict[str, Any]:
+        body: dict[str, Any] = {"schemas": [ERROR], "status": str(self.status), "detail": self.detail}
+        if self.scim_type:
+            body["scimType"] = self.scim_type
+        return body
+
+
+def invalid_filter(detail: str) -> ScimError:
+    return ScimError(400, detail, "invalidFilter")
+
+
+def invalid_path(detail: str) -> ScimError:
+    return ScimError(400, detail, "invalidPath")
+
+
+def invalid_value(detail: str) -> ScimError:
+    return ScimError(400, detail, "invalidValue")
+
+
+def invalid_syntax(detail: str) -> ScimError:
+    return ScimError(400, detail, "invalidSyntax")
+
+
+def no_target(detail: str) -> ScimError:
+    return ScimError(400, detail, "noTarget")
+
+
+def mutability(detail: str) -> ScimError:
+    return ScimError(400, detail, "mutability")
+
+
+def uniqueness(detail: str) -> ScimError:
+    return ScimError(409, detail, "uniqueness")
+
+
+def too_many(detail: str) -> ScimError:
+    return ScimError(400, detail, "tooMany")
+
+
+def not_found(detail: str) -> ScimError:
+    return ScimError(404, detail)
+
+
+def precondition_failed(detail: str) -> ScimError:
+    return ScimError(412, detail)
+
+
+def unauthorized(detail: str) -> ScimError:
+    return ScimError(401, detail, headers={"WWW-Authenticate": 'Bearer realm="rollcall"'})
+
+
+def method_not_allowed(method: str, path: str, allowed: list[str]) -> ScimError:
+    return ScimError(405, f"{method} is not supported on {path}; allowed: {', '.join(allowed)}.",
+                     headers={"Allow": ", ".join(allowed)})

@@ -1,0 +1,51 @@
+-- rollcall's database. Applied to an empty file on first start; the version lives in PRAGMA user_version.
+-- Each resource keeps its SCIM attributes as one JSON document (`doc`, without id, meta and the
+-- membership lists) plus the columns that lookups, uniqueness and sorting need indexed.
+
+CREATE TABLE users (
+    id             TEXT PRIMARY KEY,
+    user_name      TEXT NOT NULL,
+    user_name_key  TEXT NOT NULL,          -- userName case-folded: uniqueness and `userName eq` lookups
+    external_id    TEXT,
+    display_name   TEXT,
+    active         INTEGER NOT NULL DEFAULT 1,
+    doc            TEXT NOT NULL,
+    created        TEXT NOT NULL,
+    last_modified  TEXT NOT NULL,
+    version        INTEGER NOT NULL DEFAULT 1
+);
+CREATE UNIQUE INDEX users_user_name_key ON users (user_name_key);
+CREATE INDEX users_external_id ON users (external_id);
+CREATE INDEX users_last_modified ON users (last_modified);
+
+CREATE TABLE groups (
+    id                TEXT PRIMARY KEY,
+    display_name      TEXT NOT NULL,
+    display_name_key  TEXT NOT NULL,       -- displayName case-folded: uniqueness and `displayName eq`
+    external_id       TEXT,
+    doc               TEXT NOT NULL,
+    created           TEXT NOT NULL,
+    last_modified     TEXT NOT NULL,
+    version           INTEGER NOT NULL DEFAULT 1
+);
+CREATE UNIQUE INDEX groups_display_name_key ON groups (display_name_key);
+CREATE INDEX groups_external_id ON groups (external_id);
+CREATE INDEX groups_last_modified ON groups (last_modified);
+
+-- Membership has its own table, indexed both ways, so adding the 100,000th member costs what the
+-- first did and a user's groups are found without scanning groups.
+CREATE TABLE group_members (
+    group_id  TEXT NOT NULL REFERENCES groups (id) ON DELETE CASCADE,
+    user_id   TEXT NOT NULL REFERENCES users (id) ON DELETE CASCADE,
+    added     TEXT NOT NULL,
+    PRIMARY KEY (group_id, user_id)
+) WITHOUT ROWID;
+CREATE INDEX group_members_by_user ON group_members (user_id, group_id);
+
+-- Bearer tokens, stored only as SHA-256 hashes (they are 256-bit random, so a slow hash buys nothing).
+CREATE TABLE tokens (
+    name        TEXT PRIMARY KEY,
+    hash        TEXT NOT NULL UNIQUE,
+    created     TEXT NOT NULL,
+    revoked     TEXT
+);
