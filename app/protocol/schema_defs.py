@@ -177,7 +177,6 @@ _GROUP_ATTRIBUTES = (
                   Attribute("value", mutability="immutable", description="The id of the member User."),
                   Attribute("$ref", "reference", mutability="immutable", reference_types=("User",),
                             description="The URI of the member User."),
-                  Attribute("display", mutability="readOnly", description="The member's display name."),
                   Attribute("type", mutability="immutable", canonical_values=("User",),
                             description="The type of the member; rollcall groups hold Users."),
               )),

@@ -1,0 +1,120 @@
+"""The discovery endpoints (RFC 7644 §4, RFC 7643 §5-§7), rendered from `schema_defs`.
+
+Nothing here is hand-written per attribute: /Schemas and /ResourceTypes describe exactly what the
+resource schemas in `resources.py` accept, because both read the same definitions.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from app.protocol.schema_defs import (
+    RESOURCE_TYPE_SCHEMA,
+    RESOURCE_TYPES,
+    SCHEMA_SCHEMA,
+    SCHEMAS,
+    SERVICE_PROVIDER_CONFIG_SCHEMA,
+    Attribute,
+    ResourceType,
+    Schema,
+)
+
+__all__ = ["resource_types", "schemas", "service_provider_config"]
+
+
+def _base(base_url: str) -> str:
+    return base_url.rstrip("/")
+
+
+def service_provider_config(base_url: str, *, max_results: int, default_page_size: int) -> dict[str, Any]:
+    """ServiceProviderConfig (RFC 7643 §5).
+
+    `default_page_size` has no standard home in this representation, so it is not published here;
+    it is taken so callers pass the paging configuration in one place (the lead documents it).
+    """
+    del default_page_size
+    return {
+        "schemas": [SERVICE_PROVIDER_CONFIG_SCHEMA],
+        "patch": {"supported": True},
+        # Bulk is deliberately unsupported: IdPs fall back to single requests when it is off.
+        "bulk": {"supported": False, "maxOperations": 0, "maxPayloadSize": 0},
+        "filter": {"supported": True, "maxResults": max_results},
+        "changePassword": {"supported": False},
+        "sort": {"supported": True},
+        "etag": {"supported": True},
+        "authenticationSchemes": [
+            {
+                "type": "oauthbearertoken",
+                "name": "OAuth Bearer Token",
+                "description": "Authentication with a bearer token in the Authorization header (RFC 6750).",
+                "primary": True,
+            }
+        ],
+        "meta": {
+            "resourceType": "ServiceProviderConfig",
+            "location": f"{_base(base_url)}/ServiceProviderConfig",
+        },
+    }
+
+
+def _resource_type(resource_type: ResourceType, base_url: str) -> dict[str, Any]:
+    rendered: dict[str, Any] = {
+        "schemas": [RESOURCE_TYPE_SCHEMA],
+        "id": resource_type.name,
+        "name": resource_type.name,
+        "endpoint": resource_type.endpoint,
+        "description": resource_type.description,
+        "schema": resource_type.schema.id,
+    }
+    if resource_type.extensions:
+        # Extensions are optional for clients: a User without enterprise attributes is valid.
+        rendered["schemaExtensions"] = [{"schema": ext.id, "required": False} for ext in resource_type.extensions]
+    rendered["meta"] = {
+        "resourceType": "ResourceType",
+        "location": f"{_base(base_url)}/ResourceTypes/{resource_type.name}",
+    }
+    return rendered
+
+
+def resource_types(base_url: str) -> list[dict[str, Any]]:
+    """Every ResourceType resource (RFC 7643 §6), in the order of `RESOURCE_TYPES`."""
+    return [_resource_type(resource_type, base_url) for resource_type in RESOURCE_TYPES]
+
+
+def _attribute(attribute: Attribute) -> dict[str, Any]:
+    """One attribute as RFC 7643 §7 describes it, sub-attributes included."""
+    rendered: dict[str, Any] = {
+        "name": attribute.name,
+        "type": attribute.type,
+        "multiValued": attribute.multi_valued,
+        "description": attribute.description,
+        "required": attribute.required,
+        "caseExact": attribute.case_exact,
+        "mutability": attribute.mutability,
+        "returned": attribute.returned,
+        "uniqueness": attribute.uniqueness,
+    }
+    if attribute.canonical_values:
+        rendered["canonicalValues"] = list(attribute.canonical_values)
+    if attribute.type == "reference":
+        # §7 requires referenceTypes on references; "uri" is the honest default when none is declared.
+        rendered["referenceTypes"] = list(attribute.reference_types or ("uri",))
+    if attribute.is_complex:
+        rendered["subAttributes"] = [_attribute(sub) for sub in attribute.sub_attributes]
+    return rendered
+
+
+def _schema(schema: Schema, base_url: str) -> dict[str, Any]:
+    return {
+        "schemas": [SCHEMA_SCHEMA],
+        "id": schema.id,
+        "name": schema.name,
+        "description": schema.description,
+        "attributes": [_attribute(attribute) for attribute in schema.attributes],
+        "meta": {"resourceType": "Schema", "location": f"{_base(base_url)}/Schemas/{schema.id}"},
+    }
+
+
+def schemas(base_url: str) -> list[dict[str, Any]]:
+    """Every Schema resource (RFC 7643 §7) for the resource types served, extensions included."""
+    return [_schema(schema, base_url) for schema in SCHEMAS]

@@ -1,0 +1,661 @@
+"""The SCIM PATCH engine (RFC 7644 §3.5.2): a PatchOp message in, a patched resource document out.
+
+A resource *document* is a dict holding every client-writable attribute of a resource under its canonical name
+(as spelled in schema_defs); extension attributes live under their schema URN. It never holds id, meta,
+User.groups or Group.members. Group membership can be far larger than a request, so member operations are not
+applied in memory: they come back as an ordered list of MemberChange for the storage layer to apply.
+
+The engine is pure and synchronous: apply_patch never mutates its input and either applies every operation of a
+request or raises a ScimError, in which case the caller applies nothing (RFC 7644 §3.5.2: PATCH is atomic).
+"""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass
+from typing import Any
+
+from marshmallow import EXCLUDE, Schema, ValidationError, fields, pre_load, validate
+
+from app.protocol.errors import (
+    ScimError,
+    invalid_filter,
+    invalid_path,
+    invalid_syntax,
+    invalid_value,
+    mutability,
+    no_target,
+)
+from app.protocol.filters import And, AttrPath, Compare, Filter, Not, Or, PatchPath, parse_patch_path
+from app.protocol.schema_defs import GROUP_SCHEMA, PATCH_OP, Attribute, ResourceType, resolve
+
+MAX_OPERATIONS = 1000
+
+OPS = ("add", "replace", "remove")
+
+# Keys clients echo back in path-less values (RFC 7643 §3: not attributes one can PATCH); ignored there.
+_ECHOED_KEYS = frozenset({"schemas", "id", "meta"})
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# The PatchOp message (RFC 7644 §3.5.2)
+# ---------------------------------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class PatchOperation:
+    op: str  # "add" | "replace" | "remove" (normalised to lower case)
+    path: PatchPath | None
+    value: Any
+
+
+def _lower_keys(data: Any) -> Any:
+    """Member names of a PatchOp message are matched case-insensitively ("Operations", "operations", "OP")."""
+    if isinstance(data, dict):
+        return {key.lower() if isinstance(key, str) else key: value for key, value in data.items()}
+    return data
+
+
+class _OperationSchema(Schema):
+    class Meta:
+        unknown = EXCLUDE
+
+    op = fields.String(required=True, validate=validate.OneOf(OPS, error="must be one of add, replace, remove"))
+    path = fields.String(allow_none=True)
+    value = fields.Raw(allow_none=True)
+
+    @pre_load
+    def _normalise(self, data: Any, **_: Any) -> Any:
+        data = _lower_keys(data)
+        if isinstance(data, dict) and isinstance(data.get("op"), str):
+            data["op"] = data["op"].strip().lower()
+        return data
+
+
+class _PatchOpSchema(Schema):
+    class Meta:
+        unknown = EXCLUDE
+
+    schemas = fields.List(fields.String(), required=True)
+    operations = fields.List(fields.Nested(_OperationSchema), required=True,
+                             validate=validate.Length(min=1, error="must hold at least one operation"))
+
+    @pre_load
+    def _normalise(self, data: Any, **_: Any) -> Any:
+        return _lower_keys(data)
+
+
+def _flatten(messages: Any, prefix: str = "") -> list[str]:
+    if isinstance(messages, dict):
+        out: list[str] = []
+        for key, inner in messages.items():
+            if isinstance(key, int):
+                name = f"{prefix}[{key}]"
+            elif key == "_schema":
+                name = prefix
+            else:
+                name = "Operations" if key == "operations" else str(key)
+                name = f"{prefix}.{name}" if prefix else name
+            out.extend(_flatten(inner, name))
+        return out
+    if isinstance(messages, list) and all(isinstance(m, str) for m in messages):
+        text = " ".join(messages)
+        return [f"{prefix}: {text}" if prefix else text]
+    return [f"{prefix}: {messages}"]
+
+
+def parse_patch_request(body: Any) -> list[PatchOperation]:
+    """Validate a PatchOp message (RFC 7644 §3.5.2) and return its operations in order."""
+    if not isinstance(body, dict):
+        raise invalid_syntax("A PATCH request body must be a JSON object (a PatchOp message).")
+    lowered = _lower_keys(body)
+    if "schemas" not in lowered:
+        raise invalid_syntax(f"A PatchOp message must list {PATCH_OP!r} in 'schemas'.")
+    operations = lowered.get("operations")
+    if isinstance(operations, list) and len(operations) > MAX_OPERATIONS:
+        raise ScimError(400, f"The PatchOp message holds {len(operations)} operations; the limit is "
+                             f"{MAX_OPERATIONS}.", "invalidValue")
+    try:
+        message = _PatchOpSchema().load(body)
+    except ValidationError as error:
+        raise invalid_syntax("Invalid PatchOp message: " + "; ".join(_flatten(error.messages))) from None
+    if PATCH_OP.lower() not in (urn.lower() for urn in message["schemas"]):
+        raise invalid_syntax(f"A PatchOp message must list {PATCH_OP!r} in 'schemas'.")
+
+    parsed: list[PatchOperation] = []
+    for index, raw in enumerate(message["operations"]):
+        op = raw["op"]
+        text = raw.get("path")
+        path = parse_patch_path(text) if text is not None and text.strip() else None
+        if op in ("add", "replace") and "value" not in raw:
+            raise invalid_syntax(f"Operation {index + 1} ({op}) has no 'value'; add and replace require one.")
+        if op == "remove" and path is None:
+            raise no_target(f"Operation {index + 1} (remove) has no 'path'; remove needs a target.")
+        value = raw.get("value")
+        if path is None and op != "remove" and not isinstance(value, dict):
+            raise invalid_value(f"Operation {index + 1} ({op}) has no 'path', so its 'value' must be an object "
+                                f"of attribute names and values.")
+        parsed.append(PatchOperation(op, path, value))
+    return parsed
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Results
+# ---------------------------------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class MemberChange:
+    kind: str  # "add" (ids), "remove" (ids), "remove_where" (filter), "replace" (ids; empty = empty the group)
+    ids: tuple[str, ...] = ()
+    filter: Filter | None = None  # for remove_where: a filter over member sub-attributes (value, display, type)
+
+
+@dataclass
+class PatchResult:
+    document: dict[str, Any]
+    member_changes: list[MemberChange]
+    changed: bool  # False when nothing in the document or membership would change
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# In-memory value filters (RFC 7644 §3.4.2.2) over one value of a multi-valued complex attribute
+# ---------------------------------------------------------------------------------------------------------------
+
+def matches(node: Filter, item: dict[str, Any], attribute: Attribute) -> bool:
+    """Whether `item`, one value of the multi-valued complex `attribute`, satisfies the value filter `node`."""
+    if isinstance(node, And):
+        return matches(node.left, item, attribute) and matches(node.right, item, attribute)
+    if isinstance(node, Or):
+        return matches(node.left, item, attribute) or matches(node.right, item, attribute)
+    if isinstance(node, Not):
+        return not matches(node.inner, item, attribute)
+    if isinstance(node, Compare):
+        sub = _filter_sub_attribute(node.path, attribute)
+        return _compare(node.op, _get(item, sub.name), node.value, sub)
+    raise invalid_filter(f"A filter on {attribute.name!r} cannot nest another value filter.")
+
+
+def _check_filter(node: Filter, attribute: Attribute) -> None:
+    """Reject a value filter naming a sub-attribute `attribute` does not have, before any value is looked at."""
+    if isinstance(node, And | Or):
+        _check_filter(node.left, attribute)
+        _check_filter(node.right, attribute)
+    elif isinstance(node, Not):
+        _check_filter(node.inner, attribute)
+    elif isinstance(node, Compare):
+        _filter_sub_attribute(node.path, attribute)
+    else:
+        raise invalid_filter(f"A filter on {attribute.name!r} cannot nest another value filter.")
+
+
+def _filter_sub_attribute(path: AttrPath, attribute: Attribute) -> Attribute:
+    name = path.name
+    if path.sub is not None and path.uri is None and path.name.lower() == attribute.name.lower():
+        name = path.sub  # `emails[emails.type eq "work"]`: tolerated
+    elif path.sub is not None or path.uri is not None:
+        name = ""
+    sub = attribute.sub(name) if name else None
+    if sub is None:
+        raise invalid_filter(f"{attribute.name!r} has no sub-attribute {str(path)!r} to filter on.")
+    return sub
+
+
+def _compare(op: str, actual: Any, expected: Any, sub: Attribute) -> bool:
+    if op == "pr":
+        return actual not in (None, "", [], {})
+    if sub.type == "boolean":
+        if op not in ("eq", "ne"):
+            raise invalid_filter(f"{sub.name!r} is a boolean; only eq, ne and pr apply to it.")
+        actual, expected = _coerce_boolean(actual), _coerce_boolean(expected)
+    elif sub.type == "binary" and op in ("gt", "ge", "lt", "le"):
+        raise invalid_filter(f"{sub.name!r} is binary; gt, ge, lt and le do not apply to it.")
+    if expected is None or actual is None:
+        if op == "eq":
+            return actual is None and expected is None
+        return op == "ne" and (actual is None) != (expected is None)
+    if isinstance(actual, str) and isinstance(expected, str):
+        if not sub.case_exact:
+            actual, expected = actual.lower(), expected.lower()
+        return _ORDERED_OPS[op](actual, expected)
+    numeric = (int, float)
+    if (isinstance(actual, numeric) and isinstance(expected, numeric)
+            and not isinstance(actual, bool) and not isinstance(expected, bool)):
+        return op not in ("co", "sw", "ew") and _ORDERED_OPS[op](actual, expected)
+    if op == "eq":
+        return bool(actual == expected)
+    if op == "ne":
+        return bool(actual != expected)
+    return False
+
+
+_ORDERED_OPS: dict[str, Any] = {
+    "eq": lambda a, b: a == b,
+    "ne": lambda a, b: a != b,
+    "co": lambda a, b: b in a,
+    "sw": lambda a, b: a.startswith(b),
+    "ew": lambda a, b: a.endswith(b),
+    "gt": lambda a, b: a > b,
+    "ge": lambda a, b: a >= b,
+    "lt": lambda a, b: a < b,
+    "le": lambda a, b: a <= b,
+}
+
+
+def _get(item: dict[str, Any], name: str) -> Any:
+    if name in item:
+        return item[name]
+    lowered = name.lower()
+    return next((value for key, value in item.items() if key.lower() == lowered), None)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Applying operations (RFC 7644 §3.5.2.1 add, §3.5.2.2 remove, §3.5.2.3 replace)
+# ---------------------------------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class _Target:
+    """Where an operation lands: an attribute of a schema's container, optionally narrowed by a value filter
+    and/or a sub-attribute. `attribute` None means the whole schema (a bare schema URN path)."""
+
+    schema_id: str
+    attribute: Attribute | None
+    filter: Filter | None = None
+    sub: Attribute | None = None
+    text: str = ""
+
+
+class _Patch:
+    def __init__(self, resource_type: ResourceType, document: dict[str, Any]) -> None:
+        self.resource_type = resource_type
+        self.document = document
+        self.member_changes: list[MemberChange] = []
+
+    # -- dispatch ------------------------------------------------------------------------------------------------
+    def apply(self, operation: PatchOperation) -> None:
+        op = operation.op.lower()
+        if op not in OPS:
+            raise invalid_syntax(f"Unknown PATCH op {operation.op!r}; expected add, replace or remove.")
+        if operation.path is None:
+            if op == "remove":
+                raise no_target("A remove operation needs a 'path'.")
+            self._apply_object(op, operation.value, None)
+            return
+        target = self._resolve(operation.path)
+        if target.attribute is None:
+            self._apply_schema(op, target, operation.value)
+        elif self._is_members(target.attribute):
+            self._members(op, target, operation.value)
+        elif target.attribute.mutability == "writeOnly":
+            return  # `password`: accepted for compatibility, never stored
+        elif op == "remove" or operation.value is None:
+            self._remove(target, operation.value if op == "remove" else None)
+        else:
+            self._write(op, target, operation.value)
+
+    def _apply_schema(self, op: str, target: _Target, value: Any) -> None:
+        """A path that is a bare schema URN, e.g. the enterprise extension with an object value."""
+        if op == "remove":
+            if target.schema_id == self.resource_type.schema.id:
+                raise mutability("The core schema of a resource cannot be removed.")
+            self.document.pop(target.schema_id, None)
+            return
+        if value is None:
+            return self._apply_schema("remove", target, None)
+        self._apply_object(op, value, target.schema_id)
+
+    def _apply_object(self, op: str, value: Any, schema_id: str | None) -> None:
+        """Path-less add/replace: every key of `value` is an attribute path (RFC 7644 §3.5.2.1, §3.5.2.3).
+        Unknown and read-only keys are ignored here, as for any resource body (RFC 7643 §2.2)."""
+        if not isinstance(value, dict):
+            where = f"the path {schema_id!r}" if schema_id else "no 'path'"
+            raise invalid_value(f"An {op} operation with {where} needs an object of attribute names as its value.")
+        for key, inner in value.items():
+            if not isinstance(key, str) or (schema_id is None and key.lower() in _ECHOED_KEYS):
+                continue
+            schema = self.resource_type.schema_for(key) if key.lower().startswith("urn:") else None
+            if schema is not None and schema_id is None:
+                if inner is None:
+                    if schema.id != self.resource_type.schema.id:
+                        self.document.pop(schema.id, None)
+                    continue
+                self._apply_object(op, inner, schema.id)
+                continue
+            target = self._resolve_key(key, schema_id)
+            if target is None or target.attribute is None:
+                continue
+            if self._is_members(target.attribute):
+                if target.sub is None:
+                    self._members(op, target, inner)
+                continue
+            if self._read_only(target) or target.attribute.mutability == "writeOnly":
+                continue
+            if inner is None:
+                self._remove(target, None)
+            else:
+                self._write(op, target, inner)
+
+    # -- path resolution -----------------------------------------------------------------------------------------
+    def _resolve(self, path: PatchPath) -> _Target:
+        attr = path.attr
+        text = str(attr)
+        if attr.sub is None and attr.uri is not None:
+            schema = self.resource_type.schema_for(f"{attr.uri}:{attr.name}")
+            if schema is not None:
+                if path.filter is not None or path.sub is not None:
+                    raise invalid_path(f"{text!r} is a schema, not a multi-valued attribute.")
+                return _Target(schema.id, None, text=text)
+        resolved = resolve(self.resource_type, attr.uri, attr.name, attr.sub)
+        if resolved is None:
+            raise invalid_path(f"The {self.resource_type.name} resource has no attribute {text!r}.")
+        attribute, sub = resolved.attribute, resolved.sub_attribute
+        if path.filter is not None:
+            if not attribute.multi_valued or not attribute.is_complex:
+                raise invalid_path(f"{text!r} is not a multi-valued attribute, so it cannot take a value filter.")
+            _check_filter(path.filter, attribute)
+            if path.sub is not None:
+                sub = attribute.sub(path.sub)
+                if sub is None:
+                    raise invalid_path(f"{text!r} has no sub-attribute {path.sub!r}.")
+            text = f"{text}[...]" + (f".{sub.name}" if sub else "")
+        target = _Target(resolved.schema_id or self.resource_type.schema.id, attribute, path.filter, sub, text)
+        if self._is_members(attribute):
+            return target
+        if self._read_only(target):
+            raise mutability(f"{text!r} is read-only and cannot be modified.")
+        return target
+
+    def _resolve_key(self, key: str, schema_id: str | None) -> _Target | None:
+        """A key of a path-less value object: `name`, `name.sub` or `urn:...:name[.sub]`; None when unknown."""
+        try:
+            path = parse_patch_path(key)
+        except ScimError:
+            return None
+        if path.filter is not None:
+            return None
+        attr = path.attr
+        uri = attr.uri if attr.uri is not None else schema_id
+        if uri is not None and uri.lower() == self.resource_type.schema.id.lower():
+            uri = None  # resolve() finds common attributes (externalId) only without a URN
+        resolved = resolve(self.resource_type, uri, attr.name, attr.sub)
+        if resolved is None:
+            return None
+        return _Target(resolved.schema_id or self.resource_type.schema.id, resolved.attribute, None,
+                       resolved.sub_attribute, str(attr))
+
+    def _is_members(self, attribute: Attribute) -> bool:
+        return self.resource_type.schema.id == GROUP_SCHEMA and attribute.name == "members"
+
+    @staticmethod
+    def _read_only(target: _Target) -> bool:
+        assert target.attribute is not None
+        return target.attribute.mutability == "readOnly" or (
+            target.sub is not None and target.sub.mutability == "readOnly")
+
+    def _container(self, schema_id: str, create: bool) -> dict[str, Any] | None:
+        if schema_id == self.resource_type.schema.id:
+            return self.document
+        container = self.document.get(schema_id)
+        if not isinstance(container, dict):
+            if not create:
+                return None
+            container = self.document[schema_id] = {}
+        return container
+
+    # -- add and replace -----------------------------------------------------------------------------------------
+    def _write(self, op: str, target: _Target, raw: Any) -> None:
+        attribute = target.attribute
+        assert attribute is not None
+        container = self._container(target.schema_id, create=True)
+        assert container is not None
+        name = attribute.name
+        if target.filter is not None:
+            self._write_matching(op, target, container, raw)
+        elif target.sub is not None:
+            value = _clean_scalar(target.sub, raw)
+            if attribute.multi_valued:
+                # `emails.value`: every value of the attribute; a first value when there is none.
+                items = container.get(name) or [{}]
+                for item in items:
+                    item[target.sub.name] = value
+                container[name] = items
+                _settle_primary(items, items)
+            else:
+                current = container.get(name)
+                container[name] = {**(current if isinstance(current, dict) else {}), target.sub.name: value}
+        elif attribute.multi_valued:
+            items = _clean_multi(attribute, raw)
+            if op == "add":
+                existing = list(container.get(name) or [])
+                written = []
+                for item in items:
+                    if item not in existing and item not in written:
+                        written.append(item)
+                items = existing + written
+            else:
+                written = items
+            _settle_primary(items, written)
+            _store(container, name, items)
+        elif attribute.is_complex:
+            # RFC 7644 §3.5.2.1/§3.5.2.3: sub-attributes not given are left unchanged.
+            current = container.get(name)
+            merged = {**(current if isinstance(current, dict) else {}), **_clean_complex(attribute, raw)}
+            _store(container, name, merged)
+        else:
+            container[name] = _clean_scalar(attribute, raw)
+
+    def _write_matching(self, op: str, target: _Target, container: dict[str, Any], raw: Any) -> None:
+        attribute, value_filter = target.attribute, target.filter
+        assert attribute is not None and value_filter is not None
+        items = container.get(attribute.name) or []
+        matched = [item for item in items if matches(value_filter, item, attribute)]
+        if not matched:
+            seed = _seed_from_filter(value_filter, attribute) if op == "add" else None
+            if seed is None:
+                raise no_target(f"No value of {attribute.name!r} matches the filter in {target.text!r}.")
+            # add `emails[type eq "work"].value` when there is no work email: create it (as Entra expects).
+            items = [*items, seed]
+            matched = [seed]
+        for item in matched:
+            if target.sub is not None:
+                item[target.sub.name] = _clean_scalar(target.sub, raw)
+            else:
+                item.update(_clean_complex(attribute, _unwrap(raw)))
+        _settle_primary(items, matched)
+        container[attribute.name] = items
+
+    # -- remove --------------------------------------------------------------------------------------------------
+    def _remove(self, target: _Target, value: Any) -> None:
+        attribute = target.attribute
+        assert attribute is not None
+        container = self._container(target.schema_id, create=False)
+        name = attribute.name
+        if target.filter is None and target.sub is None and attribute.required:
+            raise invalid_value(f"{name!r} is required and cannot be removed.")
+        if container is None or container.get(name) is None:
+            return  # removing what is not there changes nothing
+        if target.filter is None and target.sub is None:
+            if attribute.multi_valued and value not in (None, [], {}):
+                # `{"op":"remove","path":"emails","value":[{"value":"x"}]}`: only the values given.
+                given = _clean_multi(attribute, value)
+                kept = [item for item in container[name] if not any(_same(item, g, attribute) for g in given)]
+                _store(container, name, kept)
+            else:
+                del container[name]
+        elif attribute.multi_valued:
+            kept = []
+            for item in container[name]:
+                if target.filter is None or matches(target.filter, item, attribute):
+                    if target.sub is None:
+                        continue
+                    item.pop(target.sub.name, None)
+                if item:
+                    kept.append(item)
+            _store(container, name, kept)
+        else:
+            assert target.sub is not None
+            current = dict(container[name])
+            current.pop(target.sub.name, None)
+            _store(container, name, current)
+        if target.schema_id != self.resource_type.schema.id and not container:
+            self.document.pop(target.schema_id, None)
+
+    # -- Group members (never held in the document) --------------------------------------------------------------
+    def _members(self, op: str, target: _Target, raw: Any) -> None:
+        if target.sub is not None:
+            raise mutability(f"{target.text!r}: a member's sub-attributes cannot be modified; add or remove the "
+                             f"member instead.")
+        if target.filter is not None:
+            if op != "remove":
+                raise mutability(f"{target.text!r}: members cannot be modified in place; add or remove them.")
+            ids = _member_ids_of_filter(target.filter)
+            if ids is not None:
+                self.member_changes.append(MemberChange("remove", ids))
+            else:
+                self.member_changes.append(MemberChange("remove_where", filter=target.filter))
+            return
+        if op == "remove":
+            if raw is None:
+                self.member_changes.append(MemberChange("replace", ()))  # RFC 7644 §3.5.2.2: all members
+            else:
+                # JumpCloud/Entra: `remove` `members` with a value array removes only those members.
+                ids = _member_ids(raw)
+                if ids:
+                    self.member_changes.append(MemberChange("remove", ids))
+        elif op == "add":
+            ids = _member_ids(raw)
+            if ids:
+                self.member_changes.append(MemberChange("add", ids))
+        else:
+            self.member_changes.append(MemberChange("replace", _member_ids(raw) if raw is not None else ()))
+
+
+def apply_patch(resource_type: ResourceType, document: dict[str, Any],
+                operations: list[PatchOperation]) -> PatchResult:
+    """Apply `operations` in order to a copy of `document` (RFC 7644 §3.5.2). Raises ScimError on the first
+    problem, in which case nothing is to be applied."""
+    patch = _Patch(resource_type, copy.deepcopy(document))
+    for operation in operations:
+        patch.apply(operation)
+    for extension in resource_type.extensions:
+        if patch.document.get(extension.id) == {} and document.get(extension.id) != {}:
+            del patch.document[extension.id]  # an extension left without attributes is not there
+    changed = patch.document != document or bool(patch.member_changes)
+    return PatchResult(patch.document, patch.member_changes, changed)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Values: canonical names, dropped unknown/read-only sub-attributes, booleans sent as strings
+# ---------------------------------------------------------------------------------------------------------------
+
+def _coerce_boolean(value: Any) -> Any:
+    if isinstance(value, str) and value.strip().lower() in ("true", "false"):
+        return value.strip().lower() == "true"
+    return value
+
+
+def _unwrap(value: Any) -> Any:
+    """A single value sent as a one-element array (`"value": ["x"]`) is that value."""
+    if isinstance(value, list) and len(value) == 1:
+        return value[0]
+    return value
+
+
+def _clean_scalar(attribute: Attribute, value: Any) -> Any:
+    value = _unwrap(value)
+    return _coerce_boolean(value) if attribute.type == "boolean" else value
+
+
+def _clean_complex(attribute: Attribute, value: Any) -> dict[str, Any]:
+    if isinstance(value, str | int | float) and not isinstance(value, bool) and attribute.sub("value"):
+        value = {"value": value}  # Entra sends `manager` as the bare id: `"value": "id2"`
+    if not isinstance(value, dict):
+        raise invalid_value(f"{attribute.name!r} is complex; its value must be an object, not {value!r}.")
+    clean: dict[str, Any] = {}
+    for key, inner in value.items():
+        sub = attribute.sub(key) if isinstance(key, str) else None
+        if sub is None or sub.mutability in ("readOnly", "writeOnly") or inner is None:
+            continue
+        clean[sub.name] = _clean_scalar(sub, inner)
+    return clean
+
+
+def _clean_multi(attribute: Attribute, value: Any) -> list[Any]:
+    values = value if isinstance(value, list) else [value]
+    if not attribute.is_complex:
+        return [_clean_scalar(attribute, v) for v in values if v is not None]
+    cleaned = [_clean_complex(attribute, v) for v in values if v is not None]
+    return [item for item in cleaned if item]
+
+
+def _store(container: dict[str, Any], name: str, value: Any) -> None:
+    """Set an attribute; an empty list or object is an unassigned attribute (RFC 7643 §2.5)."""
+    if value in ([], {}):
+        container.pop(name, None)
+    else:
+        container[name] = value
+
+
+def _same(item: dict[str, Any], given: dict[str, Any], attribute: Attribute) -> bool:
+    """Whether `item` has every sub-attribute value `given` has (strings compared per case-exactness)."""
+    for key, expected in given.items():
+        sub = attribute.sub(key)
+        if sub is None or not _compare("eq", _get(item, key), expected, sub):
+            return False
+    return True
+
+
+def _settle_primary(items: list[Any], written: list[Any]) -> None:
+    """RFC 7643 §2.4: at most one value is primary; the one just written wins."""
+    winners = [item for item in written if isinstance(item, dict) and item.get("primary") is True]
+    if not winners:
+        return
+    winner = winners[-1]
+    for item in items:
+        if item is not winner and isinstance(item, dict) and item.get("primary") is True:
+            item["primary"] = False
+
+
+def _seed_from_filter(node: Filter, attribute: Attribute) -> dict[str, Any] | None:
+    """The value an `eq` filter (or an `and` of them) describes, for an add that matches nothing; else None."""
+    if isinstance(node, And):
+        left, right = _seed_from_filter(node.left, attribute), _seed_from_filter(node.right, attribute)
+        return None if left is None or right is None else {**left, **right}
+    if isinstance(node, Compare) and node.op == "eq" and node.value is not None:
+        sub = _filter_sub_attribute(node.path, attribute)
+        return {sub.name: _clean_scalar(sub, node.value)}
+    return None
+
+
+def _member_ids(raw: Any) -> tuple[str, ...]:
+    """Ids of member objects `{"value": id}` (or `{"$ref": ".../Users/id"}`), de-duplicated, in order."""
+    members = raw if isinstance(raw, list) else [raw]
+    ids: list[str] = []
+    for member in members:
+        if not isinstance(member, dict):
+            raise invalid_value(f"A member must be an object such as {{\"value\": \"<user id>\"}}, not {member!r}.")
+        kind = _get(member, "type")
+        if kind is not None and (not isinstance(kind, str) or kind.lower() != "user"):
+            raise invalid_value(f"Members of a group must be Users; member type {kind!r} is not supported.")
+        value, ref = _get(member, "value"), _get(member, "$ref")
+        if isinstance(value, str) and value.strip():
+            member_id = value.strip()
+        elif value is None and isinstance(ref, str) and ref.rstrip("/"):
+            member_id = ref.rstrip("/").rsplit("/", 1)[-1]
+        else:
+            raise invalid_value(f"A member needs a 'value' holding the user's id (or a '$ref'): {member!r}.")
+        if member_id not in ids:
+            ids.append(member_id)
+    return tuple(ids)
+
+
+def _member_ids_of_filter(node: Filter) -> tuple[str, ...] | None:
+    """`value eq "a"` or `value eq "a" or value eq "b"`: those ids; any other filter: None."""
+    if isinstance(node, Or):
+        left, right = _member_ids_of_filter(node.left), _member_ids_of_filter(node.right)
+        if left is None or right is None:
+            return None
+        return left + tuple(i for i in right if i not in left)
+    if (isinstance(node, Compare) and node.op == "eq" and node.path.uri is None and node.path.sub is None
+            and node.path.name.lower() == "value" and isinstance(node.value, str)):
+        return (node.value,)
+    return None
+

@@ -1,0 +1,784 @@
+"""SCIM resources in and out (RFC 7643 §2-§4, RFC 7644 §3.4.2.5, §3.4.3, §3.9).
+
+The marshmallow schemas here are generated from `schema_defs`, so adding an attribute there is the
+whole change: loading, dumping and projection follow. A *document* is what gets stored: every
+client-writable attribute under its canonical name, extensions under their schema URN, and nothing
+the server owns (id, meta, schemas, readOnly attributes) or must never keep (password).
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from functools import cache
+from typing import Any, ClassVar
+
+import marshmallow as ma
+from marshmallow import fields
+
+from app.protocol.errors import invalid_syntax, invalid_value
+from app.protocol.schema_defs import (
+    COMMON_ATTRIBUTES,
+    GROUP_SCHEMA,
+    LIST_RESPONSE,
+    SEARCH_REQUEST,
+    Attribute,
+    ResourceType,
+    resolve,
+)
+
+__all__ = [
+    "SearchRequest",
+    "dump_resource",
+    "list_response",
+    "load_resource",
+    "load_search_request",
+    "parse_attribute_list",
+    "project",
+    "wants_attribute",
+]
+
+
+# --- error text ------------------------------------------------------------------------------------------------
+
+
+def _describe(value: Any) -> str:
+    """How a wrong value is quoted in an error detail: short enough to read, exact enough to find."""
+    if isinstance(value, dict):
+        return "an object"
+    if isinstance(value, list):
+        return "an array"
+    text = json.dumps(value, ensure_ascii=False)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def _flatten(messages: Any, path: str = "", in_extension: bool = False) -> list[str]:
+    """Turn marshmallow's nested error dict into `emails[0].primary must be ...` lines."""
+    if isinstance(messages, str):
+        return [f"{path} {messages}" if path else messages]
+    if isinstance(messages, list):
+        return [line for message in messages for line in _flatten(message, path, in_extension)]
+    lines: list[str] = []
+    for key, sub in messages.items():
+        if key == "_schema":
+            child, child_in_ext = path, in_extension
+        elif isinstance(key, int):
+            child, child_in_ext = f"{path}[{key}]", False
+        elif not path:
+            child, child_in_ext = str(key), str(key).lower().startswith("urn:")
+        elif in_extension:
+            # Extension attributes are addressed as `urn:...:User:department` (RFC 7644 §3.10).
+            child, child_in_ext = f"{path}:{key}", False
+        else:
+            child, child_in_ext = f"{path}.{key}", False
+        lines.extend(_flatten(sub, child, child_in_ext))
+    return lines
+
+
+# --- fields: one per SCIM data type (RFC 7643 §2.3) ------------------------------------------------------------
+
+
+class _ScimField(fields.Field):
+    """A field that knows its SCIM attribute, so error messages and coercions follow the schema."""
+
+    def __init__(self, attribute: Attribute, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.scim = attribute
+
+    def _serialize(self, value: Any, attr: str | None, obj: Any, **kwargs: Any) -> Any:
+        return value
+
+
+class _String(_ScimField):
+    expected = "a string"
+
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> Any:
+        if not isinstance(value, str):
+            raise ma.ValidationError(f"must be {self.expected}, got {_describe(value)}")
+        # NUL survives JSON but breaks SQLite text comparisons and most downstream consumers.
+        if "\x00" in value:
+            raise ma.ValidationError("must not contain NUL characters")
+        if self.scim.required and not value.strip():
+            raise ma.ValidationError("is required and must not be empty")
+        return self._check(value)
+
+    def _check(self, value: str) -> Any:
+        return value
+
+    def _serialize(self, value: Any, attr: str | None, obj: Any, **kwargs: Any) -> Any:
+        return value if value is None or isinstance(value, str) else str(value)
+
+
+class _Reference(_String):
+    expected = "a reference (a URI string)"
+
+
+class _DateTime(_String):
+    expected = "a dateTime string (ISO 8601)"
+
+    def _check(self, value: str) -> Any:
+        try:
+            datetime.fromisoformat(value)
+        except ValueError:
+            raise ma.ValidationError(f"must be {self.expected}, got {_describe(value)}") from None
+        if "T" not in value.upper():
+            raise ma.ValidationError(f"must be {self.expected} with a time, got {_describe(value)}")
+        return value
+
+    def _serialize(self, value: Any, attr: str | None, obj: Any, **kwargs: Any) -> Any:
+        if isinstance(value, datetime):
+            if value.tzinfo is None:
+                value = value.replace(tzinfo=UTC)
+            return value.isoformat().replace("+00:00", "Z")
+        return value
+
+
+class _Binary(_String):
+    expected = "base64-encoded binary"
+
+    def _check(self, value: str) -> Any:
+        compact = "".join(value.split())  # PEM bodies arrive wrapped at 64 columns
+        # Some clients send base64url; both alphabets decode the same certificate.
+        normalised = compact.replace("-", "+").replace("_", "/")
+        try:
+            base64.b64decode(normalised, validate=True)
+            return value
+        except (binascii.Error, ValueError):
+            pass
+        raise ma.ValidationError(f"must be {self.expected}, got {_describe(value)}")
+
+
+class _Boolean(_ScimField):
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> Any:
+        if isinstance(value, bool):
+            return value
+        # Microsoft Entra sends booleans as "True"/"False" strings in PATCH values.
+        if isinstance(value, str) and value.lower() in ("true", "false"):
+            return value.lower() == "true"
+        raise ma.ValidationError(f"must be a boolean, got {_describe(value)}")
+
+    def _serialize(self, value: Any, attr: str | None, obj: Any, **kwargs: Any) -> Any:
+        if isinstance(value, str):
+            return value.lower() == "true"
+        return value if value is None else bool(value)
+
+
+class _Integer(_ScimField):
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> Any:
+        if isinstance(value, int) and not isinstance(value, bool):
+            return value
+        if isinstance(value, float) and value.is_integer():
+            return int(value)
+        raise ma.ValidationError(f"must be an integer, got {_describe(value)}")
+
+
+class _Decimal(_ScimField):
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> Any:
+        if isinstance(value, int | float) and not isinstance(value, bool):
+            return value
+        raise ma.ValidationError(f"must be a decimal number, got {_describe(value)}")
+
+
+class _Complex(_ScimField):
+    """A singular complex attribute, validated by the generated schema of its sub-attributes."""
+
+    def __init__(self, attribute: Attribute, schema_class: type[_ScimSchema], **kwargs: Any) -> None:
+        super().__init__(attribute, **kwargs)
+        self.schema_class = schema_class
+
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> Any:
+        # Entra PATCHes the enterprise manager as a bare id string; `value` is what it means.
+        if isinstance(value, str) and self.scim.sub("value") is not None:
+            value = {"value": value}
+        if not isinstance(value, dict):
+            raise ma.ValidationError(f"must be an object, got {_describe(value)}")
+        return self.schema_class().load(value)
+
+    def _serialize(self, value: Any, attr: str | None, obj: Any, **kwargs: Any) -> Any:
+        if not isinstance(value, dict):
+            return value
+        return self.schema_class().dump(value)
+
+
+class _MultiValued(_ScimField):
+    """A multi-valued attribute: a list of `inner` values, at most one of them primary (RFC 7643 §2.4)."""
+
+    def __init__(self, attribute: Attribute, inner: _ScimField, **kwargs: Any) -> None:
+        super().__init__(attribute, **kwargs)
+        self.inner = inner
+
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> Any:
+        if isinstance(value, dict):
+            # Several IdPs send one object where the schema says array; the meaning is unambiguous.
+            value = [value]
+        if not isinstance(value, list):
+            raise ma.ValidationError(f"must be an array, got {_describe(value)}")
+        items: list[Any] = []
+        errors: dict[int, Any] = {}
+        for index, item in enumerate(value):
+            if item is None:
+                continue
+            try:
+                loaded = self.inner.deserialize(item)
+            except ma.ValidationError as error:
+                errors[index] = error.messages
+                continue
+            if not _is_empty(loaded):
+                items.append(loaded)
+        if errors:
+            raise ma.ValidationError(errors)
+        if sum(1 for item in items if isinstance(item, dict) and item.get("primary") is True) > 1:
+            raise ma.ValidationError("must not have more than one value with primary set to true")
+        return _dedupe(items) if self.scim.name == "members" else items
+
+    def _serialize(self, value: Any, attr: str | None, obj: Any, **kwargs: Any) -> Any:
+        if value is None:
+            return None
+        if not isinstance(value, list):
+            value = [value]
+        return [self.inner._serialize(item, attr, obj) for item in value]
+
+
+class _Member(_ScimField):
+    """One Group member as a client writes it; only the id survives, since the lead keeps members in a table."""
+
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> Any:
+        if isinstance(value, str):
+            value = {"value": value}
+        if not isinstance(value, dict):
+            raise ma.ValidationError(f"must be an object, got {_describe(value)}")
+        item = {sub.name: v for key, v in value.items() if v is not None and (sub := self.scim.sub(key))}
+        member_id = item.get("value")
+        ref = item.get("$ref")
+        if member_id is None and isinstance(ref, str):
+            member_id = ref.rstrip("/").rsplit("/", 1)[-1]
+        if member_id is None:
+            raise ma.ValidationError({"value": ["is required"]})
+        if not isinstance(member_id, str) or not member_id.strip() or "\x00" in member_id:
+            raise ma.ValidationError({"value": [f"must be a non-empty string, got {_describe(member_id)}"]})
+        member: dict[str, Any] = {"value": member_id}
+        member_type = item.get("type")
+        if member_type is not None:
+            # Only Users can be members here; nested groups are out of scope for rollcall.
+            if not isinstance(member_type, str) or member_type.lower() != "user":
+                raise ma.ValidationError({"type": [f'must be "User", got {_describe(member_type)}']})
+            member["type"] = "User"
+        return member
+
+
+_SCALARS: dict[str, type[_ScimField]] = {
+    "string": _String,
+    "boolean": _Boolean,
+    "integer": _Integer,
+    "decimal": _Decimal,
+    "dateTime": _DateTime,
+    "reference": _Reference,
+    "binary": _Binary,
+}
+
+
+def _is_empty(value: Any) -> bool:
+    # RFC 7643 §2.5: null, an empty array (and, by extension, an empty object) are "unassigned".
+    return value is None or value == [] or value == {}
+
+
+def _dedupe(members: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    seen: set[str] = set()
+    unique = []
+    for member in members:
+        if member["value"] not in seen:
+            seen.add(member["value"])
+            unique.append(member)
+    return unique
+
+
+# --- generated schemas -----------------------------------------------------------------------------------------
+
+
+def _loadable(attribute: Attribute) -> bool:
+    # readOnly values are the server's; writeOnly/never (password) must not be kept at all.
+    return attribute.mutability not in ("readOnly", "writeOnly") and attribute.returned != "never"
+
+
+def _dumpable(attribute: Attribute) -> bool:
+    return attribute.returned != "never" and attribute.mutability != "writeOnly"
+
+
+def _find(attributes: tuple[Attribute, ...], name: str) -> Attribute | None:
+    lowered = name.lower()
+    return next((a for a in attributes if a.name.lower() == lowered), None)
+
+
+class _ScimSchema(ma.Schema):
+    """Base of every generated schema: case-insensitive names, nulls as absent, unknowns dropped."""
+
+    class Meta:
+        unknown = ma.EXCLUDE
+
+    scim_attributes: ClassVar[tuple[Attribute, ...]] = ()
+
+    @ma.pre_load
+    def _canonical_names(self, data: Any, **kwargs: Any) -> Any:
+        return _canonicalize(data, self.scim_attributes)
+
+    @ma.post_load
+    def _drop_empty(self, data: dict[str, Any], **kwargs: Any) -> dict[str, Any]:
+        return {key: value for key, value in data.items() if not _is_empty(value)}
+
+    @ma.post_dump
+    def _drop_empty_out(self, data: dict[str, Any], **kwargs: Any) -> dict[str, Any]:
+        return {key: value for key, value in data.items() if not _is_empty(value)}
+
+
+def _canonicalize(data: dict[str, Any], attributes: tuple[Attribute, ...],
+                  into: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Rename keys to their schema spelling (RFC 7643 §2.1); drop nulls and names this schema does not accept."""
+    out = {} if into is None else into
+    for key, value in data.items():
+        if value is None:
+            continue
+        attribute = _find(attributes, key)
+        if attribute is None:
+            continue
+        if attribute.name in out:
+            message = "is given more than once (attribute names are case-insensitive)"
+            raise ma.ValidationError({attribute.name: [message]})
+        out[attribute.name] = value
+    return out
+
+
+def _field_for(attribute: Attribute, *, for_load: bool, owner: str | None) -> _ScimField:
+    if for_load and owner == GROUP_SCHEMA and attribute.name == "members":
+        return _MultiValued(attribute, _Member(attribute))
+    if attribute.is_complex:
+        inner: _ScimField = _Complex(attribute, _schema_class(attribute.name, attribute.sub_attributes, for_load))
+    else:
+        inner = _SCALARS.get(attribute.type, _String)(attribute)
+    if attribute.multi_valued:
+        return _MultiValued(attribute, inner)
+    return inner
+
+
+def _schema_class(name: str, attributes: tuple[Attribute, ...], for_load: bool, owner: str | None = None,
+                  base: type[_ScimSchema] = _ScimSchema,
+                  extra_fields: dict[str, fields.Field] | None = None) -> type[_ScimSchema]:
+    keep = _loadable if for_load else _dumpable
+    chosen = tuple(a for a in attributes if keep(a))
+    declared: dict[str, fields.Field] = {}
+    for attribute in chosen:
+        field = _field_for(attribute, for_load=for_load, owner=owner)
+        if for_load and attribute.required:
+            field.required = True
+            field.error_messages = {**field.error_messages, "required": "is required"}
+        declared[attribute.name] = field
+    declared.update(extra_fields or {})
+    schema_class = base.from_dict(declared, name=f"{name}{'Load' if for_load else 'Dump'}Schema")
+    schema_class.scim_attributes = chosen
+    return schema_class
+
+
+class _ResourceSchema(_ScimSchema):
+    """The top level of a resource: core attributes, externalId/meta, and one object per extension.
+
+    marshmallow treats dots in field names as paths and schema URNs contain "2.0", so extensions are
+    held under plain field names (`ext0`...) with the URN as data_key, and renamed back after loading.
+    """
+
+    extension_keys: ClassVar[dict[str, str]] = {}  # field name -> URN
+    core_schema_id: ClassVar[str] = ""
+
+    @ma.pre_load
+    def _canonical_names(self, data: Any, **kwargs: Any) -> Any:
+        by_urn = {urn.lower(): (name, urn) for name, urn in self.extension_keys.items()}
+        out: dict[str, Any] = {}
+        plain: dict[str, Any] = {}
+        qualified: dict[str, dict[str, Any]] = {}
+        for key, value in data.items():
+            lowered = key.lower()
+            if lowered in by_urn:
+                if value is not None:
+                    out[by_urn[lowered][1]] = value
+                continue
+            if lowered.startswith(self.core_schema_id.lower() + ":"):
+                plain[key[len(self.core_schema_id) + 1:]] = value
+                continue
+            # `urn:...:enterprise:2.0:User:department` written at the top level (RFC 7644 §3.10 style).
+            prefix = next((urn for urn in by_urn if lowered.startswith(urn + ":")), None)
+            if prefix is not None:
+                qualified.setdefault(prefix, {})[key[len(prefix) + 1:]] = value
+                continue
+            plain[key] = value
+        _canonicalize(plain, self.scim_attributes, into=out)
+        for lowered_urn, extra in qualified.items():
+            urn = by_urn[lowered_urn][1]
+            existing = out.get(urn, {})
+            if not isinstance(existing, dict):
+                continue  # the field reports the wrong type
+            merged = {**existing}
+            for key, value in extra.items():
+                if any(k.lower() == key.lower() for k in merged) and value is not None:
+                    raise ma.ValidationError({urn: {key: ["is given more than once"]}})
+                merged[key] = value
+            out[urn] = merged
+        return out
+
+    @ma.post_load
+    def _drop_empty(self, data: dict[str, Any], **kwargs: Any) -> dict[str, Any]:
+        # An explicit `"members": []` survives: on PUT it means "empty the group", unlike an absent key.
+        return {
+            self.extension_keys.get(key, key): value for key, value in data.items()
+            if not _is_empty(value) or (key == "members" and value == [])
+        }
+
+    @ma.pre_dump
+    def _extension_fields(self, data: dict[str, Any], **kwargs: Any) -> dict[str, Any]:
+        by_urn = {urn: name for name, urn in self.extension_keys.items()}
+        return {by_urn.get(key, key): value for key, value in data.items()}
+
+
+@cache
+def _resource_schema(resource_type: ResourceType, for_load: bool) -> type[_ResourceSchema]:
+    keys: dict[str, str] = {}
+    extension_fields: dict[str, fields.Field] = {}
+    for index, extension in enumerate(resource_type.extensions):
+        name = f"ext{index}"
+        keys[name] = extension.id
+        as_attribute = Attribute(extension.id, "complex", sub_attributes=extension.attributes)
+        extension_schema = _schema_class(extension.name, extension.attributes, for_load, owner=extension.id)
+        extension_fields[name] = _Complex(as_attribute, extension_schema, data_key=extension.id)
+    common = tuple(a for a in COMMON_ATTRIBUTES if a.name != "id")
+    schema_class = _schema_class(resource_type.name, (*common, *resource_type.schema.attributes), for_load,
+                                 owner=resource_type.schema.id, base=_ResourceSchema, extra_fields=extension_fields)
+    assert issubclass(schema_class, _ResourceSchema)
+    schema_class.extension_keys = keys
+    schema_class.core_schema_id = resource_type.schema.id
+    return schema_class
+
+
+# --- public API: resources -------------------------------------------------------------------------------------
+
+
+def load_resource(resource_type: ResourceType, body: Any) -> dict[str, Any]:
+    """Validate a POST/PUT body (or a document produced by PATCH) into a stored *document*.
+
+    Group members come back under "members" as [{"value": id, ("type": "User")}] for the caller to
+    pop off; everything else in the result is what gets stored.
+    """
+    if not isinstance(body, dict):
+        raise invalid_syntax(f"The request body must be a JSON object, not {_json_kind(body)}")
+    try:
+        return _resource_schema(resource_type, True)().load(body)
+    except ma.ValidationError as error:
+        raise invalid_value("; ".join(_flatten(error.messages))) from None
+
+
+def _json_kind(value: Any) -> str:
+    if isinstance(value, list):
+        return "a list"
+    if isinstance(value, str):
+        return "a string"
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, int | float):
+        return "a number"
+    return "null" if value is None else type(value).__name__
+
+
+def dump_resource(resource_type: ResourceType, document: dict[str, Any], *, id: str, meta: dict[str, Any],
+                  extra: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The full SCIM representation of a stored document, ordered as RFC 7643 §8 examples are."""
+    extra = extra or {}
+    source = {key: value for key, value in document.items() if key not in ("id", "meta", "schemas")}
+    dumped = _resource_schema(resource_type, False)().dump({**source, **extra, "meta": meta})
+    present_extensions = [ext.id for ext in resource_type.extensions if dumped.get(ext.id)]
+    out: dict[str, Any] = {"schemas": [resource_type.schema.id, *present_extensions], "id": str(id)}
+    if "externalId" in dumped:
+        out["externalId"] = dumped["externalId"]
+    for attribute in resource_type.schema.attributes:
+        if attribute.name in dumped and attribute.name not in extra:
+            out[attribute.name] = dumped[attribute.name]
+    for urn in present_extensions:
+        out[urn] = dumped[urn]
+    for key, value in extra.items():
+        out[key] = dumped.get(key, value)
+    if "meta" in dumped:
+        out["meta"] = dumped["meta"]
+    return out
+
+
+def list_response(resources: list[dict[str, Any]], total: int, start_index: int) -> dict[str, Any]:
+    """A ListResponse (RFC 7644 §3.4.2); "Resources" is always present so clients can iterate blindly."""
+    return {
+        "schemas": [LIST_RESPONSE],
+        "totalResults": total,
+        "startIndex": start_index,
+        "itemsPerPage": len(resources),
+        "Resources": resources,
+    }
+
+
+# --- projection (RFC 7644 §3.4.2.5, §3.9) ----------------------------------------------------------------------
+
+_WHOLE = None  # a trie node that selects the whole value
+_Trie = dict[str, Any]
+
+
+def parse_attribute_list(text: str | None) -> list[str] | None:
+    """`"userName, name.givenName"` -> `["userName", "name.givenName"]`; None or blank -> None."""
+    if not text:
+        return None
+    names = [part.strip() for part in text.split(",") if part.strip()]
+    return names or None
+
+
+def _segments(resource_type: ResourceType, path: str) -> tuple[str, ...]:
+    """An attribute path as canonical keys of the representation: ("name", "givenName"), (urn, "department")."""
+    text = path.strip()
+    lowered = text.lower()
+    prefix: tuple[str, ...] = ()
+    uri: str | None = None
+    for schema_id in sorted(resource_type.schema_ids, key=len, reverse=True):
+        if lowered == schema_id.lower():
+            # A bare extension URN selects the whole extension object; a bare core URN selects nothing specific.
+            return (schema_id,) if schema_id != resource_type.schema.id else ()
+        if lowered.startswith(schema_id.lower() + ":"):
+            uri = schema_id
+            text = text[len(schema_id) + 1:]
+            if schema_id != resource_type.schema.id:
+                prefix = (schema_id,)
+            break
+    name, _, sub = text.partition(".")
+    resolved = resolve(resource_type, uri, name, sub or None)
+    if resolved is None:
+        return (*prefix, name, sub) if sub else (*prefix, name)
+    names = (resolved.attribute.name, resolved.sub_attribute.name) if resolved.sub_attribute else (
+        resolved.attribute.name,)
+    return (*prefix, *names)
+
+
+def _trie(resource_type: ResourceType, paths: list[str]) -> _Trie:
+    root: _Trie = {}
+    for path in paths:
+        segments = _segments(resource_type, path)
+        if not segments:
+            continue
+        node = root
+        for depth, segment in enumerate(segments):
+            key = segment.lower()
+            if depth == len(segments) - 1:
+                node[key] = _WHOLE
+            elif key in node and node[key] is _WHOLE:
+                break  # already wholly selected
+            else:
+                node = node.setdefault(key, {})
+    return root
+
+
+def _always_returned(resource_type: ResourceType) -> set[str]:
+    names = {"schemas"}
+    for attribute in (*COMMON_ATTRIBUTES, *resource_type.schema.attributes):
+        if attribute.returned == "always":
+            names.add(attribute.name.lower())
+    return names
+
+
+def _select(value: Any, node: _Trie | None) -> Any:
+    if node is _WHOLE:
+        return value
+    if isinstance(value, list):
+        # Sub-attribute selection applies to every value of a multi-valued attribute.
+        items = [_select(item, node) for item in value]
+        return [item for item in items if not _is_empty(item)]
+    if isinstance(value, dict):
+        out = {}
+        for key, sub in value.items():
+            if key.lower() in node:
+                selected = _select(sub, node[key.lower()])
+                if not _is_empty(selected):
+                    out[key] = selected
+        return out
+    return None  # a sub-attribute of a simple value selects nothing
+
+
+def _exclude(value: Any, node: _Trie) -> Any:
+    if isinstance(value, list):
+        items = [_exclude(item, node) for item in value]
+        return [item for item in items if not _is_empty(item)]
+    if isinstance(value, dict):
+        out = {}
+        for key, sub in value.items():
+            lowered = key.lower()
+            if lowered not in node:
+                out[key] = sub
+            elif node[lowered] is not _WHOLE:
+                kept = _exclude(sub, node[lowered])
+                if not _is_empty(kept):
+                    out[key] = kept
+        return out
+    return value
+
+
+def project(resource: dict[str, Any], resource_type: ResourceType, attributes: list[str] | None,
+            excluded: list[str] | None) -> dict[str, Any]:
+    """Apply `attributes` / `excludedAttributes` to a dumped resource.
+
+    returned="always" attributes (schemas, id) survive both; "schemas" is left as is, because it
+    describes the resource rather than the projection.
+    """
+    always = _always_returned(resource_type)
+    out = dict(resource)
+    if attributes:
+        trie = _trie(resource_type, attributes)
+        out = {}
+        for key, value in resource.items():
+            lowered = key.lower()
+            if lowered in always:
+                out[key] = value
+            elif lowered in trie:
+                selected = _select(value, trie[lowered])
+                if not _is_empty(selected):
+                    out[key] = selected
+    else:
+        # returned="request" attributes only appear when asked for by name.
+        request_only = {
+            a.name.lower() for a in (*COMMON_ATTRIBUTES, *resource_type.schema.attributes) if a.returned == "request"
+        }
+        out = {key: value for key, value in out.items() if key.lower() not in request_only}
+    if excluded:
+        trie = _trie(resource_type, excluded)
+        for name in always:
+            trie.pop(name, None)
+        out = _exclude(out, trie)
+    return out
+
+
+def wants_attribute(resource_type: ResourceType, attributes: list[str] | None, excluded: list[str] | None,
+                    name: str) -> bool:
+    """Whether projecting with these parameters can keep any part of attribute `name` (e.g. Group.members)."""
+    target = tuple(s.lower() for s in _segments(resource_type, name))
+    if not target:
+        return True
+    if target[0] in _always_returned(resource_type):
+        return True
+    if attributes:
+        selected = [tuple(s.lower() for s in _segments(resource_type, path)) for path in attributes]
+        # Either the attribute (or one of its sub-attributes) is named, or something containing it is.
+        if not any(path[:len(target)] == target or target[:len(path)] == path for path in selected if path):
+            return False
+    elif _returned(resource_type, target[0]) == "request":
+        return False
+    if excluded:
+        for path in excluded:
+            segments = tuple(s.lower() for s in _segments(resource_type, path))
+            if segments and target[:len(segments)] == segments:
+                return False
+    return True
+
+
+def _returned(resource_type: ResourceType, lowered_name: str) -> str:
+    attribute = _find((*COMMON_ATTRIBUTES, *resource_type.schema.attributes), lowered_name)
+    return attribute.returned if attribute else "default"
+
+
+# --- SearchRequest (RFC 7644 §3.4.3) ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class SearchRequest:
+    attributes: list[str] | None = None
+    excluded_attributes: list[str] | None = None
+    filter: str | None = None
+    sort_by: str | None = None
+    sort_order: str | None = None  # "ascending" or "descending"
+    start_index: int | None = None
+    count: int | None = None
+
+
+class _AttributeListField(fields.Field):
+    """A list of attribute paths, also accepted as the comma-separated string the query form uses."""
+
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> Any:
+        if isinstance(value, str):
+            return parse_attribute_list(value)
+        if isinstance(value, list) and all(isinstance(item, str) for item in value):
+            names = [part.strip() for item in value for part in item.split(",") if part.strip()]
+            return names or None
+        raise ma.ValidationError(f"must be an array of attribute names, got {_describe(value)}")
+
+
+class _TextField(fields.Field):
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> Any:
+        if not isinstance(value, str):
+            raise ma.ValidationError(f"must be a string, got {_describe(value)}")
+        return value
+
+
+class _WholeNumberField(fields.Field):
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> Any:
+        if isinstance(value, str) and value.strip().lstrip("-").isdigit():
+            return int(value)
+        if isinstance(value, int) and not isinstance(value, bool):
+            return value
+        raise ma.ValidationError(f"must be an integer, got {_describe(value)}")
+
+
+class _SearchRequestSchema(ma.Schema):
+    class Meta:
+        unknown = ma.EXCLUDE
+
+    schemas = fields.Raw(required=True, error_messages={"required": "is required"})
+    attributes = _AttributeListField()
+    excluded_attributes = _AttributeListField(data_key="excludedAttributes")
+    filter = _TextField()
+    sort_by = _TextField(data_key="sortBy")
+    sort_order = _TextField(data_key="sortOrder",
+                            validate=ma.validate.OneOf(["ascending", "descending"],
+                                                       error='must be "ascending" or "descending"'))
+    start_index = _WholeNumberField(data_key="startIndex")
+    count = _WholeNumberField()
+
+    _KEYS: ClassVar[dict[str, str]] = {
+        name.lower(): name for name in
+        ("schemas", "attributes", "excludedAttributes", "filter", "sortBy", "sortOrder", "startIndex", "count")
+    }
+
+    @ma.pre_load
+    def _canonical_names(self, data: Any, **kwargs: Any) -> Any:
+        out = {}
+        for key, value in data.items():
+            canonical = self._KEYS.get(key.lower())
+            if canonical is not None and value is not None:
+                out[canonical] = value.lower() if canonical == "sortOrder" and isinstance(value, str) else value
+        return out
+
+    @ma.validates("schemas")
+    def _search_request_schema(self, value: Any, **kwargs: Any) -> None:
+        values = [value] if isinstance(value, str) else value
+        if not isinstance(values, list) or SEARCH_REQUEST.lower() not in {
+            v.lower() for v in values if isinstance(v, str)
+        }:
+            raise ma.ValidationError(f"must contain {SEARCH_REQUEST}")
+
+    @ma.post_load
+    def _make(self, data: dict[str, Any], **kwargs: Any) -> SearchRequest:
+        data.pop("schemas", None)
+        # RFC 7644 §3.4.2.4: startIndex below 1 means 1, a negative count means 0.
+        if data.get("start_index") is not None:
+            data["start_index"] = max(1, data["start_index"])
+        if data.get("count") is not None:
+            data["count"] = max(0, data["count"])
+        return SearchRequest(**data)
+
+
+def load_search_request(body: Any) -> SearchRequest:
+    """Validate a POST /.search body; any departure from the message schema is 400 invalidSyntax."""
+    if not isinstance(body, dict):
+        raise invalid_syntax(f"The request body must be a JSON object, not {_json_kind(body)}")
+    try:
+        return _SearchRequestSchema().load(body)
+    except ma.ValidationError as error:
+        raise invalid_syntax("Invalid SearchRequest: " + "; ".join(_flatten(error.messages))) from None
+
