@@ -1,0 +1,32 @@
+"""Settings, validated once into a frozen dataclass that the rest of the program reads."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+DEFAULT_DB = "rollcall.db"
+DEFAULT_HOST = "127.0.0.1"
+DEFAULT_PORT = 8080
+SCIM_PREFIX = "/scim/v2"
+
+
+@dataclass(frozen=True)
+class Settings:
+    db_path: str = DEFAULT_DB
+    host: str = DEFAULT_HOST
+    port: int = DEFAULT_PORT
+    # The public SCIM root, e.g. https://rollcall.example.com/scim/v2; derived from each request when unset.
+    base_url: str | None = None
+    default_page_size: int = 100
+    max_page_size: int = 1000
+    max_body_bytes: int = 1024 * 1024
+
+    def __post_init__(self) -> None:
+        if not 0 < self.port < 65536:
+            raise ValueError(f"--port must be between 1 and 65535, not {self.port}")
+        if self.base_url is not None:
+            if not self.base_url.startswith(("http://", "https://")):
+                raise ValueError(f"--base-url must start with http:// or https://, not {self.base_url!r}")
+            object.__setattr__(self, "base_url", self.base_url.rstrip("/"))
+        if not 0 < self.default_page_size <= self.max_page_size:
+            raise ValueError("the default page size must be between 1 and the maximum page size")

@@ -1,0 +1,65 @@
+"""Bearer tokens: minting, hashing and checking. The database only ever sees the hash."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import re
+import secrets
+
+from app.domain.clock import utc_now
+from app.storage import tokens as token_store
+from app.storage.database import Database
+
+TOKEN_PREFIX = "rc_"
+_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
+
+
+class TokenError(Exception):
+    """A token command that cannot be carried out; the message says why."""
+
+
+def hash_token(token: str) -> str:
+    return hashlib.sha256(token.encode("utf-8")).hexdigest()
+
+
+async def create_token(db: Database, name: str) -> str:
+    """Mint a token called `name` and return it; this is the only time it exists in clear."""
+    if not _NAME.fullmatch(name):
+        raise TokenError(f"Invalid token name {name!r}: use 1-64 letters, digits, '.', '_' or '-'.")
+    token = TOKEN_PREFIX + secrets.token_urlsafe(32)
+    async with db.write() as conn:
+        try:
+            await token_store.insert(conn, name, hash_token(token), utc_now())
+        except token_store.TokenNameTaken:
+            raise TokenError(f"A token named {name!r} already exists; pick another name.") from None
+    return token
+
+
+async def authenticate(db: Database, presented: str) -> str | None:
+    """The name of the live token `presented` is, or None."""
+    presented_hash = hash_token(presented)
+    async with db.read() as conn:
+        found = await token_store.find_live_hash(conn, presented_hash)
+    if found is None:
+        return None
+    name, stored_hash = found
+    # The lookup matched on the hash already; compare again in constant time so no code path
+    # depends on how much of a guess was right.
+    return name if hmac.compare_digest(stored_hash, presented_hash) else None
+
+
+async def list_tokens(db: Database) -> list[token_store.TokenRecord]:
+    async with db.read() as conn:
+        return await token_store.list_all(conn)
+
+
+async def has_live_token(db: Database) -> bool:
+    async with db.read() as conn:
+        return await token_store.count_live(conn) > 0
+
+
+async def revoke_token(db: Database, name: str) -> None:
+    async with db.write() as conn:
+        if not await token_store.revoke(conn, name, utc_now()):
+            raise TokenError(f"No live token is named {name!r}; see `rollcall token list`.")

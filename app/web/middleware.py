@@ -1,0 +1,61 @@
+"""Request middleware: SCIM errors for every failure, and bearer-token authentication."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+
+from aiohttp import web
+
+from app.domain.tokens import authenticate
+from app.protocol import errors
+from app.web.http import error_response
+from app.web.keys import DATABASE, SETTINGS, TOKEN_NAME
+
+log = logging.getLogger("rollcall.web")
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+# Routes a load balancer or orchestrator probes without credentials.
+UNAUTHENTICATED_PATHS = frozenset({"/healthz", "/readyz"})
+
+
+@web.middleware
+async def scim_errors(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Turn every failure into a SCIM Error body (RFC 7644 §3.12); never leak a traceback."""
+    try:
+        return await handler(request)
+    except errors.ScimError as error:
+        return error_response(error)
+    except web.HTTPRequestEntityTooLarge:
+        limit = request.app[SETTINGS].max_body_bytes
+        return error_response(errors.ScimError(413, f"The request body is larger than the limit of {limit} bytes."))
+    except web.HTTPMethodNotAllowed as error:
+        return error_response(errors.method_not_allowed(request.method, request.path, sorted(error.allowed_methods)))
+    except web.HTTPNotFound:
+        return error_response(errors.not_found(f"There is nothing at {request.path}."))
+    except web.HTTPException as error:
+        if error.status < 400:
+            raise
+        return error_response(errors.ScimError(error.status, error.reason))
+    except Exception:
+        log.exception("unhandled error in %s %s", request.method, request.path)
+        return error_response(errors.ScimError(500, "rollcall hit an internal error; the server log has details."))
+
+
+@web.middleware
+async def bearer_auth(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Every route but the health probes needs `Authorization: Bearer <token>` of a live token."""
+    if request.path in UNAUTHENTICATED_PATHS:
+        return await handler(request)
+    scheme, _, token = request.headers.get("Authorization", "").strip().partition(" ")
+    token = token.strip()
+    if not scheme:
+        raise errors.unauthorized("Authentication required: send 'Authorization: Bearer <token>'.")
+    if scheme.lower() != "bearer" or not token:
+        raise errors.unauthorized("Unsupported Authorization header: send 'Authorization: Bearer <token>'.")
+    name = await authenticate(request.app[DATABASE], token)
+    if name is None:
+        raise errors.unauthorized("The bearer token is not valid (unknown or revoked).")
+    request[TOKEN_NAME] = name
+    return await handler(request)

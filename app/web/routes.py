@@ -1,0 +1,37 @@
+"""The route table: every URL rollcall answers, in one place."""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from app.config import SCIM_PREFIX
+from app.protocol.schema_defs import GROUP_RESOURCE, USER_RESOURCE
+from app.web import scim_views
+
+
+def _scim(path: str) -> str:
+    """A SCIM path that also matches a Base URL entered with a trailing slash (`/scim/v2//Users`)
+    and a request path with one (`/Users/`)."""
+    return f"{SCIM_PREFIX}{{_lead:/+}}{path}{{_trail:/?}}"
+
+
+def setup_routes(app: web.Application) -> None:
+    router = app.router
+    for resource_type in (USER_RESOURCE, GROUP_RESOURCE):
+        views = scim_views.ResourceViews(resource_type)
+        name = resource_type.endpoint.strip("/")
+        router.add_post(_scim(f"{name}/.search"), views.search)
+        collection = router.add_resource(_scim(name), name=f"{name.lower()}")
+        collection.add_route("GET", views.list)
+        collection.add_route("POST", views.create)
+        item = router.add_resource(_scim(name + "/{id}"), name=f"{name.lower()}-item")
+        item.add_route("GET", views.get)
+        item.add_route("PUT", views.replace)
+        item.add_route("PATCH", views.patch)
+        item.add_route("DELETE", views.delete)
+    router.add_post(_scim(".search"), scim_views.search_all)
+    router.add_get(_scim("ServiceProviderConfig"), scim_views.service_provider_config)
+    router.add_get(_scim("ResourceTypes"), scim_views.resource_types)
+    router.add_get(_scim("ResourceTypes/{id}"), scim_views.resource_type)
+    router.add_get(_scim("Schemas"), scim_views.schemas)
+    router.add_get(_scim("Schemas/{id}"), scim_views.schema)

@@ -1,0 +1,174 @@
+"""SCIM endpoints: thin views that parse the request, call the directory, and shape the response."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from aiohttp import web
+
+from app.config import SCIM_PREFIX
+from app.domain.directory import ListQuery, Rendered, etag_matches
+from app.protocol import discovery, errors
+from app.protocol.filters import parse_filter
+from app.protocol.resources import list_response, load_search_request, parse_attribute_list
+from app.protocol.schema_defs import RESOURCE_TYPES, SCHEMAS, ResourceType
+from app.web.http import read_json, scim_response
+from app.web.keys import DIRECTORY, SETTINGS
+
+
+def base_url(request: web.Request) -> str:
+    configured = request.app[SETTINGS].base_url
+    return configured if configured else f"{request.scheme}://{request.host}{SCIM_PREFIX}"
+
+
+def _int_param(params: Mapping[str, Any], name: str) -> int | None:
+    raw = params.get(name)
+    if raw is None or raw == "":
+        return None
+    if isinstance(raw, bool):
+        raise errors.invalid_value(f"{name} must be an integer, not {raw!r}.")
+    try:
+        return int(raw)
+    except (TypeError, ValueError):
+        raise errors.invalid_value(f"{name} must be an integer, not {raw!r}.") from None
+
+
+def list_query(request: web.Request, *, filter_text: str | None, start_index: int | None, count: int | None,
+               sort_by: str | None, sort_order: str | None, attributes: list[str] | None,
+               excluded: list[str] | None) -> ListQuery:
+    settings = request.app[SETTINGS]
+    # RFC 7644 §3.4.2.4: startIndex below 1 means 1, a negative count means 0.
+    start = max(1, start_index if start_index is not None else 1)
+    wanted = settings.default_page_size if count is None else max(0, count)
+    order = (sort_order or "ascending").lower()
+    if order not in ("ascending", "descending"):
+        raise errors.invalid_value(f"sortOrder must be 'ascending' or 'descending', not {sort_order!r}.")
+    return ListQuery(
+        filter=parse_filter(filter_text) if filter_text is not None else None,
+        start_index=start,
+        count=min(wanted, settings.max_page_size),
+        sort_by=sort_by or None,
+        descending=order == "descending",
+        attributes=attributes,
+        excluded=excluded,
+    )
+
+
+async def search_query(request: web.Request) -> ListQuery:
+    """The ListQuery of a POST .search body (RFC 7644 §3.4.3)."""
+    body = load_search_request(await read_json(request))
+    return list_query(
+        request, filter_text=body.filter, start_index=body.start_index, count=body.count, sort_by=body.sort_by,
+        sort_order=body.sort_order, attributes=body.attributes, excluded=body.excluded_attributes,
+    )
+
+
+def _projection(request: web.Request) -> tuple[list[str] | None, list[str] | None]:
+    return (parse_attribute_list(request.query.get("attributes")),
+            parse_attribute_list(request.query.get("excludedAttributes")))
+
+
+def _resource_response(rendered: Rendered, status: int = 200) -> web.Response:
+    headers = {"ETag": rendered.etag}
+    if status == 201:
+        headers["Location"] = rendered.location
+    return scim_response(rendered.body, status=status, headers=headers)
+
+
+class ResourceViews:
+    """The views of one resource type: /Users or /Groups."""
+
+    def __init__(self, resource_type: ResourceType) -> None:
+        self.resource_type = resource_type
+
+    async def list(self, request: web.Request) -> web.Response:
+        params = request.query
+        attributes, excluded = _projection(request)
+        query = list_query(
+            request, filter_text=params.get("filter"), start_index=_int_param(params, "startIndex"),
+            count=_int_param(params, "count"), sort_by=params.get("sortBy"), sort_order=params.get("sortOrder"),
+            attributes=attributes, excluded=excluded,
+        )
+        return scim_response(await request.app[DIRECTORY].search(self.resource_type, query, base_url(request)))
+
+    async def search(self, request: web.Request) -> web.Response:
+        query = await search_query(request)
+        return scim_response(await request.app[DIRECTORY].search(self.resource_type, query, base_url(request)))
+
+    async def create(self, request: web.Request) -> web.Response:
+        attributes, excluded = _projection(request)
+        rendered = await request.app[DIRECTORY].create(
+            self.resource_type, await read_json(request), base_url(request), attributes, excluded)
+        return _resource_response(rendered, status=201)
+
+    async def get(self, request: web.Request) -> web.StreamResponse:
+        attributes, excluded = _projection(request)
+        rendered = await request.app[DIRECTORY].get(
+            self.resource_type, request.match_info["id"], base_url(request), attributes, excluded)
+        if_none_match = request.headers.get("If-None-Match")
+        if if_none_match and etag_matches(if_none_match, rendered.etag):
+            return web.Response(status=304, headers={"ETag": rendered.etag})
+        return _resource_response(rendered)
+
+    async def replace(self, request: web.Request) -> web.Response:
+        attributes, excluded = _projection(request)
+        rendered = await request.app[DIRECTORY].replace(
+            self.resource_type, request.match_info["id"], await read_json(request), base_url(request),
+            request.headers.get("If-Match"), attributes, excluded)
+        return _resource_response(rendered)
+
+    async def patch(self, request: web.Request) -> web.Response:
+        attributes, excluded = _projection(request)
+        rendered = await request.app[DIRECTORY].patch(
+            self.resource_type, request.match_info["id"], await read_json(request), base_url(request),
+            request.headers.get("If-Match"), attributes, excluded)
+        return _resource_response(rendered)
+
+    async def delete(self, request: web.Request) -> web.Response:
+        await request.app[DIRECTORY].delete(self.resource_type, request.match_info["id"],
+                                            request.headers.get("If-Match"))
+        return web.Response(status=204)
+
+
+async def search_all(request: web.Request) -> web.Response:
+    query = await search_query(request)
+    return scim_response(await request.app[DIRECTORY].search_all(query, base_url(request)))
+
+
+# -- discovery (RFC 7644 §4) -----------------------------------------------------------------------
+
+async def service_provider_config(request: web.Request) -> web.Response:
+    settings = request.app[SETTINGS]
+    return scim_response(discovery.service_provider_config(
+        base_url(request), max_results=settings.max_page_size, default_page_size=settings.default_page_size))
+
+
+def _listed(resources: list[dict[str, Any]]) -> dict[str, Any]:
+    return list_response(resources, len(resources), 1)
+
+
+async def resource_types(request: web.Request) -> web.Response:
+    return scim_response(_listed(discovery.resource_types(base_url(request))))
+
+
+async def resource_type(request: web.Request) -> web.Response:
+    wanted = request.match_info["id"]
+    for item in discovery.resource_types(base_url(request)):
+        if item["id"] == wanted:
+            return scim_response(item)
+    known = ", ".join(rt.name for rt in RESOURCE_TYPES)
+    raise errors.not_found(f"No ResourceType has the id {wanted!r}; rollcall serves {known}.")
+
+
+async def schemas(request: web.Request) -> web.Response:
+    return scim_response(_listed(discovery.schemas(base_url(request))))
+
+
+async def schema(request: web.Request) -> web.Response:
+    wanted = request.match_info["id"]
+    for item in discovery.schemas(base_url(request)):
+        if item["id"] == wanted:
+            return scim_response(item)
+    known = ", ".join(s.id for s in SCHEMAS)
+    raise errors.not_found(f"No Schema has the id {wanted!r}; rollcall serves {known}.")
