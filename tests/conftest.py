@@ -1,0 +1,162 @@
+"""Shared fixtures: the real application on a real SQLite file, spoken to over real HTTP."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+from aiohttp import ClientResponse
+from aiohttp.test_utils import TestClient
+
+from app.config import Settings
+from app.domain.tokens import create_token
+from app.storage.database import Database
+from app.web.app import init_app
+
+SCIM_JSON = "application/scim+json"
+USER_SCHEMA = "urn:ietf:params:scim:schemas:core:2.0:User"
+GROUP_SCHEMA = "urn:ietf:params:scim:schemas:core:2.0:Group"
+PATCH_OP = "urn:ietf:params:scim:api:messages:2.0:PatchOp"
+ENTERPRISE = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User"
+REPO = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture
+def settings(tmp_path: Path) -> Settings:
+    return Settings(db_path=str(tmp_path / "rollcall.db"))
+
+
+async def mint_token(db_path: str, name: str = "tests") -> str:
+    db = Database(db_path)
+    await db.open()
+    try:
+        return await create_token(db, name)
+    finally:
+        await db.close()
+
+
+@pytest.fixture
+async def token(settings: Settings) -> str:
+    return await mint_token(settings.db_path)
+
+
+@dataclass
+class Answer:
+    status: int
+    body: Any
+    headers: Any
+
+
+class Scim:
+    """A SCIM client for tests: real HTTP to the real app, JSON in and out."""
+
+    def __init__(self, client: TestClient, token: str) -> None:
+        self.client = client
+        self.token = token
+
+    async def request(self, method: str, path: str, body: Any = None, *, headers: dict[str, str] | None = None,
+                      auth: bool = True, raw: bytes | None = None) -> Answer:
+        sent = {"Content-Type": SCIM_JSON} if body is not None or raw is not None else {}
+        if auth:
+            sent["Authorization"] = f"Bearer {self.token}"
+        sent.update(headers or {})
+        response: ClientResponse = await self.client.request(
+            method, f"/scim/v2{path}" if not path.startswith("/scim") and not path.startswith("/api") else path,
+            json=body if raw is None and body is not None else None, data=raw, headers=sent)
+        text = await response.text()
+        return Answer(response.status, json.loads(text) if text else None, response.headers)
+
+    async def get(self, path: str, **kw: Any) -> Answer:
+        return await self.request("GET", path, **kw)
+
+    async def post(self, path: str, body: Any, **kw: Any) -> Answer:
+        return await self.request("POST", path, body, **kw)
+
+    async def put(self, path: str, body: Any, **kw: Any) -> Answer:
+        return await self.request("PUT", path, body, **kw)
+
+    async def patch(self, path: str, operations: list[dict[str, Any]], **kw: Any) -> Answer:
+        return await self.request("PATCH", path, {"schemas": [PATCH_OP], "Operations": operations}, **kw)
+
+    async def delete(self, path: str, **kw: Any) -> Answer:
+        return await self.request("DELETE", path, **kw)
+
+    async def create_user(self, user_name: str, **attributes: Any) -> dict[str, Any]:
+        answer = await self.post("/Users", {"schemas": [USER_SCHEMA], "userName": user_name, **attributes})
+        assert answer.status == 201, answer.body
+        return answer.body
+
+    async def create_group(self, display_name: str, members: list[str] | None = None) -> dict[str, Any]:
+        body: dict[str, Any] = {"schemas": [GROUP_SCHEMA], "displayName": display_name}
+        if members is not None:
+            body["members"] = [{"value": m} for m in members]
+        answer = await self.post("/Groups", body)
+        assert answer.status == 201, answer.body
+        return answer.body
+
+
+@pytest.fixture
+async def scim(aiohttp_client: Any, settings: Settings, token: str) -> Scim:
+    client = await aiohttp_client(init_app(settings))
+    return Scim(client, token)
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@dataclass
+class RunningServer:
+    base_url: str
+    token: str
+    db_path: str
+    process: subprocess.Popen[bytes]
+
+
+@pytest.fixture
+def running_server(tmp_path: Path) -> Iterator[RunningServer]:
+    """`rollcall serve` as a separate process on a loopback port, as an identity provider sees it."""
+    db_path = str(tmp_path / "served.db")
+    token = asyncio.run(mint_token(db_path, "conformance"))
+    port = free_port()
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    process = subprocess.Popen(
+        [sys.executable, "-m", "app", "serve", "--db", db_path, "--host", "127.0.0.1", "--port", str(port)],
+        cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+    )
+    base_url = f"http://127.0.0.1:{port}/scim/v2"
+    deadline = time.monotonic() + 15
+    while time.monotonic() < deadline:
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.2):
+                break
+        except OSError:
+            if process.poll() is not None:
+                output = process.stdout.read().decode() if process.stdout else ""
+                raise RuntimeError(f"rollcall serve exited early: {output}") from None
+            time.sleep(0.05)
+    try:
+        yield RunningServer(base_url, token, db_path, process)
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
+
+
+@pytest.fixture
+async def database(settings: Settings) -> AsyncIterator[Database]:
+    db = Database(settings.db_path)
+    await db.open()
+    yield db
+    await db.close()

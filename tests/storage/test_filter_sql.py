@@ -1,0 +1,545 @@
+"""SCIM filters compiled to SQL (RFC 7644 §3.4.2.2), checked against a real database built from schema.sql."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from app.protocol.errors import ScimError
+from app.protocol.filters import parse_filter
+from app.protocol.schema_defs import (
+    ENTERPRISE_USER_SCHEMA,
+    GROUP_RESOURCE,
+    USER_RESOURCE,
+    Attribute,
+    ResourceType,
+    Schema,
+)
+from app.storage.filter_sql import compile_filter, compile_member_filter, compile_sort, register_functions
+
+SCHEMA_SQL = Path(__file__).resolve().parents[2] / "schema.sql"
+
+USERS: list[dict[str, Any]] = [
+    {
+        "id": "u1", "last_modified": "2011-05-13T04:42:34.000000Z", "created": "2010-01-01T00:00:00.000000Z",
+        "doc": {
+            "userName": "Bjensen", "externalId": "bjensen-ext", "displayName": "Babs Jensen", "active": True,
+            "title": "Tour Guide", "name": {"givenName": "Barbara", "familyName": "Jensen"},
+            "emails": [{"value": "bjensen@Example.com", "type": "work", "primary": True},
+                       {"value": "babs@jensen.org", "type": "home"}],
+            ENTERPRISE_USER_SCHEMA: {"department": "Tour Operations", "employeeNumber": "701984",
+                                     "manager": {"value": "u2"}},
+        },
+    },
+    {
+        "id": "u2", "last_modified": "2011-05-13T04:42:34.500000Z", "created": "2011-01-01T00:00:00.000000Z",
+        "doc": {
+            "userName": "jsmith", "externalId": "JSMITH-EXT", "active": False, "title": "",
+            "name": {"givenName": "John", "familyName": "Smith"},
+            "emails": [{"value": "john@acme.com", "type": "work"},
+                       {"value": "jsmith@Gmail.com", "type": "home", "primary": True}],
+            "phoneNumbers": [{"value": "555-0100", "type": "work"}],
+        },
+    },
+    {
+        "id": "u3", "last_modified": "2020-01-01T00:00:00.000000Z", "created": "2012-01-01T00:00:00.000000Z",
+        "doc": {
+            "userName": "AJones", "active": True, "name": {"givenName": "Alice"},
+            "emails": [{"value": "alice@home.net", "type": "work"}, {"value": "alice@acme.org", "type": "home"}],
+            ENTERPRISE_USER_SCHEMA: {"department": "Engineering"},
+        },
+    },
+    {
+        "id": "u4", "last_modified": "2010-01-01T00:00:00.000000Z", "created": "2009-01-01T00:00:00.000000Z",
+        "doc": {"userName": "Straße", "active": True, "name": {}, "emails": [], "nickName": "100%_sure"},
+    },
+]
+
+GROUPS: list[dict[str, Any]] = [
+    {"id": "g1", "doc": {"displayName": "Tour Guides", "externalId": "TG"}, "members": ["u1", "u2"]},
+    {"id": "g2", "doc": {"displayName": "Admins"}, "members": ["u3"]},
+    {"id": "g3", "doc": {"displayName": "Empty"}, "members": []},
+]
+
+
+@pytest.fixture
+def db(tmp_path: Path) -> sqlite3.Connection:
+    conn = sqlite3.connect(tmp_path / "rollcall.db")
+    conn.executescript(SCHEMA_SQL.read_text())
+    register_functions(conn)
+    for user in USERS:
+        doc = user["doc"]
+        conn.execute(
+            "INSERT INTO users (id, user_name, user_name_key, external_id, display_name, active, doc, created,"
+            " last_modified) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (user["id"], doc["userName"], doc["userName"].casefold(), doc.get("externalId"), doc.get("displayName"),
+             int(doc["active"]), json.dumps(doc), user["created"], user["last_modified"]))
+    for group in GROUPS:
+        doc = group["doc"]
+        conn.execute(
+            "INSERT INTO groups (id, display_name, display_name_key, external_id, doc, created, last_modified)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?)",
+            (group["id"], doc["displayName"], doc["displayName"].casefold(), doc.get("externalId"), json.dumps(doc),
+             "2015-01-01T00:00:00.000000Z", "2015-01-01T00:00:00.000000Z"))
+        for member in group["members"]:
+            conn.execute("INSERT INTO group_members (group_id, user_id, added) VALUES (?, ?, ?)",
+                         (group["id"], member, "2015-01-01T00:00:00.000000Z"))
+    conn.commit()
+    return conn
+
+
+def select(conn: sqlite3.Connection, text: str, resource_type: ResourceType = USER_RESOURCE) -> set[str]:
+    where, params = compile_filter(resource_type, parse_filter(text))
+    table = "users" if resource_type is USER_RESOURCE else "groups"
+    # Every row must evaluate to exactly 0 or 1: a NULL would make NOT and OR lie.
+    values = conn.execute(f"SELECT r.id, ({where}) FROM {table} r", params).fetchall()
+    assert all(value in (0, 1) for _, value in values), (text, where, values)
+    return {row_id for row_id, value in values if value == 1}
+
+
+def users(conn: sqlite3.Connection, text: str) -> set[str]:
+    return select(conn, text, USER_RESOURCE)
+
+
+def groups(conn: sqlite3.Connection, text: str) -> set[str]:
+    return select(conn, text, GROUP_RESOURCE)
+
+
+def rejected(text: str, resource_type: ResourceType = USER_RESOURCE) -> ScimError:
+    with pytest.raises(ScimError) as caught:
+        compile_filter(resource_type, parse_filter(text))
+    assert caught.value.status == 400
+    assert caught.value.scim_type == "invalidFilter"
+    return caught.value
+
+
+# -- operators -----------------------------------------------------------------------------------
+
+
+def test_rfc7644_3_4_2_2_eq_is_case_insensitive_for_userName(db: sqlite3.Connection) -> None:
+    assert users(db, 'userName eq "bjensen"') == {"u1"}
+    assert users(db, 'userName eq "BJENSEN"') == {"u1"}
+
+
+def test_userName_eq_uses_unicode_casefolding_not_ascii_lower(db: sqlite3.Connection) -> None:
+    assert users(db, 'userName eq "STRASSE"') == {"u4"}
+
+
+def test_rfc7644_3_4_2_2_co_is_case_insensitive_for_userName(db: sqlite3.Connection) -> None:
+    assert users(db, 'userName co "JEN"') == {"u1"}
+
+
+def test_sw_and_ew_match_prefix_and_suffix_case_insensitively(db: sqlite3.Connection) -> None:
+    assert users(db, 'userName sw "J"') == {"u2"}
+    assert users(db, 'userName ew "ONES"') == {"u3"}
+    assert users(db, 'userName ew "bjensenx"') == set()
+
+
+def test_co_sw_ew_treat_percent_and_underscore_literally_unlike_like(db: sqlite3.Connection) -> None:
+    assert users(db, 'userName co "%"') == set()
+    assert users(db, 'userName sw "_"') == set()
+    assert users(db, 'nickName co "0%_s"') == {"u4"}
+
+
+def test_empty_substring_matches_every_present_value(db: sqlite3.Connection) -> None:
+    assert users(db, 'displayName co ""') == {"u1"}
+
+
+def test_ne_is_true_when_the_attribute_is_absent(db: sqlite3.Connection) -> None:
+    assert users(db, 'title ne "tour guide"') == {"u2", "u3", "u4"}
+
+
+def test_gt_ge_lt_le_order_case_insensitive_strings_by_their_folded_form(db: sqlite3.Connection) -> None:
+    assert users(db, 'userName gt "c"') == {"u2", "u4"}
+    assert users(db, 'userName ge "JSMITH"') == {"u2", "u4"}
+    assert users(db, 'userName lt "Bjensen"') == {"u3"}
+    assert users(db, 'userName le "bjensen"') == {"u1", "u3"}
+
+
+def test_externalId_is_case_exact(db: sqlite3.Connection) -> None:
+    assert users(db, 'externalId eq "jsmith-ext"') == set()
+    assert users(db, 'externalId eq "JSMITH-EXT"') == {"u2"}
+    assert groups(db, 'externalId eq "tg"') == set()
+    assert groups(db, 'externalId eq "TG"') == {"g1"}
+
+
+def test_id_is_case_exact(db: sqlite3.Connection) -> None:
+    assert users(db, 'id eq "U1"') == set()
+    assert users(db, 'id eq "u1"') == {"u1"}
+
+
+def test_attribute_names_and_operators_are_case_insensitive(db: sqlite3.Connection) -> None:
+    assert users(db, 'USERNAME EQ "bjensen"') == {"u1"}
+    assert users(db, 'Emails[TYPE eq "work" and Value co "acme"]') == {"u2"}
+
+
+def test_urn_qualified_core_attributes_resolve(db: sqlite3.Connection) -> None:
+    assert users(db, 'urn:ietf:params:scim:schemas:core:2.0:User:userName eq "bjensen"') == {"u1"}
+    assert users(db, 'urn:ietf:params:scim:schemas:core:2.0:User:id eq "u2"') == {"u2"}
+
+
+def test_values_are_bound_parameters_not_sql(db: sqlite3.Connection) -> None:
+    where, params = compile_filter(USER_RESOURCE, parse_filter('userName eq "x\' OR 1=1 --"'))
+    assert "OR 1=1" not in where
+    assert params == ["x' or 1=1 --"]
+    assert users(db, 'userName eq "x\' OR 1=1 --"') == set()
+
+
+# -- logical operators ---------------------------------------------------------------------------
+
+
+def test_and_binds_tighter_than_or(db: sqlite3.Connection) -> None:
+    assert users(db, 'userName eq "ajones" or userName eq "bjensen" and title pr') == {"u1", "u3"}
+
+
+def test_parentheses_override_precedence(db: sqlite3.Connection) -> None:
+    assert users(db, '(userName eq "ajones" or userName eq "bjensen") and title pr') == {"u1"}
+
+
+def test_not_inverts_a_parenthesised_filter(db: sqlite3.Connection) -> None:
+    assert users(db, 'not (userName eq "ajones" or userName eq "bjensen")') == {"u2", "u4"}
+
+
+def test_not_includes_rows_where_the_attribute_is_null(db: sqlite3.Connection) -> None:
+    assert users(db, 'not (externalId eq "bjensen-ext")') == {"u2", "u3", "u4"}
+    assert users(db, 'not (name.familyName eq "jensen")') == {"u2", "u3", "u4"}
+    assert users(db, 'not (title co "guide")') == {"u2", "u3", "u4"}
+    assert users(db, 'not (meta.lastModified gt "2011-05-13T04:42:34Z")') == {"u1", "u4"}
+
+
+# -- presence and null ---------------------------------------------------------------------------
+
+
+def test_pr_is_false_for_absent_and_empty_string(db: sqlite3.Connection) -> None:
+    assert users(db, "title pr") == {"u1"}
+
+
+def test_not_pr_matches_users_without_the_attribute(db: sqlite3.Connection) -> None:
+    assert users(db, "not (title pr)") == {"u2", "u3", "u4"}
+
+
+def test_pr_is_false_for_empty_arrays_and_objects(db: sqlite3.Connection) -> None:
+    assert users(db, "emails pr") == {"u1", "u2", "u3"}
+    assert users(db, "name pr") == {"u1", "u2", "u3"}
+    assert users(db, "phoneNumbers pr") == {"u2"}
+
+
+def test_pr_on_sub_attributes(db: sqlite3.Connection) -> None:
+    assert users(db, "name.familyName pr") == {"u1", "u2"}
+    assert users(db, "emails.primary pr") == {"u1", "u2"}
+    assert users(db, "externalId pr") == {"u1", "u2"}
+
+
+def test_eq_null_means_not_present_and_ne_null_means_present(db: sqlite3.Connection) -> None:
+    assert users(db, "title eq null") == {"u2", "u3", "u4"}
+    assert users(db, "title ne null") == {"u1"}
+
+
+# -- booleans, dates -----------------------------------------------------------------------------
+
+
+def test_boolean_accepts_true_false_and_their_strings_in_any_case(db: sqlite3.Connection) -> None:
+    assert users(db, "active eq true") == {"u1", "u3", "u4"}
+    assert users(db, 'active eq "True"') == {"u1", "u3", "u4"}
+    assert users(db, 'active eq "FALSE"') == {"u2"}
+    assert users(db, "active ne true") == {"u2"}
+
+
+def test_boolean_sub_attribute_in_json_compares_as_one_or_zero(db: sqlite3.Connection) -> None:
+    assert users(db, "emails.primary eq true") == {"u1", "u2"}
+    assert users(db, 'emails[type eq "home" and primary eq "true"]') == {"u2"}
+
+
+def test_meta_lastModified_gt_compares_instants(db: sqlite3.Connection) -> None:
+    assert users(db, 'meta.lastModified gt "2011-05-13T04:42:34Z"') == {"u2", "u3"}
+    assert users(db, 'meta.lastModified ge "2011-05-13T04:42:34Z"') == {"u1", "u2", "u3"}
+    assert users(db, 'meta.lastModified lt "2011-05-13T04:42:34Z"') == {"u4"}
+    assert users(db, 'meta.lastModified le "2011-05-13T04:42:34.5Z"') == {"u1", "u2", "u4"}
+
+
+def test_dates_with_an_offset_are_normalised_to_utc(db: sqlite3.Connection) -> None:
+    assert users(db, 'meta.lastModified gt "2011-05-13T06:42:34+02:00"') == {"u2", "u3"}
+    assert users(db, 'meta.lastModified eq "2011-05-13T06:42:34.500+02:00"') == {"u2"}
+
+
+def test_meta_created_and_resourceType(db: sqlite3.Connection) -> None:
+    assert users(db, 'meta.created lt "2011-06-01T00:00:00Z"') == {"u1", "u2", "u4"}
+    assert users(db, 'meta.resourceType eq "User"') == {"u1", "u2", "u3", "u4"}
+    assert groups(db, 'meta.resourceType eq "User"') == set()
+    assert groups(db, 'meta.resourceType eq "Group"') == {"g1", "g2", "g3"}
+
+
+# -- sub-attributes, multi-valued and extension attributes -------------------------------------------
+
+
+def test_sub_attribute_of_a_single_valued_complex_attribute(db: sqlite3.Connection) -> None:
+    assert users(db, 'name.familyName eq "jensen"') == {"u1"}
+    assert users(db, 'name[givenName sw "j"]') == {"u2"}
+
+
+def test_emails_value_is_case_insensitive(db: sqlite3.Connection) -> None:
+    assert users(db, 'emails.value eq "BJENSEN@example.com"') == {"u1"}
+
+
+def test_multi_valued_attribute_without_sub_attribute_means_its_value(db: sqlite3.Connection) -> None:
+    assert users(db, 'emails eq "john@acme.com"') == {"u2"}
+    assert users(db, 'emails co "acme"') == {"u2", "u3"}
+
+
+def test_complex_filter_requires_one_value_to_match_every_condition(db: sqlite3.Connection) -> None:
+    # u3 has a work email and an @acme email, but not one email that is both.
+    assert users(db, 'emails[type eq "work" and value co "@acme"]') == {"u2"}
+
+
+def test_non_rfc_value_path_with_trailing_sub_attribute(db: sqlite3.Connection) -> None:
+    assert users(db, 'emails[type eq "work"].value eq "alice@home.net"') == {"u3"}
+    assert users(db, 'emails[type eq "work"].value eq "alice@acme.org"') == set()
+
+
+def test_ne_on_a_multi_valued_sub_attribute_means_no_value_equals(db: sqlite3.Connection) -> None:
+    assert users(db, 'emails.value ne "john@acme.com"') == {"u1", "u3", "u4"}
+
+
+def test_ne_inside_a_value_filter_is_per_value(db: sqlite3.Connection) -> None:
+    assert users(db, 'emails[type ne "work"]') == {"u1", "u2", "u3"}
+
+
+def test_two_value_filters_on_the_same_attribute_are_independent(db: sqlite3.Connection) -> None:
+    assert users(db, 'emails[type eq "work" and value co "acme"] or emails[type eq "home" and value ew ".org"]') \
+        == {"u1", "u2", "u3"}
+    assert users(db, 'emails[value co "acme"] and not (emails[value co "gmail"])') == {"u3"}
+
+
+def test_urn_qualified_enterprise_attributes(db: sqlite3.Connection) -> None:
+    urn = ENTERPRISE_USER_SCHEMA
+    assert users(db, f'{urn}:department eq "tour operations"') == {"u1"}
+    assert users(db, f'{urn}:manager.value eq "u2"') == {"u1"}
+    assert users(db, f"{urn}:department pr") == {"u1", "u3"}
+    assert users(db, f"{urn}:manager pr") == {"u1"}
+    # Without the URN, department is not a core User attribute.
+    rejected('department eq "Engineering"')
+
+
+def test_user_groups_come_from_memberships(db: sqlite3.Connection) -> None:
+    assert users(db, 'groups.value eq "g1"') == {"u1", "u2"}
+    assert users(db, 'groups eq "g2"') == {"u3"}
+    assert users(db, 'groups.display eq "ADMINS"') == {"u3"}
+    assert users(db, "groups pr") == {"u1", "u2", "u3"}
+    assert users(db, 'groups.value ne "g1"') == {"u3", "u4"}
+    assert users(db, 'groups[display co "tour" and type eq "direct"]') == {"u1", "u2"}
+
+
+def test_group_displayName_eq_is_case_insensitive(db: sqlite3.Connection) -> None:
+    assert groups(db, 'displayName eq "tour guides"') == {"g1"}
+    assert groups(db, 'displayName co "MIN"') == {"g2"}
+
+
+def test_group_members_filters(db: sqlite3.Connection) -> None:
+    assert groups(db, 'members.value eq "u3"') == {"g2"}
+    assert groups(db, 'members eq "u1"') == {"g1"}
+    assert groups(db, "members pr") == {"g1", "g2"}
+    assert groups(db, "not (members pr)") == {"g3"}
+    assert groups(db, 'members[value eq "u2" and type eq "user"]') == {"g1"}
+
+
+# -- rejected filters ------------------------------------------------------------------------------
+
+
+def test_unknown_attribute_is_invalid_filter() -> None:
+    assert "foo" in rejected('foo eq "x"').detail
+    assert "nosuch" in rejected('emails.nosuch eq "x"').detail
+    rejected('urn:example:unknown:schema:foo eq "x"')
+
+
+def test_password_is_invalid_filter() -> None:
+    assert "password" in rejected('password eq "secret"').detail
+    rejected("password pr")
+
+
+def test_complex_attribute_without_sub_attribute_is_invalid_filter() -> None:
+    assert "name.formatted" in rejected('name eq "x"').detail
+    rejected('addresses eq "x"')
+    rejected('meta eq "x"')
+
+
+def test_ordering_a_boolean_is_invalid_filter() -> None:
+    assert "active" in rejected("active gt true").detail
+    rejected('emails.primary lt "true"')
+    rejected("active co true")
+
+
+def test_non_boolean_value_for_a_boolean_is_invalid_filter() -> None:
+    rejected('active eq "yes"')
+
+
+def test_unparseable_date_is_invalid_filter() -> None:
+    assert "meta.lastModified" in rejected('meta.lastModified gt "yesterday"').detail
+    rejected("meta.created gt 5")
+    rejected('meta.created co "2011"')
+
+
+def test_meta_location_and_version_are_invalid_filter() -> None:
+    rejected('meta.location eq "x"')
+    rejected('meta.version eq "W/1"')
+
+
+def test_ordering_against_null_is_invalid_filter() -> None:
+    rejected("title gt null")
+
+
+def test_wrong_value_type_for_a_string_is_invalid_filter() -> None:
+    rejected("userName eq true")
+
+
+def test_sub_attributes_that_membership_cannot_answer_are_invalid_filter() -> None:
+    rejected('members.$ref eq "x"', GROUP_RESOURCE)
+    rejected('groups.$ref eq "x"')
+
+
+def test_value_filter_paths_must_name_sub_attributes() -> None:
+    rejected('emails[userName eq "x"]')
+    rejected('userName[value eq "x"]')
+
+
+# -- sorting -----------------------------------------------------------------------------------------
+
+
+def sorted_ids(conn: sqlite3.Connection, sort_by: str, descending: bool = False,
+               resource_type: ResourceType = USER_RESOURCE) -> list[str]:
+    expr = compile_sort(resource_type, sort_by)
+    table = "users" if resource_type is USER_RESOURCE else "groups"
+    direction = "DESC" if descending else "ASC"
+    return [row[0] for row in conn.execute(
+        f"SELECT r.id FROM {table} r ORDER BY ({expr}) IS NULL, ({expr}) {direction}, r.id")]
+
+
+def test_sort_by_userName_is_case_insensitive(db: sqlite3.Connection) -> None:
+    assert sorted_ids(db, "userName") == ["u3", "u1", "u2", "u4"]
+    assert sorted_ids(db, "USERNAME", descending=True) == ["u4", "u2", "u1", "u3"]
+
+
+def test_sort_by_sub_attribute_puts_absent_values_last(db: sqlite3.Connection) -> None:
+    assert sorted_ids(db, "name.familyName") == ["u1", "u2", "u3", "u4"]
+    assert sorted_ids(db, "name.givenName", descending=True) == ["u2", "u1", "u3", "u4"]
+
+
+def test_sort_by_multi_valued_uses_the_primary_value_else_the_first(db: sqlite3.Connection) -> None:
+    # u1 primary bjensen@..., u2 primary jsmith@gmail.com, u3 first alice@home.net, u4 none.
+    assert sorted_ids(db, "emails") == ["u3", "u1", "u2", "u4"]
+    assert sorted_ids(db, "emails.value") == ["u3", "u1", "u2", "u4"]
+
+
+def test_sort_by_dates_and_extension_attributes(db: sqlite3.Connection) -> None:
+    assert sorted_ids(db, "meta.lastModified") == ["u4", "u1", "u2", "u3"]
+    assert sorted_ids(db, f"{ENTERPRISE_USER_SCHEMA}:department") == ["u3", "u1", "u2", "u4"]
+
+
+def test_sort_groups_by_displayName(db: sqlite3.Connection) -> None:
+    assert sorted_ids(db, "displayName", resource_type=GROUP_RESOURCE) == ["g2", "g3", "g1"]
+
+
+@pytest.mark.parametrize("sort_by", ["nosuch", "name", "password", "meta.version", "emails.nosuch", "not a path"])
+def test_sort_by_unknown_or_unsortable_attribute_is_invalid_value(sort_by: str) -> None:
+    with pytest.raises(ScimError) as caught:
+        compile_sort(USER_RESOURCE, sort_by)
+    assert caught.value.status == 400
+    assert caught.value.scim_type == "invalidValue"
+
+
+# -- PATCH members[...] --------------------------------------------------------------------------------
+
+
+def member_ids(conn: sqlite3.Connection, group_id: str, text: str) -> set[str]:
+    where, params = compile_member_filter(parse_filter(text))
+    rows = conn.execute(f"SELECT m.user_id, ({where}) FROM group_members m WHERE m.group_id = ?",
+                        [*params, group_id]).fetchall()
+    assert all(value in (0, 1) for _, value in rows)
+    return {user_id for user_id, value in rows if value == 1}
+
+
+def test_member_filter_value_is_the_user_id(db: sqlite3.Connection) -> None:
+    assert member_ids(db, "g1", 'value eq "u2"') == {"u2"}
+    assert member_ids(db, "g1", 'value eq "U2"') == set()
+    assert member_ids(db, "g1", 'value ne "u2"') == {"u1"}
+
+
+def test_member_display_is_not_in_the_group_schema_so_not_filterable() -> None:
+    with pytest.raises(ScimError) as caught:
+        compile_member_filter(parse_filter('display eq "babs jensen"'))
+    assert caught.value.scim_type == "invalidFilter"
+
+
+def test_member_filter_type_is_always_user(db: sqlite3.Connection) -> None:
+    assert member_ids(db, "g1", 'type eq "User"') == {"u1", "u2"}
+    assert member_ids(db, "g1", 'type eq "User" and not (value eq "u1")') == {"u2"}
+
+
+def test_member_filter_rejects_ref_and_unknown_sub_attributes() -> None:
+    for text in ('$ref eq "x"', 'userName eq "x"'):
+        with pytest.raises(ScimError) as caught:
+            compile_member_filter(parse_filter(text))
+        assert caught.value.scim_type == "invalidFilter"
+
+
+# -- query plans -----------------------------------------------------------------------------------------
+
+
+def plan(conn: sqlite3.Connection, table: str, text: str, resource_type: ResourceType) -> str:
+    where, params = compile_filter(resource_type, parse_filter(text))
+    rows = conn.execute(f"EXPLAIN QUERY PLAN SELECT r.id FROM {table} r WHERE {where}", params).fetchall()
+    return "\n".join(row[-1] for row in rows)
+
+
+def test_userName_eq_uses_the_user_name_key_index(db: sqlite3.Connection) -> None:
+    assert "USING INDEX users_user_name_key" in plan(db, "users", 'userName eq "bjensen"', USER_RESOURCE)
+
+
+def test_members_value_eq_uses_the_group_members_primary_key(db: sqlite3.Connection) -> None:
+    text = plan(db, "groups", 'members.value eq "u1"', GROUP_RESOURCE)
+    assert "SEARCH gm1 USING PRIMARY KEY (group_id=? AND user_id=?)" in text
+
+
+def test_group_displayName_eq_uses_the_display_name_key_index(db: sqlite3.Connection) -> None:
+    assert "USING INDEX groups_display_name_key" in plan(db, "groups", 'displayName eq "x"', GROUP_RESOURCE)
+
+
+# -- numbers (no standard attribute is numeric, so a made-up schema exercises them) ------------------------
+
+_THING = ResourceType("Thing", "/Things", "Thing", Schema("urn:example:Thing", "Thing", "Thing", (
+    Attribute("age", "integer"), Attribute("score", "decimal"),
+)))
+
+
+def thing_matches(doc: dict[str, Any], text: str) -> bool:
+    conn = sqlite3.connect(":memory:")
+    register_functions(conn)
+    where, params = compile_filter(_THING, parse_filter(text))
+    (value,) = conn.execute(f"SELECT ({where}) FROM (SELECT ? AS doc) r", [*params, json.dumps(doc)]).fetchone()
+    assert value in (0, 1)
+    return value == 1
+
+
+def test_integers_and_decimals_compare_numerically() -> None:
+    assert thing_matches({"age": 10}, "age gt 9")
+    assert not thing_matches({"age": 10}, "age gt 10")
+    assert thing_matches({"age": 10}, "age ge 9.5")
+    assert thing_matches({"score": 2.5}, 'score lt "10"')  # as text "10" < "2.5"; numerically it is not
+    assert not thing_matches({}, "age lt 100")
+    assert thing_matches({}, "age ne 1")
+
+
+def test_substring_operators_on_numbers_are_invalid_filter() -> None:
+    with pytest.raises(ScimError) as caught:
+        compile_filter(_THING, parse_filter("age co 1"))
+    assert caught.value.scim_type == "invalidFilter"
+    with pytest.raises(ScimError):
+        compile_filter(_THING, parse_filter('age eq "old"'))
+
+
+def test_meta_value_filter_uses_the_columns(db: sqlite3.Connection) -> None:
+    assert users(db, 'meta[created lt "2010-06-01T00:00:00Z" and resourceType eq "User"]') == {"u1", "u4"}
+    assert users(db, "meta pr") == {"u1", "u2", "u3", "u4"}

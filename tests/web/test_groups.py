@@ -1,0 +1,152 @@
+"""RFC 7644 for Groups, and every membership dialect JumpCloud, Okta and Entra send."""
+
+from __future__ import annotations
+
+from tests.conftest import GROUP_SCHEMA, Scim
+
+
+async def members_of(scim: Scim, group_id: str) -> list[str]:
+    body = (await scim.get(f"/Groups/{group_id}")).body
+    return sorted(m["value"] for m in body.get("members", []))
+
+
+async def test_post_group_with_inline_members(scim: Scim) -> None:
+    alice, bob = await scim.create_user("alice"), await scim.create_user("bob")
+    group = await scim.create_group("rollcall-members", [alice["id"], bob["id"]])
+    assert group["displayName"] == "rollcall-members"
+    assert sorted(m["value"] for m in group["members"]) == sorted([alice["id"], bob["id"]])
+    member = next(m for m in group["members"] if m["value"] == alice["id"])
+    assert member == {"value": alice["id"], "$ref": member["$ref"], "type": "User"}
+    assert member["$ref"].endswith(f"/Users/{alice['id']}")
+
+
+async def test_group_display_name_is_unique_case_insensitively(scim: Scim) -> None:
+    await scim.create_group("Engineering")
+    answer = await scim.post("/Groups", {"schemas": [GROUP_SCHEMA], "displayName": "engineering"})
+    assert answer.status == 409 and answer.body["scimType"] == "uniqueness"
+
+
+async def test_any_group_name_is_accepted_for_jumpcloud_test_connection(scim: Scim) -> None:
+    group = await scim.create_group("JC-Test-Group-8f3c")
+    assert (await scim.delete(f"/Groups/{group['id']}")).status == 204
+
+
+async def test_add_member_by_patch_value_array(scim: Scim) -> None:
+    user = await scim.create_user("u1")
+    group = await scim.create_group("g")
+    answer = await scim.patch(f"/Groups/{group['id']}",
+                              [{"op": "add", "path": "members", "value": [{"value": user["id"]}]}])
+    assert answer.status == 200
+    assert [m["value"] for m in answer.body["members"]] == [user["id"]]
+
+
+async def test_adding_an_existing_member_is_a_no_op(scim: Scim) -> None:
+    user = await scim.create_user("u1")
+    group = await scim.create_group("g", [user["id"]])
+    answer = await scim.patch(f"/Groups/{group['id']}",
+                              [{"op": "add", "path": "members", "value": [{"value": user["id"]}]}])
+    assert answer.status == 200
+    assert await members_of(scim, group["id"]) == [user["id"]]
+    assert answer.body["meta"]["version"] == group["meta"]["version"]
+
+
+async def test_unknown_member_id_is_400_naming_it(scim: Scim) -> None:
+    group = await scim.create_group("g")
+    answer = await scim.patch(f"/Groups/{group['id']}",
+                              [{"op": "add", "path": "members", "value": [{"value": "no-such-user"}]}])
+    assert answer.status == 400
+    assert answer.body["scimType"] == "invalidValue"
+    assert "no-such-user" in answer.body["detail"]
+    created = await scim.post("/Groups", {"schemas": [GROUP_SCHEMA], "displayName": "h",
+                                          "members": [{"value": "ghost"}]})
+    assert created.status == 400 and "ghost" in created.body["detail"]
+    assert (await scim.get('/Groups?filter=displayName eq "h"')).body["totalResults"] == 0
+
+
+async def test_remove_with_value_array_removes_only_those_members(scim: Scim) -> None:
+    """JumpCloud and Entra remove members this way; emptying the group here is a well-known bug."""
+    a = await scim.create_user("a")
+    b = await scim.create_user("b")
+    c = await scim.create_user("c")
+    group = await scim.create_group("g", [a["id"], b["id"], c["id"]])
+    answer = await scim.patch(f"/Groups/{group['id']}",
+                              [{"op": "remove", "path": "members", "value": [{"value": b["id"]}]}])
+    assert answer.status == 200
+    assert await members_of(scim, group["id"]) == sorted([a["id"], c["id"]])
+
+
+async def test_remove_with_value_filter_path(scim: Scim) -> None:
+    a, b = await scim.create_user("a"), await scim.create_user("b")
+    group = await scim.create_group("g", [a["id"], b["id"]])
+    answer = await scim.patch(f"/Groups/{group['id']}", [{"op": "remove", "path": f'members[value eq "{a["id"]}"]'}])
+    assert answer.status == 200
+    assert await members_of(scim, group["id"]) == [b["id"]]
+
+
+async def test_entra_capitalised_remove_with_value_array(scim: Scim) -> None:
+    a, b = await scim.create_user("a"), await scim.create_user("b")
+    group = await scim.create_group("g", [a["id"], b["id"]])
+    answer = await scim.patch(f"/Groups/{group['id']}",
+                              [{"op": "Remove", "path": "members", "value": [{"value": a["id"]}]}])
+    assert answer.status == 200
+    assert await members_of(scim, group["id"]) == [b["id"]]
+
+
+async def test_replace_members_with_empty_list_empties_the_group(scim: Scim) -> None:
+    a = await scim.create_user("a")
+    group = await scim.create_group("g", [a["id"]])
+    answer = await scim.patch(f"/Groups/{group['id']}", [{"op": "replace", "path": "members", "value": []}])
+    assert answer.status == 200
+    assert "members" not in answer.body
+    assert await members_of(scim, group["id"]) == []
+
+
+async def test_replace_members_sets_exactly_those(scim: Scim) -> None:
+    a, b, c = await scim.create_user("a"), await scim.create_user("b"), await scim.create_user("c")
+    group = await scim.create_group("g", [a["id"], b["id"]])
+    await scim.patch(f"/Groups/{group['id']}",
+                     [{"op": "replace", "path": "members", "value": [{"value": b["id"]}, {"value": c["id"]}]}])
+    assert await members_of(scim, group["id"]) == sorted([b["id"], c["id"]])
+
+
+async def test_rename_by_patch_both_spellings_and_put_keeps_members(scim: Scim) -> None:
+    a = await scim.create_user("a")
+    group = await scim.create_group("rollcall-members", [a["id"]])
+    path = f"/Groups/{group['id']}"
+    renamed = await scim.patch(path, [{"op": "replace", "path": "displayName", "value": "rollcall-admins"}])
+    assert renamed.body["displayName"] == "rollcall-admins"
+    renamed = await scim.patch(path, [{"op": "replace", "value": {"displayName": "rollcall-guests"}}])
+    assert renamed.body["displayName"] == "rollcall-guests"
+    put = await scim.put(path, {"schemas": [GROUP_SCHEMA], "displayName": "final"})
+    assert put.status == 200 and put.body["displayName"] == "final"
+    assert await members_of(scim, group["id"]) == [a["id"]]
+
+
+async def test_patch_is_one_transaction_for_groups(scim: Scim) -> None:
+    a = await scim.create_user("a")
+    group = await scim.create_group("g")
+    answer = await scim.patch(f"/Groups/{group['id']}", [
+        {"op": "add", "path": "members", "value": [{"value": a["id"]}]},
+        {"op": "replace", "path": "displayName", "value": "renamed"},
+        {"op": "add", "path": "members", "value": [{"value": "ghost"}]},
+    ])
+    assert answer.status == 400
+    fetched = (await scim.get(f"/Groups/{group['id']}")).body
+    assert fetched["displayName"] == "g" and "members" not in fetched
+
+
+async def test_excluded_members_are_not_returned(scim: Scim) -> None:
+    a = await scim.create_user("a")
+    group = await scim.create_group("g", [a["id"]])
+    fetched = (await scim.get(f"/Groups/{group['id']}?excludedAttributes=members")).body
+    assert "members" not in fetched and fetched["displayName"] == "g"
+    listed = (await scim.get("/Groups?excludedAttributes=members")).body
+    assert "members" not in listed["Resources"][0]
+
+
+async def test_delete_group_keeps_its_users(scim: Scim) -> None:
+    a = await scim.create_user("a")
+    group = await scim.create_group("g", [a["id"]])
+    assert (await scim.delete(f"/Groups/{group['id']}")).status == 204
+    assert (await scim.get(f"/Users/{a['id']}")).status == 200
+    assert "groups" not in (await scim.get(f"/Users/{a['id']}")).body

@@ -1,0 +1,116 @@
+"""RFC 7644 §3.4.2: filtering, sorting, paging and §3.4.3 POST /.search."""
+
+from __future__ import annotations
+
+from urllib.parse import quote
+
+import pytest
+
+from tests.conftest import Scim
+
+SEARCH = "urn:ietf:params:scim:api:messages:2.0:SearchRequest"
+
+
+async def seed(scim: Scim, count: int) -> list[dict]:
+    return [await scim.create_user(f"user{i:02d}@acme.com", displayName=f"User {i:02d}",
+                                   emails=[{"value": f"user{i:02d}@acme.com", "type": "work", "primary": True}])
+            for i in range(count)]
+
+
+def q(text: str) -> str:
+    return quote(text, safe="")
+
+
+async def test_userName_eq_lookup_is_case_insensitive_and_exact(scim: Scim) -> None:
+    await seed(scim, 3)
+    await scim.create_user("user01@acme.com.evil")
+    body = (await scim.get("/Users?filter=" + q('userName eq "USER01@ACME.COM"'))).body
+    assert body["totalResults"] == 1
+    assert body["Resources"][0]["userName"] == "user01@acme.com"
+
+
+async def test_a_search_with_no_match_is_an_empty_200_list(scim: Scim) -> None:
+    answer = await scim.get("/Users?filter=" + q('userName eq "nobody@acme.com"'))
+    assert answer.status == 200
+    assert answer.body == {"schemas": ["urn:ietf:params:scim:api:messages:2.0:ListResponse"],
+                           "totalResults": 0, "startIndex": 1, "itemsPerPage": 0, "Resources": []}
+
+
+@pytest.mark.parametrize("text", [
+    'emails[type eq "work"].value eq "user02@acme.com"',
+    'emails[type eq "work" and value co "02@ACME"]',
+    'emails.value eq "USER02@acme.com"',
+    'displayName sw "User 0" and not (userName ne "user02@acme.com")',
+    'urn:ietf:params:scim:schemas:core:2.0:User:userName eq "user02@acme.com"',
+])
+async def test_filter_forms_clients_send(scim: Scim, text: str) -> None:
+    await seed(scim, 4)
+    body = (await scim.get(f"/Users?filter={q(text)}")).body
+    assert [r["userName"] for r in body["Resources"]] == ["user02@acme.com"]
+
+
+@pytest.mark.parametrize("text", ['userName equals "x"', 'favouriteColour eq "teal"', "userName eq", 'name eq "x"',
+                                  'password eq "x"'])
+async def test_a_bad_filter_is_400_invalidFilter_never_an_empty_list(scim: Scim, text: str) -> None:
+    answer = await scim.get(f"/Users?filter={q(text)}")
+    assert answer.status == 400
+    assert answer.body["scimType"] == "invalidFilter"
+    assert answer.body["detail"]
+
+
+async def test_paging_totals_and_items_per_page(scim: Scim) -> None:
+    await seed(scim, 5)
+    page = (await scim.get("/Users?startIndex=2&count=2")).body
+    assert page["totalResults"] == 5 and page["startIndex"] == 2 and page["itemsPerPage"] == 2
+    assert [r["userName"] for r in page["Resources"]] == ["user01@acme.com", "user02@acme.com"]
+    last = (await scim.get("/Users?startIndex=5&count=2")).body
+    assert last["itemsPerPage"] == 1
+    totals = (await scim.get("/Users?count=0")).body
+    assert totals["totalResults"] == 5 and totals["itemsPerPage"] == 0 and totals["Resources"] == []
+
+
+async def test_out_of_range_paging_values_are_clamped_per_rfc(scim: Scim) -> None:
+    await seed(scim, 2)
+    body = (await scim.get("/Users?startIndex=0&count=-3")).body
+    assert body["startIndex"] == 1 and body["itemsPerPage"] == 0 and body["totalResults"] == 2
+    huge = (await scim.get("/Users?count=100000000")).body
+    assert huge["itemsPerPage"] == 2
+    assert (await scim.get("/Users?count=ten")).status == 400
+
+
+async def test_sort_by_and_sort_order(scim: Scim) -> None:
+    await seed(scim, 3)
+    body = (await scim.get("/Users?sortBy=userName&sortOrder=descending")).body
+    assert [r["userName"] for r in body["Resources"]] == ["user02@acme.com", "user01@acme.com", "user00@acme.com"]
+    assert (await scim.get("/Users?sortBy=userName&sortOrder=sideways")).status == 400
+
+
+async def test_post_search(scim: Scim) -> None:
+    await seed(scim, 3)
+    answer = await scim.post("/Users/.search", {"schemas": [SEARCH], "filter": 'userName sw "user0"',
+                                                "startIndex": 1, "count": 2, "attributes": ["userName"]})
+    assert answer.status == 200
+    assert answer.body["totalResults"] == 3 and answer.body["itemsPerPage"] == 2
+    assert set(answer.body["Resources"][0]) == {"schemas", "id", "userName"}
+
+
+async def test_group_lookup_by_display_name_is_exact_not_substring(scim: Scim) -> None:
+    await scim.create_group("rollcall-members")
+    await scim.create_group("rollcall-members-emea")
+    body = (await scim.get("/Groups?filter=" + q('displayName eq "ROLLCALL-MEMBERS"'))).body
+    assert [g["displayName"] for g in body["Resources"]] == ["rollcall-members"]
+
+
+async def test_members_value_filter_on_groups(scim: Scim) -> None:
+    alice = await scim.create_user("alice")
+    await scim.create_group("with", [alice["id"]])
+    await scim.create_group("without")
+    member_filter = 'members.value eq "' + alice["id"] + '"'
+    body = (await scim.get("/Groups?filter=" + q(member_filter))).body
+    assert [g["displayName"] for g in body["Resources"]] == ["with"]
+
+
+async def test_unknown_query_flags_are_ignored(scim: Scim) -> None:
+    await seed(scim, 1)
+    answer = await scim.get("/Users?aadOptscim062020")
+    assert answer.status == 200 and answer.body["totalResults"] == 1

@@ -1,0 +1,187 @@
+"""RFC 7644 §3.3-§3.6 for Users, over real HTTP against a real database."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.conftest import ENTERPRISE, SCIM_JSON, USER_SCHEMA, Scim
+
+JANE = {
+    "schemas": [USER_SCHEMA],
+    "userName": "Jane.Doe@Acme.com",
+    "name": {"givenName": "Jane", "familyName": "Doe"},
+    "displayName": "Jane Doe",
+    "emails": [{"value": "jane.doe@acme.com", "type": "work", "primary": True}],
+    "userType": "Employee",
+    "active": True,
+}
+
+
+async def test_rfc7644_3_3_post_creates_with_201_location_etag_and_string_id(scim: Scim) -> None:
+    answer = await scim.post("/Users", JANE)
+    assert answer.status == 201
+    body = answer.body
+    assert isinstance(body["id"], str) and len(body["id"]) >= 16
+    assert answer.headers["Content-Type"].startswith(SCIM_JSON)
+    assert answer.headers["Location"] == body["meta"]["location"]
+    assert body["meta"]["location"].endswith(f"/scim/v2/Users/{body['id']}")
+    assert body["meta"]["location"].startswith("http://")
+    assert answer.headers["ETag"] == body["meta"]["version"]
+    assert body["meta"]["resourceType"] == "User"
+    assert body["meta"]["created"] == body["meta"]["lastModified"]
+    assert body["userName"] == "Jane.Doe@Acme.com"
+    assert body["active"] is True
+    assert body["schemas"] == [USER_SCHEMA]
+
+
+async def test_password_is_accepted_but_never_stored_or_returned(scim: Scim) -> None:
+    created = (await scim.post("/Users", {**JANE, "password": "hunter2"})).body
+    assert "password" not in created
+    fetched = (await scim.get(f"/Users/{created['id']}")).body
+    assert "password" not in fetched
+
+
+async def test_unknown_attributes_are_ignored(scim: Scim) -> None:
+    answer = await scim.post("/Users", {**JANE, "favouriteColour": "teal", "urn:example:thing": {"a": 1}})
+    assert answer.status == 201
+    assert "favouriteColour" not in answer.body
+
+
+async def test_enterprise_extension_round_trips(scim: Scim) -> None:
+    body = {**JANE, "schemas": [USER_SCHEMA, ENTERPRISE], ENTERPRISE: {"department": "Sales", "employeeNumber": "42"}}
+    created = (await scim.post("/Users", body)).body
+    assert created[ENTERPRISE] == {"department": "Sales", "employeeNumber": "42"}
+    assert ENTERPRISE in created["schemas"]
+
+
+async def test_username_is_unique_case_insensitively_and_keeps_its_case(scim: Scim) -> None:
+    await scim.post("/Users", JANE)
+    answer = await scim.post("/Users", {**JANE, "userName": "jane.doe@acme.COM"})
+    assert answer.status == 409
+    assert answer.body["scimType"] == "uniqueness"
+    assert answer.body["status"] == "409"
+    assert "jane.doe@acme.COM" in answer.body["detail"]
+
+
+async def test_get_by_id_and_404_for_unknown_id(scim: Scim) -> None:
+    created = await scim.create_user("bjensen")
+    fetched = await scim.get(f"/Users/{created['id']}")
+    assert fetched.status == 200 and fetched.body == created
+    missing = await scim.get("/Users/does-not-exist")
+    assert missing.status == 404
+    assert missing.body["schemas"] == ["urn:ietf:params:scim:api:messages:2.0:Error"]
+    assert missing.body["status"] == "404"
+
+
+async def test_rfc7644_3_5_1_put_replaces_the_user(scim: Scim) -> None:
+    created = (await scim.post("/Users", JANE)).body
+    replaced = await scim.put(f"/Users/{created['id']}", {"schemas": [USER_SCHEMA], "userName": "jane@acme.com",
+                                                          "active": False})
+    assert replaced.status == 200
+    assert replaced.body["userName"] == "jane@acme.com"
+    assert replaced.body["active"] is False
+    assert "name" not in replaced.body and "emails" not in replaced.body
+    assert replaced.body["meta"]["created"] == created["meta"]["created"]
+    assert replaced.body["meta"]["version"] != created["meta"]["version"]
+
+
+async def test_put_to_a_taken_username_is_409(scim: Scim) -> None:
+    await scim.create_user("taken")
+    other = await scim.create_user("other")
+    answer = await scim.put(f"/Users/{other['id']}", {"schemas": [USER_SCHEMA], "userName": "TAKEN"})
+    assert answer.status == 409 and answer.body["scimType"] == "uniqueness"
+
+
+async def test_rfc7644_3_6_delete_answers_204_then_404(scim: Scim) -> None:
+    created = await scim.create_user("gone")
+    assert (await scim.delete(f"/Users/{created['id']}")).status == 204
+    assert (await scim.get(f"/Users/{created['id']}")).status == 404
+    assert (await scim.delete(f"/Users/{created['id']}")).status == 404
+
+
+async def test_rfc7644_3_14_if_match_mismatch_is_412_on_put_patch_delete(scim: Scim) -> None:
+    created = await scim.create_user("etag")
+    stale = {"If-Match": 'W/"999"'}
+    path = f"/Users/{created['id']}"
+    assert (await scim.put(path, {"userName": "etag"}, headers=stale)).status == 412
+    deactivate = [{"op": "replace", "path": "active", "value": False}]
+    assert (await scim.patch(path, deactivate, headers=stale)).status == 412
+    assert (await scim.delete(path, headers=stale)).status == 412
+    current = {"If-Match": created["meta"]["version"]}
+    assert (await scim.patch(path, deactivate, headers=current)).status == 200
+
+
+async def test_if_none_match_gives_304(scim: Scim) -> None:
+    created = await scim.create_user("cached")
+    answer = await scim.get(f"/Users/{created['id']}", headers={"If-None-Match": created["meta"]["version"]})
+    assert answer.status == 304
+
+
+async def test_patch_answers_200_with_the_full_resource(scim: Scim) -> None:
+    created = (await scim.post("/Users", JANE)).body
+    answer = await scim.patch(f"/Users/{created['id']}", [
+        {"op": "replace", "path": "name.givenName", "value": "Janet"},
+        {"op": "replace", "path": "name.familyName", "value": "Doe-Smith"},
+        {"op": "replace", "path": "displayName", "value": "Janet Doe-Smith"},
+    ])
+    assert answer.status == 200
+    assert answer.body["name"] == {"givenName": "Janet", "familyName": "Doe-Smith"}
+    assert answer.body["emails"] == JANE["emails"]
+    assert answer.headers["ETag"] == answer.body["meta"]["version"]
+
+
+@pytest.mark.parametrize("operation", [
+    {"op": "replace", "path": "active", "value": False},                      # JumpCloud
+    {"op": "replace", "value": {"active": False}},                            # Okta
+    {"op": "Replace", "path": "active", "value": "False"},                    # Entra
+])
+async def test_deactivation_in_every_dialect(scim: Scim, operation: dict) -> None:
+    created = await scim.create_user("suspended", active=True)
+    answer = await scim.patch(f"/Users/{created['id']}", [operation])
+    assert answer.status == 200 and answer.body["active"] is False
+    assert (await scim.get(f"/Users/{created['id']}")).body["active"] is False
+
+
+async def test_patch_is_all_or_nothing(scim: Scim) -> None:
+    created = await scim.create_user("atomic", displayName="Before")
+    answer = await scim.patch(f"/Users/{created['id']}", [
+        {"op": "replace", "path": "displayName", "value": "After"},
+        {"op": "replace", "path": "emails[type eq \"work\"].value", "value": "x@y.z"},  # no work email: noTarget
+    ])
+    assert answer.status == 400
+    assert (await scim.get(f"/Users/{created['id']}")).body["displayName"] == "Before"
+
+
+async def test_patch_to_a_taken_username_is_409_and_changes_nothing(scim: Scim) -> None:
+    await scim.create_user("first")
+    second = await scim.create_user("second")
+    answer = await scim.patch(f"/Users/{second['id']}", [{"op": "replace", "path": "userName", "value": "FIRST"}])
+    assert answer.status == 409
+    assert (await scim.get(f"/Users/{second['id']}")).body["userName"] == "second"
+
+
+async def test_user_groups_attribute_lists_memberships(scim: Scim) -> None:
+    user = await scim.create_user("member")
+    group = await scim.create_group("rollcall-members", [user["id"]])
+    fetched = (await scim.get(f"/Users/{user['id']}")).body
+    assert fetched["groups"] == [{"value": group["id"], "$ref": group["meta"]["location"],
+                                  "display": "rollcall-members", "type": "direct"}]
+
+
+async def test_deleting_a_user_removes_their_memberships(scim: Scim) -> None:
+    user = await scim.create_user("leaver")
+    stayer = await scim.create_user("stayer")
+    group = await scim.create_group("team", [user["id"], stayer["id"]])
+    await scim.delete(f"/Users/{user['id']}")
+    fetched = (await scim.get(f"/Groups/{group['id']}")).body
+    assert [m["value"] for m in fetched["members"]] == [stayer["id"]]
+    assert fetched["meta"]["version"] != group["meta"]["version"]
+
+
+async def test_attributes_and_excluded_attributes_on_get(scim: Scim) -> None:
+    created = (await scim.post("/Users", JANE)).body
+    only = (await scim.get(f"/Users/{created['id']}?attributes=userName,name.givenName")).body
+    assert set(only) == {"schemas", "id", "userName", "name"}
+    assert only["name"] == {"givenName": "Jane"}
+    without = (await scim.get(f"/Users/{created['id']}?excludedAttributes=emails,name")).body
+    assert "emails" not in without and "name" not in without and without["id"] == created["id"]
