@@ -1,0 +1,29 @@
+# One command each: `make serve` runs rollcall, `make test` runs the tests. Both set up .venv on first use.
+PYTHON ?= python3
+VENV   ?= .venv
+BIN     = $(VENV)/bin
+
+.PHONY: serve test lint clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+
+# Editable installs: the venv runs this checkout's code, so an edit needs no reinstall.
+$(VENV)/.installed: $(BIN)/python pyproject.toml
+	$(BIN)/python -m pip install --quiet -e .
+	touch $@
+
+$(VENV)/.dev: $(BIN)/python pyproject.toml
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	touch $@
+
+serve: $(VENV)/.installed
+	$(BIN)/rollcall serve $(ARGS)
+
+test: $(VENV)/.dev
+	$(BIN)/ruff check app tests
+	$(BIN)/pytest $(ARGS)
+
+clean:
+	rm -rf $(VENV) build dist *.egg-info
