@@ -12,7 +12,7 @@ from app.domain.directory import ListQuery, Rendered, etag_matches
 from app.protocol import discovery, errors
 from app.protocol.filters import parse_filter
 from app.protocol.resources import list_response, load_search_request, parse_attribute_list
-from app.protocol.schema_defs import RESOURCE_TYPES, SCHEMAS, ResourceType
+from app.protocol.schema_defs import ResourceType
 from app.web.http import read_json, scim_response
 from app.web.keys import DIRECTORY, SETTINGS
 
@@ -148,17 +148,20 @@ def _listed(resources: list[dict[str, Any]]) -> dict[str, Any]:
     return list_response(resources, len(resources), 1)
 
 
+def _one_of(items: list[dict[str, Any]], wanted: str, kind: str) -> web.Response:
+    for item in items:
+        if item["id"] == wanted:
+            return scim_response(item)
+    known = ", ".join(item["id"] for item in items)
+    raise errors.not_found(f"No {kind} has the id {wanted!r}; rollcall serves {known}.")
+
+
 async def resource_types(request: web.Request) -> web.Response:
     return scim_response(_listed(discovery.resource_types(base_url(request))))
 
 
 async def resource_type(request: web.Request) -> web.Response:
-    wanted = request.match_info["id"]
-    for item in discovery.resource_types(base_url(request)):
-        if item["id"] == wanted:
-            return scim_response(item)
-    known = ", ".join(rt.name for rt in RESOURCE_TYPES)
-    raise errors.not_found(f"No ResourceType has the id {wanted!r}; rollcall serves {known}.")
+    return _one_of(discovery.resource_types(base_url(request)), request.match_info["id"], "ResourceType")
 
 
 async def schemas(request: web.Request) -> web.Response:
@@ -166,9 +169,4 @@ async def schemas(request: web.Request) -> web.Response:
 
 
 async def schema(request: web.Request) -> web.Response:
-    wanted = request.match_info["id"]
-    for item in discovery.schemas(base_url(request)):
-        if item["id"] == wanted:
-            return scim_response(item)
-    known = ", ".join(s.id for s in SCHEMAS)
-    raise errors.not_found(f"No Schema has the id {wanted!r}; rollcall serves {known}.")
+    return _one_of(discovery.schemas(base_url(request)), request.match_info["id"], "Schema")
