@@ -49,3 +49,31 @@ CREATE TABLE tokens (
     created     TEXT NOT NULL,
     revoked     TEXT
 );
+
+-- The organization's roster: the users who are members right now, with their role. It is derived
+-- from users and role-group memberships and kept in step inside the same transaction as every
+-- change, so that joins, departures and role changes can be recorded as events when they happen.
+CREATE TABLE roster (
+    user_id    TEXT PRIMARY KEY,
+    user_name  TEXT NOT NULL,
+    role       TEXT NOT NULL CHECK (role IN ('admin', 'member', 'guest')),
+    since      TEXT NOT NULL
+) WITHOUT ROWID;
+
+-- The change feed, oldest first. Written in the transaction of the change it describes.
+CREATE TABLE events (
+    seq      INTEGER PRIMARY KEY AUTOINCREMENT,
+    at       TEXT NOT NULL,
+    type     TEXT NOT NULL,
+    actor    TEXT NOT NULL,              -- the name of the token that made the request
+    user_id  TEXT,
+    group_id TEXT,
+    data     TEXT NOT NULL               -- JSON: the event's own fields
+);
+CREATE INDEX events_by_user ON events (user_id, seq) WHERE user_id IS NOT NULL;
+
+-- Small facts about the database itself, such as the role rules the roster was last derived with.
+CREATE TABLE settings (
+    key    TEXT PRIMARY KEY,
+    value  TEXT NOT NULL
+) WITHOUT ROWID;

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from app.domain.roles import DEFAULT_PREFIX, RoleRules
+
 DEFAULT_DB = "rollcall.db"
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8080
@@ -20,6 +22,8 @@ class Settings:
     default_page_size: int = 100
     max_page_size: int = 1000
     max_body_bytes: int = 1024 * 1024
+    group_prefix: str = DEFAULT_PREFIX
+    default_role: str | None = None  # None, "guest" or "member"
 
     def __post_init__(self) -> None:
         if not 0 < self.port < 65536:
@@ -30,3 +34,8 @@ class Settings:
             object.__setattr__(self, "base_url", self.base_url.rstrip("/"))
         if not 0 < self.default_page_size <= self.max_page_size:
             raise ValueError("the default page size must be between 1 and the maximum page size")
+        self.rules  # noqa: B018 -- validates the prefix and default role now, not on first request
+
+    @property
+    def rules(self) -> RoleRules:
+        return RoleRules(self.group_prefix, self.default_role)

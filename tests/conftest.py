@@ -9,8 +9,8 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import AsyncIterator, Iterator
-from dataclasses import dataclass
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -109,6 +109,15 @@ class Scim:
 async def scim(aiohttp_client: Any, settings: Settings, token: str) -> Scim:
     client = await aiohttp_client(init_app(settings))
     return Scim(client, token)
+
+
+@pytest.fixture
+def scim_with(aiohttp_client: Any, settings: Settings, token: str) -> Callable[..., Awaitable[Scim]]:
+    """A client of the app started with other settings on the same database, e.g. scim_with(group_prefix="acme")."""
+    async def start(**overrides: Any) -> Scim:
+        client = await aiohttp_client(init_app(replace(settings, **overrides)))
+        return Scim(client, token)
+    return start
 
 
 def free_port() -> int:

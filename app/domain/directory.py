@@ -7,20 +7,25 @@ calls inside one Database transaction, and hands back rendered SCIM resources.
 from __future__ import annotations
 
 import secrets
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from typing import Any
 
 import aiosqlite
 
+from app.domain import roster
 from app.domain.clock import utc_now
+from app.domain.roles import RoleRules
 from app.protocol import errors
 from app.protocol.filters import Filter
 from app.protocol.patch import MemberChange, apply_patch, parse_patch_request
 from app.protocol.resources import dump_resource, list_response, load_resource, project, wants_attribute
 from app.protocol.schema_defs import GROUP_RESOURCE, RESOURCE_TYPES, USER_RESOURCE, ResourceType
 from app.storage import resources as store
+from app.storage import roster as roster_store
 from app.storage.database import Database
 from app.storage.filter_sql import compile_filter, compile_member_filter, compile_sort
+from app.storage.roster import Event
 
 
 @dataclass(frozen=True)
@@ -34,6 +39,32 @@ class ListQuery:
     descending: bool = False
     attributes: list[str] | None = None
     excluded: list[str] | None = None
+
+
+@dataclass(frozen=True)
+class Context:
+    """Who is asking and how they want answers shaped: the same for every operation of a request."""
+
+    base_url: str
+    actor: str = roster.SYSTEM_ACTOR
+    attributes: list[str] | None = None
+    excluded: list[str] | None = None
+
+
+@dataclass
+class _Changes:
+    """What one write did, for the change feed and for the roster to settle afterwards."""
+
+    events: list[Event] = field(default_factory=list)
+    touched_users: list[str] = field(default_factory=list)
+    reason: str = roster.LEFT_ROLE_GROUPS
+    # A group renamed into or out of a role-group name: all its members need their role settled.
+    regranting_group: str | None = None
+
+    def membership(self, kind: str, group_id: str, user_ids: list[str]) -> None:
+        self.events.extend(Event(kind, user_id, group_id, {"groupId": group_id, "userId": user_id})
+                           for user_id in user_ids)
+        self.touched_users.extend(user_ids)
 
 
 @dataclass(frozen=True)
@@ -55,18 +86,17 @@ def new_id() -> str:
 
 
 class Directory:
-    def __init__(self, db: Database) -> None:
+    def __init__(self, db: Database, rules: RoleRules) -> None:
         self.db = db
+        self.rules = rules
 
     # -- reads -------------------------------------------------------------------------------------
-    async def get(self, resource_type: ResourceType, resource_id: str, base_url: str,
-                  attributes: list[str] | None = None, excluded: list[str] | None = None) -> Rendered:
+    async def get(self, resource_type: ResourceType, resource_id: str, ctx: Context) -> Rendered:
         async with self.db.read() as conn:
             current = await store.get(conn, resource_type, resource_id)
             if current is None:
                 raise _not_found(resource_type, resource_id)
-            extras = await self._extras(conn, resource_type, [current.id], base_url, attributes, excluded)
-        return self._render(resource_type, current, base_url, extras[current.id], attributes, excluded)
+            return await self._rendered(conn, resource_type, current, ctx)
 
     async def search(self, resource_type: ResourceType, query: ListQuery, base_url: str) -> dict[str, Any]:
         return await self._search([resource_type], query, base_url)
@@ -100,78 +130,110 @@ class Directory:
                 total += matched
                 offset = max(0, offset - matched)
                 room -= len(found)
-                extras = await self._extras(conn, resource_type, [r.id for r in found], base_url,
-                                            query.attributes, query.excluded)
-                resources.extend(
-                    self._render(resource_type, r, base_url, extras[r.id], query.attributes, query.excluded).body
-                    for r in found
-                )
+                ctx = Context(base_url, attributes=query.attributes, excluded=query.excluded)
+                extras = await self._extras(conn, resource_type, [r.id for r in found], ctx)
+                resources.extend(self._render(resource_type, r, ctx, extras[r.id]).body for r in found)
         return list_response(resources, total, query.start_index)
 
     # -- writes ------------------------------------------------------------------------------------
-    async def create(self, resource_type: ResourceType, body: Any, base_url: str,
-                     attributes: list[str] | None = None, excluded: list[str] | None = None) -> Rendered:
+    async def create(self, resource_type: ResourceType, body: Any, ctx: Context) -> Rendered:
         document = load_resource(resource_type, body)
         members = _member_ids(document.pop("members", None))
         now = utc_now()
+        changes = _Changes()
         async with self.db.write() as conn:
             try:
                 created = await store.insert(conn, resource_type, new_id(), document, now)
             except store.UniquenessConflict:
                 raise _conflict(resource_type, document) from None
-            if members:
-                await _add_members(conn, created.id, members, now)
-            extras = await self._extras(conn, resource_type, [created.id], base_url, attributes, excluded)
-        return self._render(resource_type, created, base_url, extras[created.id], attributes, excluded)
+            changes.events.append(_resource_event(resource_type, "created", created.id, document))
+            if resource_type is USER_RESOURCE:
+                changes.touched_users.append(created.id)
+            elif members:
+                changes.membership("group.member_added", created.id, await _add_members(conn, created.id, members, now))
+            await self._finish(conn, changes, ctx, now)
+            return await self._rendered(conn, resource_type, created, ctx)
 
-    async def replace(self, resource_type: ResourceType, resource_id: str, body: Any, base_url: str,
-                      if_match: str | None = None, attributes: list[str] | None = None,
-                      excluded: list[str] | None = None) -> Rendered:
+    async def replace(self, resource_type: ResourceType, resource_id: str, body: Any, ctx: Context,
+                      if_match: str | None = None) -> Rendered:
         document = load_resource(resource_type, body)
         # A PUT without `members` leaves the membership alone: a rename must never empty a role group.
         members = document.pop("members", None)
-        now = utc_now()
-        async with self.db.write() as conn:
-            current = await self._current(conn, resource_type, resource_id, if_match)
-            try:
-                updated = await store.update(conn, resource_type, current, document, now)
-            except store.UniquenessConflict:
-                raise _conflict(resource_type, document) from None
-            if members is not None:
-                await _apply_member_changes(conn, resource_id, [MemberChange("replace", _member_ids(members))], now)
-            extras = await self._extras(conn, resource_type, [resource_id], base_url, attributes, excluded)
-        return self._render(resource_type, updated, base_url, extras[resource_id], attributes, excluded)
+        change = [MemberChange("replace", _member_ids(members))] if members is not None else []
+        return await self._update(resource_type, resource_id, ctx, if_match, lambda _: (document, change))
 
-    async def patch(self, resource_type: ResourceType, resource_id: str, body: Any, base_url: str,
-                    if_match: str | None = None, attributes: list[str] | None = None,
-                    excluded: list[str] | None = None) -> Rendered:
+    async def patch(self, resource_type: ResourceType, resource_id: str, body: Any, ctx: Context,
+                    if_match: str | None = None) -> Rendered:
         operations = parse_patch_request(body)
-        now = utc_now()
-        async with self.db.write() as conn:
-            current = await self._current(conn, resource_type, resource_id, if_match)
-            result = apply_patch(resource_type, current.document, operations)
+
+        def patched(current: dict[str, Any]) -> tuple[dict[str, Any], list[MemberChange]]:
+            result = apply_patch(resource_type, current, operations)
             document = load_resource(resource_type, result.document)
             document.pop("members", None)
+            return document, result.member_changes
+
+        return await self._update(resource_type, resource_id, ctx, if_match, patched)
+
+    async def delete(self, resource_type: ResourceType, resource_id: str, ctx: Context,
+                     if_match: str | None = None) -> None:
+        now = utc_now()
+        changes = _Changes()
+        async with self.db.write() as conn:
+            current = await self._current(conn, resource_type, resource_id, if_match)
+            if resource_type is USER_RESOURCE:
+                group_ids = await store.group_ids_of_user(conn, resource_id)
+                # The groups lose a member, so their version and lastModified move too.
+                await store.touch_groups(conn, group_ids, now)
+                for group_id in group_ids:
+                    changes.membership("group.member_removed", group_id, [resource_id])
+                changes.touched_users.append(resource_id)
+            else:
+                changes.membership("group.member_removed", resource_id, await store.all_member_ids(conn, resource_id))
+                changes.reason = roster.GROUP_DELETED
+            await store.delete(conn, resource_type, resource_id)
+            changes.events.append(_resource_event(resource_type, "deleted", resource_id, current.document))
+            await self._finish(conn, changes, ctx, now)
+
+    async def _update(self, resource_type: ResourceType, resource_id: str, ctx: Context, if_match: str | None,
+                      change: Callable[[dict[str, Any]], tuple[dict[str, Any], list[MemberChange]]]) -> Rendered:
+        """PUT and PATCH: read, change, write and settle the roster in one transaction."""
+        now = utc_now()
+        changes = _Changes()
+        async with self.db.write() as conn:
+            current = await self._current(conn, resource_type, resource_id, if_match)
+            document, member_changes = change(current.document)
+            membership_changed = await _apply_member_changes(conn, resource_id, member_changes, now, changes)
             updated = current
-            membership_changed = await _apply_member_changes(conn, resource_id, result.member_changes, now)
             if document != current.document:
                 try:
                     updated = await store.update(conn, resource_type, current, document, now)
                 except store.UniquenessConflict:
                     raise _conflict(resource_type, document) from None
+                changes.events.extend(self._update_events(resource_type, current, document, changes))
             elif membership_changed:
                 updated = await store.touch(conn, resource_type, current, now)
-            extras = await self._extras(conn, resource_type, [resource_id], base_url, attributes, excluded)
-        return self._render(resource_type, updated, base_url, extras[resource_id], attributes, excluded)
+            await self._finish(conn, changes, ctx, now)
+            return await self._rendered(conn, resource_type, updated, ctx)
 
-    async def delete(self, resource_type: ResourceType, resource_id: str, if_match: str | None = None) -> None:
-        now = utc_now()
-        async with self.db.write() as conn:
-            await self._current(conn, resource_type, resource_id, if_match)
-            if resource_type is USER_RESOURCE:
-                # The groups lose a member, so their version and lastModified move too.
-                await store.touch_groups(conn, await store.group_ids_of_user(conn, resource_id), now)
-            await store.delete(conn, resource_type, resource_id)
+    def _update_events(self, resource_type: ResourceType, current: store.StoredResource,
+                       document: dict[str, Any], changes: _Changes) -> list[Event]:
+        if resource_type is USER_RESOURCE:
+            changes.touched_users.append(current.id)
+            return [_resource_event(resource_type, "updated", current.id, document)]
+        before, after = current.document["displayName"], document["displayName"]
+        if before == after:
+            return []
+        if self.rules.role_of_group(before) != self.rules.role_of_group(after):
+            changes.regranting_group = current.id
+        return [Event("group.renamed", group_id=current.id,
+                      data={"groupId": current.id, "from": before, "to": after})]
+
+    async def _finish(self, conn: aiosqlite.Connection, changes: _Changes, ctx: Context, now: str) -> None:
+        """Record the request's events, then bring the roster in line for every user it touched."""
+        if changes.regranting_group is not None:
+            changes.touched_users.extend(await store.all_member_ids(conn, changes.regranting_group))
+        await roster_store.append_events(conn, changes.events, now, ctx.actor)
+        await roster.settle(conn, self.rules, changes.touched_users, actor=ctx.actor, now=now, reason=changes.reason)
 
     # -- helpers -----------------------------------------------------------------------------------
     async def _current(self, conn: aiosqlite.Connection, resource_type: ResourceType, resource_id: str,
@@ -186,42 +248,46 @@ class Directory:
             )
         return current
 
-    async def _extras(self, conn: aiosqlite.Connection, resource_type: ResourceType, ids: list[str],
-                      base_url: str, attributes: list[str] | None, excluded: list[str] | None
+    async def _extras(self, conn: aiosqlite.Connection, resource_type: ResourceType, ids: list[str], ctx: Context
                       ) -> dict[str, dict[str, Any]]:
         """The multi-valued attributes that live outside the document: User.groups, Group.members."""
         if resource_type is USER_RESOURCE:
-            if not wants_attribute(resource_type, attributes, excluded, "groups"):
+            if not wants_attribute(resource_type, ctx.attributes, ctx.excluded, "groups"):
                 return {i: {} for i in ids}
             groups = await store.groups_of(conn, ids)
             return {
                 i: {"groups": [
-                    {"value": g.group_id, "$ref": f"{base_url}/Groups/{g.group_id}", "display": g.display,
+                    {"value": g.group_id, "$ref": f"{ctx.base_url}/Groups/{g.group_id}", "display": g.display,
                      "type": "direct"}
                     for g in groups[i]
                 ]} if groups[i] else {}
                 for i in ids
             }
-        if not wants_attribute(resource_type, attributes, excluded, "members"):
+        if not wants_attribute(resource_type, ctx.attributes, ctx.excluded, "members"):
             return {i: {} for i in ids}
         members = await store.members_of(conn, ids)
         return {
             i: {"members": [
-                {"value": member_id, "$ref": f"{base_url}/Users/{member_id}", "type": "User"}
+                {"value": member_id, "$ref": f"{ctx.base_url}/Users/{member_id}", "type": "User"}
                 for member_id in members[i]
             ]} if members[i] else {}
             for i in ids
         }
 
-    def _render(self, resource_type: ResourceType, stored: store.StoredResource, base_url: str,
-                extra: dict[str, Any], attributes: list[str] | None, excluded: list[str] | None) -> Rendered:
-        location = f"{base_url}{resource_type.endpoint}/{stored.id}"
+    async def _rendered(self, conn: aiosqlite.Connection, resource_type: ResourceType,
+                        stored: store.StoredResource, ctx: Context) -> Rendered:
+        extras = await self._extras(conn, resource_type, [stored.id], ctx)
+        return self._render(resource_type, stored, ctx, extras[stored.id])
+
+    def _render(self, resource_type: ResourceType, stored: store.StoredResource, ctx: Context,
+                extra: dict[str, Any]) -> Rendered:
+        location = f"{ctx.base_url}{resource_type.endpoint}/{stored.id}"
         etag = etag_of(stored.version)
         meta = {"resourceType": resource_type.name, "created": stored.created,
                 "lastModified": stored.last_modified, "location": location, "version": etag}
         body = dump_resource(resource_type, stored.document, id=stored.id, meta=meta, extra=extra)
-        if attributes or excluded:
-            body = project(body, resource_type, attributes, excluded)
+        if ctx.attributes or ctx.excluded:
+            body = project(body, resource_type, ctx.attributes, ctx.excluded)
         return Rendered(body, etag, location)
 
 
@@ -241,36 +307,50 @@ def _member_ids(members: list[dict[str, Any]] | None) -> tuple[str, ...]:
     return tuple(dict.fromkeys(member["value"] for member in members))
 
 
-async def _add_members(conn: aiosqlite.Connection, group_id: str, user_ids: tuple[str, ...], now: str) -> bool:
+async def _add_members(conn: aiosqlite.Connection, group_id: str, user_ids: tuple[str, ...], now: str
+                       ) -> list[str]:
+    """Add members, after checking they all exist; returns the ids that were not members before."""
     missing = await store.missing_users(conn, user_ids)
     if missing:
         raise errors.invalid_value(
             f"No User has the id {', '.join(repr(m) for m in missing[:10])}"
             f"{' (and more)' if len(missing) > 10 else ''}: members must be the ids of existing Users."
         )
-    return bool(await store.add_members(conn, group_id, user_ids, now))
+    return await store.add_members(conn, group_id, user_ids, now)
 
 
-async def _apply_member_changes(conn: aiosqlite.Connection, group_id: str, changes: list[MemberChange],
-                                now: str) -> bool:
-    changed = False
-    for change in changes:
+async def _apply_member_changes(conn: aiosqlite.Connection, group_id: str, member_changes: list[MemberChange],
+                                now: str, changes: _Changes) -> bool:
+    """Apply PATCH/PUT membership changes in order; True when the membership is different afterwards."""
+    added: list[str] = []
+    removed: list[str] = []
+    for change in member_changes:
         if change.kind == "add":
-            changed |= await _add_members(conn, group_id, change.ids, now)
+            added += await _add_members(conn, group_id, change.ids, now)
         elif change.kind == "remove":
-            changed |= bool(await store.remove_members(conn, group_id, change.ids))
+            removed += await store.remove_members(conn, group_id, change.ids)
         elif change.kind == "remove_where":
             assert change.filter is not None
             where, params = compile_member_filter(change.filter)
-            doomed = await store.member_ids_where(conn, group_id, where, params)
-            changed |= bool(await store.remove_members(conn, group_id, doomed))
+            removed += await store.remove_members(conn, group_id,
+                                                  await store.member_ids_where(conn, group_id, where, params))
         elif change.kind == "replace":
             wanted = set(change.ids)
             present = await store.all_member_ids(conn, group_id)
-            changed |= bool(await store.remove_members(conn, group_id, [i for i in present if i not in wanted]))
+            removed += await store.remove_members(conn, group_id, [i for i in present if i not in wanted])
             present_set = set(present)
-            changed |= await _add_members(conn, group_id, tuple(i for i in change.ids if i not in present_set), now)
-    return changed
+            added += await _add_members(conn, group_id, tuple(i for i in change.ids if i not in present_set), now)
+    changes.membership("group.member_added", group_id, added)
+    changes.membership("group.member_removed", group_id, removed)
+    return bool(added or removed)
+
+
+def _resource_event(resource_type: ResourceType, verb: str, resource_id: str, document: dict[str, Any]) -> Event:
+    if resource_type is USER_RESOURCE:
+        return Event(f"user.{verb}", user_id=resource_id,
+                     data={"userId": resource_id, "userName": document["userName"]})
+    return Event(f"group.{verb}", group_id=resource_id,
+                 data={"groupId": resource_id, "displayName": document["displayName"]})
 
 
 def _not_found(resource_type: ResourceType, resource_id: str) -> errors.ScimError:

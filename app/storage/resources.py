@@ -67,12 +67,12 @@ def _row_to_resource(row: sqlite3.Row) -> StoredResource:
     return StoredResource(row["id"], json.loads(row["doc"]), row["created"], row["last_modified"], row["version"])
 
 
-def _chunks(values: Sequence[str]) -> Iterable[Sequence[str]]:
+def chunks(values: Sequence[str]) -> Iterable[Sequence[str]]:
     for start in range(0, len(values), _BATCH):
         yield values[start:start + _BATCH]
 
 
-def _placeholders(count: int) -> str:
+def placeholders(count: int) -> str:
     return ",".join("?" * count)
 
 
@@ -92,7 +92,7 @@ async def insert(conn: aiosqlite.Connection, resource_type: ResourceType, resour
     try:
         await conn.execute(
             f"INSERT INTO {table.name} (id, {columns}, doc, created, last_modified, version) "
-            f"VALUES (?, {_placeholders(len(table.columns))}, ?, ?, ?, 1)",
+            f"VALUES (?, {placeholders(len(table.columns))}, ?, ?, ?, 1)",
             (resource_id, *_derived_columns(resource_type, document), _dumps(document), now, now),
         )
     except sqlite3.IntegrityError as error:
@@ -155,9 +155,9 @@ async def search(conn: aiosqlite.Connection, resource_type: ResourceType, where:
 async def members_of(conn: aiosqlite.Connection, group_ids: Sequence[str]) -> dict[str, list[str]]:
     """The member ids of each group (in id order, which the primary key gives without sorting)."""
     found: dict[str, list[str]] = {group_id: [] for group_id in group_ids}
-    for chunk in _chunks(group_ids):
+    for chunk in chunks(group_ids):
         async with conn.execute(
-            f"SELECT group_id, user_id FROM group_members WHERE group_id IN ({_placeholders(len(chunk))}) "
+            f"SELECT group_id, user_id FROM group_members WHERE group_id IN ({placeholders(len(chunk))}) "
             "ORDER BY group_id, user_id",
             tuple(chunk),
         ) as cursor:
@@ -168,10 +168,10 @@ async def members_of(conn: aiosqlite.Connection, group_ids: Sequence[str]) -> di
 
 async def groups_of(conn: aiosqlite.Connection, user_ids: Sequence[str]) -> dict[str, list[Membership]]:
     found: dict[str, list[Membership]] = {user_id: [] for user_id in user_ids}
-    for chunk in _chunks(user_ids):
+    for chunk in chunks(user_ids):
         async with conn.execute(
             "SELECT m.user_id, m.group_id, g.display_name FROM group_members m JOIN groups g ON g.id = m.group_id "
-            f"WHERE m.user_id IN ({_placeholders(len(chunk))}) ORDER BY m.user_id, g.display_name_key",
+            f"WHERE m.user_id IN ({placeholders(len(chunk))}) ORDER BY m.user_id, g.display_name_key",
             tuple(chunk),
         ) as cursor:
             async for row in cursor:
@@ -182,9 +182,9 @@ async def groups_of(conn: aiosqlite.Connection, user_ids: Sequence[str]) -> dict
 async def missing_users(conn: aiosqlite.Connection, user_ids: Sequence[str]) -> list[str]:
     """The ids among `user_ids` that name no user."""
     existing: set[str] = set()
-    for chunk in _chunks(user_ids):
+    for chunk in chunks(user_ids):
         async with conn.execute(
-            f"SELECT id FROM users WHERE id IN ({_placeholders(len(chunk))})", tuple(chunk)
+            f"SELECT id FROM users WHERE id IN ({placeholders(len(chunk))})", tuple(chunk)
         ) as cursor:
             existing.update([row[0] async for row in cursor])
     return [user_id for user_id in user_ids if user_id not in existing]
@@ -235,9 +235,9 @@ async def group_ids_of_user(conn: aiosqlite.Connection, user_id: str) -> list[st
 
 async def touch_groups(conn: aiosqlite.Connection, group_ids: Sequence[str], now: str) -> None:
     """New versions for groups whose member list changed because a member was deleted or renamed."""
-    for chunk in _chunks(group_ids):
+    for chunk in chunks(group_ids):
         await conn.execute(
-            f"UPDATE groups SET last_modified = ?, version = version + 1 WHERE id IN ({_placeholders(len(chunk))})",
+            f"UPDATE groups SET last_modified = ?, version = version + 1 WHERE id IN ({placeholders(len(chunk))})",
             (now, *chunk),
         )
 

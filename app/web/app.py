@@ -7,18 +7,24 @@ from collections.abc import AsyncIterator
 from aiohttp import web
 
 from app.config import Settings
+from app.domain.clock import utc_now
 from app.domain.directory import Directory
+from app.domain.roster import RosterReader, reconcile_if_rules_changed
 from app.storage.database import Database
-from app.web.keys import DATABASE, DIRECTORY, SETTINGS
+from app.web.keys import DATABASE, DIRECTORY, ROSTER, SETTINGS
 from app.web.middleware import bearer_auth, scim_errors
 from app.web.routes import setup_routes
 
 
 async def _database(app: web.Application) -> AsyncIterator[None]:
-    db = Database(app[SETTINGS].db_path)
+    settings = app[SETTINGS]
+    db = Database(settings.db_path)
     await db.open()
+    async with db.write() as conn:
+        await reconcile_if_rules_changed(conn, settings.rules, utc_now())
     app[DATABASE] = db
-    app[DIRECTORY] = Directory(db)
+    app[DIRECTORY] = Directory(db, settings.rules)
+    app[ROSTER] = RosterReader(db, settings.rules)
     yield
     await db.close()
 

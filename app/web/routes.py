@@ -6,7 +6,7 @@ from aiohttp import web
 
 from app.config import SCIM_PREFIX
 from app.protocol.schema_defs import GROUP_RESOURCE, USER_RESOURCE
-from app.web import scim_views
+from app.web import api_views, scim_views
 
 
 def _scim(path: str) -> str:
@@ -35,3 +35,6 @@ def setup_routes(app: web.Application) -> None:
     router.add_get(_scim("ResourceTypes/{id}"), scim_views.resource_type)
     router.add_get(_scim("Schemas"), scim_views.schemas)
     router.add_get(_scim("Schemas/{id}"), scim_views.schema)
+    router.add_get("/api/members", api_views.members)
+    router.add_get("/api/members/{id}", api_views.member)
+    router.add_get("/api/events", api_views.events)

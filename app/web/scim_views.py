@@ -8,13 +8,13 @@ from typing import Any
 from aiohttp import web
 
 from app.config import SCIM_PREFIX
-from app.domain.directory import ListQuery, Rendered, etag_matches
+from app.domain.directory import Context, ListQuery, Rendered, etag_matches
 from app.protocol import discovery, errors
 from app.protocol.filters import parse_filter
 from app.protocol.resources import list_response, load_search_request, parse_attribute_list
 from app.protocol.schema_defs import ResourceType
 from app.web.http import read_json, scim_response
-from app.web.keys import DIRECTORY, SETTINGS
+from app.web.keys import DIRECTORY, SETTINGS, TOKEN_NAME
 
 
 def base_url(request: web.Request) -> str:
@@ -64,9 +64,11 @@ async def search_query(request: web.Request) -> ListQuery:
     )
 
 
-def _projection(request: web.Request) -> tuple[list[str] | None, list[str] | None]:
-    return (parse_attribute_list(request.query.get("attributes")),
-            parse_attribute_list(request.query.get("excludedAttributes")))
+def context(request: web.Request) -> Context:
+    """Who asked (the token's name, for the change feed) and how they want resources shaped."""
+    return Context(base_url(request), actor=request[TOKEN_NAME],
+                   attributes=parse_attribute_list(request.query.get("attributes")),
+                   excluded=parse_attribute_list(request.query.get("excludedAttributes")))
 
 
 def _resource_response(rendered: Rendered, status: int = 200) -> web.Response:
@@ -84,11 +86,11 @@ class ResourceViews:
 
     async def list(self, request: web.Request) -> web.Response:
         params = request.query
-        attributes, excluded = _projection(request)
+        ctx = context(request)
         query = list_query(
             request, filter_text=params.get("filter"), start_index=_int_param(params, "startIndex"),
             count=_int_param(params, "count"), sort_by=params.get("sortBy"), sort_order=params.get("sortOrder"),
-            attributes=attributes, excluded=excluded,
+            attributes=ctx.attributes, excluded=ctx.excluded,
         )
         return scim_response(await request.app[DIRECTORY].search(self.resource_type, query, base_url(request)))
 
@@ -97,36 +99,30 @@ class ResourceViews:
         return scim_response(await request.app[DIRECTORY].search(self.resource_type, query, base_url(request)))
 
     async def create(self, request: web.Request) -> web.Response:
-        attributes, excluded = _projection(request)
-        rendered = await request.app[DIRECTORY].create(
-            self.resource_type, await read_json(request), base_url(request), attributes, excluded)
+        rendered = await request.app[DIRECTORY].create(self.resource_type, await read_json(request), context(request))
         return _resource_response(rendered, status=201)
 
     async def get(self, request: web.Request) -> web.StreamResponse:
-        attributes, excluded = _projection(request)
-        rendered = await request.app[DIRECTORY].get(
-            self.resource_type, request.match_info["id"], base_url(request), attributes, excluded)
+        rendered = await request.app[DIRECTORY].get(self.resource_type, request.match_info["id"], context(request))
         if_none_match = request.headers.get("If-None-Match")
         if if_none_match and etag_matches(if_none_match, rendered.etag):
             return web.Response(status=304, headers={"ETag": rendered.etag})
         return _resource_response(rendered)
 
     async def replace(self, request: web.Request) -> web.Response:
-        attributes, excluded = _projection(request)
         rendered = await request.app[DIRECTORY].replace(
-            self.resource_type, request.match_info["id"], await read_json(request), base_url(request),
-            request.headers.get("If-Match"), attributes, excluded)
+            self.resource_type, request.match_info["id"], await read_json(request), context(request),
+            request.headers.get("If-Match"))
         return _resource_response(rendered)
 
     async def patch(self, request: web.Request) -> web.Response:
-        attributes, excluded = _projection(request)
         rendered = await request.app[DIRECTORY].patch(
-            self.resource_type, request.match_info["id"], await read_json(request), base_url(request),
-            request.headers.get("If-Match"), attributes, excluded)
+            self.resource_type, request.match_info["id"], await read_json(request), context(request),
+            request.headers.get("If-Match"))
         return _resource_response(rendered)
 
     async def delete(self, request: web.Request) -> web.Response:
-        await request.app[DIRECTORY].delete(self.resource_type, request.match_info["id"],
+        await request.app[DIRECTORY].delete(self.resource_type, request.match_info["id"], context(request),
                                             request.headers.get("If-Match"))
         return web.Response(status=204)
 

@@ -1,0 +1,127 @@
+"""The organization's roster, kept in step with every change inside the change's own transaction.
+
+Nothing here decides a role (that is roles.RoleRules); this module compares what the roster says
+with what the data now implies for the users a change touched, writes the difference, and records
+it as member.* events. Because it always derives from the current data, two requests that move a
+user between role groups give the right role after both, in either order, and lose nothing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import aiosqlite
+
+from app.domain.roles import RoleRules
+from app.protocol.schema_defs import USER_RESOURCE
+from app.storage import resources as resources_store
+from app.storage import roster as store
+from app.storage.database import Database
+from app.storage.resources import Membership
+from app.storage.roster import Event, RosterEntry
+
+SYSTEM_ACTOR = "rollcall"
+_RULES_KEY = "role_rules"
+
+# Why a user left the roster, when the data alone does not say (it says user-deleted and deactivated).
+LEFT_ROLE_GROUPS = "left-role-groups"
+GROUP_DELETED = "group-deleted"
+
+
+async def settle(conn: aiosqlite.Connection, rules: RoleRules, user_ids: Sequence[str], *, actor: str, now: str,
+                 reason: str = LEFT_ROLE_GROUPS) -> list[Event]:
+    """Bring the roster entries of `user_ids` in line with the data, and return the events it wrote."""
+    if not user_ids:
+        return []
+    user_ids = list(dict.fromkeys(user_ids))
+    inputs = await store.role_inputs(conn, user_ids)
+    previous = await store.entries(conn, user_ids)
+    joined_or_changed: list[RosterEntry] = []
+    left: list[str] = []
+    events: list[Event] = []
+    for user_id in user_ids:
+        facts = inputs.get(user_id)
+        role = rules.role_of_user(facts.active, facts.group_names) if facts else None
+        before = previous.get(user_id)
+        if before is None and role is not None:
+            assert facts is not None
+            joined_or_changed.append(RosterEntry(user_id, facts.user_name, role, now))
+            events.append(Event("member.joined", user_id, data={"userId": user_id, "userName": facts.user_name,
+                                                                  "role": role}))
+        elif before is not None and role is None:
+            why = "user-deleted" if facts is None else "deactivated" if not facts.active else reason
+            left.append(user_id)
+            events.append(Event("member.left", user_id, data={
+                "userId": user_id, "userName": facts.user_name if facts else before.user_name,
+                "role": before.role, "reason": why}))
+        elif before is not None and role is not None:
+            assert facts is not None
+            if role != before.role or facts.user_name != before.user_name:
+                joined_or_changed.append(RosterEntry(user_id, facts.user_name, role, before.since))
+            if role != before.role:
+                events.append(Event("member.role_changed", user_id, data={
+                    "userId": user_id, "userName": facts.user_name, "from": before.role, "to": role}))
+    await store.put_entries(conn, joined_or_changed)
+    await store.drop_entries(conn, left)
+    await store.append_events(conn, events, now, actor)
+    return events
+
+
+async def reconcile_if_rules_changed(conn: aiosqlite.Connection, rules: RoleRules, now: str) -> int:
+    """After a restart with another --group-prefix or --default-role, re-derive everyone's role once."""
+    fingerprint = rules.fingerprint()
+    if await store.get_setting(conn, _RULES_KEY) == fingerprint:
+        return 0
+    events = await settle(conn, rules, await store.all_user_ids(conn), actor=SYSTEM_ACTOR, now=now)
+    await store.put_setting(conn, _RULES_KEY, fingerprint)
+    return len(events)
+
+
+# -- reading the roster -----------------------------------------------------------------------------
+
+class RosterReader:
+    """Answers "who is a member, with which role, and why" from the database."""
+
+    def __init__(self, db: Database, rules: RoleRules) -> None:
+        self.db = db
+        self.rules = rules
+
+    async def members(self) -> list[dict[str, Any]]:
+        """Every current member, with the displayNames of the role groups that grant their role."""
+        async with self.db.read() as conn:
+            listed = await store.members(conn)
+            groups = await resources_store.groups_of(conn, [m["id"] for m in listed])
+        return [{**m, "groups": self._granting(m["role"], groups[m["id"]])} for m in listed]
+
+    async def explain(self, user_id: str) -> dict[str, Any] | None:
+        """One user, member or not: status, role, every group and what it grants, the last role change."""
+        async with self.db.read() as conn:
+            user = await resources_store.get(conn, USER_RESOURCE, user_id)
+            if user is None:
+                return None
+            entry = (await store.entries(conn, [user_id])).get(user_id)
+            groups = (await resources_store.groups_of(conn, [user_id]))[user_id]
+            last_change = await store.last_member_event(conn, user_id)
+        active = user.document.get("active") is not False
+        role = entry.role if entry else None
+        return {
+            "id": user_id,
+            "userName": user.document["userName"],
+            "displayName": user.document.get("displayName"),
+            "active": active,
+            "status": "member" if role else "deactivated" if not active else "no-role",
+            "role": role,
+            "since": entry.since if entry else None,
+            "defaultRole": self.rules.default_role,
+            "groups": [{"id": g.group_id, "displayName": g.display, "grants": self.rules.role_of_group(g.display)}
+                       for g in groups],
+            "lastChange": last_change,
+        }
+
+    async def events(self, after: int = 0, limit: int = 100) -> list[dict[str, Any]]:
+        async with self.db.read() as conn:
+            return await store.events_after(conn, after, limit)
+
+    def _granting(self, role: str, groups: list[Membership]) -> list[str]:
+        return [g.display for g in groups if self.rules.role_of_group(g.display) == role]

@@ -1,0 +1,49 @@
+"""The roster API: who is a member, why, and what changed (JSON, bearer token like SCIM)."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from aiohttp import web
+
+from app.protocol import errors
+from app.web.keys import ROSTER
+
+MAX_EVENTS = 1000
+
+
+def _json(body: Any) -> web.Response:
+    return web.Response(text=json.dumps(body, ensure_ascii=False), content_type="application/json")
+
+
+def _non_negative_int(request: web.Request, name: str, default: int) -> int:
+    raw = request.query.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise errors.invalid_value(f"{name} must be a whole number, not {raw!r}.") from None
+    if value < 0:
+        raise errors.invalid_value(f"{name} must not be negative.")
+    return value
+
+
+async def members(request: web.Request) -> web.Response:
+    return _json({"members": await request.app[ROSTER].members()})
+
+
+async def member(request: web.Request) -> web.Response:
+    user_id = request.match_info["id"]
+    explained = await request.app[ROSTER].explain(user_id)
+    if explained is None:
+        raise errors.not_found(f"No User has the id {user_id!r}.")
+    return _json(explained)
+
+
+async def events(request: web.Request) -> web.Response:
+    after = _non_negative_int(request, "after", 0)
+    limit = min(_non_negative_int(request, "limit", 100), MAX_EVENTS)
+    found = await request.app[ROSTER].events(after, limit)
+    return _json({"events": found, "next": found[-1]["seq"] if found else after})

@@ -1,0 +1,93 @@
+"""The `rollcall` command, run as a process the way an admin runs it."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import httpx2
+import pytest
+
+from app import __version__
+from tests.conftest import REPO, RunningServer, free_port
+
+
+def rollcall(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "app", *args], cwd=REPO, capture_output=True, text=True,
+                          timeout=30, env={**os.environ, **(env or {})})
+
+
+def test_version() -> None:
+    result = rollcall("--version")
+    assert result.returncode == 0 and result.stdout.strip() == f"rollcall {__version__}"
+
+
+def test_token_create_prints_the_token_alone_on_the_last_line(tmp_path: Path) -> None:
+    db = str(tmp_path / "t.db")
+    created = rollcall("token", "create", "--name", "jumpcloud", "--db", db)
+    assert created.returncode == 0, created.stderr
+    token = created.stdout.splitlines()[-1]
+    assert token.startswith("rc_") and len(token) > 40 and " " not in token
+    assert token not in (tmp_path / "t.db").read_bytes().decode("latin-1")  # only the hash is stored
+    listed = rollcall("token", "list", "--db", db)
+    assert "jumpcloud" in listed.stdout and "live" in listed.stdout and token not in listed.stdout
+    again = rollcall("token", "create", "--name", "jumpcloud", "--db", db)
+    assert again.returncode == 1 and "already exists" in again.stderr
+    revoked = rollcall("token", "revoke", "jumpcloud", "--db", db)
+    assert revoked.returncode == 0
+    assert "revoked" in rollcall("token", "list", "--db", db).stdout
+    assert rollcall("token", "revoke", "nobody", "--db", db).returncode == 1
+
+
+def test_flags_come_from_the_environment_too(tmp_path: Path) -> None:
+    db = str(tmp_path / "env.db")
+    created = rollcall("token", "create", "--name", "fromenv", env={"ROLLCALL_DB": db})
+    assert created.returncode == 0
+    assert "fromenv" in rollcall("token", "list", "--db", db).stdout
+
+
+def test_serve_creates_and_prints_a_first_token_once(tmp_path: Path) -> None:
+    db = str(tmp_path / "first.db")
+    port = free_port()
+    process = subprocess.Popen([sys.executable, "-m", "app", "serve", "--db", db, "--port", str(port)], cwd=REPO,
+                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        lines = [process.stdout.readline() for _ in range(3)] if process.stdout else []
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
+    token = next(line.split()[-1] for line in lines if "Token:" in line)
+    assert any(f"http://127.0.0.1:{port}/scim/v2" in line for line in lines)
+    listed = rollcall("token", "list", "--db", db)
+    assert "default" in listed.stdout and token not in listed.stdout
+
+
+@pytest.fixture
+def provisioned(running_server: RunningServer) -> RunningServer:
+    headers = {"Authorization": f"Bearer {running_server.token}"}
+    with httpx2.Client(base_url=running_server.base_url, headers=headers, trust_env=False) as http:
+        user = http.post("/Users", json={"userName": "ann@acme.com", "displayName": "Ann",
+                                         "emails": [{"value": "ann@acme.com", "primary": True}]}).json()
+        http.post("/Groups", json={"displayName": "rollcall-administrators", "members": [{"value": user["id"]}]})
+    return running_server
+
+
+def test_members_prints_the_roster_as_table_json_and_csv(provisioned: RunningServer) -> None:
+    table = rollcall("members", "--db", provisioned.db_path)
+    assert table.returncode == 0
+    assert "ann@acme.com" in table.stdout and "admin" in table.stdout and "rollcall-administrators" in table.stdout
+    as_json = json.loads(rollcall("members", "--json", "--db", provisioned.db_path).stdout)
+    assert [(m["userName"], m["role"]) for m in as_json["members"]] == [("ann@acme.com", "admin")]
+    as_csv = rollcall("members", "--csv", "--db", provisioned.db_path).stdout.splitlines()
+    assert as_csv[0].startswith("userName,role,email") and as_csv[1].startswith("ann@acme.com,admin,ann@acme.com")
+
+
+def test_events_prints_the_feed(provisioned: RunningServer) -> None:
+    printed = rollcall("events", "--db", provisioned.db_path).stdout.splitlines()
+    assert any("member.joined" in line and "by conformance" in line for line in printed)
+    as_json = [json.loads(line) for line in rollcall("events", "--json", "--after", "2", "--db",
+                                                     provisioned.db_path).stdout.splitlines()]
+    assert all(e["seq"] > 2 for e in as_json) and as_json
