@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV   ?= .venv
 BIN     = $(VENV)/bin
 
-.PHONY: serve test lint clean
+.PHONY: serve test binary clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -25,5 +25,15 @@ test: $(VENV)/.dev
 	$(BIN)/ruff check app tests
 	$(BIN)/pytest $(ARGS)
 
+# The single-file executable dist/rollcall (PyInstaller, see build.spec).
+binary: $(VENV)/.binary
+	$(BIN)/pyinstaller --noconfirm --clean --log-level WARN build.spec
+	dist/rollcall check
+
+$(VENV)/.binary: $(BIN)/python pyproject.toml
+	$(BIN)/python -m pip install --quiet -e '.[binary]'
+	touch $@
+
 clean:
 	rm -rf $(VENV) build dist *.egg-info
+

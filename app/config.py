@@ -24,6 +24,11 @@ class Settings:
     max_body_bytes: int = 1024 * 1024
     group_prefix: str = DEFAULT_PREFIX
     default_role: str | None = None  # None, "guest" or "member"
+    tls_cert: str | None = None
+    tls_key: str | None = None
+    log_format: str = "text"  # "text" or "json"
+    metrics: bool = False
+    durability: str = "normal"  # "normal" (SQLite synchronous=NORMAL) or "full"
 
     def __post_init__(self) -> None:
         if not 0 < self.port < 65536:
@@ -32,9 +37,21 @@ class Settings:
             if not self.base_url.startswith(("http://", "https://")):
                 raise ValueError(f"--base-url must start with http:// or https://, not {self.base_url!r}")
             object.__setattr__(self, "base_url", self.base_url.rstrip("/"))
+        if (self.tls_cert is None) != (self.tls_key is None):
+            raise ValueError("--tls-cert and --tls-key go together: give both, or neither")
+        if self.max_body_bytes < 1024:
+            raise ValueError(f"--max-body-bytes must be at least 1024, not {self.max_body_bytes}")
         if not 0 < self.default_page_size <= self.max_page_size:
             raise ValueError("the default page size must be between 1 and the maximum page size")
         self.rules  # noqa: B018 -- validates the prefix and default role now, not on first request
+
+    @property
+    def scheme(self) -> str:
+        return "https" if self.tls_cert else "http"
+
+    @property
+    def synchronous(self) -> str:
+        return "FULL" if self.durability == "full" else "NORMAL"
 
     @property
     def rules(self) -> RoleRules:

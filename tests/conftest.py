@@ -5,11 +5,13 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import signal
 import socket
 import subprocess
 import sys
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -29,6 +31,7 @@ GROUP_SCHEMA = "urn:ietf:params:scim:schemas:core:2.0:Group"
 PATCH_OP = "urn:ietf:params:scim:api:messages:2.0:PatchOp"
 ENTERPRISE = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User"
 REPO = Path(__file__).resolve().parent.parent
+_NOT_SCIM = ("/scim", "/api", "/healthz", "/readyz", "/metrics")
 
 
 @pytest.fixture
@@ -71,7 +74,7 @@ class Scim:
             sent["Authorization"] = f"Bearer {self.token}"
         sent.update(headers or {})
         response: ClientResponse = await self.client.request(
-            method, f"/scim/v2{path}" if not path.startswith("/scim") and not path.startswith("/api") else path,
+            method, path if path.startswith(_NOT_SCIM) else f"/scim/v2{path}",
             json=body if raw is None and body is not None else None, data=raw, headers=sent)
         text = await response.text()
         return Answer(response.status, json.loads(text) if text else None, response.headers)
@@ -132,35 +135,60 @@ class RunningServer:
     token: str
     db_path: str
     process: subprocess.Popen[bytes]
+    log_path: Path
+
+    @property
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+    def stop(self, sig: int = signal.SIGTERM, timeout: float = 10) -> int:
+        if self.process.poll() is None:
+            self.process.send_signal(sig)
+        return self.process.wait(timeout=timeout)
+
+
+def wait_for_port(port: int, process: subprocess.Popen[bytes], log_path: Path, seconds: float = 15) -> None:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.2):
+                return
+        except OSError:
+            if process.poll() is not None:
+                raise RuntimeError(f"rollcall serve exited early: {log_path.read_text()}") from None
+            time.sleep(0.05)
+    raise RuntimeError(f"rollcall serve did not listen on {port} within {seconds} s")
+
+
+@contextmanager
+def serve_process(directory: Path, *extra: str, token_name: str | None = "served", scheme: str = "http",
+                  command: Sequence[str] = (sys.executable, "-m", "app"), cwd: Path = REPO
+                  ) -> Iterator[RunningServer]:
+    """`rollcall serve` as a separate process on a loopback port, as an identity provider sees it."""
+    db_path = str(directory / "served.db")
+    token = asyncio.run(mint_token(db_path, token_name)) if token_name else ""
+    port = free_port()
+    # The server's output goes to a file: a pipe nobody reads would fill up and stall the server.
+    log_path = directory / "served.log"
+    with open(log_path, "wb") as log:
+        process = subprocess.Popen(
+            [*command, "serve", "--db", db_path, "--host", "127.0.0.1", "--port", str(port), *extra],
+            cwd=cwd, env={**os.environ, "PYTHONUNBUFFERED": "1"}, stdout=log, stderr=subprocess.STDOUT,
+        )
+        server = RunningServer(f"{scheme}://127.0.0.1:{port}/scim/v2", token, db_path, process, log_path)
+        try:
+            wait_for_port(port, process, log_path)
+            yield server
+        finally:
+            if process.poll() is None:
+                process.kill()
+            process.wait(timeout=10)
 
 
 @pytest.fixture
 def running_server(tmp_path: Path) -> Iterator[RunningServer]:
-    """`rollcall serve` as a separate process on a loopback port, as an identity provider sees it."""
-    db_path = str(tmp_path / "served.db")
-    token = asyncio.run(mint_token(db_path, "conformance"))
-    port = free_port()
-    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
-    process = subprocess.Popen(
-        [sys.executable, "-m", "app", "serve", "--db", db_path, "--host", "127.0.0.1", "--port", str(port)],
-        cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-    )
-    base_url = f"http://127.0.0.1:{port}/scim/v2"
-    deadline = time.monotonic() + 15
-    while time.monotonic() < deadline:
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=0.2):
-                break
-        except OSError:
-            if process.poll() is not None:
-                output = process.stdout.read().decode() if process.stdout else ""
-                raise RuntimeError(f"rollcall serve exited early: {output}") from None
-            time.sleep(0.05)
-    try:
-        yield RunningServer(base_url, token, db_path, process)
-    finally:
-        process.terminate()
-        process.wait(timeout=10)
+    with serve_process(tmp_path) as server:
+        yield server
 
 
 @pytest.fixture

@@ -11,14 +11,16 @@ from app.domain.clock import utc_now
 from app.domain.directory import Directory
 from app.domain.roster import RosterReader, reconcile_if_rules_changed
 from app.storage.database import Database
-from app.web.keys import DATABASE, DIRECTORY, ROSTER, SETTINGS
+from app.web.keys import DATABASE, DIRECTORY, METRICS, ROSTER, SETTINGS
+from app.web.metrics import Metrics
 from app.web.middleware import bearer_auth, scim_errors
+from app.web.observability import observe
 from app.web.routes import setup_routes
 
 
 async def _database(app: web.Application) -> AsyncIterator[None]:
     settings = app[SETTINGS]
-    db = Database(settings.db_path)
+    db = Database(settings.db_path, synchronous=settings.synchronous)
     await db.open()
     async with db.write() as conn:
         await reconcile_if_rules_changed(conn, settings.rules, utc_now())
@@ -30,8 +32,10 @@ async def _database(app: web.Application) -> AsyncIterator[None]:
 
 
 def init_app(settings: Settings) -> web.Application:
-    app = web.Application(middlewares=[scim_errors, bearer_auth], client_max_size=settings.max_body_bytes)
+    app = web.Application(middlewares=[observe, scim_errors, bearer_auth], client_max_size=settings.max_body_bytes)
     app[SETTINGS] = settings
+    if settings.metrics:
+        app[METRICS] = Metrics()
     app.cleanup_ctx.append(_database)
     setup_routes(app)
     return app

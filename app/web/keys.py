@@ -6,11 +6,13 @@ from app.config import Settings
 from app.domain.directory import Directory
 from app.domain.roster import RosterReader
 from app.storage.database import Database
+from app.web.metrics import Metrics
 
 SETTINGS = web.AppKey("settings", Settings)
 DATABASE = web.AppKey("database", Database)
 DIRECTORY = web.AppKey("directory", Directory)
 ROSTER = web.AppKey("roster", RosterReader)
+METRICS = web.AppKey("metrics", Metrics)
 
 # Per request: the name of the token that authenticated it.
 TOKEN_NAME = web.RequestKey("token_name", str)

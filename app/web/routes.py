@@ -6,7 +6,8 @@ from aiohttp import web
 
 from app.config import SCIM_PREFIX
 from app.protocol.schema_defs import GROUP_RESOURCE, USER_RESOURCE
-from app.web import api_views, scim_views
+from app.web import api_views, ops_views, scim_views
+from app.web.keys import METRICS
 
 
 def _scim(path: str) -> str:
@@ -38,3 +39,7 @@ def setup_routes(app: web.Application) -> None:
     router.add_get("/api/members", api_views.members)
     router.add_get("/api/members/{id}", api_views.member)
     router.add_get("/api/events", api_views.events)
+    router.add_get("/healthz", ops_views.healthz)
+    router.add_get("/readyz", ops_views.readyz)
+    if METRICS in app:
+        router.add_get("/metrics", ops_views.metrics)

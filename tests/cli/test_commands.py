@@ -87,7 +87,7 @@ def test_members_prints_the_roster_as_table_json_and_csv(provisioned: RunningSer
 
 def test_events_prints_the_feed(provisioned: RunningServer) -> None:
     printed = rollcall("events", "--db", provisioned.db_path).stdout.splitlines()
-    assert any("member.joined" in line and "by conformance" in line for line in printed)
+    assert any("member.joined" in line and "by served" in line for line in printed)
     as_json = [json.loads(line) for line in rollcall("events", "--json", "--after", "2", "--db",
                                                      provisioned.db_path).stdout.splitlines()]
     assert all(e["seq"] > 2 for e in as_json) and as_json

@@ -1,0 +1,34 @@
+"""The `rollcall` command line. Every option can also come from the environment (ROLLCALL_<FLAG>) or a
+TOML config file; see app/cli/options.py for the one precedence."""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Sequence
+
+from app import __version__
+from app.cli import admin, roster, serve
+from app.cli.common import CommandError, fail
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="rollcall", description="A SCIM 2.0 endpoint that keeps an organization's members and roles.")
+    parser.add_argument("--version", action="version", version=f"rollcall {__version__}")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND")
+    serve.register(commands)
+    roster.register(commands)
+    admin.register(commands)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not hasattr(args, "run"):
+        parser.print_help()
+        return 2
+    try:
+        return args.run(args)
+    except CommandError as error:
+        return fail(str(error), code=2)

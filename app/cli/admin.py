@@ -1,0 +1,102 @@
+"""Administration: tokens, backup, schema upgrades, and `check` of the runtime."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+from typing import Any
+
+from app import diagnostics
+from app.cli.common import fail, options, run_with_database
+from app.cli.options import add_options
+from app.domain import tokens
+from app.storage.database import Database, DatabaseError, backup, upgrade
+
+
+def register(commands: Any) -> None:
+    token = commands.add_parser("token", help="manage API tokens")
+    actions = token.add_subparsers(dest="token_command", metavar="ACTION", required=True)
+    create = actions.add_parser("create", help="create a token and print it, alone on the last line (once)")
+    create.add_argument("--name", required=True, help="a name for the token, e.g. jumpcloud")
+    add_options(create, ("db",))
+    create.set_defaults(run=token_create)
+    listing = actions.add_parser("list", help="list tokens (never their values)")
+    add_options(listing, ("db",))
+    listing.set_defaults(run=token_list)
+    revoke = actions.add_parser("revoke", help="revoke a token; it stops working at once")
+    revoke.add_argument("name")
+    add_options(revoke, ("db",))
+    revoke.set_defaults(run=token_revoke)
+
+    backup_parser = commands.add_parser("backup", help="write a consistent copy of the database, even while served")
+    backup_parser.add_argument("out", help="the backup file to create (must not exist)")
+    add_options(backup_parser, ("db",))
+    backup_parser.set_defaults(run=backup_command)
+
+    migrate = commands.add_parser("migrate", help="upgrade the database schema, after backing it up")
+    add_options(migrate, ("db",))
+    migrate.set_defaults(run=migrate_command)
+
+    check = commands.add_parser("check", help="report versions, SQLite, and whether the C speedups loaded")
+    check.set_defaults(run=check_command)
+
+
+def token_create(args: argparse.Namespace) -> int:
+    async def create(db: Database) -> int:
+        print(f"Created token {args.name!r}. It is shown only once; store it now:", file=sys.stderr)
+        print(await tokens.create_token(db, args.name))
+        return 0
+
+    return run_with_database(options(args, ("db",))["db"], create)
+
+
+def token_list(args: argparse.Namespace) -> int:
+    async def show(db: Database) -> int:
+        for record in await tokens.list_tokens(db):
+            state = f"revoked {record.revoked}" if record.revoked else "live"
+            print(f"{record.name}\tcreated {record.created}\t{state}")
+        return 0
+
+    return run_with_database(options(args, ("db",))["db"], show)
+
+
+def token_revoke(args: argparse.Namespace) -> int:
+    async def revoke(db: Database) -> int:
+        await tokens.revoke_token(db, args.name)
+        print(f"Revoked token {args.name!r}.")
+        return 0
+
+    return run_with_database(options(args, ("db",))["db"], revoke)
+
+
+def backup_command(args: argparse.Namespace) -> int:
+    source = options(args, ("db",))["db"]
+    try:
+        backup(source, args.out)
+    except DatabaseError as error:
+        return fail(str(error))
+    print(f"Backed up {source} to {args.out} (integrity check ok).")
+    return 0
+
+
+def migrate_command(args: argparse.Namespace) -> int:
+    path = options(args, ("db",))["db"]
+    try:
+        done = asyncio.run(upgrade(path))
+    except DatabaseError as error:
+        return fail(str(error))
+    if done is None:
+        print(f"{path} is up to date; nothing to do.")
+    else:
+        before, after, copy = done
+        print(f"Upgraded {path} from schema version {before} to {after}; the old file is saved as {copy}.")
+    return 0
+
+
+def check_command(args: argparse.Namespace) -> int:
+    lines, healthy = diagnostics.report()
+    print("\n".join(lines))
+    if not healthy:
+        return fail("something rollcall needs is missing (see above); this build would be slow or broken.")
+    return 0

@@ -1,0 +1,53 @@
+"""What every command shares: running an action against the database, and reporting failures."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+from collections.abc import Awaitable, Callable, Iterable
+from typing import Any
+
+from app.cli.options import OptionError, resolve
+from app.domain.roles import RoleRules
+from app.domain.tokens import TokenError
+from app.storage.database import Database, DatabaseError
+
+
+class CommandError(Exception):
+    """A command that cannot go on; the message says why and is printed as is."""
+
+
+def fail(message: str, code: int = 1) -> int:
+    print(f"rollcall: {message}", file=sys.stderr)
+    return code
+
+
+def options(args: argparse.Namespace, names: Iterable[str]) -> dict[str, Any]:
+    try:
+        return resolve(args, names)
+    except OptionError as error:
+        raise CommandError(str(error)) from None
+
+
+def rules_from(values: dict[str, Any]) -> RoleRules:
+    try:
+        return RoleRules(values["group-prefix"], None if values["default-role"] == "none" else values["default-role"])
+    except ValueError as error:
+        raise CommandError(str(error)) from None
+
+
+async def _with_database(path: str, action: Callable[[Database], Awaitable[int]]) -> int:
+    db = Database(path)
+    await db.open()
+    try:
+        return await action(db)
+    finally:
+        await db.close()
+
+
+def run_with_database(path: str, action: Callable[[Database], Awaitable[int]]) -> int:
+    try:
+        return asyncio.run(_with_database(path, action))
+    except (DatabaseError, TokenError) as error:
+        return fail(str(error))

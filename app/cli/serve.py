@@ -1,0 +1,98 @@
+"""`rollcall serve`: the SCIM server, with TLS, one lock per database file, and a clean shutdown."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import ssl
+import sys
+from typing import Any
+
+from app import __version__
+from app.cli.common import CommandError, fail, options, rules_from, run_with_database
+from app.cli.options import PRECEDENCE, add_options
+from app.config import SCIM_PREFIX, Settings
+from app.diagnostics import missing_speedups
+from app.domain import tokens
+from app.storage.database import Database, DatabaseError, DatabaseLock, upgrade
+
+SERVE_OPTIONS = ("db", "host", "port", "base-url", "group-prefix", "default-role", "tls-cert", "tls-key",
+                 "log-format", "metrics", "durability", "max-body-bytes")
+# In-flight requests get this long to finish after SIGTERM or SIGINT.
+SHUTDOWN_GRACE_SECONDS = 3.0
+
+
+def register(commands: Any) -> None:
+    serve = commands.add_parser("serve", help="run the SCIM server", description=PRECEDENCE)
+    add_options(serve, SERVE_OPTIONS)
+    serve.set_defaults(run=serve_command)
+
+
+def settings_from(args: argparse.Namespace) -> Settings:
+    values = options(args, SERVE_OPTIONS)
+    rules = rules_from(values)
+    try:
+        return Settings(
+            db_path=values["db"], host=values["host"], port=values["port"], base_url=values["base-url"],
+            group_prefix=rules.prefix, default_role=rules.default_role, tls_cert=values["tls-cert"],
+            tls_key=values["tls-key"], log_format=values["log-format"], metrics=values["metrics"],
+            durability=values["durability"], max_body_bytes=values["max-body-bytes"],
+        )
+    except ValueError as error:
+        raise CommandError(str(error)) from None
+
+
+def tls_context(settings: Settings) -> ssl.SSLContext | None:
+    if not settings.tls_cert or not settings.tls_key:
+        return None
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.minimum_version = ssl.TLSVersion.TLSv1_2
+    try:
+        context.load_cert_chain(settings.tls_cert, settings.tls_key)
+    except (OSError, ssl.SSLError) as error:
+        raise CommandError(f"cannot use --tls-cert {settings.tls_cert} with --tls-key {settings.tls_key}: "
+                           f"{error}") from None
+    return context
+
+
+def serve_command(args: argparse.Namespace) -> int:
+    from aiohttp import web
+
+    from app.web.app import init_app
+    from app.web.observability import configure_logging
+
+    settings = settings_from(args)
+    if getattr(sys, "frozen", False) and (missing := missing_speedups()):
+        return fail(f"this binary was built without aiohttp's C speedups ({', '.join(missing)}); it would serve "
+                    "several times slower. Rebuild it with `make binary` (see `rollcall check`).")
+    context = tls_context(settings)
+    public = settings.base_url or f"{settings.scheme}://{settings.host}:{settings.port}{SCIM_PREFIX}"
+    lock = DatabaseLock(settings.db_path)
+    try:
+        lock.acquire()
+        upgraded = asyncio.run(upgrade(settings.db_path))
+    except DatabaseError as error:
+        return fail(str(error))
+    try:
+        if upgraded is not None:
+            print(f"rollcall: upgraded the database from schema version {upgraded[0]} to {upgraded[1]}; "
+                  f"the old file is saved as {upgraded[2]}", flush=True)
+        if run_with_database(settings.db_path, lambda db: _first_token(db, public)):
+            return 1
+        configure_logging(settings.log_format)
+        print(f"rollcall {__version__} serving {public} (database {settings.db_path})", flush=True)
+        web.run_app(init_app(settings), host=settings.host, port=settings.port, ssl_context=context, print=None,
+                    access_log=None, shutdown_timeout=SHUTDOWN_GRACE_SECONDS)
+        return 0
+    finally:
+        lock.release()
+
+
+async def _first_token(db: Database, public: str) -> int:
+    if not await tokens.has_live_token(db):
+        token = await tokens.create_token(db, "default")
+        print("rollcall: this database had no API token, so one was created. It is shown only once:")
+        print(f"  Token:    {token}")
+        print(f"  Base URL: {public}")
+        print("Paste both into your identity provider (JumpCloud: Identity Management > SCIM 2.0).", flush=True)
+    return 0

@@ -1,0 +1,99 @@
+"""Backup, restore, schema upgrades and `rollcall check`."""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+import subprocess
+import sys
+from pathlib import Path
+
+import httpx2
+
+from app.storage.database import SCHEMA_VERSION, Database, migrate
+from tests.conftest import REPO, serve_process
+
+
+def rollcall(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "app", *args], cwd=REPO, capture_output=True, text=True, timeout=60)
+
+
+def test_backup_of_a_live_database_is_consistent_and_restorable(tmp_path: Path) -> None:
+    with serve_process(tmp_path) as server:
+        headers = {"Authorization": f"Bearer {server.token}"}
+        with httpx2.Client(base_url=server.base_url, headers=headers, trust_env=False) as http:
+            for i in range(20):
+                assert http.post("/Users", json={"userName": f"u{i}"}).status_code == 201
+            copy = tmp_path / "backup.db"
+            made = rollcall("backup", str(copy), "--db", server.db_path)
+            assert made.returncode == 0 and "integrity check ok" in made.stdout
+            assert http.post("/Users", json={"userName": "after-backup"}).status_code == 201
+    with sqlite3.connect(copy) as conn:
+        assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+        assert conn.execute("SELECT count(*) FROM users").fetchone()[0] == 20
+        assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
+    assert not Path(str(copy) + "-wal").exists()
+    # Restore, as README says: stop the server, put the backup in place of the database, start again.
+    restored = tmp_path / "restored"
+    restored.mkdir()
+    (restored / "served.db").write_bytes(copy.read_bytes())
+    with serve_process(restored, token_name=None) as server:
+        rows = sqlite3.connect(server.db_path).execute("SELECT count(*) FROM users").fetchone()[0]
+        assert rows == 20
+
+
+def test_backup_refuses_to_overwrite(tmp_path: Path) -> None:
+    asyncio.run(_create(tmp_path / "a.db"))
+    (tmp_path / "exists.db").write_text("precious")
+    refused = rollcall("backup", str(tmp_path / "exists.db"), "--db", str(tmp_path / "a.db"))
+    assert refused.returncode == 1 and "already exists" in refused.stderr
+    assert (tmp_path / "exists.db").read_text() == "precious"
+
+
+async def _create(path: Path) -> None:
+    db = Database(path)
+    await db.open()
+    await db.close()
+
+
+def test_migrate_on_a_current_database_does_nothing(tmp_path: Path) -> None:
+    asyncio.run(_create(tmp_path / "a.db"))
+    result = rollcall("migrate", "--db", str(tmp_path / "a.db"))
+    assert result.returncode == 0 and "up to date" in result.stdout
+    assert list(tmp_path.glob("*.backup")) == []
+
+
+def test_migrations_apply_in_order_each_once(tmp_path: Path) -> None:
+    async def run() -> tuple[tuple[int, int], tuple[int, int]]:
+        import aiosqlite
+
+        steps = ((2, "ALTER TABLE users ADD COLUMN nickname TEXT;"), (3, "CREATE TABLE extra (x);"))
+        conn = await aiosqlite.connect(tmp_path / "m.db", isolation_level=None)
+        try:
+            first = await migrate(conn, steps, target=3)
+            second = await migrate(conn, steps, target=3)
+        finally:
+            await conn.close()
+        return first, second
+
+    first, second = asyncio.run(run())
+    assert first == (0, 3) and second == (3, 3)
+    with sqlite3.connect(tmp_path / "m.db") as conn:
+        assert "nickname" in [row[1] for row in conn.execute("PRAGMA table_info(users)")]
+
+
+def test_check_reports_versions_and_speedups() -> None:
+    result = rollcall("check")
+    assert result.returncode == 0
+    for expected in ("rollcall ", "python ", "sqlite ", "aiohttp ", "speedup aiohttp._http_parser: loaded",
+                     "schema.sql found"):
+        assert expected in result.stdout
+
+
+def test_check_fails_loudly_when_the_compiled_parser_is_not_in_use() -> None:
+    import os
+
+    result = subprocess.run([sys.executable, "-m", "app", "check"], cwd=REPO, capture_output=True, text=True,
+                            timeout=60, env={**os.environ, "AIOHTTP_NO_EXTENSIONS": "1"})
+    assert result.returncode == 1
+    assert "aiohttp._http_parser" in result.stdout and "slow or broken" in result.stderr

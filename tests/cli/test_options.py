@@ -1,0 +1,75 @@
+"""One precedence everywhere: flag, then ROLLCALL_<FLAG>, then the config file, then the default."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+import pytest
+
+from app.cli.options import OptionError, add_options, resolve
+
+NAMES = ("db", "port", "group-prefix", "metrics", "log-format")
+
+
+def parse(*argv: str) -> argparse.Namespace:
+    parser = argparse.ArgumentParser()
+    add_options(parser, NAMES)
+    return parser.parse_args(argv)
+
+
+def test_defaults_apply_when_nothing_is_set() -> None:
+    assert resolve(parse(), NAMES, environ={}) == {
+        "db": "rollcall.db", "port": 8080, "group-prefix": "rollcall", "metrics": False, "log-format": "text"}
+
+
+def test_flag_beats_environment_beats_file_beats_default(tmp_path: Path) -> None:
+    config = tmp_path / "rollcall.toml"
+    config.write_text('port = 9001\ngroup-prefix = "file"\ndb = "file.db"\nmetrics = true\n')
+    environ = {"ROLLCALL_PORT": "9002", "ROLLCALL_GROUP_PREFIX": "env"}
+    values = resolve(parse("--config", str(config), "--port", "9003"), NAMES, environ=environ)
+    assert values["port"] == 9003              # flag
+    assert values["group-prefix"] == "env"     # environment over file
+    assert values["db"] == "file.db"           # file over default
+    assert values["metrics"] is True
+    assert values["log-format"] == "text"      # default
+
+
+def test_config_file_can_come_from_the_environment_and_use_underscores(tmp_path: Path) -> None:
+    config = tmp_path / "rollcall.toml"
+    config.write_text('group_prefix = "acme"\n')
+    assert resolve(parse(), NAMES, environ={"ROLLCALL_CONFIG": str(config)})["group-prefix"] == "acme"
+
+
+def test_boolean_flags_and_environment() -> None:
+    assert resolve(parse("--metrics"), NAMES, environ={})["metrics"] is True
+    assert resolve(parse("--no-metrics"), NAMES, environ={"ROLLCALL_METRICS": "true"})["metrics"] is False
+    assert resolve(parse(), NAMES, environ={"ROLLCALL_METRICS": "yes"})["metrics"] is True
+
+
+@pytest.mark.parametrize("environ,fragment", [
+    ({"ROLLCALL_PORT": "eighty"}, "ROLLCALL_PORT"),
+    ({"ROLLCALL_METRICS": "maybe"}, "ROLLCALL_METRICS"),
+    ({"ROLLCALL_LOG_FORMAT": "xml"}, "text, json"),
+])
+def test_bad_environment_values_name_their_source(environ: dict[str, str], fragment: str) -> None:
+    with pytest.raises(OptionError, match=fragment):
+        resolve(parse(), NAMES, environ=environ)
+
+
+@pytest.mark.parametrize("text,fragment", [
+    ("prot = 1\n", "unknown keys: prot"),
+    ("port = true\n", "not a valid port"),
+    ("port = [\n", "not valid TOML"),
+    ('log-format = "xml"\n', "must be one of"),
+])
+def test_bad_config_files_are_refused_with_the_reason(tmp_path: Path, text: str, fragment: str) -> None:
+    config = tmp_path / "rollcall.toml"
+    config.write_text(text)
+    with pytest.raises(OptionError, match=fragment):
+        resolve(parse("--config", str(config)), NAMES, environ={})
+
+
+def test_a_missing_config_file_is_an_error() -> None:
+    with pytest.raises(OptionError, match="cannot read"):
+        resolve(parse("--config", "/nonexistent/rollcall.toml"), NAMES, environ={})

@@ -1,0 +1,125 @@
+"""`rollcall serve` as an admin runs it: TLS, logs, one server per file, clean shutdown."""
+
+from __future__ import annotations
+
+import json
+import signal
+import sqlite3
+import ssl
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx2
+import pytest
+import trustme
+
+from tests.conftest import REPO, RunningServer, serve_process
+
+
+def client(server: RunningServer, token: str | None = None, **kw: object) -> httpx2.Client:
+    headers = {"Authorization": f"Bearer {token or server.token}", "X-Request-Id": "req-123"}
+    return httpx2.Client(base_url=server.base_url, headers=headers, trust_env=False, timeout=10, **kw)
+
+
+def test_help_shows_the_precedence_and_every_environment_variable() -> None:
+    shown = subprocess.run([sys.executable, "-m", "app", "serve", "--help"], cwd=REPO, capture_output=True,
+                           text=True, timeout=30).stdout
+    flat = " ".join(shown.split())
+    assert "its flag; the environment variable ROLLCALL_<FLAG>" in flat and "the config file" in flat
+    for env in ("ROLLCALL_DB", "ROLLCALL_PORT", "ROLLCALL_TLS_CERT", "ROLLCALL_LOG_FORMAT", "ROLLCALL_DURABILITY",
+                "ROLLCALL_GROUP_PREFIX", "ROLLCALL_MAX_BODY_BYTES", "ROLLCALL_METRICS"):
+        assert env in flat
+
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
+def test_signals_stop_the_server_cleanly_within_seconds(tmp_path: Path, sig: int) -> None:
+    with serve_process(tmp_path) as server:
+        with client(server) as http:
+            assert http.post("/Users", json={"userName": "before-stop"}).status_code == 201
+        started = time.monotonic()
+        assert server.stop(sig) == 0
+        assert time.monotonic() - started < 5
+    assert not Path(server.db_path + "-wal").exists() or Path(server.db_path + "-wal").stat().st_size == 0
+    with sqlite3.connect(server.db_path) as conn:
+        assert conn.execute("SELECT count(*) FROM users").fetchone()[0] == 1
+
+
+def test_a_second_server_on_the_same_database_refuses_to_start(tmp_path: Path) -> None:
+    with serve_process(tmp_path) as server:
+        second = subprocess.run([sys.executable, "-m", "app", "serve", "--db", server.db_path, "--port", "1"],
+                                cwd=REPO, capture_output=True, text=True, timeout=30)
+        assert second.returncode == 1
+        assert "already being served" in second.stderr and "pid" in second.stderr
+        with client(server) as http:
+            assert http.get("/Users").status_code == 200
+
+
+def test_a_database_from_a_newer_rollcall_is_refused(tmp_path: Path) -> None:
+    db = tmp_path / "future.db"
+    with sqlite3.connect(db) as conn:
+        conn.execute("PRAGMA user_version = 99")
+    refused = subprocess.run([sys.executable, "-m", "app", "serve", "--db", str(db)], cwd=REPO, capture_output=True,
+                             text=True, timeout=30)
+    assert refused.returncode == 1 and "newer rollcall" in refused.stderr
+
+
+def test_tls_serves_https(tmp_path: Path) -> None:
+    authority = trustme.CA()
+    certificate = authority.issue_cert("127.0.0.1", "localhost")
+    cert, key, ca = tmp_path / "cert.pem", tmp_path / "key.pem", tmp_path / "ca.pem"
+    certificate.private_key_pem.write_to_path(key)
+    certificate.cert_chain_pems[0].write_to_path(cert)
+    authority.cert_pem.write_to_path(ca)
+    with serve_process(tmp_path, "--tls-cert", str(cert), "--tls-key", str(key), scheme="https") as server:
+        with client(server, verify=ssl.create_default_context(cafile=str(ca))) as http:
+            created = http.post("/Users", json={"userName": "secure"})
+            assert created.status_code == 201
+            assert created.json()["meta"]["location"].startswith("https://127.0.0.1:")
+        assert "serving https://127.0.0.1:" in server.log
+
+
+def test_tls_needs_both_files(tmp_path: Path) -> None:
+    result = subprocess.run([sys.executable, "-m", "app", "serve", "--db", str(tmp_path / "x.db"), "--tls-cert",
+                             "cert.pem"], cwd=REPO, capture_output=True, text=True, timeout=30)
+    assert result.returncode == 2 and "--tls-cert and --tls-key go together" in result.stderr
+
+
+def test_one_log_line_per_request_with_no_secrets(tmp_path: Path) -> None:
+    with serve_process(tmp_path) as server:
+        with client(server) as http:
+            user = http.post("/Users", json={"userName": "private.person@acme.com", "password": "hunter2"}).json()
+            http.get(f"/Users/{user['id']}")
+        with client(server, token="rc_wrong-token-value") as http:
+            assert http.get("/Users").status_code == 401
+        server.stop()
+    lines = [line for line in server.log.splitlines() if "rollcall.access" in line]
+    assert len(lines) == 3
+    assert "request_id=req-123 method=GET route=/scim/v2/Users/{id} status=200" in lines[1]
+    assert "token=served" in lines[1] and "duration_ms=" in lines[1]
+    assert "status=401" in lines[2] and "token=-" in lines[2]
+    for secret in (server.token, "rc_wrong-token-value", "hunter2", "private.person", user["id"], "Bearer"):
+        assert secret not in server.log
+
+
+def test_json_log_lines(tmp_path: Path) -> None:
+    with serve_process(tmp_path, "--log-format", "json") as server:
+        with client(server) as http:
+            http.get("/Users")
+        server.stop()
+    access = [json.loads(line) for line in server.log.splitlines() if '"rollcall.access"' in line]
+    assert access[0]["route"] == "/scim/v2/Users" and access[0]["status"] == 200
+    assert access[0]["token"] == "served" and access[0]["request_id"] == "req-123"
+    assert {"time", "level", "method", "duration_ms"} <= set(access[0])
+
+
+def test_config_file_settings_reach_the_server(tmp_path: Path) -> None:
+    config = tmp_path / "rollcall.toml"
+    config.write_text('group-prefix = "acme"\nmetrics = true\n')
+    with serve_process(tmp_path, "--config", str(config)) as server, client(server) as http:
+        user = http.post("/Users", json={"userName": "a"}).json()
+        http.post("/Groups", json={"displayName": "acme-members", "members": [{"value": user["id"]}]})
+        roster = http.get(server.base_url.removesuffix("/scim/v2") + "/api/members").json()
+        assert [m["role"] for m in roster["members"]] == ["member"]
+        assert http.get(server.base_url.removesuffix("/scim/v2") + "/metrics").status_code == 200

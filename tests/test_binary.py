@@ -1,0 +1,57 @@
+"""Smoke test of the single-file binary (`make binary`), run by CI with ROLLCALL_BINARY=dist/rollcall.
+
+It runs from an empty temporary folder, far from the source tree, as an admin would run it."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import time
+from pathlib import Path
+
+import httpx2
+import pytest
+
+from tests.conftest import REPO, serve_process
+
+BINARY = os.environ.get("ROLLCALL_BINARY")
+pytestmark = pytest.mark.skipif(not BINARY, reason="set ROLLCALL_BINARY=dist/rollcall (after `make binary`)")
+
+
+@pytest.fixture
+def binary() -> str:
+    assert BINARY is not None
+    path = Path(BINARY)
+    return str(path if path.is_absolute() else REPO / path)
+
+
+def test_the_binary_runs_every_command_and_serves_scim(binary: str, tmp_path: Path) -> None:
+    def run(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([binary, *args], cwd=tmp_path, capture_output=True, text=True, timeout=60)
+
+    assert run("--version").stdout.startswith("rollcall ")
+    checked = run("check")
+    assert checked.returncode == 0 and "single-file binary" in checked.stdout, checked.stdout + checked.stderr
+    created = run("token", "create", "--name", "smoke", "--db", "smoke.db")
+    assert created.returncode == 0
+    token = created.stdout.splitlines()[-1]
+
+    with serve_process(tmp_path, "--db", "smoke.db", token_name=None, command=(binary,), cwd=tmp_path) as server:
+        headers = {"Authorization": f"Bearer {token}"}
+        with httpx2.Client(base_url=server.base_url, headers=headers, trust_env=False, timeout=10) as http:
+            user = http.post("/Users", json={"userName": "smoke@acme.com", "active": True})
+            assert user.status_code == 201
+            user_id = user.json()["id"]
+            assert http.get(f"/Users/{user_id}").json()["userName"] == "smoke@acme.com"
+            patched = http.patch(f"/Users/{user_id}", json={
+                "schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
+                "Operations": [{"op": "replace", "path": "active", "value": False}]})
+            assert patched.status_code == 200 and patched.json()["active"] is False
+            assert http.delete(f"/Users/{user_id}").status_code == 204
+            assert http.get(f"/Users/{user_id}").status_code == 404
+        started = time.monotonic()
+        assert server.stop() == 0
+        assert time.monotonic() - started < 5
+    assert (tmp_path / "smoke.db").exists()
+    assert run("backup", "copy.db", "--db", "smoke.db").returncode == 0
+    assert "0 members" in run("members", "--db", "smoke.db").stderr

@@ -1,0 +1,40 @@
+"""Health probes and Prometheus metrics."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from tests.conftest import Scim
+
+
+async def test_health_probes_answer_without_a_token(scim: Scim) -> None:
+    health = await scim.get("/healthz", auth=False)
+    assert health.status == 200 and health.body == {"status": "ok"}
+    ready = await scim.get("/readyz", auth=False)
+    assert ready.status == 200 and ready.body["status"] == "ready" and ready.body["schemaVersion"] == 1
+
+
+async def test_metrics_are_off_by_default(scim: Scim) -> None:
+    assert (await scim.get("/metrics")).status == 404
+
+
+async def test_metrics_count_by_route_template_without_personal_data(scim_with: Any) -> None:
+    scim = await scim_with(metrics=True)
+    user = await scim.create_user("secret.name@acme.com")
+    await scim.get(f"/Users/{user['id']}")
+    await scim.get("/Users/nope")
+    assert (await scim.get("/metrics", auth=False)).status == 401
+    response = await scim.client.get("/metrics", headers={"Authorization": f"Bearer {scim.token}"})
+    text = await response.text()
+    assert response.status == 200 and response.headers["Content-Type"].startswith("text/plain")
+    assert re.search(r'rollcall_requests_total\{method="GET",route="/scim/v2/Users/\{id\}",status="200"\} 1\.0', text)
+    assert re.search(r'rollcall_requests_total\{method="GET",route="/scim/v2/Users/\{id\}",status="404"\} 1\.0', text)
+    assert 'rollcall_request_duration_seconds_bucket{le="0.005",method="POST",route="/scim/v2/Users"}' in text
+    assert user["id"] not in text and "secret.name" not in text and "nope" not in text
+
+
+async def test_every_response_carries_a_request_id(scim: Scim) -> None:
+    answer = await scim.get("/Users", headers={"X-Request-Id": "trace-42"})
+    assert answer.headers["X-Request-Id"] == "trace-42"
+    assert len((await scim.get("/Users")).headers["X-Request-Id"]) == 16
