@@ -11,6 +11,9 @@ from app.protocol import errors
 from app.web.keys import ROSTER
 
 MAX_EVENTS = 1000
+# The largest integer SQLite binds; a larger `after` would raise OverflowError (a 500) in the query.
+# No seq can exceed it, so clamping changes no answer.
+_SQLITE_MAX_INT = 2**63 - 1
 
 
 def _json(body: Any) -> web.Response:
@@ -27,7 +30,7 @@ def _non_negative_int(request: web.Request, name: str, default: int) -> int:
         raise errors.invalid_value(f"{name} must be a whole number, not {raw!r}.") from None
     if value < 0:
         raise errors.invalid_value(f"{name} must not be negative.")
-    return value
+    return min(value, _SQLITE_MAX_INT)
 
 
 async def members(request: web.Request) -> web.Response:

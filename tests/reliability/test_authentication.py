@@ -1,0 +1,218 @@
+"""Authentication: every route of the app (walked from its route table, so a new route is covered the day it is
+added) refuses every kind of bad credential with 401, `WWW-Authenticate: Bearer` and a SCIM Error body; tokens
+are stored only as hashes, never logged, never echoed; a revoked token stops working at once."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import re
+import sqlite3
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import pytest
+from aiohttp import web
+
+from app.config import Settings
+from app.domain.tokens import create_token, hash_token, revoke_token
+from app.storage.database import Database
+from app.web.app import init_app
+from tests.conftest import GROUP_SCHEMA, PATCH_OP, USER_SCHEMA, Scim
+from tests.reliability.conftest import ServedDatabase, assert_scim_error, create_token_with_cli
+
+# Probes that orchestrators call without credentials (they may not exist yet): the only routes left open.
+UNAUTHENTICATED = frozenset({"/healthz", "/readyz"})
+WRONG_TOKEN = "rc_" + "W" * 43
+BODIES = {
+    "PATCH": {"schemas": [PATCH_OP], "Operations": [{"op": "replace", "path": "title", "value": "x"}]},
+    "PUT": {"schemas": [USER_SCHEMA, GROUP_SCHEMA], "userName": "x", "displayName": "x"},
+    "POST": {"schemas": [USER_SCHEMA, "urn:ietf:params:scim:api:messages:2.0:SearchRequest"], "userName": "y"},
+}
+
+
+@dataclasses.dataclass(frozen=True)
+class Endpoint:
+    method: str
+    template: str
+    url: str
+
+
+def endpoints_of(app: web.Application, ids: dict[str, str]) -> list[Endpoint]:
+    """Every (method, concrete URL) of the app's route table, the URL built from the route's own template."""
+    found = []
+    for resource in app.router.resources():
+        info = resource.get_info()
+        template = info.get("path") or info.get("formatter")
+        assert template, f"a route of a kind this test cannot build a URL for: {resource!r}"
+        if template in UNAUTHENTICATED:
+            continue
+        collection = template.split("{id}")[0].rstrip("/").rsplit("/", 1)[-1]  # e.g. Users in .../Users/{id}
+        params = {"_lead": "/", "_trail": "", "id": ids.get(collection, "unknown-id")}
+        url = template.format(**params) if "formatter" in info else template
+        pattern = info.get("pattern")
+        assert pattern is None or pattern.fullmatch(url), (template, url)
+        found.extend(Endpoint(route.method, template, url) for route in resource if route.method != "*")
+    return found
+
+
+@pytest.fixture
+async def app_with_every_route(aiohttp_client: Any, settings: Settings, token: str) -> Scim:
+    """The app with every optional route switched on (e.g. /metrics, when this version has it)."""
+    optional = {f.name: True for f in dataclasses.fields(Settings) if f.name == "metrics"}
+    client = await aiohttp_client(init_app(dataclasses.replace(settings, **optional)))
+    return Scim(client, token)
+
+
+async def _revoked_token(db_path: str) -> str:
+    db = Database(db_path)
+    await db.open()
+    try:
+        revoked = await create_token(db, "revoked")
+        await revoke_token(db, "revoked")
+        return revoked
+    finally:
+        await db.close()
+
+
+async def test_every_route_rejects_missing_malformed_wrong_and_revoked_tokens(app_with_every_route: Scim,
+                                                                             settings: Settings) -> None:
+    scim = app_with_every_route
+    user = await scim.create_user("someone")
+    group = await scim.create_group("rollcall-members", [user["id"]])
+    ids = {"Users": user["id"], "Groups": group["id"], "members": user["id"], "ResourceTypes": "User",
+           "Schemas": USER_SCHEMA}
+    revoked = await _revoked_token(settings.db_path)
+    credentials: dict[str, str | None] = {
+        "missing": None,
+        "scheme without token": "Bearer",
+        "Basic": "Basic x",
+        "empty bearer": "bearer  ",
+        "wrong token": f"Bearer {WRONG_TOKEN}",
+        "valid token under another scheme": f"Basic {scim.token}",
+        "valid token without a scheme": scim.token,
+        "valid token with a suffix": f"Bearer {scim.token}x",
+        "revoked token": f"Bearer {revoked}",
+    }
+    endpoints = endpoints_of(scim.client.app, ids)
+    print("\n[authentication] routes walked: " + ", ".join(sorted({e.template for e in endpoints})))
+    assert {e.template for e in endpoints} >= {"/api/members", "/api/events", "/scim/v2{_lead}Users{_trail}"}
+    checked = 0
+    for endpoint in endpoints:
+        body = BODIES.get(endpoint.method)
+        for label, header in credentials.items():
+            headers = {} if header is None else {"Authorization": header}
+            response = await scim.client.request(endpoint.method, endpoint.url, json=body, headers=headers)
+            text = await response.text()
+            where = f"{endpoint.method} {endpoint.url} with {label}"
+            assert response.status == 401, f"{where}: {response.status} {text[:300]}"
+            assert response.headers.get("WWW-Authenticate", "").startswith("Bearer"), where
+            if endpoint.method != "HEAD":
+                assert_scim_error(response.status, response.headers, text)
+                for secret in (scim.token, revoked, WRONG_TOKEN):
+                    assert secret not in text, f"{where}: a token was echoed in the error body"
+            checked += 1
+        # And the right token gets through to the route (whatever the route then answers).
+        response = await scim.client.request(endpoint.method, endpoint.url, json=body,
+                                             headers={"Authorization": f"Bearer {scim.token}"})
+        assert response.status != 401, f"{endpoint.method} {endpoint.url} refused a valid token"
+        assert response.status < 500, f"{endpoint.method} {endpoint.url}: {await response.text()}"
+    # Nothing changed: the refused PUT/PATCH/DELETE/POST requests were never carried out.
+    assert (await scim.get(f"/Users/{user['id']}")).body["userName"] in ("someone", "x")
+    print(f"\n[authentication] {len(endpoints)} route methods x {len(credentials)} bad credentials: "
+          f"{checked} requests refused with 401")
+
+
+def _database_bytes(db_path: Path) -> bytes:
+    return b"".join(p.read_bytes() for p in (db_path, Path(f"{db_path}-wal")) if p.exists())
+
+
+async def test_tokens_are_stored_as_hashes_and_never_logged(served_database: ServedDatabase) -> None:
+    served = served_database
+    server = served.server.start()
+    output_before = served.server.output()
+    assert "had no API token" not in output_before, "serve printed a token although the database had one"
+    second = create_token_with_cli(served.db_path, "second")
+    async with aiohttp.ClientSession() as session:
+        async def call(method: str, path: str, header: str | None, body: Any = None) -> tuple[int, str]:
+            headers = {"Authorization": header} if header is not None else {}
+            async with session.request(method, f"{server.base_url}{path}", headers=headers, json=body) as response:
+                return response.status, await response.text()
+
+        good = f"Bearer {served.token}"
+        answers = [
+            await call("GET", "/Users", good),
+            await call("POST", "/Users", good, {"schemas": [USER_SCHEMA], "userName": "logged"}),
+            await call("GET", "/Users?filter=nonsense", good),  # a 400 from the parser
+            await call("GET", "/Users/unknown", good),  # a 404
+            await call("PATCH", "/Users/unknown", good, {"schemas": [PATCH_OP], "Operations": []}),
+            await call("GET", "/Users", f"Bearer {WRONG_TOKEN}"),
+            await call("GET", "/Users", f"Basic {served.token}"),
+            await call("GET", "/Users", served.token),
+            await call("GET", "/Users", f"Bearer {second}"),
+        ]
+    served.server.stop()
+    output = served.server.output()
+    for secret in (served.token, second, WRONG_TOKEN):
+        assert secret not in output, "a token reached the server's log"
+        for _, text in answers:
+            assert secret not in text, "a token was echoed in a response"
+    assert [status for status, _ in answers] == [200, 201, 400, 404, 400, 401, 401, 401, 200]
+
+    stored = _database_bytes(served.db_path)
+    for secret in (served.token, second):
+        assert secret.encode() not in stored, "a token is stored in clear in the database file"
+    with sqlite3.connect(served.db_path) as conn:
+        hashes = {row[0] for row in conn.execute("SELECT hash FROM tokens")}
+    assert hashes == {hash_token(served.token), hash_token(second)}
+    assert all(re.fullmatch(r"[0-9a-f]{64}", h) for h in hashes)
+
+
+async def test_a_revoked_token_stops_working_at_once_without_a_restart(served_database: ServedDatabase) -> None:
+    served = served_database
+    server = served.server.start()
+    doomed = create_token_with_cli(served.db_path, "doomed")
+
+    async with aiohttp.ClientSession() as session:
+        async def status_with(token: str) -> int:
+            async with session.get(f"{server.base_url}/Users",
+                                   headers={"Authorization": f"Bearer {token}"}) as response:
+                if response.status == 401:
+                    assert_scim_error(401, response.headers, await response.text())
+                return response.status
+
+        assert await status_with(doomed) == 200  # created while the server runs: works at once too
+        db = Database(str(served.db_path))
+        await db.open()
+        try:
+            await revoke_token(db, "doomed")
+        finally:
+            await db.close()
+        assert await status_with(doomed) == 401
+        assert await status_with(served.token) == 200  # the other token is untouched
+    assert served.server.process is not None and served.server.process.poll() is None, "the server restarted"
+
+
+async def test_error_bodies_never_carry_a_traceback_or_sql(scim: Scim) -> None:
+    user = await scim.create_user("probe")
+    probes = [
+        ("GET", '/Users?filter=userName eq "x" and (', None),
+        ("GET", "/Users?filter=emails[type eq \"work\"", None),
+        ("GET", "/Users?filter=meta.created gt \"yesterday\"", None),
+        ("GET", "/Users?sortBy=nope", None),
+        ("GET", "/Users?startIndex=x", None),
+        ("POST", "/Users", {"schemas": [USER_SCHEMA]}),
+        ("POST", "/Users", {"schemas": [USER_SCHEMA], "userName": "probe"}),
+        ("PATCH", f"/Users/{user['id']}", {"schemas": [PATCH_OP], "Operations": [{"op": "remove"}]}),
+        ("PATCH", f"/Users/{user['id']}", {"schemas": [PATCH_OP], "Operations": [{"op": "add", "path": "x[["}]}),
+        ("PUT", f"/Users/{user['id']}", {"schemas": [USER_SCHEMA], "userName": 5}),
+        ("DELETE", "/Groups/nope", None),
+        ("GET", "/api/events?after=-1", None),
+        ("GET", "/api/members/nope", None),
+        ("POST", "/Groups", {"displayName": "g", "members": [{"value": "ghost"}]}),
+    ]
+    for method, path, body in probes:
+        answer = await scim.request(method, path, body)
+        text = json.dumps(answer.body)
+        assert_scim_error(answer.status, answer.headers, text)

@@ -1,0 +1,388 @@
+"""Bad input: whatever a client sends, rollcall answers without a 5xx, every error is a SCIM Error body with the
+scimType RFC 7644 defines, and the server stays healthy.
+
+The property tests generate filters, PATCH bodies, resource bodies, query parameters and headers (valid pieces
+and garbage) and send them to one `rollcall serve` process shared by the whole module, through a synchronous
+HTTP client. The named cases below them pin down the answer to specific inputs.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import httpx2
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from tests.conftest import ENTERPRISE, GROUP_SCHEMA, PATCH_OP, USER_SCHEMA, Scim
+from tests.reliability.conftest import ServedDatabase, assert_scim_error
+
+# Examples per property; raise it for a longer hunt, e.g. RELIABILITY_EXAMPLES=2000 pytest tests/reliability.
+EXAMPLES = int(os.environ.get("RELIABILITY_EXAMPLES", "150"))
+BOUNDED = settings(max_examples=EXAMPLES, deadline=None, database=None,
+                   suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large,
+                                          HealthCheck.function_scoped_fixture])
+SEARCH_REQUEST = "urn:ietf:params:scim:api:messages:2.0:SearchRequest"
+
+# Inputs tried per property, printed at the end of each property test (run pytest with -s to see them).
+tried: dict[str, int] = {}
+
+
+class Http:
+    """A synchronous client of the module's server that checks the error contract on every answer."""
+
+    def __init__(self, served: ServedDatabase) -> None:
+        self.token = served.token
+        self.client = httpx2.Client(base_url=served.server.origin, timeout=30)
+
+    def send(self, method: str, path: str, *, body: Any = None, raw: bytes | None = None,
+             params: Any = None, headers: dict[str, str] | None = None, auth: bool = True) -> httpx2.Response:
+        sent_headers = {"Content-Type": "application/scim+json"} if body is not None or raw is not None else {}
+        if auth:
+            sent_headers["Authorization"] = f"Bearer {self.token}"
+        sent_headers.update(headers or {})
+        content = raw if raw is not None else json.dumps(body).encode() if body is not None else None
+        url = path if path.startswith("/api") else f"/scim/v2{path}"
+        response = self.client.request(method, url, content=content, params=params, headers=sent_headers)
+        sent = " ".join(str(part) for part in (path, params, headers, body)) + (raw or b"").decode("utf-8", "replace")
+        assert response.status_code < 500, f"{method} {path} -> {response.status_code}: {response.text[:500]}"
+        if response.status_code >= 400 and method != "HEAD":
+            assert_scim_error(response.status_code, response.headers, response.text, sent=sent)
+        return response
+
+    def healthy(self) -> None:
+        assert self.send("GET", "/Users?count=1").status_code == 200
+
+
+@pytest.fixture(scope="module")
+def http(module_server: ServedDatabase) -> Iterator[Http]:
+    client = Http(module_server)
+    yield client
+    client.client.close()
+
+
+@pytest.fixture(scope="module")
+def targets(http: Http) -> dict[str, str]:
+    """A User and a Group for PATCH and PUT to work on."""
+    user = http.send("POST", "/Users", body={"schemas": [USER_SCHEMA], "userName": "target",
+                                             "emails": [{"value": "t@example.com", "type": "work"}]})
+    member = http.send("POST", "/Users", body={"schemas": [USER_SCHEMA], "userName": "member"})
+    group = http.send("POST", "/Groups", body={"schemas": [GROUP_SCHEMA], "displayName": "rollcall-members",
+                                               "members": [{"value": member.json()["id"]}]})
+    assert user.status_code == member.status_code == group.status_code == 201
+    return {"user": user.json()["id"], "member": member.json()["id"], "group": group.json()["id"]}
+
+
+def run_property(name: str, strategy: st.SearchStrategy[Any], check: Callable[[Any], None], http: Http) -> None:
+    tried[name] = 0
+
+    @BOUNDED
+    @given(strategy)
+    def prop(example: Any) -> None:
+        tried[name] += 1
+        check(example)
+
+    prop()
+    http.healthy()
+    print(f"\n[bad input] {name}: {tried[name]} generated inputs tried, no 5xx")
+
+
+# -- strategies ---------------------------------------------------------------------------------------------------
+
+garbage = st.text(max_size=80)
+wordy = st.text(alphabet=st.sampled_from('abcdeuUNmr.:$[]()"\\ -_0129é\x00\t'), max_size=40)
+json_scalars = st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False, allow_infinity=False) | garbage
+json_values = st.recursive(json_scalars, lambda inner: st.lists(inner, max_size=4)
+                           | st.dictionaries(garbage | st.sampled_from(["value", "type", "primary"]), inner,
+                                             max_size=4), max_leaves=12)
+
+ATTRIBUTES = ["userName", "name.familyName", "name", "emails", "emails.value", "emails.type", "emails.primary",
+              "active", "meta.created", "meta.lastModified", "meta.resourceType", "title", "displayName", "id",
+              "externalId", "groups", "groups.value", "groups.display", "members", "members.value", "password",
+              "x509Certificates.value", "addresses.postalCode", "nope", "name.nope",
+              f"{USER_SCHEMA}:userName", f"{ENTERPRISE}:department", f"{ENTERPRISE}:manager.value",
+              f"{ENTERPRISE}:manager"]
+OPERATORS = ["eq", "ne", "co", "sw", "ew", "gt", "ge", "lt", "le", "EQ", "Co", "xx", "=="]
+
+attribute_paths = st.sampled_from(ATTRIBUTES) | wordy
+filter_values = (garbage.map(json.dumps) | st.integers().map(str) | st.floats(allow_nan=False).map(repr)
+                 | st.sampled_from(["true", "false", "null", '"2024-01-01T00:00:00Z"', '"unterminated', "1e999"])
+                 | wordy)
+
+
+def _filters() -> st.SearchStrategy[str]:
+    comparison = st.builds(lambda a, o, v: f"{a} {o} {v}", attribute_paths, st.sampled_from(OPERATORS), filter_values)
+    present = attribute_paths.map(lambda a: f"{a} pr")
+    leaf = comparison | present
+    return st.recursive(leaf, lambda inner: st.one_of(
+        st.builds(lambda a, b, j: f"{a} {j} {b}", inner, inner, st.sampled_from(["and", "or", "AND", "xor"])),
+        inner.map(lambda f: f"not ({f})"),
+        inner.map(lambda f: f"({f})"),
+        st.builds(lambda a, f: f"{a}[{f}]", attribute_paths, inner),
+        st.builds(lambda a, f, s: f"{a}[{f}].{s} eq \"x\"", attribute_paths, inner, st.sampled_from(["value", "x"])),
+    ), max_leaves=6) | garbage | wordy
+
+
+filters = _filters()
+
+
+def _patch_bodies() -> st.SearchStrategy[Any]:
+    paths = (st.none() | attribute_paths
+             | st.builds(lambda a, f: f"{a}[{f}]", st.sampled_from(["emails", "members", "addresses", "name"]), filters)
+             | st.builds(lambda f: f"emails[{f}].value", filters))
+    ops = st.sampled_from(["add", "replace", "remove", "Add", "REPLACE", "Remove", "delete", ""]) | json_scalars
+    operation = st.fixed_dictionaries({"op": ops}, optional={"path": paths, "value": json_values})
+    operation = operation | st.dictionaries(garbage, json_values, max_size=3) | json_scalars
+    well_formed = st.fixed_dictionaries({"schemas": st.just([PATCH_OP]) | json_values,
+                                         "Operations": st.lists(operation, max_size=4) | json_values})
+    return well_formed | json_values
+
+
+def _resource_bodies() -> st.SearchStrategy[Any]:
+    keys = st.sampled_from(["schemas", "userName", "displayName", "name", "emails", "active", "members", "groups",
+                            "id", "meta", "externalId", "password", "title", "phoneNumbers", "addresses",
+                            ENTERPRISE, f"{ENTERPRISE}:manager", "x509Certificates", "USERNAME"]) | garbage
+    shaped = st.dictionaries(keys, json_values, max_size=6)
+    return shaped | json_values
+
+
+def _query_parameters() -> st.SearchStrategy[dict[str, str]]:
+    numbers = st.integers(min_value=-(10 ** 20), max_value=10 ** 20).map(str) | garbage
+    names = st.sampled_from(ATTRIBUTES) | garbage
+    return st.fixed_dictionaries({}, optional={
+        "startIndex": numbers, "count": numbers, "sortBy": names, "sortOrder": garbage | st.sampled_from(
+            ["ascending", "descending", "DESCENDING"]),
+        "attributes": st.lists(names, max_size=3).map(",".join),
+        "excludedAttributes": st.lists(names, max_size=3).map(",".join), "filter": filters,
+    })
+
+
+header_text = st.text(alphabet=st.characters(min_codepoint=0x20, max_codepoint=0x7E), max_size=60)
+
+
+# -- properties ---------------------------------------------------------------------------------------------------
+
+def test_generated_filters_are_answered_or_rejected_as_invalidFilter(http: Http, targets: dict[str, str]) -> None:
+    def check(text: str) -> None:
+        for path in ("/Users", "/Groups"):
+            response = http.send("GET", path, params={"filter": text})
+            assert response.status_code in (200, 400), response.text
+            if response.status_code == 400:
+                assert response.json()["scimType"] == "invalidFilter", response.text
+        response = http.send("POST", "/.search", body={"schemas": [SEARCH_REQUEST], "filter": text})
+        assert response.status_code in (200, 400), response.text
+
+    run_property("filters", filters, check, http)
+
+
+def test_generated_patch_bodies_never_fail_the_server(http: Http, targets: dict[str, str]) -> None:
+    def check(body: Any) -> None:
+        for path in (f"/Users/{targets['user']}", f"/Groups/{targets['group']}"):
+            response = http.send("PATCH", path, body=body)
+            assert response.status_code in (200, 400, 409), response.text
+
+    run_property("PATCH bodies", _patch_bodies(), check, http)
+
+
+def test_generated_resource_bodies_never_fail_the_server(http: Http, targets: dict[str, str]) -> None:
+    def check(body: Any) -> None:
+        for method, path in (("POST", "/Users"), ("POST", "/Groups"), ("PUT", f"/Users/{targets['user']}"),
+                             ("PUT", f"/Groups/{targets['group']}"), ("POST", "/Users/.search")):
+            response = http.send(method, path, body=body)
+            assert response.status_code in (200, 201, 400, 409), response.text
+
+    run_property("resource bodies", _resource_bodies(), check, http)
+
+
+def test_generated_query_parameters_never_fail_the_server(http: Http, targets: dict[str, str]) -> None:
+    def check(params: dict[str, str]) -> None:
+        for path in ("/Users", "/Groups", f"/Users/{targets['user']}"):
+            response = http.send("GET", path, params=params)
+            assert response.status_code in (200, 400), response.text
+        events = http.send("GET", "/api/events", params={"after": params.get("startIndex", ""),
+                                                         "limit": params.get("count", "")})
+        assert events.status_code in (200, 400), events.text
+
+    run_property("query parameters", _query_parameters(), check, http)
+
+
+def test_generated_headers_never_fail_the_server(http: Http, targets: dict[str, str]) -> None:
+    headers = st.fixed_dictionaries({}, optional={
+        "Content-Type": header_text | st.sampled_from(["application/scim+json", "application/json; charset=latin-1",
+                                                       "multipart/form-data", "application/scim+json; x"]),
+        "Authorization": header_text | st.builds(lambda s: f"Bearer {s}", header_text),
+        "If-Match": header_text | st.sampled_from(["*", 'W/"1"', '"1"', "W/", ",,,"]),
+        "If-None-Match": header_text | st.sampled_from(["*", 'W/"1"']),
+        "Accept": header_text,
+    }).map(lambda sent: {name: value.strip() for name, value in sent.items()})  # HTTP trims them anyway
+
+    def check(sent: dict[str, str]) -> None:
+        patch = {"schemas": [PATCH_OP], "Operations": [{"op": "replace", "path": "title", "value": "t"}]}
+        for method, path, body in (("GET", f"/Users/{targets['user']}", None),
+                                   ("PATCH", f"/Users/{targets['user']}", patch),
+                                   ("POST", "/Users/.search", {"schemas": [SEARCH_REQUEST]})):
+            response = http.send(method, path, body=body, headers=sent, auth="Authorization" not in sent)
+            if "Authorization" in sent:
+                assert response.status_code == 401, response.text
+                assert response.headers["WWW-Authenticate"].startswith("Bearer")
+            else:
+                assert response.status_code in (200, 304, 400, 412, 415), response.text
+
+    run_property("headers", headers, check, http)
+
+
+def test_generated_raw_bytes_never_fail_the_server(http: Http, targets: dict[str, str]) -> None:
+    raw = st.binary(max_size=200) | json_values.map(lambda v: json.dumps(v).encode()) | st.sampled_from([
+        b"NaN", b'{"userName": "nan", "active": NaN}', b'{"userName": Infinity}', b"[" * 5000 + b"]" * 5000,
+        b'{"userName": "x", "name": ' + b"[" * 900 + b"]" * 900 + b"}"])
+
+    def check(body: bytes) -> None:
+        for method, path in (("POST", "/Users"), ("PATCH", f"/Users/{targets['user']}"), ("POST", "/.search")):
+            response = http.send(method, path, raw=body)
+            assert response.status_code in (200, 201, 400, 409), response.text
+
+    run_property("raw bodies", raw, check, http)
+
+
+# -- named cases --------------------------------------------------------------------------------------------------
+
+async def _error(answer: Any, status: int, scim_type: str | None = None) -> dict[str, Any]:
+    assert answer.status == status, answer.body
+    body = assert_scim_error(answer.status, answer.headers, json.dumps(answer.body))
+    if scim_type is not None:
+        assert body.get("scimType") == scim_type, body
+    return body
+
+
+@pytest.mark.parametrize("raw,scim_type", [
+    (b"{not json", "invalidSyntax"),
+    (b'{"userName": "\xff\xfe"}', "invalidSyntax"),
+    (b"[1, 2]", "invalidSyntax"),
+    (b'"just a string"', "invalidSyntax"),
+    (b"null", "invalidSyntax"),
+    (b"[" * 100_000 + b"]" * 100_000, "invalidSyntax"),
+    (b'{"userName": "deep", "name": ' + b"[" * 100_000 + b"]" * 100_000 + b"}", "invalidSyntax"),
+    (b'{"a":' * 50_000 + b"1" + b"}" * 50_000, "invalidSyntax"),
+])
+async def test_malformed_and_deeply_nested_bodies_are_400(scim: Scim, raw: bytes, scim_type: str) -> None:
+    for method, path in (("POST", "/Users"), ("PUT", "/Users/x"), ("PATCH", "/Groups/x"), ("POST", "/.search")):
+        await _error(await scim.request(method, path, raw=raw), 400, scim_type)
+    assert (await scim.get("/Users")).status == 200
+
+
+async def test_moderately_nested_json_inside_a_valid_body_is_not_a_500(scim: Scim) -> None:
+    nested: Any = "x"
+    for _ in range(900):
+        nested = [nested]
+    user = await scim.create_user("nested")
+    for operations in ([{"op": "add", "path": "title", "value": nested}],
+                       [{"op": "add", "value": {"title": nested}}],
+                       [{"op": "replace", "path": "emails", "value": nested}],
+                       [{"op": "add", "path": "urn:x:y", "value": {"a": nested}}]):
+        answer = await scim.patch(f"/Users/{user['id']}", operations)
+        assert answer.status in (200, 400), answer.body
+        if answer.status == 400:
+            await _error(answer, 400)
+    answer = await scim.post("/Users", {"userName": "nested2", "title": nested, "unknown": nested})
+    await _error(answer, 400, "invalidValue")
+
+
+async def test_long_strings_within_the_limit_are_stored_whole(scim: Scim) -> None:
+    user_name = "u" * 10_000
+    title = "é" * 400_000  # 800,000 bytes of UTF-8: under the 1 MiB limit
+    body = {"schemas": [USER_SCHEMA], "userName": user_name, "title": title}
+    answer = await scim.request("POST", "/Users", raw=json.dumps(body, ensure_ascii=False).encode())
+    assert answer.status == 201, answer.body
+    created = answer.body
+    fetched = await scim.get(f"/Users/{created['id']}")
+    assert fetched.body["userName"] == user_name and fetched.body["title"] == title
+    found = await scim.get('/Users?filter=userName sw "uuuuuuuuuu" and title sw "éé"&attributes=userName')
+    assert [u["userName"] for u in found.body["Resources"]] == [user_name]
+
+
+async def test_a_body_over_the_limit_is_413(scim: Scim) -> None:
+    body = json.dumps({"schemas": [USER_SCHEMA], "userName": "big", "title": "x" * (1024 * 1024 + 1)}).encode()
+    await _error(await scim.request("POST", "/Users", raw=body), 413)
+    assert (await scim.get('/Users?filter=userName eq "big"')).body["totalResults"] == 0
+
+
+async def test_a_filter_too_long_or_too_deep_is_400_invalidFilter(scim: Scim) -> None:
+    too_long = 'userName eq "' + "a" * 4100 + '"'
+    too_deep = "(" * 33 + 'userName eq "a"' + ")" * 33
+    far_too_deep = "(" * 100_000 + 'userName eq "a"' + ")" * 100_000
+    not_deep = "not (" * 40 + 'userName eq "a"' + ")" * 40
+    for text in (too_long, too_deep, not_deep):
+        await _error(await scim.post("/Users/.search", {"schemas": [SEARCH_REQUEST], "filter": text}),
+                     400, "invalidFilter")
+    await _error(await scim.request("POST", "/.search", {"schemas": [SEARCH_REQUEST], "filter": far_too_deep}),
+                 400, "invalidFilter")
+    deep_enough = "(" * 31 + 'userName eq "a"' + ")" * 31
+    assert (await scim.post("/Users/.search", {"schemas": [SEARCH_REQUEST], "filter": deep_enough})).status == 200
+
+
+async def test_paging_parameters_out_of_range_are_clamped(scim: Scim, database: Any) -> None:
+    from app.domain.directory import Context, Directory
+    from app.domain.roles import RoleRules
+    from app.protocol.schema_defs import USER_RESOURCE
+
+    # 1,001 users straight through the directory (fast), so that a count above the maximum can show the cap.
+    directory = Directory(database, RoleRules())
+    for n in range(1001):
+        await directory.create(USER_RESOURCE, {"userName": f"page-{n:04}"}, Context("http://x/scim/v2"))
+
+    zero = await scim.get("/Users?startIndex=0&count=2")
+    assert zero.status == 200 and zero.body["startIndex"] == 1 and zero.body["itemsPerPage"] == 2
+    negative_start = await scim.get("/Users?startIndex=-5&count=1")
+    assert negative_start.body["startIndex"] == 1
+    negative = await scim.get("/Users?count=-3")
+    assert negative.status == 200 and negative.body["Resources"] == [] and negative.body["totalResults"] == 1001
+    huge = await scim.get(f"/Users?count={10 ** 30}&attributes=userName")
+    assert huge.status == 200 and huge.body["itemsPerPage"] == 1000 and len(huge.body["Resources"]) == 1000
+    beyond = await scim.get(f"/Users?startIndex={10 ** 30}")
+    assert beyond.status == 200 and beyond.body["Resources"] == []
+    search = await scim.post("/Users/.search", {"schemas": [SEARCH_REQUEST], "startIndex": 0, "count": 5000})
+    assert search.body["startIndex"] == 1 and search.body["itemsPerPage"] == 1000
+
+
+@pytest.mark.parametrize("query", ["startIndex=abc", "count=1.5", "startIndex=1e3", "count=%00", "count=true"])
+async def test_a_non_integer_startIndex_or_count_is_400(scim: Scim, query: str) -> None:
+    await _error(await scim.get(f"/Users?{query}"), 400, "invalidValue")
+
+
+@pytest.mark.parametrize("query", [f"after={2 ** 63}", f"after={10 ** 30}&limit={10 ** 30}"])
+async def test_event_cursors_beyond_sqlite_integers_are_an_empty_page_not_a_500(scim: Scim, query: str) -> None:
+    answer = await scim.get(f"/api/events?{query}")
+    assert answer.status == 200, answer.body
+    assert answer.body["events"] == []
+
+
+@pytest.mark.parametrize("sort_by", ["nope", "name.nope", "password", "urn:x:y:z", "emails[type eq \"work\"]", "!"])
+async def test_unknown_sortBy_is_400_invalidValue(scim: Scim, sort_by: str) -> None:
+    await _error(await scim.request("GET", f"/Users?sortBy={sort_by}"), 400, "invalidValue")
+
+
+async def test_nul_bytes_in_values_are_400_invalidValue_and_never_stored(scim: Scim) -> None:
+    user = await scim.create_user("clean")
+    group = await scim.create_group("rollcall-guests")
+    attempts = [
+        scim.post("/Users", {"schemas": [USER_SCHEMA], "userName": "nul\x00name"}),
+        scim.post("/Users", {"schemas": [USER_SCHEMA], "userName": "nul", "name": {"givenName": "a\x00"}}),
+        scim.post("/Users", {"schemas": [USER_SCHEMA], "userName": "nul", "emails": [{"value": "a@b\x00"}]}),
+        scim.post("/Users", {"schemas": [USER_SCHEMA], "userName": "nul", ENTERPRISE: {"department": "\x00"}}),
+        scim.post("/Groups", {"schemas": [GROUP_SCHEMA], "displayName": "g\x00"}),
+        scim.put(f"/Users/{user['id']}", {"schemas": [USER_SCHEMA], "userName": "clean", "title": "\x00"}),
+        scim.patch(f"/Users/{user['id']}", [{"op": "replace", "path": "title", "value": "t\x00"}]),
+        scim.patch(f"/Users/{user['id']}", [{"op": "replace", "value": {"displayName": "\x00"}}]),
+        scim.patch(f"/Users/{user['id']}", [{"op": "add", "path": "emails", "value": [{"value": "\x00"}]}]),
+        scim.patch(f"/Groups/{group['id']}", [{"op": "replace", "path": "displayName", "value": "g\x00"}]),
+        scim.patch(f"/Groups/{group['id']}", [{"op": "add", "path": "members", "value": [{"value": "\x00"}]}]),
+    ]
+    for attempt in attempts:
+        await _error(await attempt, 400, "invalidValue")
+    users = (await scim.get("/Users")).body["Resources"]
+    assert [u["userName"] for u in users] == ["clean"] and "\x00" not in json.dumps(users)
+    assert "\x00" not in json.dumps((await scim.get("/Groups")).body)

@@ -1,0 +1,281 @@
+"""Crash safety: SIGKILL `rollcall serve` in the middle of concurrent writes, restart it on the same file, and
+check that every change it acknowledged is there, nothing is half-applied, and the roster, the change feed and
+the SQLite file all agree with the data.
+
+Each client owns its own users, and sends one request at a time, so for each user the acknowledged requests form
+one sequence and the expected state is the state after the last acknowledged one. When the server dies, each
+client has at most one request in flight; that request may or may not have been applied, so for its user both
+outcomes are accepted (and nothing else).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import sqlite3
+import time
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+import aiohttp
+import pytest
+
+from tests.conftest import GROUP_SCHEMA, PATCH_OP, USER_SCHEMA
+from tests.reliability.conftest import (
+    ServedDatabase,
+    check_feed_matches_roster,
+    expected_roles,
+)
+
+CLIENTS = 8
+ROLE_GROUPS = ("rollcall-administrators", "rollcall-members", "rollcall-guests")
+WORKLOAD_TIMEOUT_S = 60
+REQUEST_TIMEOUT_S = 10
+
+
+@dataclass(frozen=True)
+class UserState:
+    """What one user should look like, as far as the server has acknowledged."""
+
+    user_name: str
+    exists: bool = False
+    id: str | None = None
+    stamp: str | None = None  # displayName and title are always written together, to the same stamp
+    active: bool = True
+    groups: frozenset[str] = frozenset()
+
+
+@dataclass
+class Tally:
+    sent: int = 0
+    acknowledged: int = 0
+    by_kind: dict[str, int] = field(default_factory=dict)
+    failures: list[str] = field(default_factory=list)
+
+
+class Client:
+    """One identity-provider connection that owns a set of users and changes them one request at a time."""
+
+    def __init__(self, number: int, session: aiohttp.ClientSession, base: str, group_ids: dict[str, str],
+                 tally: Tally, stop: asyncio.Event, seed: int) -> None:
+        self.number = number
+        self.session = session
+        self.base = base
+        self.group_ids = group_ids
+        self.tally = tally
+        self.stop = stop
+        self.random = random.Random(seed)
+        self.users: dict[str, UserState] = {}  # userName -> acknowledged state
+        self.pending: UserState | None = None  # the state if the request in flight when the server died applied
+        self.created = 0
+
+    async def send(self, method: str, path: str, body: Any) -> tuple[int, Any]:
+        self.tally.sent += 1
+        async with self.session.request(method, f"{self.base}{path}", json=body) as response:
+            payload = await response.json(content_type=None) if response.status != 204 else None
+            return response.status, payload
+
+    async def run(self) -> None:
+        while not self.stop.is_set():
+            after, request = self.next_change()
+            self.pending = after
+            try:
+                status, payload = await self.send(*request)
+            except (aiohttp.ClientError, TimeoutError):
+                return  # the server is gone: `pending` stays uncertain
+            if not 200 <= status < 300:
+                self.tally.failures.append(f"{request[0]} {request[1]} -> {status} {payload}")
+                return
+            if after.exists and after.id is None:
+                after = replace(after, id=payload["id"])
+            self.users[after.user_name] = after
+            self.pending = None
+            self.tally.acknowledged += 1
+            kind = request[0] + " " + request[1].split("/")[1]
+            self.tally.by_kind[kind] = self.tally.by_kind.get(kind, 0) + 1
+
+    def next_change(self) -> tuple[UserState, tuple[str, str, Any]]:
+        """Pick a change to one of this client's users: (its state once applied, the request)."""
+        living = [u for u in self.users.values() if u.exists]
+        roll = self.random.random()
+        if not living or roll < 0.25:
+            self.created += 1
+            name = f"crash-{self.number}-{self.created}"
+            stamp = f"s{self.random.getrandbits(40):x}"
+            after = UserState(name, exists=True, stamp=stamp)
+            body = {"schemas": [USER_SCHEMA], "userName": name, "displayName": stamp, "title": stamp}
+            return after, ("POST", "/Users", body)
+        user = self.random.choice(living)
+        if roll < 0.5:
+            # Several attributes in one PATCH: after any crash they must be all old or all new.
+            stamp = f"s{self.random.getrandbits(40):x}"
+            active = self.random.random() < 0.8
+            operations = [{"op": "replace", "path": "displayName", "value": stamp},
+                          {"op": "replace", "path": "title", "value": stamp},
+                          {"op": "replace", "path": "active", "value": active}]
+            body = {"schemas": [PATCH_OP], "Operations": operations}
+            return replace(user, stamp=stamp, active=active), ("PATCH", f"/Users/{user.id}", body)
+        if roll < 0.93:
+            group = self.random.choice(ROLE_GROUPS)
+            if group in user.groups:
+                operations = [{"op": "remove", "path": f'members[value eq "{user.id}"]'}]
+                after = replace(user, groups=user.groups - {group})
+            else:
+                operations = [{"op": "add", "path": "members", "value": [{"value": user.id}]}]
+                after = replace(user, groups=user.groups | {group})
+            body = {"schemas": [PATCH_OP], "Operations": operations}
+            return after, ("PATCH", f"/Groups/{self.group_ids[group]}", body)
+        return replace(user, exists=False, groups=frozenset()), ("DELETE", f"/Users/{user.id}", None)
+
+
+async def _setup_groups(session: aiohttp.ClientSession, base: str) -> dict[str, str]:
+    ids = {}
+    for name in ROLE_GROUPS:
+        async with session.post(f"{base}/Groups", json={"schemas": [GROUP_SCHEMA], "displayName": name}) as answer:
+            assert answer.status == 201, await answer.text()
+            ids[name] = (await answer.json(content_type=None))["id"]
+    return ids
+
+
+async def _drive_until_kill(served: ServedDatabase, kill_after: int, seed: int) -> tuple[list[Client], Tally]:
+    """Run CLIENTS clients against the server and SIGKILL it once `kill_after` requests were acknowledged."""
+    tally = Tally()
+    stop = asyncio.Event()
+    headers = {"Authorization": f"Bearer {served.token}"}
+    timeout = aiohttp.ClientTimeout(total=REQUEST_TIMEOUT_S)
+    async with aiohttp.ClientSession(headers=headers, timeout=timeout,
+                                     connector=aiohttp.TCPConnector(limit=CLIENTS + 2)) as session:
+        group_ids = await _setup_groups(session, served.server.base_url)
+        clients = [Client(n, session, served.server.base_url, group_ids, tally, stop, seed * 100 + n)
+                   for n in range(CLIENTS)]
+        tasks = [asyncio.create_task(c.run()) for c in clients]
+        deadline = time.monotonic() + WORKLOAD_TIMEOUT_S
+        while tally.acknowledged < kill_after and time.monotonic() < deadline and not tally.failures:
+            if all(t.done() for t in tasks):
+                break
+            await asyncio.sleep(0.001)
+        # Kill while requests are in flight: the clients are still sending.
+        served.server.kill()
+        stop.set()
+        await asyncio.wait_for(asyncio.gather(*tasks), timeout=REQUEST_TIMEOUT_S + 5)
+    assert not tally.failures, tally.failures[:5]
+    assert tally.acknowledged >= kill_after, f"only {tally.acknowledged} acknowledged before the deadline"
+    return clients, tally
+
+
+async def _get_all(session: aiohttp.ClientSession, url: str) -> list[dict[str, Any]]:
+    found: list[dict[str, Any]] = []
+    start = 1
+    while True:
+        async with session.get(url, params={"startIndex": start, "count": 1000}) as answer:
+            assert answer.status == 200, await answer.text()
+            page = await answer.json(content_type=None)
+        found += page["Resources"]
+        if not page["Resources"] or len(found) >= page["totalResults"]:
+            return found
+        start += len(page["Resources"])
+
+
+async def _read_everything(served: ServedDatabase) -> tuple[list[dict[str, Any]], list[dict[str, Any]],
+                                                              dict[str, str], list[dict[str, Any]]]:
+    headers = {"Authorization": f"Bearer {served.token}"}
+    async with aiohttp.ClientSession(headers=headers, timeout=aiohttp.ClientTimeout(total=30)) as session:
+        base = served.server.base_url
+        users = await _get_all(session, f"{base}/Users")
+        groups = await _get_all(session, f"{base}/Groups")
+        async with session.get(f"{served.server.origin}/api/members") as answer:
+            assert answer.status == 200
+            roster = {m["id"]: m["role"] for m in (await answer.json())["members"]}
+        events: list[dict[str, Any]] = []
+        after = 0
+        while True:
+            async with session.get(f"{served.server.origin}/api/events",
+                                   params={"after": after, "limit": 1000}) as answer:
+                assert answer.status == 200
+                page = await answer.json()
+            events += page["events"]
+            if not page["events"]:
+                return users, groups, roster, events
+            after = page["next"]
+
+
+def _actual_state(name: str, user: dict[str, Any] | None, groups_of: dict[str, frozenset[str]]) -> UserState:
+    if user is None:
+        return UserState(name)
+    # A user is defined by its id and what the workload writes; displayName and title must match each other.
+    assert user.get("displayName") == user.get("title"), f"half-applied PATCH on {name}: {user}"
+    return UserState(name, exists=True, id=user["id"], stamp=user.get("displayName"),
+                     active=user.get("active", True) is not False, groups=groups_of.get(user["id"], frozenset()))
+
+
+def _same(expected: UserState, actual: UserState) -> bool:
+    if not expected.exists:
+        return not actual.exists
+    return actual.exists and (expected.id is None or expected.id == actual.id) and replace(
+        expected, id=None) == replace(actual, id=None)
+
+
+def _integrity_check(db_path: str) -> str:
+    conn = sqlite3.connect(db_path)
+    try:
+        result = conn.execute("PRAGMA integrity_check").fetchone()[0]
+        orphans = conn.execute("PRAGMA foreign_key_check").fetchall()
+        assert orphans == [], f"foreign keys broken after the crash: {orphans[:5]}"
+        return result
+    finally:
+        conn.close()
+
+
+@pytest.mark.parametrize("kill_after", [50, 200, 500])
+async def test_acknowledged_changes_survive_sigkill(served_database: ServedDatabase, kill_after: int) -> None:
+    served = served_database
+    served.server.start()
+    clients, tally = await _drive_until_kill(served, kill_after, seed=kill_after)
+
+    served.server.start()  # the same file, after SIGKILL
+    users, groups, roster, events = await _read_everything(served)
+
+    # -- every acknowledged change is there; the one in flight is all there or not at all --------------------
+    by_name = {u["userName"]: u for u in users}
+    groups_of: dict[str, frozenset[str]] = {}
+    for group in groups:
+        for member in group.get("members", []):
+            groups_of[member["value"]] = groups_of.get(member["value"], frozenset()) | {group["displayName"]}
+    verified = facts = 0
+    expected_names = set()
+    for client in clients:
+        pending = client.pending
+        for name in {*client.users, *([pending.user_name] if pending else [])}:
+            acknowledged = client.users.get(name, UserState(name))
+            allowed = [acknowledged] + ([pending] if pending and pending.user_name == name else [])
+            actual = _actual_state(name, by_name.get(name), groups_of)
+            assert any(_same(state, actual) for state in allowed), (
+                f"{name}: after the crash {actual}, but acknowledged {acknowledged}"
+                f"{f' (or, if the request in flight applied, {pending})' if len(allowed) > 1 else ''}")
+            expected_names.add(name)
+            verified += 1
+            # existence, and for a living user: id, displayName, title, active and each role group's membership
+            facts += 5 + len(ROLE_GROUPS) if actual.exists else 1
+    unexpected = set(by_name) - expected_names
+    assert not unexpected, f"users nobody created: {sorted(unexpected)[:5]}"
+    assert {g["displayName"] for g in groups} == set(ROLE_GROUPS)
+
+    # -- the roster and the change feed agree with the data -----------------------------------------------
+    assert roster == expected_roles(users, groups), "GET /api/members disagrees with GET /Users and GET /Groups"
+    feed_users = check_feed_matches_roster(events, roster)
+    created_events = {e["userName"] for e in events if e["type"] == "user.created"}
+    deleted_events = {e["userId"] for e in events if e["type"] == "user.deleted"}
+    for client in clients:
+        for state in client.users.values():
+            assert state.user_name in created_events, f"no user.created event for {state.user_name}"
+            if not state.exists and state.id is not None:
+                assert state.id in deleted_events, f"no user.deleted event for {state.user_name}"
+
+    served.server.stop()
+    assert _integrity_check(str(served.db_path)) == "ok"
+    in_flight = sum(1 for c in clients if c.pending is not None)
+    print(f"\n[crash safety] kill point {kill_after}: {tally.sent} requests sent by {CLIENTS} clients, "
+          f"{tally.acknowledged} acknowledged ({', '.join(f'{k}: {v}' for k, v in sorted(tally.by_kind.items()))}), "
+          f"{in_flight} in flight at SIGKILL; after restart all {tally.acknowledged} acknowledged changes verified "
+          f"through the final state of {verified} users ({facts} facts), {len(roster)} roster entries recomputed, "
+          f"{feed_users} users' feed checked in {len(events)} events; integrity_check ok; nothing lost")
