@@ -32,7 +32,10 @@ async def _database(app: web.Application) -> AsyncIterator[None]:
 
 
 def init_app(settings: Settings) -> web.Application:
-    app = web.Application(middlewares=[observe, scim_errors, bearer_auth], client_max_size=settings.max_body_bytes)
+    # A long filter or attribute list must reach our own checks (a SCIM 400), not aiohttp's 8 KiB request-line
+    # limit, whose plain-text 400 no SCIM client can read.
+    app = web.Application(middlewares=[observe, scim_errors, bearer_auth], client_max_size=settings.max_body_bytes,
+                          handler_args={"max_line_size": 65536, "max_field_size": 16384})
     app[SETTINGS] = settings
     if settings.metrics:
         app[METRICS] = Metrics()

@@ -97,3 +97,13 @@ async def test_discovery_endpoints(scim: Scim) -> None:
         "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User"}
     assert (await scim.get(f"/Schemas/{USER_SCHEMA}")).body["name"] == "User"
     assert (await scim.get("/Schemas/urn:nope")).status == 404
+
+
+async def test_a_very_long_filter_is_a_scim_error_not_a_parser_error(scim: Scim) -> None:
+    from urllib.parse import quote
+
+    text = " or ".join(f'userName eq "user{i:05d}@example.com"' for i in range(200))
+    answer = await scim.get("/Users?filter=" + quote(text))
+    assert len(quote(text)) > 8190
+    assert answer.status == 400 and answer.body["scimType"] == "invalidFilter"
+    assert "limit is 4096" in answer.body["detail"]
