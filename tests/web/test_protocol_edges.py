@@ -107,3 +107,21 @@ async def test_a_very_long_filter_is_a_scim_error_not_a_parser_error(scim: Scim)
     assert len(quote(text)) > 8190
     assert answer.status == 400 and answer.body["scimType"] == "invalidFilter"
     assert "limit is 4096" in answer.body["detail"]
+
+
+async def test_the_body_limit_is_configurable(scim_with) -> None:
+    scim = await scim_with(max_body_bytes=4096)
+    assert (await scim.post("/Users", {"userName": "small"})).status == 201
+    answer = await scim.post("/Users", {"userName": "x" * 5000})
+    assert answer.status == 413 and "4096 bytes" in answer.body["detail"]
+
+
+async def test_durability_full_makes_every_commit_wait_for_the_disk(scim_with) -> None:
+    from app.web.keys import DATABASE
+
+    async def synchronous_of(scim) -> int:
+        async with scim.client.server.app[DATABASE].read() as conn:
+            return (await conn.execute_fetchall("PRAGMA synchronous"))[0][0]
+
+    assert await synchronous_of(await scim_with()) == 1  # NORMAL
+    assert await synchronous_of(await scim_with(durability="full")) == 2  # FULL
