@@ -37,3 +37,14 @@ $(VENV)/.binary: $(BIN)/python pyproject.toml
 clean:
 	rm -rf $(VENV) build dist *.egg-info
 
+# The benchmark (bench/README.md): rollcall against a bare aiohttp ceiling under wrk, on a fresh database.
+# `make bench ARGS=--quick` is the one-minute smoke run. wrk comes from the Debian package.
+.PHONY: bench
+bench: $(VENV)/.installed
+	command -v wrk >/dev/null 2>&1 || (apt-get update && apt-get install -y wrk)
+	$(BIN)/python bench/run.py $(ARGS)
+
+# The binary's size, start-up time and memory beside the same baselines (bench/footprint.py).
+.PHONY: footprint
+footprint: binary
+	$(BIN)/python bench/footprint.py $(ARGS)

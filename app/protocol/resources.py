@@ -188,6 +188,15 @@ class _Complex(_ScimField):
     def __init__(self, attribute: Attribute, schema_class: type[_ScimSchema], **kwargs: Any) -> None:
         super().__init__(attribute, **kwargs)
         self.schema_class = schema_class
+        self._schema: _ScimSchema | None = None
+
+    @property
+    def schema(self) -> _ScimSchema:
+        # One instance, made on first use: building a marshmallow Schema deep-copies its fields, which cost
+        # more than the load or dump itself when done per value.
+        if self._schema is None:
+            self._schema = self.schema_class()
+        return self._schema
 
     def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> Any:
         # Entra PATCHes the enterprise manager as a bare id string; `value` is what it means.
@@ -195,12 +204,12 @@ class _Complex(_ScimField):
             value = {"value": value}
         if not isinstance(value, dict):
             raise ma.ValidationError(f"must be an object, got {_describe(value)}")
-        return self.schema_class().load(value)
+        return self.schema.load(value)
 
     def _serialize(self, value: Any, attr: str | None, obj: Any, **kwargs: Any) -> Any:
         if not isinstance(value, dict):
             return value
-        return self.schema_class().dump(value)
+        return self.schema.dump(value)
 
 
 class _MultiValued(_ScimField):
@@ -440,7 +449,12 @@ class _ResourceSchema(_ScimSchema):
 
 
 @cache
-def _resource_schema(resource_type: ResourceType, for_load: bool) -> type[_ResourceSchema]:
+def _resource_schema(resource_type: ResourceType, for_load: bool) -> _ResourceSchema:
+    """The schema instance for loading or dumping a resource type, built once (see _Complex.schema)."""
+    return _resource_schema_class(resource_type, for_load)()
+
+
+def _resource_schema_class(resource_type: ResourceType, for_load: bool) -> type[_ResourceSchema]:
     keys: dict[str, str] = {}
     extension_fields: dict[str, fields.Field] = {}
     for index, extension in enumerate(resource_type.extensions):
@@ -470,7 +484,7 @@ def load_resource(resource_type: ResourceType, body: Any) -> dict[str, Any]:
     if not isinstance(body, dict):
         raise invalid_syntax(f"The request body must be a JSON object, not {_json_kind(body)}")
     try:
-        return _resource_schema(resource_type, True)().load(body)
+        return _resource_schema(resource_type, True).load(body)
     except ma.ValidationError as error:
         raise invalid_value("; ".join(_flatten(error.messages))) from None
 
@@ -492,7 +506,7 @@ def dump_resource(resource_type: ResourceType, document: dict[str, Any], *, id: 
     """The full SCIM representation of a stored document, ordered as RFC 7643 §8 examples are."""
     extra = extra or {}
     source = {key: value for key, value in document.items() if key not in ("id", "meta", "schemas")}
-    dumped = _resource_schema(resource_type, False)().dump({**source, **extra, "meta": meta})
+    dumped = _resource_schema(resource_type, False).dump({**source, **extra, "meta": meta})
     present_extensions = [ext.id for ext in resource_type.extensions if dumped.get(ext.id)]
     out: dict[str, Any] = {"schemas": [resource_type.schema.id, *present_extensions], "id": str(id)}
     if "externalId" in dumped:
