@@ -7,11 +7,10 @@ calls inside one Database transaction, and hands back rendered SCIM resources.
 from __future__ import annotations
 
 import secrets
+import sqlite3
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
-
-import aiosqlite
 
 from app.domain import roster
 from app.domain.clock import utc_now
@@ -80,6 +79,10 @@ def etag_of(version: int) -> str:
     return f'W/"{version}"'
 
 
+# Answers to writes on a group list its members only up to this many (see Directory._written_extras).
+MAX_ECHOED_MEMBERS = 1000
+
+
 def new_id() -> str:
     # 128 random bits, URL-safe: ids are strings (JumpCloud rejects numbers) and unguessable.
     return secrets.token_hex(16)
@@ -92,11 +95,13 @@ class Directory:
 
     # -- reads -------------------------------------------------------------------------------------
     async def get(self, resource_type: ResourceType, resource_id: str, ctx: Context) -> Rendered:
-        async with self.db.read() as conn:
-            current = await store.get(conn, resource_type, resource_id)
+        def read(conn: sqlite3.Connection) -> tuple[store.StoredResource, dict[str, Any]]:
+            current = store.get(conn, resource_type, resource_id)
             if current is None:
                 raise _not_found(resource_type, resource_id)
-            return await self._rendered(conn, resource_type, current, ctx)
+            return current, self._extras(conn, resource_type, [current.id], ctx)[current.id]
+
+        return self._render(resource_type, *await self.db.read(read), ctx)
 
     async def search(self, resource_type: ResourceType, query: ListQuery, base_url: str) -> dict[str, Any]:
         return await self._search([resource_type], query, base_url)
@@ -121,18 +126,23 @@ class Directory:
             plans.append((resource_type, where, params, order_by))
         if not plans:
             raise rejected[0]
-        total, offset, room = 0, query.start_index - 1, query.count
-        resources: list[dict[str, Any]] = []
-        async with self.db.read() as conn:
+        ctx = Context(base_url, attributes=query.attributes, excluded=query.excluded)
+
+        def read(conn: sqlite3.Connection) -> tuple[int, list[tuple[ResourceType, store.StoredResource, dict]]]:
+            total, offset, room = 0, query.start_index - 1, query.count
+            found_all = []
             for resource_type, where, params, order_by in plans:
-                matched, found = await store.search(conn, resource_type, where, params, order_by, query.descending,
-                                                    room, offset)
+                matched, found = store.search(conn, resource_type, where, params, order_by, query.descending,
+                                              room, offset)
                 total += matched
                 offset = max(0, offset - matched)
                 room -= len(found)
-                ctx = Context(base_url, attributes=query.attributes, excluded=query.excluded)
-                extras = await self._extras(conn, resource_type, [r.id for r in found], ctx)
-                resources.extend(self._render(resource_type, r, ctx, extras[r.id]).body for r in found)
+                extras = self._extras(conn, resource_type, [r.id for r in found], ctx)
+                found_all.extend((resource_type, r, extras[r.id]) for r in found)
+            return total, found_all
+
+        total, found = await self.db.read(read)
+        resources = [self._render(resource_type, r, extra, ctx).body for resource_type, r, extra in found]
         return list_response(resources, total, query.start_index)
 
     # -- writes ------------------------------------------------------------------------------------
@@ -140,19 +150,22 @@ class Directory:
         document = load_resource(resource_type, body)
         members = _member_ids(document.pop("members", None))
         now = utc_now()
-        changes = _Changes()
-        async with self.db.write() as conn:
+
+        def write(conn: sqlite3.Connection) -> tuple[store.StoredResource, dict[str, Any]]:
+            changes = _Changes()
             try:
-                created = await store.insert(conn, resource_type, new_id(), document, now)
+                created = store.insert(conn, resource_type, new_id(), document, now)
             except store.UniquenessConflict:
                 raise _conflict(resource_type, document) from None
             changes.events.append(_resource_event(resource_type, "created", created.id, document))
             if resource_type is USER_RESOURCE:
                 changes.touched_users.append(created.id)
             elif members:
-                changes.membership("group.member_added", created.id, await _add_members(conn, created.id, members, now))
-            await self._finish(conn, changes, ctx, now)
-            return await self._rendered(conn, resource_type, created, ctx)
+                changes.membership("group.member_added", created.id, _add_members(conn, created.id, members, now))
+            self._finish(conn, changes, ctx, now)
+            return created, self._written_extras(conn, resource_type, created.id, ctx)
+
+        return self._render(resource_type, *await self.db.write(write), ctx)
 
     async def replace(self, resource_type: ResourceType, resource_id: str, body: Any, ctx: Context,
                       if_match: str | None = None) -> Rendered:
@@ -177,43 +190,49 @@ class Directory:
     async def delete(self, resource_type: ResourceType, resource_id: str, ctx: Context,
                      if_match: str | None = None) -> None:
         now = utc_now()
-        changes = _Changes()
-        async with self.db.write() as conn:
-            current = await self._current(conn, resource_type, resource_id, if_match)
+
+        def write(conn: sqlite3.Connection) -> None:
+            changes = _Changes()
+            current = self._current(conn, resource_type, resource_id, if_match)
             if resource_type is USER_RESOURCE:
-                group_ids = await store.group_ids_of_user(conn, resource_id)
+                group_ids = store.group_ids_of_user(conn, resource_id)
                 # The groups lose a member, so their version and lastModified move too.
-                await store.touch_groups(conn, group_ids, now)
+                store.touch_groups(conn, group_ids, now)
                 for group_id in group_ids:
                     changes.membership("group.member_removed", group_id, [resource_id])
                 changes.touched_users.append(resource_id)
             else:
-                changes.membership("group.member_removed", resource_id, await store.all_member_ids(conn, resource_id))
+                changes.membership("group.member_removed", resource_id, store.all_member_ids(conn, resource_id))
                 changes.reason = roster.GROUP_DELETED
-            await store.delete(conn, resource_type, resource_id)
+            store.delete(conn, resource_type, resource_id)
             changes.events.append(_resource_event(resource_type, "deleted", resource_id, current.document))
-            await self._finish(conn, changes, ctx, now)
+            self._finish(conn, changes, ctx, now)
+
+        await self.db.write(write)
 
     async def _update(self, resource_type: ResourceType, resource_id: str, ctx: Context, if_match: str | None,
                       change: Callable[[dict[str, Any]], tuple[dict[str, Any], list[MemberChange]]]) -> Rendered:
         """PUT and PATCH: read, change, write and settle the roster in one transaction."""
         now = utc_now()
-        changes = _Changes()
-        async with self.db.write() as conn:
-            current = await self._current(conn, resource_type, resource_id, if_match)
+
+        def write(conn: sqlite3.Connection) -> tuple[store.StoredResource, dict[str, Any]]:
+            changes = _Changes()
+            current = self._current(conn, resource_type, resource_id, if_match)
             document, member_changes = change(current.document)
-            membership_changed = await _apply_member_changes(conn, resource_id, member_changes, now, changes)
+            membership_changed = _apply_member_changes(conn, resource_id, member_changes, now, changes)
             updated = current
             if document != current.document:
                 try:
-                    updated = await store.update(conn, resource_type, current, document, now)
+                    updated = store.update(conn, resource_type, current, document, now)
                 except store.UniquenessConflict:
                     raise _conflict(resource_type, document) from None
                 changes.events.extend(self._update_events(resource_type, current, document, changes))
             elif membership_changed:
-                updated = await store.touch(conn, resource_type, current, now)
-            await self._finish(conn, changes, ctx, now)
-            return await self._rendered(conn, resource_type, updated, ctx)
+                updated = store.touch(conn, resource_type, current, now)
+            self._finish(conn, changes, ctx, now)
+            return updated, self._written_extras(conn, resource_type, resource_id, ctx)
+
+        return self._render(resource_type, *await self.db.write(write), ctx)
 
     def _update_events(self, resource_type: ResourceType, current: store.StoredResource,
                        document: dict[str, Any], changes: _Changes) -> list[Event]:
@@ -228,17 +247,17 @@ class Directory:
         return [Event("group.renamed", group_id=current.id,
                       data={"groupId": current.id, "from": before, "to": after})]
 
-    async def _finish(self, conn: aiosqlite.Connection, changes: _Changes, ctx: Context, now: str) -> None:
+    def _finish(self, conn: sqlite3.Connection, changes: _Changes, ctx: Context, now: str) -> None:
         """Record the request's events, then bring the roster in line for every user it touched."""
         if changes.regranting_group is not None:
-            changes.touched_users.extend(await store.all_member_ids(conn, changes.regranting_group))
-        await roster_store.append_events(conn, changes.events, now, ctx.actor)
-        await roster.settle(conn, self.rules, changes.touched_users, actor=ctx.actor, now=now, reason=changes.reason)
+            changes.touched_users.extend(store.all_member_ids(conn, changes.regranting_group))
+        roster_store.append_events(conn, changes.events, now, ctx.actor)
+        roster.settle(conn, self.rules, changes.touched_users, actor=ctx.actor, now=now, reason=changes.reason)
 
     # -- helpers -----------------------------------------------------------------------------------
-    async def _current(self, conn: aiosqlite.Connection, resource_type: ResourceType, resource_id: str,
-                       if_match: str | None) -> store.StoredResource:
-        current = await store.get(conn, resource_type, resource_id)
+    def _current(self, conn: sqlite3.Connection, resource_type: ResourceType, resource_id: str,
+                 if_match: str | None) -> store.StoredResource:
+        current = store.get(conn, resource_type, resource_id)
         if current is None:
             raise _not_found(resource_type, resource_id)
         if if_match is not None and not etag_matches(if_match, etag_of(current.version)):
@@ -248,13 +267,22 @@ class Directory:
             )
         return current
 
-    async def _extras(self, conn: aiosqlite.Connection, resource_type: ResourceType, ids: list[str], ctx: Context
-                      ) -> dict[str, dict[str, Any]]:
+    def _written_extras(self, conn: sqlite3.Connection, resource_type: ResourceType, resource_id: str,
+                        ctx: Context) -> dict[str, Any]:
+        """User.groups or Group.members for the answer to a write. A large group's members are left out
+        of it: echoing 100,000 ids after adding one would make every add cost as much as the group is big.
+        GET /Groups/{id} still lists them all."""
+        if resource_type is GROUP_RESOURCE and store.member_count(conn, resource_id) > MAX_ECHOED_MEMBERS:
+            return {}
+        return self._extras(conn, resource_type, [resource_id], ctx)[resource_id]
+
+    def _extras(self, conn: sqlite3.Connection, resource_type: ResourceType, ids: list[str], ctx: Context
+                ) -> dict[str, dict[str, Any]]:
         """The multi-valued attributes that live outside the document: User.groups, Group.members."""
         if resource_type is USER_RESOURCE:
             if not wants_attribute(resource_type, ctx.attributes, ctx.excluded, "groups"):
                 return {i: {} for i in ids}
-            groups = await store.groups_of(conn, ids)
+            groups = store.groups_of(conn, ids)
             return {
                 i: {"groups": [
                     {"value": g.group_id, "$ref": f"{ctx.base_url}/Groups/{g.group_id}", "display": g.display,
@@ -265,7 +293,7 @@ class Directory:
             }
         if not wants_attribute(resource_type, ctx.attributes, ctx.excluded, "members"):
             return {i: {} for i in ids}
-        members = await store.members_of(conn, ids)
+        members = store.members_of(conn, ids)
         return {
             i: {"members": [
                 {"value": member_id, "$ref": f"{ctx.base_url}/Users/{member_id}", "type": "User"}
@@ -274,13 +302,8 @@ class Directory:
             for i in ids
         }
 
-    async def _rendered(self, conn: aiosqlite.Connection, resource_type: ResourceType,
-                        stored: store.StoredResource, ctx: Context) -> Rendered:
-        extras = await self._extras(conn, resource_type, [stored.id], ctx)
-        return self._render(resource_type, stored, ctx, extras[stored.id])
-
-    def _render(self, resource_type: ResourceType, stored: store.StoredResource, ctx: Context,
-                extra: dict[str, Any]) -> Rendered:
+    def _render(self, resource_type: ResourceType, stored: store.StoredResource, extra: dict[str, Any],
+                ctx: Context) -> Rendered:
         location = f"{ctx.base_url}{resource_type.endpoint}/{stored.id}"
         etag = etag_of(stored.version)
         meta = {"resourceType": resource_type.name, "created": stored.created,
@@ -307,39 +330,37 @@ def _member_ids(members: list[dict[str, Any]] | None) -> tuple[str, ...]:
     return tuple(dict.fromkeys(member["value"] for member in members))
 
 
-async def _add_members(conn: aiosqlite.Connection, group_id: str, user_ids: tuple[str, ...], now: str
-                       ) -> list[str]:
+def _add_members(conn: sqlite3.Connection, group_id: str, user_ids: tuple[str, ...], now: str) -> list[str]:
     """Add members, after checking they all exist; returns the ids that were not members before."""
-    missing = await store.missing_users(conn, user_ids)
+    missing = store.missing_users(conn, user_ids)
     if missing:
         raise errors.invalid_value(
             f"No User has the id {', '.join(repr(m) for m in missing[:10])}"
             f"{' (and more)' if len(missing) > 10 else ''}: members must be the ids of existing Users."
         )
-    return await store.add_members(conn, group_id, user_ids, now)
+    return store.add_members(conn, group_id, user_ids, now)
 
 
-async def _apply_member_changes(conn: aiosqlite.Connection, group_id: str, member_changes: list[MemberChange],
+def _apply_member_changes(conn: sqlite3.Connection, group_id: str, member_changes: list[MemberChange],
                                 now: str, changes: _Changes) -> bool:
     """Apply PATCH/PUT membership changes in order; True when the membership is different afterwards."""
     added: list[str] = []
     removed: list[str] = []
     for change in member_changes:
         if change.kind == "add":
-            added += await _add_members(conn, group_id, change.ids, now)
+            added += _add_members(conn, group_id, change.ids, now)
         elif change.kind == "remove":
-            removed += await store.remove_members(conn, group_id, change.ids)
+            removed += store.remove_members(conn, group_id, change.ids)
         elif change.kind == "remove_where":
             assert change.filter is not None
             where, params = compile_member_filter(change.filter)
-            removed += await store.remove_members(conn, group_id,
-                                                  await store.member_ids_where(conn, group_id, where, params))
+            removed += store.remove_members(conn, group_id, store.member_ids_where(conn, group_id, where, params))
         elif change.kind == "replace":
             wanted = set(change.ids)
-            present = await store.all_member_ids(conn, group_id)
-            removed += await store.remove_members(conn, group_id, [i for i in present if i not in wanted])
+            present = store.all_member_ids(conn, group_id)
+            removed += store.remove_members(conn, group_id, [i for i in present if i not in wanted])
             present_set = set(present)
-            added += await _add_members(conn, group_id, tuple(i for i in change.ids if i not in present_set), now)
+            added += _add_members(conn, group_id, tuple(i for i in change.ids if i not in present_set), now)
     changes.membership("group.member_added", group_id, added)
     changes.membership("group.member_removed", group_id, removed)
     return bool(added or removed)

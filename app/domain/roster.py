@@ -8,10 +8,9 @@ user between role groups give the right role after both, in either order, and lo
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import Sequence
 from typing import Any
-
-import aiosqlite
 
 from app.domain.roles import RoleRules
 from app.protocol.schema_defs import USER_RESOURCE
@@ -29,14 +28,14 @@ LEFT_ROLE_GROUPS = "left-role-groups"
 GROUP_DELETED = "group-deleted"
 
 
-async def settle(conn: aiosqlite.Connection, rules: RoleRules, user_ids: Sequence[str], *, actor: str, now: str,
+def settle(conn: sqlite3.Connection, rules: RoleRules, user_ids: Sequence[str], *, actor: str, now: str,
                  reason: str = LEFT_ROLE_GROUPS) -> list[Event]:
     """Bring the roster entries of `user_ids` in line with the data, and return the events it wrote."""
     if not user_ids:
         return []
     user_ids = list(dict.fromkeys(user_ids))
-    inputs = await store.role_inputs(conn, user_ids)
-    previous = await store.entries(conn, user_ids)
+    inputs = store.role_inputs(conn, user_ids)
+    previous = store.entries(conn, user_ids)
     joined_or_changed: list[RosterEntry] = []
     left: list[str] = []
     events: list[Event] = []
@@ -62,19 +61,19 @@ async def settle(conn: aiosqlite.Connection, rules: RoleRules, user_ids: Sequenc
             if role != before.role:
                 events.append(Event("member.role_changed", user_id, data={
                     "userId": user_id, "userName": facts.user_name, "from": before.role, "to": role}))
-    await store.put_entries(conn, joined_or_changed)
-    await store.drop_entries(conn, left)
-    await store.append_events(conn, events, now, actor)
+    store.put_entries(conn, joined_or_changed)
+    store.drop_entries(conn, left)
+    store.append_events(conn, events, now, actor)
     return events
 
 
-async def reconcile_if_rules_changed(conn: aiosqlite.Connection, rules: RoleRules, now: str) -> int:
+def reconcile_if_rules_changed(conn: sqlite3.Connection, rules: RoleRules, now: str) -> int:
     """After a restart with another --group-prefix or --default-role, re-derive everyone's role once."""
     fingerprint = rules.fingerprint()
-    if await store.get_setting(conn, _RULES_KEY) == fingerprint:
+    if store.get_setting(conn, _RULES_KEY) == fingerprint:
         return 0
-    events = await settle(conn, rules, await store.all_user_ids(conn), actor=SYSTEM_ACTOR, now=now)
-    await store.put_setting(conn, _RULES_KEY, fingerprint)
+    events = settle(conn, rules, store.all_user_ids(conn), actor=SYSTEM_ACTOR, now=now)
+    store.put_setting(conn, _RULES_KEY, fingerprint)
     return len(events)
 
 
@@ -89,39 +88,41 @@ class RosterReader:
 
     async def members(self) -> list[dict[str, Any]]:
         """Every current member, with the displayNames of the role groups that grant their role."""
-        async with self.db.read() as conn:
-            listed = await store.members(conn)
-            groups = await resources_store.groups_of(conn, [m["id"] for m in listed])
-        return [{**m, "groups": self._granting(m["role"], groups[m["id"]])} for m in listed]
+        def read(conn: sqlite3.Connection) -> list[dict[str, Any]]:
+            listed = store.members(conn)
+            groups = resources_store.groups_of(conn, [m["id"] for m in listed])
+            return [{**m, "groups": self._granting(m["role"], groups[m["id"]])} for m in listed]
+
+        return await self.db.read(read)
 
     async def explain(self, user_id: str) -> dict[str, Any] | None:
         """One user, member or not: status, role, every group and what it grants, the last role change."""
-        async with self.db.read() as conn:
-            user = await resources_store.get(conn, USER_RESOURCE, user_id)
+        def read(conn: sqlite3.Connection) -> dict[str, Any] | None:
+            user = resources_store.get(conn, USER_RESOURCE, user_id)
             if user is None:
                 return None
-            entry = (await store.entries(conn, [user_id])).get(user_id)
-            groups = (await resources_store.groups_of(conn, [user_id]))[user_id]
-            last_change = await store.last_member_event(conn, user_id)
-        active = user.document.get("active") is not False
-        role = entry.role if entry else None
-        return {
-            "id": user_id,
-            "userName": user.document["userName"],
-            "displayName": user.document.get("displayName"),
-            "active": active,
-            "status": "member" if role else "deactivated" if not active else "no-role",
-            "role": role,
-            "since": entry.since if entry else None,
-            "defaultRole": self.rules.default_role,
-            "groups": [{"id": g.group_id, "displayName": g.display, "grants": self.rules.role_of_group(g.display)}
-                       for g in groups],
-            "lastChange": last_change,
-        }
+            entry = store.entries(conn, [user_id]).get(user_id)
+            groups = resources_store.groups_of(conn, [user_id])[user_id]
+            active = user.document.get("active") is not False
+            role = entry.role if entry else None
+            return {
+                "id": user_id,
+                "userName": user.document["userName"],
+                "displayName": user.document.get("displayName"),
+                "active": active,
+                "status": "member" if role else "deactivated" if not active else "no-role",
+                "role": role,
+                "since": entry.since if entry else None,
+                "defaultRole": self.rules.default_role,
+                "groups": [{"id": g.group_id, "displayName": g.display, "grants": self.rules.role_of_group(g.display)}
+                           for g in groups],
+                "lastChange": store.last_member_event(conn, user_id),
+            }
+
+        return await self.db.read(read)
 
     async def events(self, after: int = 0, limit: int = 100) -> list[dict[str, Any]]:
-        async with self.db.read() as conn:
-            return await store.events_after(conn, after, limit)
+        return await self.db.read(lambda conn: store.events_after(conn, after, limit))
 
     def _granting(self, role: str, groups: list[Membership]) -> list[str]:
         return [g.display for g in groups if self.rules.role_of_group(g.display) == role]

@@ -28,19 +28,17 @@ async def create_token(db: Database, name: str) -> str:
     if not _NAME.fullmatch(name):
         raise TokenError(f"Invalid token name {name!r}: use 1-64 letters, digits, '.', '_' or '-'.")
     token = TOKEN_PREFIX + secrets.token_urlsafe(32)
-    async with db.write() as conn:
-        try:
-            await token_store.insert(conn, name, hash_token(token), utc_now())
-        except token_store.TokenNameTaken:
-            raise TokenError(f"A token named {name!r} already exists; pick another name.") from None
+    try:
+        await db.write(lambda conn: token_store.insert(conn, name, hash_token(token), utc_now()))
+    except token_store.TokenNameTaken:
+        raise TokenError(f"A token named {name!r} already exists; pick another name.") from None
     return token
 
 
 async def authenticate(db: Database, presented: str) -> str | None:
     """The name of the live token `presented` is, or None."""
     presented_hash = hash_token(presented)
-    async with db.read() as conn:
-        found = await token_store.find_live_hash(conn, presented_hash)
+    found = await db.read(lambda conn: token_store.find_live_hash(conn, presented_hash))
     if found is None:
         return None
     name, stored_hash = found
@@ -50,16 +48,13 @@ async def authenticate(db: Database, presented: str) -> str | None:
 
 
 async def list_tokens(db: Database) -> list[token_store.TokenRecord]:
-    async with db.read() as conn:
-        return await token_store.list_all(conn)
+    return await db.read(token_store.list_all)
 
 
 async def has_live_token(db: Database) -> bool:
-    async with db.read() as conn:
-        return await token_store.count_live(conn) > 0
+    return await db.read(token_store.count_live) > 0
 
 
 async def revoke_token(db: Database, name: str) -> None:
-    async with db.write() as conn:
-        if not await token_store.revoke(conn, name, utc_now()):
-            raise TokenError(f"No live token is named {name!r}; see `rollcall token list`.")
+    if not await db.write(lambda conn: token_store.revoke(conn, name, utc_now())):
+        raise TokenError(f"No live token is named {name!r}; see `rollcall token list`.")

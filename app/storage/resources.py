@@ -1,5 +1,5 @@
-"""SQL for Users, Groups and memberships. Callers pass the connection of the transaction they hold
-(Database.read() or Database.write()); nothing here opens a transaction of its own."""
+"""SQL for Users, Groups and memberships. Every function takes the connection of the transaction it runs
+in (a function passed to Database.read() or Database.write()); nothing here opens a transaction of its own."""
 
 from __future__ import annotations
 
@@ -8,8 +8,6 @@ import sqlite3
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
-
-import aiosqlite
 
 from app.protocol.schema_defs import USER_RESOURCE, ResourceType
 
@@ -76,21 +74,19 @@ def placeholders(count: int) -> str:
     return ",".join("?" * count)
 
 
-async def get(conn: aiosqlite.Connection, resource_type: ResourceType, resource_id: str) -> StoredResource | None:
+def get(conn: sqlite3.Connection, resource_type: ResourceType, resource_id: str) -> StoredResource | None:
     table = _table(resource_type)
-    async with conn.execute(
-        f"SELECT id, doc, created, last_modified, version FROM {table.name} WHERE id = ?", (resource_id,)
-    ) as cursor:
-        row = await cursor.fetchone()
+    row = conn.execute(f"SELECT id, doc, created, last_modified, version FROM {table.name} WHERE id = ?",
+                       (resource_id,)).fetchone()
     return _row_to_resource(row) if row else None
 
 
-async def insert(conn: aiosqlite.Connection, resource_type: ResourceType, resource_id: str,
-                 document: dict[str, Any], now: str) -> StoredResource:
+def insert(conn: sqlite3.Connection, resource_type: ResourceType, resource_id: str, document: dict[str, Any],
+           now: str) -> StoredResource:
     table = _table(resource_type)
     columns = ", ".join(table.columns)
     try:
-        await conn.execute(
+        conn.execute(
             f"INSERT INTO {table.name} (id, {columns}, doc, created, last_modified, version) "
             f"VALUES (?, {placeholders(len(table.columns))}, ?, ?, ?, 1)",
             (resource_id, *_derived_columns(resource_type, document), _dumps(document), now, now),
@@ -100,12 +96,12 @@ async def insert(conn: aiosqlite.Connection, resource_type: ResourceType, resour
     return StoredResource(resource_id, document, now, now, 1)
 
 
-async def update(conn: aiosqlite.Connection, resource_type: ResourceType, current: StoredResource,
-                 document: dict[str, Any], now: str) -> StoredResource:
+def update(conn: sqlite3.Connection, resource_type: ResourceType, current: StoredResource,
+           document: dict[str, Any], now: str) -> StoredResource:
     table = _table(resource_type)
     assignments = ", ".join(f"{column} = ?" for column in table.columns)
     try:
-        await conn.execute(
+        conn.execute(
             f"UPDATE {table.name} SET {assignments}, doc = ?, last_modified = ?, version = version + 1 WHERE id = ?",
             (*_derived_columns(resource_type, document), _dumps(document), now, current.id),
         )
@@ -114,130 +110,105 @@ async def update(conn: aiosqlite.Connection, resource_type: ResourceType, curren
     return StoredResource(current.id, document, current.created, now, current.version + 1)
 
 
-async def touch(conn: aiosqlite.Connection, resource_type: ResourceType, current: StoredResource,
-                now: str) -> StoredResource:
+def touch(conn: sqlite3.Connection, resource_type: ResourceType, current: StoredResource, now: str
+          ) -> StoredResource:
     """A new version without a document change: a group whose membership changed."""
     table = _table(resource_type)
-    await conn.execute(f"UPDATE {table.name} SET last_modified = ?, version = version + 1 WHERE id = ?",
-                       (now, current.id))
+    conn.execute(f"UPDATE {table.name} SET last_modified = ?, version = version + 1 WHERE id = ?", (now, current.id))
     return StoredResource(current.id, current.document, current.created, now, current.version + 1)
 
 
-async def delete(conn: aiosqlite.Connection, resource_type: ResourceType, resource_id: str) -> bool:
+def delete(conn: sqlite3.Connection, resource_type: ResourceType, resource_id: str) -> bool:
     """Delete a resource; its memberships go with it (ON DELETE CASCADE)."""
     table = _table(resource_type)
-    cursor = await conn.execute(f"DELETE FROM {table.name} WHERE id = ?", (resource_id,))
-    return cursor.rowcount > 0
+    return conn.execute(f"DELETE FROM {table.name} WHERE id = ?", (resource_id,)).rowcount > 0
 
 
-async def search(conn: aiosqlite.Connection, resource_type: ResourceType, where: str, params: Sequence[Any],
-                 order_by: str | None, descending: bool, limit: int, offset: int
-                 ) -> tuple[int, list[StoredResource]]:
+def search(conn: sqlite3.Connection, resource_type: ResourceType, where: str, params: Sequence[Any],
+           order_by: str | None, descending: bool, limit: int, offset: int) -> tuple[int, list[StoredResource]]:
     """One page of the resources matching `where` (compiled by filter_sql), and how many match in all."""
     table = _table(resource_type)
-    async with conn.execute(f"SELECT count(*) FROM {table.name} AS r WHERE {where}", params) as cursor:
-        total = (await cursor.fetchone())[0]
+    total = conn.execute(f"SELECT count(*) FROM {table.name} AS r WHERE {where}", params).fetchone()[0]
     if limit <= 0 or offset >= total:
         return total, []
     direction = "DESC" if descending else "ASC"
     # rowid breaks ties so that pages are stable; absent sort values come last either way (RFC 7644 §3.4.2.3).
     order = f"{order_by} IS NULL, {order_by} {direction}, r.rowid" if order_by else "r.rowid"
-    async with conn.execute(
+    rows = conn.execute(
         f"SELECT id, doc, created, last_modified, version FROM {table.name} AS r WHERE {where} "
         f"ORDER BY {order} LIMIT ? OFFSET ?", (*params, limit, offset),
-    ) as cursor:
-        rows = await cursor.fetchall()
+    ).fetchall()
     return total, [_row_to_resource(row) for row in rows]
 
 
 # -- memberships -------------------------------------------------------------------------------------
 
-async def members_of(conn: aiosqlite.Connection, group_ids: Sequence[str]) -> dict[str, list[str]]:
+def member_count(conn: sqlite3.Connection, group_id: str) -> int:
+    return conn.execute("SELECT count(*) FROM group_members WHERE group_id = ?", (group_id,)).fetchone()[0]
+
+
+def members_of(conn: sqlite3.Connection, group_ids: Sequence[str]) -> dict[str, list[str]]:
     """The member ids of each group (in id order, which the primary key gives without sorting)."""
     found: dict[str, list[str]] = {group_id: [] for group_id in group_ids}
     for chunk in chunks(group_ids):
-        async with conn.execute(
+        for group_id, user_id in conn.execute(
             f"SELECT group_id, user_id FROM group_members WHERE group_id IN ({placeholders(len(chunk))}) "
-            "ORDER BY group_id, user_id",
-            tuple(chunk),
-        ) as cursor:
-            async for row in cursor:
-                found[row[0]].append(row[1])
+            "ORDER BY group_id, user_id", tuple(chunk),
+        ):
+            found[group_id].append(user_id)
     return found
 
 
-async def groups_of(conn: aiosqlite.Connection, user_ids: Sequence[str]) -> dict[str, list[Membership]]:
+def groups_of(conn: sqlite3.Connection, user_ids: Sequence[str]) -> dict[str, list[Membership]]:
     found: dict[str, list[Membership]] = {user_id: [] for user_id in user_ids}
     for chunk in chunks(user_ids):
-        async with conn.execute(
+        for user_id, group_id, display_name in conn.execute(
             "SELECT m.user_id, m.group_id, g.display_name FROM group_members m JOIN groups g ON g.id = m.group_id "
-            f"WHERE m.user_id IN ({placeholders(len(chunk))}) ORDER BY m.user_id, g.display_name_key",
-            tuple(chunk),
-        ) as cursor:
-            async for row in cursor:
-                found[row["user_id"]].append(Membership(row["group_id"], row["display_name"]))
+            f"WHERE m.user_id IN ({placeholders(len(chunk))}) ORDER BY m.user_id, g.display_name_key", tuple(chunk),
+        ):
+            found[user_id].append(Membership(group_id, display_name))
     return found
 
 
-async def missing_users(conn: aiosqlite.Connection, user_ids: Sequence[str]) -> list[str]:
+def missing_users(conn: sqlite3.Connection, user_ids: Sequence[str]) -> list[str]:
     """The ids among `user_ids` that name no user."""
     existing: set[str] = set()
     for chunk in chunks(user_ids):
-        async with conn.execute(
-            f"SELECT id FROM users WHERE id IN ({placeholders(len(chunk))})", tuple(chunk)
-        ) as cursor:
-            existing.update([row[0] async for row in cursor])
+        existing.update(row[0] for row in conn.execute(
+            f"SELECT id FROM users WHERE id IN ({placeholders(len(chunk))})", tuple(chunk)))
     return [user_id for user_id in user_ids if user_id not in existing]
 
 
-async def add_members(conn: aiosqlite.Connection, group_id: str, user_ids: Sequence[str], now: str) -> list[str]:
+def add_members(conn: sqlite3.Connection, group_id: str, user_ids: Sequence[str], now: str) -> list[str]:
     """Add members; ones already there are left alone. Returns the ids that were newly added."""
-    added: list[str] = []
-    for user_id in user_ids:
-        cursor = await conn.execute(
-            "INSERT OR IGNORE INTO group_members (group_id, user_id, added) VALUES (?, ?, ?)",
-            (group_id, user_id, now),
-        )
-        if cursor.rowcount > 0:
-            added.append(user_id)
-    return added
+    insert = "INSERT OR IGNORE INTO group_members (group_id, user_id, added) VALUES (?, ?, ?)"
+    return [user_id for user_id in user_ids if conn.execute(insert, (group_id, user_id, now)).rowcount > 0]
 
 
-async def remove_members(conn: aiosqlite.Connection, group_id: str, user_ids: Sequence[str]) -> list[str]:
+def remove_members(conn: sqlite3.Connection, group_id: str, user_ids: Sequence[str]) -> list[str]:
     """Remove the given members. Returns the ids that were members."""
-    removed: list[str] = []
-    for user_id in user_ids:
-        cursor = await conn.execute("DELETE FROM group_members WHERE group_id = ? AND user_id = ?",
-                                    (group_id, user_id))
-        if cursor.rowcount > 0:
-            removed.append(user_id)
-    return removed
+    delete_one = "DELETE FROM group_members WHERE group_id = ? AND user_id = ?"
+    return [user_id for user_id in user_ids if conn.execute(delete_one, (group_id, user_id)).rowcount > 0]
 
 
-async def member_ids_where(conn: aiosqlite.Connection, group_id: str, where: str, params: Sequence[Any]
-                           ) -> list[str]:
+def member_ids_where(conn: sqlite3.Connection, group_id: str, where: str, params: Sequence[Any]) -> list[str]:
     """Ids of the members of a group matching a member filter compiled by filter_sql (alias m)."""
-    async with conn.execute(
-        f"SELECT m.user_id FROM group_members m WHERE m.group_id = ? AND ({where})", (group_id, *params)
-    ) as cursor:
-        return [row[0] async for row in cursor]
+    return [row[0] for row in conn.execute(
+        f"SELECT m.user_id FROM group_members m WHERE m.group_id = ? AND ({where})", (group_id, *params))]
 
 
-async def all_member_ids(conn: aiosqlite.Connection, group_id: str) -> list[str]:
-    async with conn.execute("SELECT user_id FROM group_members WHERE group_id = ?", (group_id,)) as cursor:
-        return [row[0] async for row in cursor]
+def all_member_ids(conn: sqlite3.Connection, group_id: str) -> list[str]:
+    return [row[0] for row in conn.execute("SELECT user_id FROM group_members WHERE group_id = ?", (group_id,))]
 
 
-async def group_ids_of_user(conn: aiosqlite.Connection, user_id: str) -> list[str]:
-    async with conn.execute("SELECT group_id FROM group_members WHERE user_id = ?", (user_id,)) as cursor:
-        return [row[0] async for row in cursor]
+def group_ids_of_user(conn: sqlite3.Connection, user_id: str) -> list[str]:
+    return [row[0] for row in conn.execute("SELECT group_id FROM group_members WHERE user_id = ?", (user_id,))]
 
 
-async def touch_groups(conn: aiosqlite.Connection, group_ids: Sequence[str], now: str) -> None:
+def touch_groups(conn: sqlite3.Connection, group_ids: Sequence[str], now: str) -> None:
     """New versions for groups whose member list changed because a member was deleted or renamed."""
     for chunk in chunks(group_ids):
-        await conn.execute(
+        conn.execute(
             f"UPDATE groups SET last_modified = ?, version = version + 1 WHERE id IN ({placeholders(len(chunk))})",
             (now, *chunk),
         )
-

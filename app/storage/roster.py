@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import json
+import sqlite3
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
-
-import aiosqlite
 
 from app.storage.resources import chunks, placeholders
 
@@ -37,42 +36,38 @@ class Event:
     data: dict[str, Any] | None = None
 
 
-async def role_inputs(conn: aiosqlite.Connection, user_ids: Sequence[str]) -> dict[str, RoleInputs]:
+def role_inputs(conn: sqlite3.Connection, user_ids: Sequence[str]) -> dict[str, RoleInputs]:
     """For each existing user among `user_ids`: name, active flag and the names of all their groups."""
     found: dict[str, RoleInputs] = {}
     for chunk in chunks(user_ids):
-        async with conn.execute(
+        for user_id, user_name, active, group_name in conn.execute(
             "SELECT u.id, u.user_name, u.active, g.display_name FROM users u "
             "LEFT JOIN group_members m ON m.user_id = u.id LEFT JOIN groups g ON g.id = m.group_id "
-            f"WHERE u.id IN ({placeholders(len(chunk))})",
-            tuple(chunk),
-        ) as cursor:
-            async for user_id, user_name, active, group_name in cursor:
-                inputs = found.setdefault(user_id, RoleInputs(user_name, bool(active), []))
-                if group_name is not None:
-                    inputs.group_names.append(group_name)
+            f"WHERE u.id IN ({placeholders(len(chunk))})", tuple(chunk),
+        ):
+            inputs = found.setdefault(user_id, RoleInputs(user_name, bool(active), []))
+            if group_name is not None:
+                inputs.group_names.append(group_name)
     return found
 
 
-async def all_user_ids(conn: aiosqlite.Connection) -> list[str]:
-    async with conn.execute("SELECT id FROM users UNION SELECT user_id FROM roster") as cursor:
-        return [row[0] async for row in cursor]
+def all_user_ids(conn: sqlite3.Connection) -> list[str]:
+    return [row[0] for row in conn.execute("SELECT id FROM users UNION SELECT user_id FROM roster")]
 
 
-async def entries(conn: aiosqlite.Connection, user_ids: Sequence[str]) -> dict[str, RosterEntry]:
+def entries(conn: sqlite3.Connection, user_ids: Sequence[str]) -> dict[str, RosterEntry]:
     found: dict[str, RosterEntry] = {}
     for chunk in chunks(user_ids):
-        async with conn.execute(
+        for row in conn.execute(
             f"SELECT user_id, user_name, role, since FROM roster WHERE user_id IN ({placeholders(len(chunk))})",
             tuple(chunk),
-        ) as cursor:
-            async for row in cursor:
-                found[row[0]] = RosterEntry(row[0], row[1], row[2], row[3])
+        ):
+            found[row[0]] = RosterEntry(row[0], row[1], row[2], row[3])
     return found
 
 
-async def put_entries(conn: aiosqlite.Connection, rows: Sequence[RosterEntry]) -> None:
-    await conn.executemany(
+def put_entries(conn: sqlite3.Connection, rows: Sequence[RosterEntry]) -> None:
+    conn.executemany(
         "INSERT INTO roster (user_id, user_name, role, since) VALUES (?, ?, ?, ?) "
         "ON CONFLICT (user_id) DO UPDATE SET user_name = excluded.user_name, role = excluded.role, "
         "since = excluded.since",
@@ -80,12 +75,12 @@ async def put_entries(conn: aiosqlite.Connection, rows: Sequence[RosterEntry]) -
     )
 
 
-async def drop_entries(conn: aiosqlite.Connection, user_ids: Sequence[str]) -> None:
-    await conn.executemany("DELETE FROM roster WHERE user_id = ?", [(user_id,) for user_id in user_ids])
+def drop_entries(conn: sqlite3.Connection, user_ids: Sequence[str]) -> None:
+    conn.executemany("DELETE FROM roster WHERE user_id = ?", [(user_id,) for user_id in user_ids])
 
 
-async def append_events(conn: aiosqlite.Connection, events: Sequence[Event], at: str, actor: str) -> None:
-    await conn.executemany(
+def append_events(conn: sqlite3.Connection, events: Sequence[Event], at: str, actor: str) -> None:
+    conn.executemany(
         "INSERT INTO events (at, type, actor, user_id, group_id, data) VALUES (?, ?, ?, ?, ?, ?)",
         [(at, e.type, actor, e.user_id, e.group_id, json.dumps(e.data or {}, ensure_ascii=False)) for e in events],
     )
@@ -97,42 +92,39 @@ def _event_row(row: Any) -> dict[str, Any]:
     return event
 
 
-async def events_after(conn: aiosqlite.Connection, after: int, limit: int) -> list[dict[str, Any]]:
-    async with conn.execute(
-        "SELECT seq, at, type, actor, data FROM events WHERE seq > ? ORDER BY seq LIMIT ?", (after, limit)
-    ) as cursor:
-        return [_event_row(row) async for row in cursor]
+def events_after(conn: sqlite3.Connection, after: int, limit: int) -> list[dict[str, Any]]:
+    return [_event_row(row) for row in conn.execute(
+        "SELECT seq, at, type, actor, data FROM events WHERE seq > ? ORDER BY seq LIMIT ?", (after, limit))]
 
 
-async def last_member_event(conn: aiosqlite.Connection, user_id: str) -> dict[str, Any] | None:
-    async with conn.execute(
+def last_member_event(conn: sqlite3.Connection, user_id: str) -> dict[str, Any] | None:
+    row = conn.execute(
         "SELECT seq, at, type, actor, data FROM events WHERE user_id = ? AND type LIKE 'member.%' "
         "ORDER BY seq DESC LIMIT 1", (user_id,)
-    ) as cursor:
-        row = await cursor.fetchone()
+    ).fetchone()
     return _event_row(row) if row else None
 
 
-async def members(conn: aiosqlite.Connection, user_id: str | None = None) -> list[dict[str, Any]]:
+def members(conn: sqlite3.Connection, user_id: str | None = None) -> list[dict[str, Any]]:
     """The roster joined with the users' current names and primary e-mail, ordered by userName."""
     where = "WHERE r.user_id = ?" if user_id is not None else ""
-    async with conn.execute(
-        "SELECT r.user_id, u.user_name, u.display_name, r.role, r.since, "
-        "  (SELECT json_extract(e.value, '$.value') FROM json_each(u.doc, '$.emails') e "
-        "   ORDER BY coalesce(json_extract(e.value, '$.primary'), 0) DESC, e.key LIMIT 1) AS email "
-        f"FROM roster r JOIN users u ON u.id = r.user_id {where} ORDER BY u.user_name_key",
-        (user_id,) if user_id is not None else (),
-    ) as cursor:
-        return [{"id": row[0], "userName": row[1], "displayName": row[2], "role": row[3], "since": row[4],
-                 "email": row[5]} async for row in cursor]
+    return [
+        {"id": row[0], "userName": row[1], "displayName": row[2], "role": row[3], "since": row[4], "email": row[5]}
+        for row in conn.execute(
+            "SELECT r.user_id, u.user_name, u.display_name, r.role, r.since, "
+            "  (SELECT json_extract(e.value, '$.value') FROM json_each(u.doc, '$.emails') e "
+            "   ORDER BY coalesce(json_extract(e.value, '$.primary'), 0) DESC, e.key LIMIT 1) AS email "
+            f"FROM roster r JOIN users u ON u.id = r.user_id {where} ORDER BY u.user_name_key",
+            (user_id,) if user_id is not None else (),
+        )
+    ]
 
 
-async def get_setting(conn: aiosqlite.Connection, key: str) -> str | None:
-    async with conn.execute("SELECT value FROM settings WHERE key = ?", (key,)) as cursor:
-        row = await cursor.fetchone()
+def get_setting(conn: sqlite3.Connection, key: str) -> str | None:
+    row = conn.execute("SELECT value FROM settings WHERE key = ?", (key,)).fetchone()
     return row[0] if row else None
 
 
-async def put_setting(conn: aiosqlite.Connection, key: str, value: str) -> None:
-    await conn.execute("INSERT INTO settings (key, value) VALUES (?, ?) "
-                       "ON CONFLICT (key) DO UPDATE SET value = excluded.value", (key, value))
+def put_setting(conn: sqlite3.Connection, key: str, value: str) -> None:
+    conn.execute("INSERT INTO settings (key, value) VALUES (?, ?) "
+                 "ON CONFLICT (key) DO UPDATE SET value = excluded.value", (key, value))

@@ -5,8 +5,6 @@ from __future__ import annotations
 import sqlite3
 from dataclasses import dataclass
 
-import aiosqlite
-
 
 class TokenNameTaken(Exception):
     """A token (live or revoked) already has this name."""
@@ -19,32 +17,27 @@ class TokenRecord:
     revoked: str | None
 
 
-async def insert(conn: aiosqlite.Connection, name: str, token_hash: str, now: str) -> None:
+def insert(conn: sqlite3.Connection, name: str, token_hash: str, now: str) -> None:
     try:
-        await conn.execute("INSERT INTO tokens (name, hash, created) VALUES (?, ?, ?)", (name, token_hash, now))
+        conn.execute("INSERT INTO tokens (name, hash, created) VALUES (?, ?, ?)", (name, token_hash, now))
     except sqlite3.IntegrityError as error:
         raise TokenNameTaken(name) from error
 
 
-async def find_live_hash(conn: aiosqlite.Connection, token_hash: str) -> tuple[str, str] | None:
+def find_live_hash(conn: sqlite3.Connection, token_hash: str) -> tuple[str, str] | None:
     """(name, stored hash) of the live token with this hash, if any."""
-    async with conn.execute(
-        "SELECT name, hash FROM tokens WHERE hash = ? AND revoked IS NULL", (token_hash,)
-    ) as cursor:
-        row = await cursor.fetchone()
+    row = conn.execute("SELECT name, hash FROM tokens WHERE hash = ? AND revoked IS NULL", (token_hash,)).fetchone()
     return (row[0], row[1]) if row else None
 
 
-async def list_all(conn: aiosqlite.Connection) -> list[TokenRecord]:
-    async with conn.execute("SELECT name, created, revoked FROM tokens ORDER BY created, name") as cursor:
-        return [TokenRecord(row[0], row[1], row[2]) async for row in cursor]
+def list_all(conn: sqlite3.Connection) -> list[TokenRecord]:
+    return [TokenRecord(row[0], row[1], row[2])
+            for row in conn.execute("SELECT name, created, revoked FROM tokens ORDER BY created, name")]
 
 
-async def count_live(conn: aiosqlite.Connection) -> int:
-    async with conn.execute("SELECT count(*) FROM tokens WHERE revoked IS NULL") as cursor:
-        return (await cursor.fetchone())[0]
+def count_live(conn: sqlite3.Connection) -> int:
+    return conn.execute("SELECT count(*) FROM tokens WHERE revoked IS NULL").fetchone()[0]
 
 
-async def revoke(conn: aiosqlite.Connection, name: str, now: str) -> bool:
-    cursor = await conn.execute("UPDATE tokens SET revoked = ? WHERE name = ? AND revoked IS NULL", (now, name))
-    return cursor.rowcount > 0
+def revoke(conn: sqlite3.Connection, name: str, now: str) -> bool:
+    return conn.execute("UPDATE tokens SET revoked = ? WHERE name = ? AND revoked IS NULL", (now, name)).rowcount > 0

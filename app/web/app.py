@@ -22,8 +22,7 @@ async def _database(app: web.Application) -> AsyncIterator[None]:
     settings = app[SETTINGS]
     db = Database(settings.db_path, synchronous=settings.synchronous)
     await db.open()
-    async with db.write() as conn:
-        await reconcile_if_rules_changed(conn, settings.rules, utc_now())
+    await db.write(lambda conn: reconcile_if_rules_changed(conn, settings.rules, utc_now()))
     app[DATABASE] = db
     app[DIRECTORY] = Directory(db, settings.rules)
     app[ROSTER] = RosterReader(db, settings.rules)

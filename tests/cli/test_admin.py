@@ -64,22 +64,14 @@ def test_migrate_on_a_current_database_does_nothing(tmp_path: Path) -> None:
 
 
 def test_migrations_apply_in_order_each_once(tmp_path: Path) -> None:
-    async def run() -> tuple[tuple[int, int], tuple[int, int]]:
-        import aiosqlite
-
-        steps = ((2, "ALTER TABLE users ADD COLUMN nickname TEXT;"), (3, "CREATE TABLE extra (x);"))
-        conn = await aiosqlite.connect(tmp_path / "m.db", isolation_level=None)
-        try:
-            first = await migrate(conn, steps, target=3)
-            second = await migrate(conn, steps, target=3)
-        finally:
-            await conn.close()
-        return first, second
-
-    first, second = asyncio.run(run())
-    assert first == (0, 3) and second == (3, 3)
-    with sqlite3.connect(tmp_path / "m.db") as conn:
+    steps = ((2, "ALTER TABLE users ADD COLUMN nickname TEXT;"), (3, "CREATE TABLE extra (x);"))
+    conn = sqlite3.connect(tmp_path / "m.db", isolation_level=None)
+    try:
+        assert migrate(conn, steps, target=3) == (0, 3)
+        assert migrate(conn, steps, target=3) == (3, 3)
         assert "nickname" in [row[1] for row in conn.execute("PRAGMA table_info(users)")]
+    finally:
+        conn.close()
 
 
 def test_check_reports_versions_and_speedups() -> None:

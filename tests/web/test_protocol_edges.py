@@ -120,8 +120,8 @@ async def test_durability_full_makes_every_commit_wait_for_the_disk(scim_with) -
     from app.web.keys import DATABASE
 
     async def synchronous_of(scim) -> int:
-        async with scim.client.server.app[DATABASE].read() as conn:
-            return (await conn.execute_fetchall("PRAGMA synchronous"))[0][0]
+        database = scim.client.server.app[DATABASE]
+        return await database.read(lambda conn: conn.execute("PRAGMA synchronous").fetchone()[0])
 
     assert await synchronous_of(await scim_with()) == 1  # NORMAL
     assert await synchronous_of(await scim_with(durability="full")) == 2  # FULL
