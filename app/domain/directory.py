@@ -23,7 +23,7 @@ from app.protocol.schema_defs import GROUP_RESOURCE, RESOURCE_TYPES, USER_RESOUR
 from app.storage import resources as store
 from app.storage import roster as roster_store
 from app.storage.database import Database
-from app.storage.filter_sql import compile_filter, compile_member_filter, compile_sort
+from app.storage.filter_sql import compile_filter, compile_member_filter, compile_sort, is_indexed_lookup
 from app.storage.roster import Event
 
 
@@ -101,7 +101,7 @@ class Directory:
                 raise _not_found(resource_type, resource_id)
             return current, self._extras(conn, resource_type, [current.id], ctx)[current.id]
 
-        return self._render(resource_type, *await self.db.read(read), ctx)
+        return self._render(resource_type, *await self.db.lookup(read), ctx)
 
     async def search(self, resource_type: ResourceType, query: ListQuery, base_url: str) -> dict[str, Any]:
         return await self._search([resource_type], query, base_url)
@@ -141,7 +141,10 @@ class Directory:
                 found_all.extend((resource_type, r, extras[r.id]) for r in found)
             return total, found_all
 
-        total, found = await self.db.read(read)
+        # An indexed equality (the identity provider's `userName eq` lookup) is answered at once; anything
+        # that may scan runs on a reader thread, so the event loop keeps serving while it does.
+        indexed = all(is_indexed_lookup(resource_type, query.filter) for resource_type, *_ in plans)
+        total, found = await (self.db.lookup(read) if indexed and query.count <= 100 else self.db.read(read))
         resources = [self._render(resource_type, r, extra, ctx).body for resource_type, r, extra in found]
         return list_response(resources, total, query.start_index)
 

@@ -38,7 +38,7 @@ async def create_token(db: Database, name: str) -> str:
 async def authenticate(db: Database, presented: str) -> str | None:
     """The name of the live token `presented` is, or None."""
     presented_hash = hash_token(presented)
-    found = await db.read(lambda conn: token_store.find_live_hash(conn, presented_hash))
+    found = await db.lookup(lambda conn: token_store.find_live_hash(conn, presented_hash))
     if found is None:
         return None
     name, stored_hash = found

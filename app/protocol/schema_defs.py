@@ -20,7 +20,7 @@ RESOURCE_TYPE_SCHEMA = "urn:ietf:params:scim:schemas:core:2.0:ResourceType"
 SCHEMA_SCHEMA = "urn:ietf:params:scim:schemas:core:2.0:Schema"
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class Attribute:
     name: str
     type: str = "string"  # string boolean decimal integer dateTime reference binary complex
@@ -44,7 +44,7 @@ class Attribute:
         return self.type == "complex"
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class Schema:
     id: str
     name: str
@@ -55,7 +55,7 @@ class Schema:
         return _by_name(self.attributes, name)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class ResourceType:
     """A resource type with its core schema and extensions (RFC 7643 §6)."""
 
@@ -205,7 +205,7 @@ COMMON_ATTRIBUTES = (
 )
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class ResolvedAttribute:
     """Where an attribute path lands: the schema that holds it (None for common attributes),
     the attribute, and the sub-attribute when the path names one."""
