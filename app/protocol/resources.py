@@ -673,6 +673,8 @@ def project(resource: dict[str, Any], resource_type: ResourceType, attributes: l
 def wants_attribute(resource_type: ResourceType, attributes: list[str] | None, excluded: list[str] | None,
                     name: str) -> bool:
     """Whether projecting with these parameters can keep any part of attribute `name` (e.g. Group.members)."""
+    if not attributes and not excluded:
+        return _returned(resource_type, name.lower()) != "request"  # the common case, on every read
     target = tuple(s.lower() for s in _segments(resource_type, name))
     if not target:
         return True
@@ -693,6 +695,7 @@ def wants_attribute(resource_type: ResourceType, attributes: list[str] | None, e
     return True
 
 
+@cache
 def _returned(resource_type: ResourceType, lowered_name: str) -> str:
     attribute = _find((*COMMON_ATTRIBUTES, *resource_type.schema.attributes), lowered_name)
     return attribute.returned if attribute else "default"

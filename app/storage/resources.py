@@ -3,11 +3,12 @@ in (a function passed to Database.read() or Database.write()); nothing here open
 
 from __future__ import annotations
 
-import json
 import sqlite3
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
+
+import orjson
 
 from app.protocol.schema_defs import USER_RESOURCE, ResourceType
 
@@ -58,11 +59,12 @@ def _derived_columns(resource_type: ResourceType, document: dict[str, Any]) -> t
 
 
 def _dumps(document: dict[str, Any]) -> str:
-    return json.dumps(document, ensure_ascii=False, separators=(",", ":"))
+    # SQLite's JSON functions want TEXT, so the bytes orjson makes are decoded once here.
+    return orjson.dumps(document).decode()
 
 
 def _row_to_resource(row: sqlite3.Row) -> StoredResource:
-    return StoredResource(row["id"], json.loads(row["doc"]), row["created"], row["last_modified"], row["version"])
+    return StoredResource(row["id"], orjson.loads(row["doc"]), row["created"], row["last_modified"], row["version"])
 
 
 def chunks(values: Sequence[str]) -> Iterable[Sequence[str]]:

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from aiohttp import web
 
 from app.protocol import errors
+from app.web.http import json_response
 from app.web.keys import ROSTER
 
 MAX_EVENTS = 1000
@@ -17,7 +17,7 @@ _SQLITE_MAX_INT = 2**63 - 1
 
 
 def _json(body: Any) -> web.Response:
-    return web.Response(text=json.dumps(body, ensure_ascii=False), content_type="application/json")
+    return json_response(body, "application/json")
 
 
 def _non_negative_int(request: web.Request, name: str, default: int) -> int:

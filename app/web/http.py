@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
+import orjson
 from aiohttp import web
 
 from app.protocol import errors
@@ -13,10 +13,15 @@ SCIM_CONTENT_TYPE = "application/scim+json"
 _ACCEPTED_BODY_TYPES = frozenset({"application/scim+json", "application/json"})
 
 
+def json_response(body: Any, content_type: str, status: int = 200, headers: dict[str, str] | None = None
+                  ) -> web.Response:
+    # orjson: one encoder for every answer, several times faster than json.dumps on SCIM-sized bodies.
+    return web.Response(body=orjson.dumps(body), status=status, headers=headers,
+                        content_type=content_type, charset="utf-8")
+
+
 def scim_response(body: Any, status: int = 200, headers: dict[str, str] | None = None) -> web.Response:
-    text = json.dumps(body, ensure_ascii=False, separators=(",", ":"))
-    return web.Response(text=text, status=status, headers=headers, content_type=SCIM_CONTENT_TYPE,
-                        charset="utf-8")
+    return json_response(body, SCIM_CONTENT_TYPE, status, headers)
 
 
 def error_response(error: errors.ScimError) -> web.Response:
@@ -37,10 +42,10 @@ async def read_json(request: web.Request) -> Any:
     except UnicodeDecodeError as error:
         raise errors.invalid_syntax(f"The body is not valid UTF-8 (byte {error.start + 1}).") from None
     try:
-        return json.loads(text)
-    except json.JSONDecodeError as error:
+        return orjson.loads(text)
+    except orjson.JSONDecodeError as error:
+        if "recursion" in error.msg:
+            raise errors.invalid_syntax("The body's JSON is nested too deeply.") from None
         raise errors.invalid_syntax(
             f"The body is not valid JSON: {error.msg} at line {error.lineno}, column {error.colno}."
         ) from None
-    except RecursionError:
-        raise errors.invalid_syntax("The body's JSON is nested too deeply.") from None

@@ -50,7 +50,20 @@ async def observe(request: web.Request, handler: Handler) -> web.StreamResponse:
     return response
 
 
-class JsonFormatter(logging.Formatter):
+class _CachedTimeFormatter(logging.Formatter):
+    """formatTime runs strftime for every line; at thousands of lines a second the second repeats."""
+
+    _second = -1
+    _stamp = ""
+
+    def formatTime(self, record: logging.LogRecord, datefmt: str | None = None) -> str:
+        second = int(record.created)
+        if second != self._second:
+            self._second, self._stamp = second, time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(second))
+        return f"{self._stamp}.{int(record.msecs):03d}Z"
+
+
+class JsonFormatter(_CachedTimeFormatter):
     """Log records as JSON lines; an access line's fields are merged in, not nested."""
 
     def format(self, record: logging.LogRecord) -> str:
@@ -68,7 +81,7 @@ class JsonFormatter(logging.Formatter):
 def configure_logging(log_format: str) -> None:
     handler = logging.StreamHandler()
     handler.setFormatter(JsonFormatter() if log_format == "json"
-                         else logging.Formatter("%(asctime)s %(levelname)s %(name)s %(message)s"))
+                         else _CachedTimeFormatter("%(asctime)s %(levelname)s %(name)s %(message)s"))
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(logging.INFO)

@@ -39,7 +39,8 @@ def list_query(request: web.Request, *, filter_text: str | None, start_index: in
                excluded: list[str] | None) -> ListQuery:
     settings = request.app[SETTINGS]
     # RFC 7644 §3.4.2.4: startIndex below 1 means 1, a negative count means 0.
-    start = max(1, start_index if start_index is not None else 1)
+    # Clamped above too: nothing has an index past 2^62, and larger integers overflow SQLite and JSON.
+    start = min(max(1, start_index if start_index is not None else 1), 2**62)
     wanted = settings.default_page_size if count is None else max(0, count)
     order = (sort_order or "ascending").lower()
     if order not in ("ascending", "descending"):
