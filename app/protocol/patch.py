@@ -11,10 +11,10 @@ request or raises a ScimError, in which case the caller applies nothing (RFC 764
 
 from __future__ import annotations
 
-import copy
 from dataclasses import dataclass
 from typing import Any
 
+import orjson
 from marshmallow import EXCLUDE, Schema, ValidationError, fields, pre_load, validate
 
 from app.protocol.errors import (
@@ -84,6 +84,10 @@ class _PatchOpSchema(Schema):
         return _lower_keys(data)
 
 
+# Built once: constructing a marshmallow Schema deep-copies its fields, which cost more than a load.
+_PATCH_OP_SCHEMA = _PatchOpSchema()
+
+
 def _flatten(messages: Any, prefix: str = "") -> list[str]:
     if isinstance(messages, dict):
         out: list[str] = []
@@ -115,7 +119,7 @@ def parse_patch_request(body: Any) -> list[PatchOperation]:
         raise ScimError(400, f"The PatchOp message holds {len(operations)} operations; the limit is "
                              f"{MAX_OPERATIONS}.", "invalidValue")
     try:
-        message = _PatchOpSchema().load(body)
+        message = _PATCH_OP_SCHEMA.load(body)
     except ValidationError as error:
         raise invalid_syntax("Invalid PatchOp message: " + "; ".join(_flatten(error.messages))) from None
     if PATCH_OP.lower() not in (urn.lower() for urn in message["schemas"]):
@@ -532,7 +536,8 @@ def apply_patch(resource_type: ResourceType, document: dict[str, Any],
                 operations: list[PatchOperation]) -> PatchResult:
     """Apply `operations` in order to a copy of `document` (RFC 7644 §3.5.2). Raises ScimError on the first
     problem, in which case nothing is to be applied."""
-    patch = _Patch(resource_type, copy.deepcopy(document))
+    # A document is plain JSON data, so a JSON round trip copies it, several times faster than deepcopy.
+    patch = _Patch(resource_type, orjson.loads(orjson.dumps(document)))
     for operation in operations:
         patch.apply(operation)
     for extension in resource_type.extensions:

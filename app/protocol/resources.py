@@ -328,10 +328,11 @@ class _ScimSchema(ma.Schema):
         unknown = ma.EXCLUDE
 
     scim_attributes: ClassVar[tuple[Attribute, ...]] = ()
+    scim_names: ClassVar[dict[str, Attribute]] = {}  # lower-cased name -> attribute, for every request key
 
     @ma.pre_load
     def _canonical_names(self, data: Any, **kwargs: Any) -> Any:
-        return _canonicalize(data, self.scim_attributes)
+        return _canonicalize(data, self.scim_names)
 
     @ma.post_load
     def _drop_empty(self, data: dict[str, Any], **kwargs: Any) -> dict[str, Any]:
@@ -342,14 +343,14 @@ class _ScimSchema(ma.Schema):
         return {key: value for key, value in data.items() if not _is_empty(value)}
 
 
-def _canonicalize(data: dict[str, Any], attributes: tuple[Attribute, ...],
+def _canonicalize(data: dict[str, Any], names: dict[str, Attribute],
                   into: dict[str, Any] | None = None) -> dict[str, Any]:
     """Rename keys to their schema spelling (RFC 7643 §2.1); drop nulls and names this schema does not accept."""
     out = {} if into is None else into
     for key, value in data.items():
         if value is None:
             continue
-        attribute = _find(attributes, key)
+        attribute = names.get(key.lower())
         if attribute is None:
             continue
         if attribute.name in out:
@@ -386,6 +387,7 @@ def _schema_class(name: str, attributes: tuple[Attribute, ...], for_load: bool, 
     declared.update(extra_fields or {})
     schema_class = base.from_dict(declared, name=f"{name}{'Load' if for_load else 'Dump'}Schema")
     schema_class.scim_attributes = chosen
+    schema_class.scim_names = {attribute.name.lower(): attribute for attribute in chosen}
     return schema_class
 
 
@@ -420,7 +422,7 @@ class _ResourceSchema(_ScimSchema):
                 qualified.setdefault(prefix, {})[key[len(prefix) + 1:]] = value
                 continue
             plain[key] = value
-        _canonicalize(plain, self.scim_attributes, into=out)
+        _canonicalize(plain, self.scim_names, into=out)
         for lowered_urn, extra in qualified.items():
             urn = by_urn[lowered_urn][1]
             existing = out.get(urn, {})
@@ -791,12 +793,15 @@ class _SearchRequestSchema(ma.Schema):
         return SearchRequest(**data)
 
 
+_SEARCH_REQUEST_SCHEMA = _SearchRequestSchema()
+
+
 def load_search_request(body: Any) -> SearchRequest:
     """Validate a POST /.search body; any departure from the message schema is 400 invalidSyntax."""
     if not isinstance(body, dict):
         raise invalid_syntax(f"The request body must be a JSON object, not {_json_kind(body)}")
     try:
-        return _SearchRequestSchema().load(body)
+        return _SEARCH_REQUEST_SCHEMA.load(body)
     except ma.ValidationError as error:
         raise invalid_syntax("Invalid SearchRequest: " + "; ".join(_flatten(error.messages))) from None
 

@@ -22,6 +22,8 @@ SCHEMA_VERSION = 1
 BUSY_TIMEOUT_MS = 5000
 # A lookup on the event loop waits at most this long for SQLite before moving to a reader thread.
 LOOP_BUSY_TIMEOUT_MS = 20
+# The most writes one group commit takes; a bound on how long the first of them waits for the others.
+MAX_GROUP_COMMIT = 64
 READ_CONNECTIONS = 2
 
 T = TypeVar("T")
@@ -63,6 +65,27 @@ def _pragma(conn: sqlite3.Connection, setting: str) -> list[Any]:
     return conn.execute(f"PRAGMA {setting}").fetchall()
 
 
+def _commit_together(conn: sqlite3.Connection, works: list[Callable[[sqlite3.Connection], Any]]
+                     ) -> list[tuple[bool, Any]]:
+    """One transaction for a batch of writes, each in its own savepoint: (failed, result or exception)."""
+    outcomes: list[tuple[bool, Any]] = []
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        for work in works:
+            conn.execute("SAVEPOINT request")
+            try:
+                outcomes.append((False, work(conn)))
+            except Exception as error:
+                conn.execute("ROLLBACK TO request")
+                outcomes.append((True, error))
+            conn.execute("RELEASE request")
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+    conn.execute("COMMIT")
+    return outcomes
+
+
 def _in_transaction(conn: sqlite3.Connection, begin: str, work: Callable[[sqlite3.Connection], T]) -> T:
     conn.execute(begin)
     try:
@@ -97,6 +120,8 @@ class Database:
         self._readers: asyncio.Queue[aiosqlite.Connection] = asyncio.Queue()
         self._all_readers: list[aiosqlite.Connection] = []
         self._loop_reader: sqlite3.Connection | None = None
+        self._pending: list[tuple[Callable[[sqlite3.Connection], Any], asyncio.Future[Any]]] = []
+        self._committing: asyncio.Task[None] | None = None
 
     async def open(self) -> None:
         try:
@@ -136,10 +161,42 @@ class Database:
             self._writer = None
 
     async def write(self, work: Callable[[sqlite3.Connection], T]) -> T:
-        """Run `work` as one write transaction: it commits whole, or (if it raises) not at all.
-        The single writer thread runs transactions one after another, in the order they were asked for."""
+        """Run `work` as one write transaction: it commits whole, or (if it raises) not at all, and this
+        returns only after the commit. Writes run one after another, in the order they were asked for.
+
+        Writes that arrive while a commit is under way are committed together (group commit): each runs
+        in a savepoint of its own, so one that raises is undone alone, and the batch shares one BEGIN,
+        one COMMIT and one thread hop, which is most of a small write's cost."""
         assert self._writer is not None, "Database.open() was not called"
-        return await _run(self._writer, _in_transaction, "BEGIN IMMEDIATE", work)
+        future: asyncio.Future[T] = asyncio.get_running_loop().create_future()
+        self._pending.append((work, future))
+        if self._committing is None:
+            self._committing = asyncio.create_task(self._commit_pending())
+        return await future
+
+    async def _commit_pending(self) -> None:
+        assert self._writer is not None
+        try:
+            while self._pending:
+                batch, self._pending = self._pending[:MAX_GROUP_COMMIT], self._pending[MAX_GROUP_COMMIT:]
+                try:
+                    outcomes = await _run(self._writer, _commit_together, [work for work, _ in batch])
+                except BaseException as error:  # the COMMIT itself failed: nothing in the batch happened
+                    for _, future in batch:
+                        if not future.done():
+                            future.set_exception(error)
+                    if not isinstance(error, Exception):
+                        raise
+                    continue
+                for (_, future), (failed, value) in zip(batch, outcomes, strict=True):
+                    if future.done():
+                        continue
+                    if failed:
+                        future.set_exception(value)
+                    else:
+                        future.set_result(value)
+        finally:
+            self._committing = None
 
     async def read(self, work: Callable[[sqlite3.Connection], T]) -> T:
         """Run `work` as one read transaction: every query in it sees the same snapshot."""
