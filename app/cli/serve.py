@@ -58,8 +58,8 @@ def tls_context(settings: Settings) -> ssl.SSLContext | None:
 def serve_command(args: argparse.Namespace) -> int:
     from aiohttp import web
 
+    from app.web.access_log import configure_logging
     from app.web.app import init_app
-    from app.web.observability import configure_logging
 
     settings = settings_from(args)
     if getattr(sys, "frozen", False) and (missing := missing_speedups()):

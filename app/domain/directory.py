@@ -79,8 +79,9 @@ def etag_of(version: int) -> str:
     return f'W/"{version}"'
 
 
-# Answers to writes on a group list its members only up to this many (see Directory._written_extras).
-MAX_ECHOED_MEMBERS = 1000
+# Answers to writes on a group list its members only up to this many, the default page size
+# (see Directory._written_extras).
+MAX_ECHOED_MEMBERS = 100
 
 
 def new_id() -> str:

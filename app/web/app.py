@@ -11,7 +11,8 @@ from app.domain.clock import utc_now
 from app.domain.directory import Directory
 from app.domain.roster import RosterReader, reconcile_if_rules_changed
 from app.storage.database import Database
-from app.web.keys import DATABASE, DIRECTORY, METRICS, ROSTER, SETTINGS
+from app.web.access_log import AccessLog
+from app.web.keys import ACCESS_LOG, DATABASE, DIRECTORY, METRICS, ROSTER, SETTINGS
 from app.web.metrics import Metrics
 from app.web.middleware import bearer_auth, scim_errors
 from app.web.observability import observe
@@ -36,6 +37,7 @@ def init_app(settings: Settings) -> web.Application:
     app = web.Application(middlewares=[observe, scim_errors, bearer_auth], client_max_size=settings.max_body_bytes,
                           handler_args={"max_line_size": 65536, "max_field_size": 16384})
     app[SETTINGS] = settings
+    app[ACCESS_LOG] = AccessLog(settings.log_format)
     if settings.metrics:
         app[METRICS] = Metrics()
     app.cleanup_ctx.append(_database)

@@ -6,6 +6,7 @@ from app.config import Settings
 from app.domain.directory import Directory
 from app.domain.roster import RosterReader
 from app.storage.database import Database
+from app.web.access_log import AccessLog
 from app.web.metrics import Metrics
 
 SETTINGS = web.AppKey("settings", Settings)
@@ -13,6 +14,7 @@ DATABASE = web.AppKey("database", Database)
 DIRECTORY = web.AppKey("directory", Directory)
 ROSTER = web.AppKey("roster", RosterReader)
 METRICS = web.AppKey("metrics", Metrics)
+ACCESS_LOG = web.AppKey("access_log", AccessLog)
 
 # Per request: the name of the token that authenticated it.
 TOKEN_NAME = web.RequestKey("token_name", str)

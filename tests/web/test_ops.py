@@ -38,3 +38,9 @@ async def test_every_response_carries_a_request_id(scim: Scim) -> None:
     answer = await scim.get("/Users", headers={"X-Request-Id": "trace-42"})
     assert answer.headers["X-Request-Id"] == "trace-42"
     assert len((await scim.get("/Users")).headers["X-Request-Id"]) == 16
+
+
+async def test_a_request_id_that_could_forge_a_log_line_is_replaced(scim: Scim) -> None:
+    answer = await scim.get("/Users", headers={"X-Request-Id": "abc def\tINFO forged"})
+    assert answer.headers["X-Request-Id"] != "abc def\tINFO forged"
+    assert len(answer.headers["X-Request-Id"]) == 16
