@@ -6,6 +6,7 @@ import hashlib
 import hmac
 import re
 import secrets
+import sqlite3
 
 from app.domain.clock import utc_now
 from app.storage import tokens as token_store
@@ -35,16 +36,40 @@ async def create_token(db: Database, name: str) -> str:
     return token
 
 
-async def authenticate(db: Database, presented: str) -> str | None:
-    """The name of the live token `presented` is, or None."""
-    presented_hash = hash_token(presented)
-    found = await db.lookup(lambda conn: token_store.find_live_hash(conn, presented_hash))
-    if found is None:
-        return None
-    name, stored_hash = found
-    # The lookup matched on the hash already; compare again in constant time so no code path
-    # depends on how much of a guess was right.
-    return name if hmac.compare_digest(stored_hash, presented_hash) else None
+class Authenticator:
+    """Checks bearer tokens, remembering the ones seen valid for as long as SQLite's data_version says
+    no other connection has committed since.
+
+    A revocation (by `rollcall token revoke`, another process, or any other write) is such a commit, so it
+    takes effect on the very next request; meanwhile a request costs a PRAGMA instead of a query."""
+
+    def __init__(self, db: Database) -> None:
+        self.db = db
+        self._version: int | None = None
+        self._names: dict[str, str] = {}
+
+    async def authenticate(self, presented: str) -> str | None:
+        """The name of the live token `presented` is, or None."""
+        presented_hash = hash_token(presented)
+        found = await self.db.lookup(lambda conn: self._check(conn, presented_hash))
+        if found is None:
+            return None
+        name, stored_hash = found
+        # The lookup matched on the hash already; compare again in constant time so no code path
+        # depends on how much of a guess was right.
+        return name if hmac.compare_digest(stored_hash, presented_hash) else None
+
+    def _check(self, conn: sqlite3.Connection, presented_hash: str) -> tuple[str, str] | None:
+        version = conn.execute("PRAGMA data_version").fetchone()[0]
+        if version != self._version:
+            self._version, self._names = version, {}
+        name = self._names.get(presented_hash)
+        if name is not None:
+            return name, presented_hash
+        found = token_store.find_live_hash(conn, presented_hash)
+        if found is not None:
+            self._names[presented_hash] = found[0]
+        return found
 
 
 async def list_tokens(db: Database) -> list[token_store.TokenRecord]:

@@ -10,9 +10,10 @@ from app.config import Settings
 from app.domain.clock import utc_now
 from app.domain.directory import Directory
 from app.domain.roster import RosterReader, reconcile_if_rules_changed
+from app.domain.tokens import Authenticator
 from app.storage.database import Database
 from app.web.access_log import AccessLog
-from app.web.keys import ACCESS_LOG, DATABASE, DIRECTORY, METRICS, ROSTER, SETTINGS
+from app.web.keys import ACCESS_LOG, AUTHENTICATOR, DATABASE, DIRECTORY, METRICS, ROSTER, SETTINGS
 from app.web.metrics import Metrics
 from app.web.middleware import bearer_auth, scim_errors
 from app.web.observability import observe
@@ -27,6 +28,7 @@ async def _database(app: web.Application) -> AsyncIterator[None]:
     app[DATABASE] = db
     app[DIRECTORY] = Directory(db, settings.rules)
     app[ROSTER] = RosterReader(db, settings.rules)
+    app[AUTHENTICATOR] = Authenticator(db)
     yield
     await db.close()
 

@@ -5,6 +5,7 @@ from aiohttp import web
 from app.config import Settings
 from app.domain.directory import Directory
 from app.domain.roster import RosterReader
+from app.domain.tokens import Authenticator
 from app.storage.database import Database
 from app.web.access_log import AccessLog
 from app.web.metrics import Metrics
@@ -13,6 +14,7 @@ SETTINGS = web.AppKey("settings", Settings)
 DATABASE = web.AppKey("database", Database)
 DIRECTORY = web.AppKey("directory", Directory)
 ROSTER = web.AppKey("roster", RosterReader)
+AUTHENTICATOR = web.AppKey("authenticator", Authenticator)
 METRICS = web.AppKey("metrics", Metrics)
 ACCESS_LOG = web.AppKey("access_log", AccessLog)
 

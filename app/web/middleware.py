@@ -7,10 +7,9 @@ from collections.abc import Awaitable, Callable
 
 from aiohttp import web
 
-from app.domain.tokens import authenticate
 from app.protocol import errors
 from app.web.http import error_response
-from app.web.keys import DATABASE, SETTINGS, TOKEN_NAME
+from app.web.keys import AUTHENTICATOR, SETTINGS, TOKEN_NAME
 
 log = logging.getLogger("rollcall.web")
 
@@ -54,7 +53,7 @@ async def bearer_auth(request: web.Request, handler: Handler) -> web.StreamRespo
         raise errors.unauthorized("Authentication required: send 'Authorization: Bearer <token>'.")
     if scheme.lower() != "bearer" or not token:
         raise errors.unauthorized("Unsupported Authorization header: send 'Authorization: Bearer <token>'.")
-    name = await authenticate(request.app[DATABASE], token)
+    name = await request.app[AUTHENTICATOR].authenticate(token)
     if name is None:
         raise errors.unauthorized("The bearer token is not valid (unknown or revoked).")
     request[TOKEN_NAME] = name
