@@ -1,7 +1,7 @@
 """SCIM resources in and out (RFC 7643 §2-§4, RFC 7644 §3.4.2.5, §3.4.3, §3.9).
 
 The marshmallow schemas here are generated from `schema_defs`, so adding an attribute there is the
-whole change: loading, dumping and projection follow. A *document* is what gets stored: every
+whole change: loading, shaping and projection follow. A *document* is what gets stored: every
 client-writable attribute under its canonical name, extensions under their schema URN, and nothing
 the server owns (id, meta, schemas, readOnly attributes) or must never keep (password).
 """
@@ -12,7 +12,7 @@ import base64
 import binascii
 import json
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from functools import cache
 from typing import Any, ClassVar
 
@@ -88,9 +88,6 @@ class _ScimField(fields.Field):
         super().__init__(**kwargs)
         self.scim = attribute
 
-    def _serialize(self, value: Any, attr: str | None, obj: Any, **kwargs: Any) -> Any:
-        return value
-
 
 class _String(_ScimField):
     expected = "a string"
@@ -108,9 +105,6 @@ class _String(_ScimField):
     def _check(self, value: str) -> Any:
         return value
 
-    def _serialize(self, value: Any, attr: str | None, obj: Any, **kwargs: Any) -> Any:
-        return value if value is None or isinstance(value, str) else str(value)
-
 
 class _Reference(_String):
     expected = "a reference (a URI string)"
@@ -126,13 +120,6 @@ class _DateTime(_String):
             raise ma.ValidationError(f"must be {self.expected}, got {_describe(value)}") from None
         if "T" not in value.upper():
             raise ma.ValidationError(f"must be {self.expected} with a time, got {_describe(value)}")
-        return value
-
-    def _serialize(self, value: Any, attr: str | None, obj: Any, **kwargs: Any) -> Any:
-        if isinstance(value, datetime):
-            if value.tzinfo is None:
-                value = value.replace(tzinfo=UTC)
-            return value.isoformat().replace("+00:00", "Z")
         return value
 
 
@@ -159,11 +146,6 @@ class _Boolean(_ScimField):
         if isinstance(value, str) and value.lower() in ("true", "false"):
             return value.lower() == "true"
         raise ma.ValidationError(f"must be a boolean, got {_describe(value)}")
-
-    def _serialize(self, value: Any, attr: str | None, obj: Any, **kwargs: Any) -> Any:
-        if isinstance(value, str):
-            return value.lower() == "true"
-        return value if value is None else bool(value)
 
 
 class _Integer(_ScimField):
@@ -193,7 +175,7 @@ class _Complex(_ScimField):
     @property
     def schema(self) -> _ScimSchema:
         # One instance, made on first use: building a marshmallow Schema deep-copies its fields, which cost
-        # more than the load or dump itself when done per value.
+        # more than the load itself when done per value.
         if self._schema is None:
             self._schema = self.schema_class()
         return self._schema
@@ -205,11 +187,6 @@ class _Complex(_ScimField):
         if not isinstance(value, dict):
             raise ma.ValidationError(f"must be an object, got {_describe(value)}")
         return self.schema.load(value)
-
-    def _serialize(self, value: Any, attr: str | None, obj: Any, **kwargs: Any) -> Any:
-        if not isinstance(value, dict):
-            return value
-        return self.schema.dump(value)
 
 
 class _MultiValued(_ScimField):
@@ -242,13 +219,6 @@ class _MultiValued(_ScimField):
         if sum(1 for item in items if isinstance(item, dict) and item.get("primary") is True) > 1:
             raise ma.ValidationError("must not have more than one value with primary set to true")
         return _dedupe(items) if self.scim.name == "members" else items
-
-    def _serialize(self, value: Any, attr: str | None, obj: Any, **kwargs: Any) -> Any:
-        if value is None:
-            return None
-        if not isinstance(value, list):
-            value = [value]
-        return [self.inner._serialize(item, attr, obj) for item in value]
 
 
 class _Member(_ScimField):
@@ -312,10 +282,6 @@ def _loadable(attribute: Attribute) -> bool:
     return attribute.mutability not in ("readOnly", "writeOnly") and attribute.returned != "never"
 
 
-def _dumpable(attribute: Attribute) -> bool:
-    return attribute.returned != "never" and attribute.mutability != "writeOnly"
-
-
 def _find(attributes: tuple[Attribute, ...], name: str) -> Attribute | None:
     lowered = name.lower()
     return next((a for a in attributes if a.name.lower() == lowered), None)
@@ -336,11 +302,8 @@ class _ScimSchema(ma.Schema):
 
     @ma.post_load
     def _drop_empty(self, data: dict[str, Any], **kwargs: Any) -> dict[str, Any]:
-        return {key: value for key, value in data.items() if not _is_empty(value)}
-
-    @ma.post_dump
-    def _drop_empty_out(self, data: dict[str, Any], **kwargs: Any) -> dict[str, Any]:
-        return {key: value for key, value in data.items() if not _is_empty(value)}
+        # In schema order, whatever the request's order: the stored document is served as it is.
+        return {name: data[name] for name in self.fields if name in data and not _is_empty(data[name])}
 
 
 def _canonicalize(data: dict[str, Any], names: dict[str, Attribute],
@@ -360,11 +323,11 @@ def _canonicalize(data: dict[str, Any], names: dict[str, Attribute],
     return out
 
 
-def _field_for(attribute: Attribute, *, for_load: bool, owner: str | None) -> _ScimField:
-    if for_load and owner == GROUP_SCHEMA and attribute.name == "members":
+def _field_for(attribute: Attribute, *, owner: str | None) -> _ScimField:
+    if owner == GROUP_SCHEMA and attribute.name == "members":
         return _MultiValued(attribute, _Member(attribute))
     if attribute.is_complex:
-        inner: _ScimField = _Complex(attribute, _schema_class(attribute.name, attribute.sub_attributes, for_load))
+        inner: _ScimField = _Complex(attribute, _schema_class(attribute.name, attribute.sub_attributes))
     else:
         inner = _SCALARS.get(attribute.type, _String)(attribute)
     if attribute.multi_valued:
@@ -372,20 +335,19 @@ def _field_for(attribute: Attribute, *, for_load: bool, owner: str | None) -> _S
     return inner
 
 
-def _schema_class(name: str, attributes: tuple[Attribute, ...], for_load: bool, owner: str | None = None,
+def _schema_class(name: str, attributes: tuple[Attribute, ...], owner: str | None = None,
                   base: type[_ScimSchema] = _ScimSchema,
                   extra_fields: dict[str, fields.Field] | None = None) -> type[_ScimSchema]:
-    keep = _loadable if for_load else _dumpable
-    chosen = tuple(a for a in attributes if keep(a))
+    chosen = tuple(a for a in attributes if _loadable(a))
     declared: dict[str, fields.Field] = {}
     for attribute in chosen:
-        field = _field_for(attribute, for_load=for_load, owner=owner)
-        if for_load and attribute.required:
+        field = _field_for(attribute, owner=owner)
+        if attribute.required:
             field.required = True
             field.error_messages = {**field.error_messages, "required": "is required"}
         declared[attribute.name] = field
     declared.update(extra_fields or {})
-    schema_class = base.from_dict(declared, name=f"{name}{'Load' if for_load else 'Dump'}Schema")
+    schema_class = base.from_dict(declared, name=f"{name}Schema")
     schema_class.scim_attributes = chosen
     schema_class.scim_names = {attribute.name.lower(): attribute for attribute in chosen}
     return schema_class
@@ -439,34 +401,30 @@ class _ResourceSchema(_ScimSchema):
     @ma.post_load
     def _drop_empty(self, data: dict[str, Any], **kwargs: Any) -> dict[str, Any]:
         # An explicit `"members": []` survives: on PUT it means "empty the group", unlike an absent key.
+        # Schema order, as above: externalId, the core attributes, then the extensions.
         return {
-            self.extension_keys.get(key, key): value for key, value in data.items()
-            if not _is_empty(value) or (key == "members" and value == [])
+            self.extension_keys.get(name, name): data[name] for name in self.fields
+            if name in data and (not _is_empty(data[name]) or (name == "members" and data[name] == []))
         }
-
-    @ma.pre_dump
-    def _extension_fields(self, data: dict[str, Any], **kwargs: Any) -> dict[str, Any]:
-        by_urn = {urn: name for name, urn in self.extension_keys.items()}
-        return {by_urn.get(key, key): value for key, value in data.items()}
 
 
 @cache
-def _resource_schema(resource_type: ResourceType, for_load: bool) -> _ResourceSchema:
-    """The schema instance for loading or dumping a resource type, built once (see _Complex.schema)."""
-    return _resource_schema_class(resource_type, for_load)()
+def _resource_schema(resource_type: ResourceType) -> _ResourceSchema:
+    """The schema instance for loading a resource type, built once (see _Complex.schema)."""
+    return _resource_schema_class(resource_type)()
 
 
-def _resource_schema_class(resource_type: ResourceType, for_load: bool) -> type[_ResourceSchema]:
+def _resource_schema_class(resource_type: ResourceType) -> type[_ResourceSchema]:
     keys: dict[str, str] = {}
     extension_fields: dict[str, fields.Field] = {}
     for index, extension in enumerate(resource_type.extensions):
         name = f"ext{index}"
         keys[name] = extension.id
         as_attribute = Attribute(extension.id, "complex", sub_attributes=extension.attributes)
-        extension_schema = _schema_class(extension.name, extension.attributes, for_load, owner=extension.id)
+        extension_schema = _schema_class(extension.name, extension.attributes, owner=extension.id)
         extension_fields[name] = _Complex(as_attribute, extension_schema, data_key=extension.id)
     common = tuple(a for a in COMMON_ATTRIBUTES if a.name != "id")
-    schema_class = _schema_class(resource_type.name, (*common, *resource_type.schema.attributes), for_load,
+    schema_class = _schema_class(resource_type.name, (*common, *resource_type.schema.attributes),
                                  owner=resource_type.schema.id, base=_ResourceSchema, extra_fields=extension_fields)
     assert issubclass(schema_class, _ResourceSchema)
     schema_class.extension_keys = keys
@@ -480,22 +438,18 @@ def _resource_schema_class(resource_type: ResourceType, for_load: bool) -> type[
 def load_resource(resource_type: ResourceType, body: Any) -> dict[str, Any]:
     """Validate a POST/PUT body (or a document produced by PATCH) into a stored *document*.
 
-    The document is validated by the load schema and then shaped by the dump schema (schema order, JSON
-    types as the schema says), once, on the way in; reads serve it as stored (see dump_resource).
+    The load schema validates the document and shapes it (canonical names, JSON types as the schema says,
+    schema order), once, on the way in; reads serve it as stored (see dump_resource).
     Group members come back under "members" as [{"value": id, ("type": "User")}] for the caller to
     pop off; everything else in the result is what gets stored.
     """
     if not isinstance(body, dict):
         raise invalid_syntax(f"The request body must be a JSON object, not {_json_kind(body)}")
     try:
-        loaded = _resource_schema(resource_type, True).load(body)
+        loaded = _resource_schema(resource_type).load(body)
     except ma.ValidationError as error:
         raise invalid_value("; ".join(_flatten(error.messages))) from None
-    members = loaded.pop("members", None) if resource_type.name == "Group" else None
-    document = _resource_schema(resource_type, False).dump(loaded)
-    if members is not None:
-        document["members"] = members
-    return document
+    return loaded
 
 
 def _json_kind(value: Any) -> str:
@@ -514,7 +468,7 @@ def dump_resource(resource_type: ResourceType, document: dict[str, Any], *, id: 
                   extra: dict[str, Any] | None = None) -> dict[str, Any]:
     """The full SCIM representation of a stored document, ordered as RFC 7643 §8 examples are.
 
-    Stored documents were shaped by the dump schema when they were written (load_resource), so a read
+    Stored documents were shaped by the load schema when they were written (load_resource), so a read
     only frames them; running marshmallow again on every read cost more than the rest of a GET.
     """
     present_extensions = [ext.id for ext in resource_type.extensions if ext.id in document]
