@@ -276,7 +276,7 @@ class Directory:
         """User.groups or Group.members for the answer to a write. A large group's members are left out
         of it: echoing 100,000 ids after adding one would make every add cost as much as the group is big.
         GET /Groups/{id} still lists them all."""
-        if resource_type is GROUP_RESOURCE and store.member_count(conn, resource_id) > MAX_ECHOED_MEMBERS:
+        if resource_type is GROUP_RESOURCE and store.has_more_members_than(conn, resource_id, MAX_ECHOED_MEMBERS):
             return {}
         return self._extras(conn, resource_type, [resource_id], ctx)[resource_id]
 

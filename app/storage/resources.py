@@ -145,8 +145,11 @@ def search(conn: sqlite3.Connection, resource_type: ResourceType, where: str, pa
 
 # -- memberships -------------------------------------------------------------------------------------
 
-def member_count(conn: sqlite3.Connection, group_id: str) -> int:
-    return conn.execute("SELECT count(*) FROM group_members WHERE group_id = ?", (group_id,)).fetchone()[0]
+def has_more_members_than(conn: sqlite3.Connection, group_id: str, limit: int) -> bool:
+    """Whether a group has more than `limit` members, in time that does not grow with the group (count(*)
+    would walk every member)."""
+    return conn.execute("SELECT 1 FROM group_members WHERE group_id = ? LIMIT 1 OFFSET ?",
+                        (group_id, limit)).fetchone() is not None
 
 
 def members_of(conn: sqlite3.Connection, group_ids: Sequence[str]) -> dict[str, list[str]]:

@@ -150,3 +150,14 @@ async def test_delete_group_keeps_its_users(scim: Scim) -> None:
     assert (await scim.delete(f"/Groups/{group['id']}")).status == 204
     assert (await scim.get(f"/Users/{a['id']}")).status == 200
     assert "groups" not in (await scim.get(f"/Users/{a['id']}")).body
+
+
+async def test_write_answers_list_members_only_for_groups_of_at_most_100(scim: Scim) -> None:
+    users = [await scim.create_user(f"m{i:03d}") for i in range(102)]
+    group = await scim.create_group("big", [u["id"] for u in users[:100]])
+    assert len(group["members"]) == 100
+    answer = await scim.patch(f"/Groups/{group['id']}",
+                              [{"op": "add", "path": "members", "value": [{"value": users[100]["id"]}]}])
+    assert answer.status == 200 and "members" not in answer.body
+    assert answer.body["meta"]["version"] != group["meta"]["version"]
+    assert len(await members_of(scim, group["id"])) == 101
