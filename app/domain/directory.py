@@ -6,7 +6,6 @@ calls inside one Database transaction, and hands back rendered SCIM resources.
 
 from __future__ import annotations
 
-import asyncio
 import secrets
 import sqlite3
 from collections.abc import Callable
@@ -80,8 +79,6 @@ def etag_of(version: int) -> str:
     return f'W/"{version}"'
 
 
-# Group reads that list members are rendered at most this many at a time (see Directory.get).
-MEMBER_LISTS_AT_ONCE = 2
 # Answers to writes on a group list its members only up to this many, the default page size
 # (see Directory._written_extras).
 MAX_ECHOED_MEMBERS = 100
@@ -96,7 +93,6 @@ class Directory:
     def __init__(self, db: Database, rules: RoleRules) -> None:
         self.db = db
         self.rules = rules
-        self._member_lists = asyncio.Semaphore(MEMBER_LISTS_AT_ONCE)
 
     # -- reads -------------------------------------------------------------------------------------
     async def get(self, resource_type: ResourceType, resource_id: str, ctx: Context) -> Rendered:
@@ -106,12 +102,6 @@ class Directory:
                 raise _not_found(resource_type, resource_id)
             return current, self._extras(conn, resource_type, [current.id], ctx)[current.id]
 
-        if resource_type is GROUP_RESOURCE and wants_attribute(resource_type, ctx.attributes, ctx.excluded, "members"):
-            # A group of 10,000 members is megabytes of objects while it is rendered; sixteen at once pushed
-            # the server past 100 MB (bench/). Rendering them a few at a time costs no throughput (the
-            # work is CPU-bound either way) and bounds the memory.
-            async with self._member_lists:
-                return self._render(resource_type, *await self.db.lookup(read), ctx)
         return self._render(resource_type, *await self.db.lookup(read), ctx)
 
     async def search(self, resource_type: ResourceType, query: ListQuery, base_url: str) -> dict[str, Any]:
