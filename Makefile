@@ -22,7 +22,7 @@ serve: $(VENV)/.installed
 	$(BIN)/rollcall serve $(ARGS)
 
 test: $(VENV)/.dev
-	$(BIN)/ruff check app tests
+	$(BIN)/ruff check app tests bench
 	$(BIN)/pytest $(ARGS)
 
 # The single-file executable dist/rollcall (PyInstaller, see build.spec).
