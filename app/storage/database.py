@@ -18,6 +18,8 @@ from typing import Any, TypeVar
 
 import aiosqlite
 
+from app.storage.filter_sql import register_functions
+
 SCHEMA_VERSION = 1
 BUSY_TIMEOUT_MS = 5000
 # A lookup on the event loop waits at most this long for SQLite before moving to a reader thread.
@@ -27,11 +29,6 @@ MAX_GROUP_COMMIT = 64
 READ_CONNECTIONS = 2
 
 T = TypeVar("T")
-
-
-def fold(value: object) -> object:
-    """SQL `scim_fold(x)`: Unicode case folding, which SQLite's own lower() and NOCASE lack."""
-    return value.casefold() if isinstance(value, str) else value
 
 
 class DatabaseError(Exception):
@@ -57,7 +54,7 @@ def _configure(conn: sqlite3.Connection, synchronous: str) -> None:
     conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
     conn.execute("PRAGMA foreign_keys = ON")
     conn.execute(f"PRAGMA synchronous = {synchronous}")
-    conn.create_function("scim_fold", 1, fold, deterministic=True)
+    register_functions(conn)
 
 
 def _pragma(conn: sqlite3.Connection, setting: str) -> list[Any]:

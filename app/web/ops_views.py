@@ -6,12 +6,13 @@ from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from app.storage.database import SCHEMA_VERSION
+from app.web.http import json_response
 from app.web.keys import DATABASE, METRICS
 
 
 async def healthz(request: web.Request) -> web.Response:
     """The process answers."""
-    return web.json_response({"status": "ok"})
+    return json_response({"status": "ok"}, "application/json")
 
 
 async def readyz(request: web.Request) -> web.Response:
@@ -19,11 +20,11 @@ async def readyz(request: web.Request) -> web.Response:
     try:
         version = await request.app[DATABASE].current_schema_version()
     except Exception as error:  # any failure here means "not ready", which is the answer
-        return web.json_response({"status": "unavailable", "detail": type(error).__name__}, status=503)
+        return json_response({"status": "unavailable", "detail": type(error).__name__}, "application/json", 503)
     if version != SCHEMA_VERSION:
-        return web.json_response({"status": "unavailable",
-                                  "detail": f"schema version {version}, expected {SCHEMA_VERSION}"}, status=503)
-    return web.json_response({"status": "ready", "schemaVersion": version})
+        detail = f"schema version {version}, expected {SCHEMA_VERSION}"
+        return json_response({"status": "unavailable", "detail": detail}, "application/json", 503)
+    return json_response({"status": "ready", "schemaVersion": version}, "application/json")
 
 
 async def metrics(request: web.Request) -> web.Response:
