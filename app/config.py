@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from app.domain.limits import DEFAULT_MAX_PAGE_BYTES, DEFAULT_MAX_RESOURCE_BYTES, Limits
 from app.domain.roles import DEFAULT_PREFIX, RoleRules
 
 DEFAULT_DB = "rollcall.db"
@@ -22,6 +23,8 @@ class Settings:
     default_page_size: int = 100
     max_page_size: int = 1000
     max_body_bytes: int = 1024 * 1024
+    max_resource_bytes: int = DEFAULT_MAX_RESOURCE_BYTES
+    max_page_bytes: int = DEFAULT_MAX_PAGE_BYTES
     group_prefix: str = DEFAULT_PREFIX
     default_role: str | None = None  # None, "guest" or "member"
     tls_cert: str | None = None
@@ -41,6 +44,10 @@ class Settings:
             raise ValueError("--tls-cert and --tls-key go together: give both, or neither")
         if self.max_body_bytes < 1024:
             raise ValueError(f"--max-body-bytes must be at least 1024, not {self.max_body_bytes}")
+        if self.max_resource_bytes < 1024:
+            raise ValueError(f"--max-resource-bytes must be at least 1024, not {self.max_resource_bytes}")
+        if self.max_page_bytes < 1024:
+            raise ValueError(f"--max-page-bytes must be at least 1024, not {self.max_page_bytes}")
         if not 0 < self.default_page_size <= self.max_page_size:
             raise ValueError("the default page size must be between 1 and the maximum page size")
         self.rules  # noqa: B018 -- validates the prefix and default role now, not on first request
@@ -52,6 +59,10 @@ class Settings:
     @property
     def synchronous(self) -> str:
         return "FULL" if self.durability == "full" else "NORMAL"
+
+    @property
+    def limits(self) -> Limits:
+        return Limits(self.max_resource_bytes, self.max_page_bytes)
 
     @property
     def rules(self) -> RoleRules:

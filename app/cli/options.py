@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from app.config import DEFAULT_DB, DEFAULT_HOST, DEFAULT_PORT
+from app.domain.limits import DEFAULT_MAX_PAGE_BYTES, DEFAULT_MAX_RESOURCE_BYTES
 from app.domain.roles import DEFAULT_PREFIX, DEFAULT_ROLE_CHOICES
 
 PRECEDENCE = ("Each option is taken from, in order: its flag; the environment variable ROLLCALL_<FLAG> "
@@ -68,6 +69,10 @@ OPTIONS = {option.name: option for option in (
     Option("durability", "normal: a committed change survives a crash of rollcall; full: also a power loss "
                          "(SQLite synchronous=FULL, slower writes)", "normal", choices=("normal", "full")),
     Option("max-body-bytes", "largest request body accepted; larger ones get 413", 1024 * 1024, int),
+    Option("max-resource-bytes", "largest stored User or Group document (its JSON); a write that would store a "
+                                 "larger one gets 413", DEFAULT_MAX_RESOURCE_BYTES, int),
+    Option("max-page-bytes", "most bytes of resources in one list page; a page stops before count once the next "
+                             "resource would pass it", DEFAULT_MAX_PAGE_BYTES, int),
 )}
 
 

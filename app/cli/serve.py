@@ -17,7 +17,7 @@ from app.domain import tokens
 from app.storage.database import Database, DatabaseError, DatabaseLock, upgrade
 
 SERVE_OPTIONS = ("db", "host", "port", "base-url", "group-prefix", "default-role", "tls-cert", "tls-key",
-                 "log-format", "metrics", "durability", "max-body-bytes")
+                 "log-format", "metrics", "durability", "max-body-bytes", "max-resource-bytes", "max-page-bytes")
 # In-flight requests get this long to finish after SIGTERM or SIGINT.
 SHUTDOWN_GRACE_SECONDS = 3.0
 
@@ -37,6 +37,7 @@ def settings_from(args: argparse.Namespace) -> Settings:
             group_prefix=rules.prefix, default_role=rules.default_role, tls_cert=values["tls-cert"],
             tls_key=values["tls-key"], log_format=values["log-format"], metrics=values["metrics"],
             durability=values["durability"], max_body_bytes=values["max-body-bytes"],
+            max_resource_bytes=values["max-resource-bytes"], max_page_bytes=values["max-page-bytes"],
         )
     except ValueError as error:
         raise CommandError(str(error)) from None

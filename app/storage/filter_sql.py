@@ -531,21 +531,3 @@ def compile_sort(resource_type: ResourceType, sort_by: str, alias: str = "r") ->
                             f"e.g. {example}.")
     return compiler.single_operand(resolved).compared
 
-
-
-# Columns whose index answers an equality at once (`active` has an index of sorts, but matches half the table).
-_UNIQUE_OR_SELECTIVE = frozenset({"id", "external_id", "user_name_key", "display_name_key"})
-
-
-def is_indexed_lookup(resource_type: ResourceType, node: Filter | None) -> bool:
-    """Whether an index answers this filter without a scan: an `eq` on id, externalId, userName or a
-    Group's displayName, possibly and-ed with anything else."""
-    if isinstance(node, And):
-        return is_indexed_lookup(resource_type, node.left) or is_indexed_lookup(resource_type, node.right)
-    if not isinstance(node, Compare) or node.op != "eq" or node.path.sub is not None:
-        return False
-    resolved = resolve(resource_type, node.path.uri, node.path.name)
-    if resolved is None:
-        return False
-    column = _COLUMNS.get((resource_type.name, resolved.schema_id, resolved.attribute.name))
-    return column is not None and column[0] in _UNIQUE_OR_SELECTIVE

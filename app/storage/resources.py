@@ -11,6 +11,7 @@ from typing import Any
 import orjson
 
 from app.protocol.schema_defs import USER_RESOURCE, ResourceType
+from app.storage.query_plan import is_point_read
 
 # SQLite accepts at most 32,766 host parameters; batches stay well below.
 _BATCH = 500
@@ -18,6 +19,15 @@ _BATCH = 500
 
 class UniquenessConflict(Exception):
     """A unique column (userName, Group displayName) already holds the value."""
+
+
+class DocumentTooLarge(Exception):
+    """The document to store is larger than the limit the caller set; nothing was written."""
+
+    def __init__(self, size: int, limit: int) -> None:
+        super().__init__(f"{size} bytes, limit {limit}")
+        self.size = size
+        self.limit = limit
 
 
 @dataclass(frozen=True)
@@ -58,9 +68,13 @@ def _derived_columns(resource_type: ResourceType, document: dict[str, Any]) -> t
     return (display_name, display_name.casefold(), document.get("externalId"))
 
 
-def _dumps(document: dict[str, Any]) -> str:
+def _dumps(document: dict[str, Any], max_bytes: int | None) -> str:
+    encoded = orjson.dumps(document)
+    # Measured here, on the very bytes stored, so that no way of writing (POST, PUT, PATCH) can store more.
+    if max_bytes is not None and len(encoded) > max_bytes:
+        raise DocumentTooLarge(len(encoded), max_bytes)
     # SQLite's JSON functions want TEXT, so the bytes orjson makes are decoded once here.
-    return orjson.dumps(document).decode()
+    return encoded.decode()
 
 
 def _row_to_resource(row: sqlite3.Row) -> StoredResource:
@@ -84,14 +98,16 @@ def get(conn: sqlite3.Connection, resource_type: ResourceType, resource_id: str)
 
 
 def insert(conn: sqlite3.Connection, resource_type: ResourceType, resource_id: str, document: dict[str, Any],
-           now: str) -> StoredResource:
+           now: str, max_bytes: int | None = None) -> StoredResource:
+    """Store a new resource; DocumentTooLarge when its document encodes to more than `max_bytes`."""
     table = _table(resource_type)
+    doc = _dumps(document, max_bytes)
     columns = ", ".join(table.columns)
     try:
         conn.execute(
             f"INSERT INTO {table.name} (id, {columns}, doc, created, last_modified, version) "
             f"VALUES (?, {placeholders(len(table.columns))}, ?, ?, ?, 1)",
-            (resource_id, *_derived_columns(resource_type, document), _dumps(document), now, now),
+            (resource_id, *_derived_columns(resource_type, document), doc, now, now),
         )
     except sqlite3.IntegrityError as error:
         raise UniquenessConflict(str(error)) from error
@@ -99,13 +115,15 @@ def insert(conn: sqlite3.Connection, resource_type: ResourceType, resource_id: s
 
 
 def update(conn: sqlite3.Connection, resource_type: ResourceType, current: StoredResource,
-           document: dict[str, Any], now: str) -> StoredResource:
+           document: dict[str, Any], now: str, max_bytes: int | None = None) -> StoredResource:
+    """Replace a resource's document; DocumentTooLarge when it encodes to more than `max_bytes`."""
     table = _table(resource_type)
+    doc = _dumps(document, max_bytes)
     assignments = ", ".join(f"{column} = ?" for column in table.columns)
     try:
         conn.execute(
             f"UPDATE {table.name} SET {assignments}, doc = ?, last_modified = ?, version = version + 1 WHERE id = ?",
-            (*_derived_columns(resource_type, document), _dumps(document), now, current.id),
+            (*_derived_columns(resource_type, document), doc, now, current.id),
         )
     except sqlite3.IntegrityError as error:
         raise UniquenessConflict(str(error)) from error
@@ -126,21 +144,58 @@ def delete(conn: sqlite3.Connection, resource_type: ResourceType, resource_id: s
     return conn.execute(f"DELETE FROM {table.name} WHERE id = ?", (resource_id,)).rowcount > 0
 
 
-def search(conn: sqlite3.Connection, resource_type: ResourceType, where: str, params: Sequence[Any],
-           order_by: str | None, descending: bool, limit: int, offset: int) -> tuple[int, list[StoredResource]]:
-    """One page of the resources matching `where` (compiled by filter_sql), and how many match in all."""
-    table = _table(resource_type)
-    total = conn.execute(f"SELECT count(*) FROM {table.name} AS r WHERE {where}", params).fetchone()[0]
+@dataclass(frozen=True)
+class Search:
+    """A list query over one resource type, compiled: `where` and `order_by` come from filter_sql."""
+
+    resource_type: ResourceType
+    where: str
+    params: tuple[Any, ...]
+    order_by: str | None = None
+    descending: bool = False
+
+    @property
+    def count_sql(self) -> str:
+        return f"SELECT count(*) FROM {_table(self.resource_type).name} AS r WHERE {self.where}"
+
+    @property
+    def page_sql(self) -> str:
+        direction = "DESC" if self.descending else "ASC"
+        # rowid breaks ties so that pages are stable; absent sort values come last either way (RFC 7644 §3.4.2.3).
+        order = f"{self.order_by} IS NULL, {self.order_by} {direction}, r.rowid" if self.order_by else "r.rowid"
+        return (f"SELECT id, doc, created, last_modified, version FROM {_table(self.resource_type).name} AS r "
+                f"WHERE {self.where} ORDER BY {order} LIMIT ? OFFSET ?")
+
+
+def is_point_search(conn: sqlite3.Connection, query: Search) -> bool:
+    """Whether both statements of `query` reach rows only by equality on unique keys (see query_plan),
+    so that it may run on the event loop."""
+    return (is_point_read(conn, query.count_sql, query.params)
+            and is_point_read(conn, query.page_sql, (*query.params, 1, 0)))
+
+
+def search(conn: sqlite3.Connection, query: Search, limit: int, offset: int, max_bytes: int
+           ) -> tuple[int, list[StoredResource]]:
+    """One page of the resources matching `query`, and how many match in all.
+
+    The page stops early, before `limit`, once its documents hold more than `max_bytes` characters
+    (always at least one resource, so that paging moves on): rows past that point are never read, so a
+    page of large resources costs at most the budget plus one resource, not `limit` times the largest."""
+    total = conn.execute(query.count_sql, query.params).fetchone()[0]
     if limit <= 0 or offset >= total:
         return total, []
-    direction = "DESC" if descending else "ASC"
-    # rowid breaks ties so that pages are stable; absent sort values come last either way (RFC 7644 §3.4.2.3).
-    order = f"{order_by} IS NULL, {order_by} {direction}, r.rowid" if order_by else "r.rowid"
-    rows = conn.execute(
-        f"SELECT id, doc, created, last_modified, version FROM {table.name} AS r WHERE {where} "
-        f"ORDER BY {order} LIMIT ? OFFSET ?", (*params, limit, offset),
-    ).fetchall()
-    return total, [_row_to_resource(row) for row in rows]
+    found: list[StoredResource] = []
+    used = 0
+    cursor = conn.execute(query.page_sql, (*query.params, limit, offset))
+    try:
+        for row in cursor:
+            used += len(row["doc"])
+            if found and used > max_bytes:
+                break
+            found.append(_row_to_resource(row))
+    finally:
+        cursor.close()  # a statement left open would keep the read transaction from committing
+    return total, found
 
 
 # -- memberships -------------------------------------------------------------------------------------

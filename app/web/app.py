@@ -26,7 +26,7 @@ async def _database(app: web.Application) -> AsyncIterator[None]:
     await db.open()
     await db.write(lambda conn: reconcile_if_rules_changed(conn, settings.rules, utc_now()))
     app[DATABASE] = db
-    app[DIRECTORY] = Directory(db, settings.rules)
+    app[DIRECTORY] = Directory(db, settings.rules, settings.limits)
     app[ROSTER] = RosterReader(db, settings.rules)
     app[AUTHENTICATOR] = Authenticator(db)
     yield
