@@ -1,0 +1,90 @@
+"""Issue 9, finding 7: only point reads (equality on unique keys, by SQLite's own plan) may run on the event loop;
+`externalId eq null` and every other filter that may walk the table must go to a reader thread."""
+
+from __future__ import annotations
+
+import pytest
+
+from app.protocol.filters import parse_filter
+from app.protocol.schema_defs import GROUP_RESOURCE, USER_RESOURCE, ResourceType
+from app.storage import resources as store
+from app.storage.database import Database
+from app.storage.filter_sql import compile_filter, compile_sort
+
+USERS, GROUPS = USER_RESOURCE, GROUP_RESOURCE
+
+
+async def point_read(database: Database, resource_type: ResourceType, text: str, sort_by: str | None = None) -> bool:
+    where, params = compile_filter(resource_type, parse_filter(text))
+    order_by = compile_sort(resource_type, sort_by) if sort_by else None
+    search = store.Search(resource_type, where, tuple(params), order_by)
+    return await database.lookup(lambda conn: store.is_point_search(conn, search))
+
+
+@pytest.mark.parametrize(("resource_type", "text"), [
+    (USERS, 'userName eq "alice"'),
+    (USERS, 'USERNAME eq "Alice@Acme.com"'),
+    (USERS, 'id eq "2819c223"'),
+    (USERS, 'userName eq "alice" and title eq "x"'),
+    (USERS, 'userName eq "alice" or userName eq "bob"'),
+    (GROUPS, 'displayName eq "rollcall-members"'),
+    (GROUPS, 'id eq "e9e30dba"'),
+])
+async def test_equality_on_a_unique_key_is_a_point_read(database: Database, resource_type: ResourceType,
+                                                        text: str) -> None:
+    assert await point_read(database, resource_type, text)
+
+
+@pytest.mark.parametrize(("resource_type", "text"), [
+    (USERS, "externalId eq null"),  # the review's case: was taken for an indexed lookup
+    (USERS, "userName eq null"),
+    (USERS, 'userName ne "x"'),
+    (USERS, "externalId pr"),
+    (USERS, 'externalId eq "x"'),  # indexed, but not unique: it can match every user
+    (USERS, 'title eq "x"'),
+    (USERS, 'userName eq "alice" or title eq "x"'),
+    (USERS, 'not (userName ne "alice")'),
+    (USERS, 'userName gt "a"'),
+    (USERS, 'userName sw "a"'),
+    (USERS, 'userName eq "alice" and emails[value eq "a@b.c"]'),
+    (USERS, 'groups.value eq "g1"'),
+    (GROUPS, 'members.value eq "u1"'),
+    (GROUPS, "displayName eq null"),
+    (GROUPS, 'externalId eq "x"'),
+])
+async def test_anything_that_may_scan_is_not_a_point_read(database: Database, resource_type: ResourceType,
+                                                          text: str) -> None:
+    assert not await point_read(database, resource_type, text)
+
+
+async def test_the_sorted_page_statement_is_planned_too(database: Database) -> None:
+    # One row needs no sorting, so SQLite drops even a per-row subquery sort; a scan that walks an index in
+    # sort order (no temp b-tree) is still a scan.
+    assert await point_read(database, USERS, 'userName eq "alice"', sort_by="emails.value")
+    assert not await point_read(database, USERS, 'title eq "x"', sort_by="userName")
+    assert not await point_read(database, USERS, 'userName eq "a" or userName eq "b"', sort_by="emails.value")
+
+
+async def test_a_point_read_decides_where_the_list_runs(database: Database) -> None:
+    """The decision is what the directory acts on: a scan over many rows never runs on the loop connection."""
+    from app.domain.directory import Directory, ListQuery
+    from app.domain.roles import RoleRules
+
+    directory = Directory(database, RoleRules())
+    on_loop: list[bool] = []
+    lookup, read = database.lookup, database.read
+
+    async def spy_lookup(work):  # type: ignore[no-untyped-def]
+        on_loop.append(True)
+        return await lookup(work)
+
+    async def spy_read(work):  # type: ignore[no-untyped-def]
+        on_loop.append(False)
+        return await read(work)
+
+    database.lookup, database.read = spy_lookup, spy_read  # type: ignore[method-assign]
+    for text, expected in [('userName eq "a"', True), ("externalId eq null", False)]:
+        on_loop.clear()
+        await directory.search(USERS, ListQuery(filter=parse_filter(text), count=1000), "http://x/scim/v2")
+        # The first lookup asks for the plan's verdict; the second call runs the list.
+        assert on_loop[-1] is expected, (text, on_loop)
