@@ -13,6 +13,7 @@ from app.domain.roster import RosterReader, reconcile_if_rules_changed
 from app.domain.tokens import Authenticator
 from app.storage.database import Database
 from app.web.access_log import AccessLog
+from app.web.answer_budget import PAGES_IN_FLIGHT, AnswerBudget, answer_budget_middlewares
 from app.web.keys import ACCESS_LOG, AUTHENTICATOR, DATABASE, DIRECTORY, METRICS, ROSTER, SETTINGS
 from app.web.metrics import Metrics
 from app.web.middleware import bearer_auth, scim_errors
@@ -34,9 +35,11 @@ async def _database(app: web.Application) -> AsyncIterator[None]:
 
 
 def init_app(settings: Settings) -> web.Application:
+    send_large, reserve_large = answer_budget_middlewares(AnswerBudget(PAGES_IN_FLIGHT * settings.max_page_bytes))
     # A long filter or attribute list must reach our own checks (a SCIM 400), not aiohttp's 8 KiB request-line
     # limit, whose plain-text 400 no SCIM client can read.
-    app = web.Application(middlewares=[observe, scim_errors, bearer_auth], client_max_size=settings.max_body_bytes,
+    app = web.Application(middlewares=[send_large, observe, scim_errors, bearer_auth, reserve_large],
+                          client_max_size=settings.max_body_bytes,
                           handler_args={"max_line_size": 65536, "max_field_size": 16384})
     app[SETTINGS] = settings
     app[ACCESS_LOG] = AccessLog(settings.log_format)

@@ -2,7 +2,8 @@
 
 A real `rollcall serve`: users of ~900 KB are refused (--max-resource-bytes, 64 KiB by default), and 120 users
 just under the limit, listed with count=1000 by several clients that never read their answers, keep the peak
-RSS (VmHWM) far below 300 MB, because each page stops at --max-page-bytes (4 MiB by default).
+RSS (VmHWM) far below 300 MB: each page stops at --max-page-bytes (4 MiB by default), and the large answers held
+for slow readers are capped at 16 pages in all (the excess gets a 503).
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from urllib.parse import quote, urlsplit
 
 from tests.conftest import USER_SCHEMA, RunningServer, serve_process
 
-STALLED_CLIENTS = 8
+STALLED_CLIENTS = 40
 PEAK_RSS_LIMIT_MB = 300
 
 
@@ -67,25 +68,34 @@ def test_large_users_are_refused_and_listing_near_limit_users_keeps_memory_bound
             assert status == 201, body
 
         path = "/Users?count=1000&filter=" + quote('title eq "fat"')
+        # A client that reads pages through everything, each page within the budget.
+        seen, start = 0, 1
+        while True:
+            status, page = request(server, "GET", f"{path}&startIndex={start}")
+            assert status == 200 and page["totalResults"] == 120  # type: ignore[index]
+            items = page["itemsPerPage"]  # type: ignore[index]
+            if items == 0:
+                break
+            assert 0 < items < 120
+            seen += items
+            start += items
+        assert seen == 120
+
         stalled = [stalled_list(server, path) for _ in range(STALLED_CLIENTS)]
         try:
-            # Meanwhile a client that does read pages through everything, each page within the budget.
-            seen, start = 0, 1
-            while True:
-                status, page = request(server, "GET", f"{path}&startIndex={start}")
-                assert status == 200 and page["totalResults"] == 120  # type: ignore[index]
-                items = page["itemsPerPage"]  # type: ignore[index]
-                if items == 0:
-                    break
-                assert 0 < items < 120
-                seen += items
-                start += items
-            assert seen == 120
-            time.sleep(1)  # the stalled answers are rendered and parked in the server's buffers by now
+            time.sleep(2)  # every stalled answer is built by now, and parked in the server's buffers or refused
             peak = peak_rss_mb(server.process.pid)
-            assert request(server, "GET", "/Users?count=1")[0] == 200  # still serving
+            # The large answers in flight are at their cap: another one is refused, a small one is served.
+            status, body = request(server, "GET", path)
+            assert status == 503, body
+            assert request(server, "GET", "/Users?count=1")[0] == 200
         finally:
             for sock in stalled:
                 sock.close()
         assert peak < PEAK_RSS_LIMIT_MB, f"peak RSS {peak:.0f} MB while {STALLED_CLIENTS} clients stalled on lists"
         print(f"peak RSS {peak:.0f} MB")
+        # Once the stalled clients are gone, so are their reservations.
+        deadline = time.monotonic() + 10
+        while request(server, "GET", path)[0] != 200:
+            assert time.monotonic() < deadline, "the answers of closed connections are still held"
+            time.sleep(0.2)
