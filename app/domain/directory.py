@@ -171,11 +171,14 @@ class Directory:
                 room = room - kept if kept == wanted else 0
             return total, page
 
+        def read_if_point(conn: sqlite3.Connection) -> tuple[int, list[orjson.Fragment]] | None:
+            return read(conn) if all(store.is_point_search(conn, s) for s in searches) else None
+
         # A point read (the identity provider's `userName eq` lookup, a resource by id) is answered on the loop
-        # at once; anything SQLite's own plan says may walk the table runs on a reader thread, so the event loop
-        # keeps serving while it does.
-        point = await self.db.lookup(lambda conn: all(store.is_point_search(conn, s) for s in searches))
-        total, page = await (self.db.lookup(read) if point else self.db.read(read))
+        # at once, in the transaction that asked SQLite for its plan; anything the plan says may walk the table
+        # runs on a reader thread, so the event loop keeps serving while it does.
+        answer = await self.db.lookup(read_if_point)
+        total, page = answer if answer is not None else await self.db.read(read)
         return list_response(page, total, query.start_index)
 
     def _render_page(self, conn: sqlite3.Connection, resource_type: ResourceType, found: list[store.StoredResource],

@@ -86,5 +86,5 @@ async def test_a_point_read_decides_where_the_list_runs(database: Database) -> N
     for text, expected in [('userName eq "a"', True), ("externalId eq null", False)]:
         on_loop.clear()
         await directory.search(USERS, ListQuery(filter=parse_filter(text), count=1000), "http://x/scim/v2")
-        # The first lookup asks for the plan's verdict; the second call runs the list.
+        # A point read runs in the lookup that asked for the plan; anything else then goes to read().
         assert on_loop[-1] is expected, (text, on_loop)
