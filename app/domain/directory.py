@@ -316,7 +316,8 @@ class Directory:
     async def _validated(self, resource_type: ResourceType, body: Any) -> dict[str, Any]:
         """The document of a POST or PUT body (load_resource), validated off the loop when it is large."""
         size = _encoded_size(body)
-        if resource_type is USER_RESOURCE and size > EARLY_REFUSAL_FACTOR * self.limits.max_resource_bytes:
+        if resource_type is USER_RESOURCE and size is not None \
+                and size > EARLY_REFUSAL_FACTOR * self.limits.max_resource_bytes:
             raise self._too_large(resource_type, size, "The body holds")
         return await _off_loop_if_large(size, load_resource, resource_type, body)
 
@@ -386,15 +387,19 @@ class Directory:
         return Rendered(body, etag, location)
 
 
-def _encoded_size(body: Any) -> int:
-    # Measured on the body as JSON re-encodes it (~1 ms per MiB), so whitespace and escapes do not count.
-    return len(orjson.dumps(body))
+def _encoded_size(body: Any) -> int | None:
+    """The body's size as JSON re-encodes it (~1 ms per MiB), so whitespace and escapes do not count; None when
+    it is nested too deeply to encode (validation refuses it, with a better message than an encoder would)."""
+    try:
+        return len(orjson.dumps(body))
+    except orjson.JSONEncodeError:
+        return None
 
 
-async def _off_loop_if_large(size: int, function: Callable[..., T], *args: Any) -> T:
-    """`function(*args)`, on a worker thread when the body it validates (`size` bytes) is large enough to hold up
-    the event loop."""
-    if size > OFF_LOOP_BODY_BYTES:
+async def _off_loop_if_large(size: int | None, function: Callable[..., T], *args: Any) -> T:
+    """`function(*args)`, on a worker thread when the body it validates (`size` bytes, None if unknown) is large
+    enough to hold up the event loop."""
+    if size is None or size > OFF_LOOP_BODY_BYTES:
         return await asyncio.get_running_loop().run_in_executor(_VALIDATOR, functools.partial(function, *args))
     return function(*args)
 

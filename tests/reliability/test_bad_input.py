@@ -293,7 +293,7 @@ async def test_moderately_nested_json_inside_a_valid_body_is_not_a_500(scim: Sci
 
 async def test_long_strings_within_the_limit_are_stored_whole(scim: Scim) -> None:
     user_name = "u" * 10_000
-    title = "é" * 400_000  # 800,000 bytes of UTF-8: under the 1 MiB limit
+    title = "é" * 24_000  # 48,000 bytes of UTF-8: with the userName, under the 64 KiB resource limit
     body = {"schemas": [USER_SCHEMA], "userName": user_name, "title": title}
     answer = await scim.request("POST", "/Users", raw=json.dumps(body, ensure_ascii=False).encode())
     assert answer.status == 201, answer.body
