@@ -27,6 +27,9 @@ LOOP_BUSY_TIMEOUT_MS = 20
 # The most writes one group commit takes; a bound on how long the first of them waits for the others.
 MAX_GROUP_COMMIT = 64
 READ_CONNECTIONS = 2
+# SQLite's primary result codes for "another connection holds the lock": the only errors a lookup retries on a
+# reader thread, where a longer busy timeout applies. Decided by code, never by the message's wording.
+_BUSY_CODES = frozenset({sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED})
 
 T = TypeVar("T")
 
@@ -210,7 +213,8 @@ class Database:
         try:
             return _in_transaction(self._loop_reader, "BEGIN", work)
         except sqlite3.OperationalError as error:
-            if "locked" not in str(error) and "busy" not in str(error):
+            # Extended codes (SQLITE_BUSY_SNAPSHOT, ...) carry the primary code in their low byte.
+            if (error.sqlite_errorcode or 0) & 0xFF not in _BUSY_CODES:
                 raise
             return await self.read(work)
 

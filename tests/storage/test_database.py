@@ -1,0 +1,52 @@
+"""Database.lookup: a read on the event loop's connection that moves to a reader thread only when SQLite is busy."""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+from pathlib import Path
+
+import pytest
+
+from app.storage.database import Database
+
+
+async def test_a_busy_lookup_is_run_again_on_a_reader_thread(database: Database, tmp_path: Path) -> None:
+    # A genuine SQLITE_BUSY, from a file another connection holds exclusively (WAL readers of our own file are
+    # never blocked, so the busy error is borrowed from elsewhere).
+    elsewhere = str(tmp_path / "elsewhere.db")
+    blocker = sqlite3.connect(elsewhere, isolation_level=None)
+    blocker.execute("CREATE TABLE t (x)")
+    blocker.execute("BEGIN EXCLUSIVE")
+    on_loop_thread: list[bool] = []
+
+    def work(conn: sqlite3.Connection) -> int:
+        on_loop_thread.append(threading.current_thread() is threading.main_thread())
+        if len(on_loop_thread) == 1:
+            busy = sqlite3.connect(elsewhere, timeout=0)
+            try:
+                busy.execute("SELECT * FROM t")
+            finally:
+                busy.close()
+        return conn.execute("SELECT count(*) FROM users").fetchone()[0]
+
+    try:
+        assert await database.lookup(work) == 0
+    finally:
+        blocker.close()
+    assert on_loop_thread == [True, False]
+
+
+async def test_other_sqlite_errors_are_raised_at_once_not_retried(database: Database) -> None:
+    # Whether an error means "busy" is decided by its code: a message that merely mentions "busy" or "locked"
+    # (here a column name in SQLite's own "no such column") must not send the work to a second attempt.
+    calls = 0
+
+    def work(conn: sqlite3.Connection) -> None:
+        nonlocal calls
+        calls += 1
+        conn.execute("SELECT busy, locked FROM users")
+
+    with pytest.raises(sqlite3.OperationalError, match="no such column"):
+        await database.lookup(work)
+    assert calls == 1
