@@ -123,3 +123,20 @@ def test_config_file_settings_reach_the_server(tmp_path: Path) -> None:
         roster = http.get(server.base_url.removesuffix("/scim/v2") + "/api/members").json()
         assert [m["role"] for m in roster["members"]] == ["member"]
         assert http.get(server.base_url.removesuffix("/scim/v2") + "/metrics").status_code == 200
+
+
+def test_size_limits_reach_the_server(tmp_path: Path) -> None:
+    with serve_process(tmp_path, "--max-resource-bytes", "2048", "--max-page-bytes", "3000") as server, \
+            client(server) as http:
+        refused = http.post("/Users", json={"userName": "big", "title": "x" * 2100})
+        assert refused.status_code == 413 and "2,048" in refused.json()["detail"]
+        for i in range(3):
+            assert http.post("/Users", json={"userName": f"u{i}", "title": "x" * 1500}).status_code == 201
+        page = http.get("/Users").json()
+        assert page["totalResults"] == 3 and page["itemsPerPage"] == 1
+
+
+def test_a_size_limit_below_1024_is_refused(tmp_path: Path) -> None:
+    result = subprocess.run([sys.executable, "-m", "app", "serve", "--db", str(tmp_path / "x.db"),
+                             "--max-page-bytes", "100"], cwd=REPO, capture_output=True, text=True, timeout=30)
+    assert result.returncode == 2 and "--max-page-bytes must be at least 1024" in result.stderr
