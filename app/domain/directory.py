@@ -94,8 +94,9 @@ MAX_ECHOED_MEMBERS = 100
 # 7 ms, 10,000 emails 180 ms) while a thread hop costs ~130 µs: below 4 KiB the loop loses at most a few
 # milliseconds, and the IdPs' users (under 2 KB) never pay for a hop.
 OFF_LOOP_BODY_BYTES = 4 * 1024
-# A User body this many times --max-resource-bytes is refused before it is validated: what validation
-# drops (schemas, id, meta, groups) never makes a body that large fit.
+# A User body this many times --max-resource-bytes is refused before it is validated. Validation drops only
+# schemas, id, meta, groups and unknown attributes, which identity providers send little of; a body four times
+# the limit is refused rather than validated for a document that could not be stored anyway.
 EARLY_REFUSAL_FACTOR = 4
 # One thread validates every large body: validation is pure Python, so more threads would not validate
 # faster (they share the GIL) but would each compete with the event loop for it. With one, the loop gets
@@ -318,10 +319,10 @@ class Directory:
         size = _encoded_size(body)
         if resource_type is USER_RESOURCE and size is not None \
                 and size > EARLY_REFUSAL_FACTOR * self.limits.max_resource_bytes:
-            raise self._too_large(resource_type, size, "The body holds")
+            raise self._too_large(resource_type, size, "its body holds")
         return await _off_loop_if_large(size, load_resource, resource_type, body)
 
-    def _too_large(self, resource_type: ResourceType, size: int, what: str = "It would be stored as"
+    def _too_large(self, resource_type: ResourceType, size: int, what: str = "it would be stored as"
                    ) -> errors.ScimError:
         limit = self.limits.max_resource_bytes
         return errors.ScimError(

@@ -19,7 +19,7 @@ def assert_too_large(answer: object, *, early: bool = False) -> None:
     assert body["schemas"] == ["urn:ietf:params:scim:api:messages:2.0:Error"] and body["status"] == "413"
     detail = body["detail"]
     assert f"{LIMIT:,}" in detail and "--max-resource-bytes" in detail, detail
-    assert ("The body holds" if early else "stored as") in detail, detail
+    assert ("its body holds" if early else "it would be stored as") in detail, detail
 
 
 async def user_names(scim: Scim) -> list[str]:
