@@ -178,3 +178,17 @@ def test_backup_without_hard_links_copies_into_a_new_file(tmp_path: Path, monkey
         assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
     assert [name for name in _names(tmp_path) if not name.startswith("a.db-")] == ["a.db", "out.db"]
     assert (tmp_path / "out.db").stat().st_mode & 0o777 == 0o600
+
+
+def test_a_migration_step_that_fails_is_undone_whole(tmp_path: Path) -> None:
+    steps = ((2, "CREATE TABLE extra (x); INSERT INTO extra VALUES (1); CREATE TABLE extra (y);"),)
+    conn = sqlite3.connect(tmp_path / "m.db", isolation_level=None)
+    try:
+        migrate(conn, (), target=1)
+        with pytest.raises(sqlite3.OperationalError, match="already exists"):
+            migrate(conn, steps, target=2)
+        assert not conn.in_transaction
+        assert conn.execute("PRAGMA user_version").fetchone()[0] == 1
+        assert conn.execute("SELECT count(*) FROM sqlite_schema WHERE name = 'extra'").fetchone()[0] == 0
+    finally:
+        conn.close()
