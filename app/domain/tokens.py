@@ -24,10 +24,15 @@ def hash_token(token: str) -> str:
     return hashlib.sha256(token.encode("utf-8")).hexdigest()
 
 
-async def create_token(db: Database, name: str) -> str:
-    """Mint a token called `name` and return it; this is the only time it exists in clear."""
+def check_name(name: str) -> None:
+    """Refuse a name that `create_token` would refuse, so a caller can check before it opens or prints anything."""
     if not _NAME.fullmatch(name):
         raise TokenError(f"Invalid token name {name!r}: use 1-64 letters, digits, '.', '_' or '-'.")
+
+
+async def create_token(db: Database, name: str) -> str:
+    """Mint a token called `name` and return it; this is the only time it exists in clear."""
+    check_name(name)
     token = TOKEN_PREFIX + secrets.token_urlsafe(32)
     try:
         await db.write(lambda conn: token_store.insert(conn, name, hash_token(token), utc_now()))
