@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import ipaddress
+import logging
 import ssl
 import sys
 from typing import Any
@@ -16,8 +18,11 @@ from app.diagnostics import missing_speedups
 from app.domain import tokens
 from app.storage.database import Database, DatabaseError, DatabaseLock, upgrade
 
+log = logging.getLogger("rollcall.serve")
+
 SERVE_OPTIONS = ("db", "host", "port", "base-url", "group-prefix", "default-role", "tls-cert", "tls-key",
-                 "log-format", "metrics", "durability", "max-body-bytes")
+                 "log-format", "metrics", "durability", "max-body-bytes", "max-connections", "header-timeout",
+                 "keepalive-timeout", "trusted-hosts")
 # In-flight requests get this long to finish after SIGTERM or SIGINT.
 SHUTDOWN_GRACE_SECONDS = 3.0
 
@@ -37,6 +42,9 @@ def settings_from(args: argparse.Namespace) -> Settings:
             group_prefix=rules.prefix, default_role=rules.default_role, tls_cert=values["tls-cert"],
             tls_key=values["tls-key"], log_format=values["log-format"], metrics=values["metrics"],
             durability=values["durability"], max_body_bytes=values["max-body-bytes"],
+            max_connections=values["max-connections"], header_timeout=values["header-timeout"],
+            keepalive_timeout=values["keepalive-timeout"],
+            trusted_hosts=tuple(host for host in (values["trusted-hosts"] or "").split(",") if host.strip()),
         )
     except ValueError as error:
         raise CommandError(str(error)) from None
@@ -56,8 +64,7 @@ def tls_context(settings: Settings) -> ssl.SSLContext | None:
 
 
 def serve_command(args: argparse.Namespace) -> int:
-    from aiohttp import web
-
+    from app.web import server
     from app.web.access_log import configure_logging
     from app.web.app import init_app
 
@@ -80,12 +87,41 @@ def serve_command(args: argparse.Namespace) -> int:
         if run_with_database(settings.db_path, lambda db: _first_token(db, public)):
             return 1
         configure_logging(settings.log_format)
+        limits = _limits(settings, server)
         print(f"rollcall {__version__} serving {public} (database {settings.db_path})", flush=True)
-        web.run_app(init_app(settings), host=settings.host, port=settings.port, ssl_context=context, print=None,
-                    access_log=None, shutdown_timeout=SHUTDOWN_GRACE_SECONDS)
+        asyncio.run(server.serve(init_app(settings), settings.host, settings.port, context, limits,
+                                 SHUTDOWN_GRACE_SECONDS))
         return 0
     finally:
         lock.release()
+
+
+def _limits(settings: Settings, server: Any) -> Any:
+    """Raise the open-files limit, fit the connection cap under it, and say both, with what the Host header
+    can do when nothing pins it down."""
+    files = server.raise_open_files_limit()
+    cap = server.connection_cap(settings.max_connections, files.soft)
+    log.info("open files limit: soft %d (was %d), hard %d; serving at most %d connections at once "
+             "(--max-connections), request headers within %g s (--header-timeout), idle connections kept %g s "
+             "(--keepalive-timeout)", files.soft, files.soft_before, files.hard, cap, settings.header_timeout,
+             settings.keepalive_timeout)
+    if settings.max_connections is not None and cap < settings.max_connections:
+        log.warning("--max-connections %d lowered to %d to leave %d of the %d open files for the database, the "
+                    "log and the listen backlog", settings.max_connections, cap, server.DESCRIPTOR_RESERVE,
+                    files.soft)
+    if not settings.base_url and not settings.trusted_hosts and not _is_loopback(settings.host):
+        log.warning("serving on %s without --base-url or --trusted-hosts: the Host header a client sends is "
+                    "echoed into meta.location; set one of them", settings.host)
+    return server.Limits(cap, settings.header_timeout, settings.keepalive_timeout)
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
 
 
 async def _first_token(db: Database, public: str) -> int:

@@ -123,3 +123,16 @@ def test_config_file_settings_reach_the_server(tmp_path: Path) -> None:
         roster = http.get(server.base_url.removesuffix("/scim/v2") + "/api/members").json()
         assert [m["role"] for m in roster["members"]] == ["member"]
         assert http.get(server.base_url.removesuffix("/scim/v2") + "/metrics").status_code == 200
+
+
+def test_serving_beyond_loopback_without_base_url_or_trusted_hosts_warns_about_the_host_header(
+        tmp_path: Path) -> None:
+    open_, pinned = tmp_path / "open", tmp_path / "pinned"
+    open_.mkdir()
+    pinned.mkdir()
+    with serve_process(open_, "--host", "0.0.0.0") as server:
+        assert "without --base-url or --trusted-hosts" in server.log
+    with serve_process(pinned, "--host", "0.0.0.0", "--trusted-hosts", "rollcall.example.com") as server:
+        time.sleep(0.3)
+        assert "without --base-url or --trusted-hosts" not in server.log
+        assert "open files limit: soft" in server.log
