@@ -47,7 +47,7 @@ async def trusted_host(request: web.Request, handler: Handler) -> web.StreamResp
     """With --trusted-hosts, a request naming another Host is refused before it can reach meta.location."""
     trusted = request.app[SETTINGS].trusted_hosts
     if trusted and request.path not in UNAUTHENTICATED_PATHS:
-        host = request.host.lower()
+        host = request.headers.get("Host", "").lower()  # not request.host: it may block on a DNS lookup
         if host not in trusted and host.rpartition(":")[0] not in trusted:
             raise errors.invalid_value("The Host header names a host this server does not answer for; "
                                        "use one of the names in --trusted-hosts.")

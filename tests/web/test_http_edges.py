@@ -3,6 +3,7 @@ and the Host header pinned by --trusted-hosts."""
 
 from __future__ import annotations
 
+import asyncio
 import gzip
 import zlib
 from collections.abc import Awaitable, Callable
@@ -92,3 +93,16 @@ def test_trusted_hosts_must_be_host_names(hosts: tuple[str, ...]) -> None:
 def _json(body: Any) -> str:
     import json
     return json.dumps(body)
+
+
+async def test_a_request_without_host_gets_a_location_from_the_listening_address(scim: Scim) -> None:
+    import socket
+    port = scim.client.server.port
+    with socket.create_connection(("127.0.0.1", port), timeout=5) as sock:
+        sock.sendall(b"GET /scim/v2/ServiceProviderConfig HTTP/1.0\r\nAuthorization: Bearer "
+                     + scim.token.encode() + b"\r\n\r\n")
+        received = b""
+        while chunk := await asyncio.get_running_loop().run_in_executor(None, sock.recv, 65536):
+            received += chunk
+    assert received.startswith(b"HTTP/1.0 200") or received.startswith(b"HTTP/1.1 200"), received[:200]
+    assert b'"location":"http://127.0.0.1:8080/scim/v2/ServiceProviderConfig"' in received, received[-300:]
