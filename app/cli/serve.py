@@ -107,12 +107,12 @@ def _limits(settings: Settings, server: Any) -> Any:
              settings.keepalive_timeout)
     if settings.max_connections is not None and cap < settings.max_connections:
         log.warning("--max-connections %d lowered to %d to leave %d of the %d open files for the database, the "
-                    "log and the listen backlog", settings.max_connections, cap, server.DESCRIPTOR_RESERVE,
-                    files.soft)
+                    "log and connections being accepted", settings.max_connections, cap,
+                    server.descriptor_reserve(files.soft), files.soft)
     if not settings.base_url and not settings.trusted_hosts and not _is_loopback(settings.host):
         log.warning("serving on %s without --base-url or --trusted-hosts: the Host header a client sends is "
                     "echoed into meta.location; set one of them", settings.host)
-    return server.Limits(cap, settings.header_timeout, settings.keepalive_timeout)
+    return server.Limits(cap, settings.header_timeout, settings.keepalive_timeout, server.listen_backlog(files.soft))
 
 
 def _is_loopback(host: str) -> bool:

@@ -24,11 +24,10 @@ from app.web.http import error_response
 
 log = logging.getLogger("rollcall.server")
 
-# Connections asyncio may accept in one go (the listen backlog), plus SQLite's files, the lock, the log and the
-# standard streams: descriptors the connection cap must leave free so that accept() never fails with EMFILE.
-LISTEN_BACKLOG = 128
-DESCRIPTOR_RESERVE = LISTEN_BACKLOG + 64
 DEFAULT_MAX_CONNECTIONS = 1000
+# Descriptors for SQLite's files (three per connection), the lock, the log, the standard streams, epoll and the
+# listening socket: 17 in practice, with room to spare.
+BASE_DESCRIPTORS = 64
 
 
 @dataclass(frozen=True)
@@ -54,11 +53,23 @@ def raise_open_files_limit() -> OpenFiles:
     return OpenFiles(soft, target, hard)
 
 
+def listen_backlog(open_files: int) -> int:
+    """The listen backlog, which is also how many connections asyncio accepts in one go: smaller under a small
+    open-files limit, since each of them holds a descriptor before rollcall can count it."""
+    return max(16, min(128, open_files // 16))
+
+
+def descriptor_reserve(open_files: int) -> int:
+    """Descriptors the connection cap leaves free so that accept() never fails with EMFILE: up to one batch just
+    accepted, one batch being closed (a closed connection's descriptor is released on the loop's next turn),
+    and one more batch of slack, plus BASE_DESCRIPTORS."""
+    return 3 * listen_backlog(open_files) + BASE_DESCRIPTORS
+
+
 def connection_cap(requested: int | None, open_files: int) -> int:
-    """The number of connections to serve at once: the requested (or default) number, lowered so that the
-    descriptors they use leave DESCRIPTOR_RESERVE free."""
-    allowed = max(open_files - DESCRIPTOR_RESERVE, 1)
-    return min(requested or DEFAULT_MAX_CONNECTIONS, allowed)
+    """The number of connections to serve at once: the requested (or default) number, lowered to fit under the
+    open-files limit with descriptor_reserve() to spare."""
+    return max(1, min(requested or DEFAULT_MAX_CONNECTIONS, open_files - descriptor_reserve(open_files)))
 
 
 @dataclass(frozen=True)
@@ -66,6 +77,7 @@ class Limits:
     max_connections: int
     header_timeout: float
     keepalive_timeout: float
+    backlog: int = 128
 
 
 class ConnectionGate:
@@ -262,7 +274,7 @@ async def serve(app: web.Application, host: str, port: int, ssl_context: ssl.SSL
             loop.call_later(limits.header_timeout + 1, lambda: None if handler.made else gate.release(handler))
         return handler
 
-    listener = await loop.create_server(connection, host, port, ssl=ssl_context, backlog=LISTEN_BACKLOG,
+    listener = await loop.create_server(connection, host, port, ssl=ssl_context, backlog=limits.backlog,
                                         reuse_address=True,
                                         ssl_handshake_timeout=limits.header_timeout if ssl_context else None)
     try:
