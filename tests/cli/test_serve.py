@@ -136,3 +136,21 @@ def test_serving_beyond_loopback_without_base_url_or_trusted_hosts_warns_about_t
         time.sleep(0.3)
         assert "without --base-url or --trusted-hosts" not in server.log
         assert "open files limit: soft" in server.log
+
+
+def test_a_tls_client_that_never_finishes_its_handshake_is_closed_after_the_header_timeout(tmp_path: Path) -> None:
+    import socket
+
+    authority = trustme.CA()
+    certificate = authority.issue_cert("127.0.0.1")
+    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
+    certificate.private_key_pem.write_to_path(key)
+    certificate.cert_chain_pems[0].write_to_path(cert)
+    with serve_process(tmp_path, "--tls-cert", str(cert), "--tls-key", str(key), "--header-timeout", "1",
+                       scheme="https") as server:
+        port = int(server.base_url.split(":")[2].split("/")[0])
+        with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
+            sock.sendall(b"\x16\x03\x01")  # the start of a ClientHello, and nothing more
+            started = time.monotonic()
+            assert sock.recv(4096) == b""
+            assert time.monotonic() - started < 5
