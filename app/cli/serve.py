@@ -8,7 +8,7 @@ import ipaddress
 import logging
 import ssl
 import sys
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from app import __version__
 from app.cli.common import CommandError, fail, options, rules_from, run_with_database
@@ -17,6 +17,9 @@ from app.config import SCIM_PREFIX, Settings
 from app.diagnostics import missing_speedups
 from app.domain import tokens
 from app.storage.database import Database, DatabaseError, DatabaseLock, upgrade
+
+if TYPE_CHECKING:  # aiohttp is imported only by `serve`, so that the other commands start quickly
+    from app.web.server import Limits
 
 log = logging.getLogger("rollcall.serve")
 
@@ -87,7 +90,7 @@ def serve_command(args: argparse.Namespace) -> int:
         if run_with_database(settings.db_path, lambda db: _first_token(db, public)):
             return 1
         configure_logging(settings.log_format)
-        limits = _limits(settings, server)
+        limits = _limits(settings)
         print(f"rollcall {__version__} serving {public} (database {settings.db_path})", flush=True)
         asyncio.run(server.serve(init_app(settings), settings.host, settings.port, context, limits,
                                  SHUTDOWN_GRACE_SECONDS))
@@ -96,9 +99,11 @@ def serve_command(args: argparse.Namespace) -> int:
         lock.release()
 
 
-def _limits(settings: Settings, server: Any) -> Any:
+def _limits(settings: Settings) -> Limits:
     """Raise the open-files limit, fit the connection cap under it, and say both, with what the Host header
     can do when nothing pins it down."""
+    from app.web import server
+
     files = server.raise_open_files_limit()
     cap = server.connection_cap(settings.max_connections, files.soft)
     log.info("open files limit: soft %d (was %d), hard %d; serving at most %d connections at once "
