@@ -53,10 +53,14 @@ def raise_open_files_limit() -> OpenFiles:
     return OpenFiles(soft, target, hard)
 
 
+def _finite(open_files: int) -> int:
+    return 1 << 20 if open_files == resource.RLIM_INFINITY or open_files < 0 else open_files
+
+
 def listen_backlog(open_files: int) -> int:
     """The listen backlog, which is also how many connections asyncio accepts in one go: smaller under a small
     open-files limit, since each of them holds a descriptor before rollcall can count it."""
-    return max(16, min(128, open_files // 16))
+    return max(16, min(128, _finite(open_files) // 16))
 
 
 def descriptor_reserve(open_files: int) -> int:
@@ -69,7 +73,7 @@ def descriptor_reserve(open_files: int) -> int:
 def connection_cap(requested: int | None, open_files: int) -> int:
     """The number of connections to serve at once: the requested (or default) number, lowered to fit under the
     open-files limit with descriptor_reserve() to spare."""
-    return max(1, min(requested or DEFAULT_MAX_CONNECTIONS, open_files - descriptor_reserve(open_files)))
+    return max(1, min(requested or DEFAULT_MAX_CONNECTIONS, _finite(open_files) - descriptor_reserve(open_files)))
 
 
 @dataclass(frozen=True)

@@ -29,7 +29,8 @@ def test_help_shows_the_precedence_and_every_environment_variable() -> None:
     flat = " ".join(shown.split())
     assert "its flag; the environment variable ROLLCALL_<FLAG>" in flat and "the config file" in flat
     for env in ("ROLLCALL_DB", "ROLLCALL_PORT", "ROLLCALL_TLS_CERT", "ROLLCALL_LOG_FORMAT", "ROLLCALL_DURABILITY",
-                "ROLLCALL_GROUP_PREFIX", "ROLLCALL_MAX_BODY_BYTES", "ROLLCALL_METRICS"):
+                "ROLLCALL_GROUP_PREFIX", "ROLLCALL_MAX_BODY_BYTES", "ROLLCALL_METRICS", "ROLLCALL_MAX_CONNECTIONS",
+                "ROLLCALL_HEADER_TIMEOUT", "ROLLCALL_KEEPALIVE_TIMEOUT", "ROLLCALL_TRUSTED_HOSTS"):
         assert env in flat
 
 
