@@ -218,8 +218,7 @@ class ScimRequestHandler(web.RequestHandler):
         if isinstance(exc, HttpProcessingError):
             # The exception's text quotes the raw header; only its kind is logged.
             log.warning("refused a malformed HTTP request (%s)", type(exc).__name__)
-            error = errors.invalid_syntax(_parse_error_detail(exc))
-            error.status = status if 400 <= status < 500 else 400
+            error = errors.invalid_syntax(_parse_error_detail(exc))  # aiohttp answers every parse error with 400
         elif status == 504:
             error = errors.ScimError(504, "rollcall could not answer in time.")
         else:
