@@ -32,6 +32,7 @@ class Served:
     port: int
     token: str
     log_path: Path
+    process: subprocess.Popen[bytes]
 
     @property
     def log(self) -> str:
@@ -58,7 +59,7 @@ def serve_limited(tmp_path: Path, soft: int, hard: int | None, *extra: str) -> I
             preexec_fn=_open_files(soft, hard))
     try:
         wait_for_port(port, process, log_path)
-        yield Served(port, token, log_path)
+        yield Served(port, token, log_path, process)
     finally:
         process.terminate()
         try:
@@ -180,3 +181,17 @@ def test_an_idle_kept_alive_connection_is_closed_after_the_keepalive_timeout(tmp
         started = time.monotonic()
         assert sock.recv(65536) == b""  # closed by the server, not by the 10 s client timeout
         assert time.monotonic() - started < 5
+
+
+def test_sigterm_with_hundreds_of_held_connections_exits_0_within_the_grace(tmp_path: Path) -> None:
+    with serve_limited(tmp_path, 256, None) as served:
+        held = _half_open(served.port, HALF_OPEN)
+        try:
+            started = time.monotonic()
+            served.process.terminate()
+            assert served.process.wait(timeout=10) == 0
+            assert time.monotonic() - started < 5
+        finally:
+            for sock in held:
+                sock.close()
+        _assert_quiet_log(served)
