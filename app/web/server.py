@@ -94,21 +94,25 @@ class ConnectionGate:
         # Connections waiting for a request, the longest-waiting first.
         self.waiting: OrderedDict[ScimRequestHandler, None] = OrderedDict()
 
-    def admit(self, handler: ScimRequestHandler) -> bool:
-        if len(self.open) >= self.cap:
-            if not self.waiting:
-                log.warning("at the connection limit (%d, --max-connections) with every connection busy: "
-                            "refused a new connection", self.cap)
-                return False
-            oldest, _ = self.waiting.popitem(last=False)
-            self.open.discard(oldest)
-            log.warning("at the connection limit (%d, --max-connections): closed the connection that had "
-                        "waited longest for a request", self.cap)
-            oldest.evict()
+    def make_room(self) -> bool:
+        """Whether a new connection may be served, closing the longest-waiting one if that is what it takes."""
+        if len(self.open) < self.cap:
+            return True
+        if not self.waiting:
+            log.warning("at the connection limit (%d, --max-connections) with every connection busy: "
+                        "refused a new connection", self.cap)
+            return False
+        oldest, _ = self.waiting.popitem(last=False)
+        self.open.discard(oldest)
+        log.warning("at the connection limit (%d, --max-connections): closed the connection that had "
+                    "waited longest for a request", self.cap)
+        oldest.evict()
+        return True
+
+    def add(self, handler: ScimRequestHandler) -> None:
         self.open.add(handler)
         # Waiting from the start: asyncio accepts a batch of connections before any of them is made.
         self.wait(handler)
-        return True
 
     def wait(self, handler: ScimRequestHandler) -> None:
         self.waiting[handler] = None
@@ -268,9 +272,10 @@ async def serve(app: web.Application, host: str, port: int, ssl_context: ssl.SSL
     handler_args = {**HANDLER_ARGS, "access_log": None}
 
     def connection() -> asyncio.BaseProtocol:
-        handler = ScimRequestHandler(manager, gate, limits, **handler_args)
-        if not gate.admit(handler):
+        if not gate.make_room():
             return _Refused()
+        handler = ScimRequestHandler(manager, gate, limits, **handler_args)
+        gate.add(handler)
         if ssl_context is not None:
             # A TLS client that never finishes its handshake never reaches connection_made (nor _lost):
             # give its place back once asyncio's handshake timeout has closed it.

@@ -195,3 +195,26 @@ def test_sigterm_with_hundreds_of_held_connections_exits_0_within_the_grace(tmp_
             for sock in held:
                 sock.close()
         _assert_quiet_log(served)
+
+
+def test_at_the_cap_with_every_connection_busy_a_new_one_is_closed_at_once(tmp_path: Path) -> None:
+    with serve_limited(tmp_path, 1024, None, "--max-connections", "2") as served:
+        busy = []
+        time.sleep(0.3)  # the probe connection of wait_for_port is gone
+        for _ in range(2):  # authenticated uploads that are still sending their body: busy, not waiting
+            sock = socket.create_connection(("127.0.0.1", served.port), timeout=5)
+            sock.sendall(b"POST /scim/v2/Users HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer " + served.token.encode()
+                         + b"\r\nContent-Type: application/scim+json\r\nContent-Length: 22\r\n\r\n{\"userName\": ")
+            busy.append(sock)
+            time.sleep(0.3)  # its headers are in: it is busy before the next one arrives
+        with socket.create_connection(("127.0.0.1", served.port), timeout=5) as refused:
+            started = time.monotonic()
+            with suppress(ConnectionResetError):
+                assert refused.recv(100) == b""
+            assert time.monotonic() - started < 1
+        for number, sock in enumerate(busy):
+            sock.sendall(b'"busy-%d"}' % number)  # the body, 22 bytes, is complete
+            assert sock.recv(65536).startswith(b"HTTP/1.1 201"), "a busy connection was closed"
+            sock.close()
+        assert "with every connection busy: refused a new connection" in served.log
+        _assert_quiet_log(served)
