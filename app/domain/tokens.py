@@ -14,6 +14,9 @@ from app.storage.database import Database
 
 TOKEN_PREFIX = "rc_"
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
+# What a bearer token can be (RFC 6750 §2.1 b64token); ours are TOKEN_PREFIX + URL-safe base64, well inside it.
+# Anything else (a non-ASCII byte, a space) is no token of ours, and is refused before it is hashed.
+_PRESENTABLE = re.compile(r"[A-Za-z0-9._~+/-]{1,512}=*")
 
 
 class TokenError(Exception):
@@ -55,6 +58,8 @@ class Authenticator:
 
     async def authenticate(self, presented: str) -> str | None:
         """The name of the live token `presented` is, or None."""
+        if not _PRESENTABLE.fullmatch(presented):
+            return None
         presented_hash = hash_token(presented)
         found = await self.db.lookup(lambda conn: self._check(conn, presented_hash))
         if found is None:

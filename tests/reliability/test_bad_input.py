@@ -8,8 +8,10 @@ HTTP client. The named cases below them pin down the answer to specific inputs.
 
 from __future__ import annotations
 
+import gzip
 import json
 import os
+import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -20,6 +22,7 @@ from hypothesis import strategies as st
 
 from tests.conftest import ENTERPRISE, GROUP_SCHEMA, PATCH_OP, USER_SCHEMA, Scim
 from tests.reliability.conftest import ServedDatabase, assert_scim_error
+from tests.reliability.test_malformed_http import assert_secret_absent, exchange, parse
 
 # Examples per property; raise it for a longer hunt, e.g. RELIABILITY_EXAMPLES=2000 pytest tests/reliability.
 EXAMPLES = int(os.environ.get("RELIABILITY_EXAMPLES", "150"))
@@ -246,6 +249,71 @@ def test_generated_raw_bytes_never_fail_the_server(http: Http, targets: dict[str
             assert response.status_code in (200, 201, 400, 409), response.text
 
     run_property("raw bodies", raw, check, http)
+
+
+def _raw_requests(token: str, user_id: str) -> st.SearchStrategy[bytes]:
+    """Whole HTTP/1.1 requests built from bytes: header names and values (control characters, non-UTF-8, the
+    real token with junk after it), line endings and folding, content codings, and body framings that lie."""
+    secret = token.encode()
+    names = st.sampled_from([b"Authorization", b"Content-Type", b"Content-Encoding", b"Transfer-Encoding",
+                             b"Content-Length", b"Host", b"If-Match", b"X-Request-Id"]) | st.binary(min_size=1,
+                                                                                                  max_size=12)
+    values = (st.binary(max_size=40)
+              | st.builds(lambda junk: b"Bearer " + secret + junk, st.binary(max_size=4))
+              | st.sampled_from([b"gzip", b"deflate, gzip", b"br", b"identity", b"chunked", b"chunked, gzip",
+                                 b"application/scim+json", b"-1", b"99999999999999999999", b"Bearer \xff",
+                                 b"Bearer " + secret]))
+    endings = st.sampled_from([b"\r\n", b"\r\n", b"\r\n", b"\n", b"\r\n "])  # CRLF, bare LF, a folded line
+    header = st.builds(lambda n, v, e: n + b": " + v + e, names, values, endings)
+    payload = (st.binary(max_size=64) | st.just(b'{"userName": "raw"}').map(gzip.compress)
+               | st.just(b'{"userName": "raw"}'))
+    framing = st.sampled_from(["length", "short length", "chunked", "broken chunked", "none"])
+    method = st.sampled_from([b"GET", b"POST", b"PATCH", b"PUT", b"DELETE", b"G\x01T"])
+    path = st.sampled_from([b"/scim/v2/Users", b"/scim/v2/Users/" + user_id.encode(), b"/scim/v2/.search",
+                            b"/healthz", b"/scim/v2/Users?filter=userName%20eq%20%22%ED%A0%80%22", b"/\xff"])
+
+    def build(method: bytes, path: bytes, headers: list[bytes], auth: bool, body: bytes, framing: str) -> bytes:
+        head = method + b" " + path + b" HTTP/1.1\r\nHost: 127.0.0.1\r\n" + b"".join(headers)
+        if auth:
+            head += b"Authorization: Bearer " + secret + b"\r\n"
+        if framing == "length":
+            return head + b"Content-Length: %d\r\n\r\n" % len(body) + body
+        if framing == "short length":  # the rest is read as the next request: garbage
+            return head + b"Content-Length: %d\r\n\r\n" % (len(body) // 2) + body
+        if framing == "chunked":
+            return head + b"Transfer-Encoding: chunked\r\n\r\n%x\r\n" % len(body) + body + b"\r\n0\r\n\r\n"
+        if framing == "broken chunked":
+            return head + b"Transfer-Encoding: chunked\r\n\r\nzz\r\n" + body + b"\r\n0\r\n\r\n"
+        return head + b"\r\n"
+
+    return st.builds(build, method, path, st.lists(header, max_size=4), st.booleans(), payload, framing)
+
+
+def test_generated_raw_http_never_gets_a_500_and_never_logs_the_token(module_server: ServedDatabase,
+                                                                      targets: dict[str, str]) -> None:
+    port = module_server.server.port
+    statuses: dict[int, int] = {}
+
+    def check(request: bytes) -> None:
+        received = exchange(port, request, timeout=1.5)
+        if not received:
+            return  # the server closed the connection, or waits for bytes that will never come
+        status, headers, body = parse(received)
+        statuses[status] = statuses.get(status, 0) + 1
+        assert status < 500, f"{request[:300]!r} -> {status}: {body[:300]}"
+        assert headers.get("Server") == "rollcall"
+        assert_secret_absent(module_server.token, body)
+        if status >= 400 and not request.startswith(b"HEAD"):
+            assert_scim_error(status, headers, body, sent=request.decode("latin-1"))
+
+    raw_settings = settings(BOUNDED, max_examples=min(EXAMPLES, 80))
+    raw_settings(given(_raw_requests(module_server.token, targets["user"]))(check))()
+    time.sleep(0.3)  # the server's last log lines
+    log = module_server.server.output()
+    assert_secret_absent(module_server.token, log)
+    assert "Traceback" not in log, log[-3000:]
+    print(f"\n[bad input] raw HTTP requests: answers by status {dict(sorted(statuses.items()))}, no 5xx, "
+          "no token byte in the log")
 
 
 # -- named cases --------------------------------------------------------------------------------------------------
