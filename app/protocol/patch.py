@@ -429,10 +429,7 @@ class _Patch:
             items = _clean_multi(attribute, raw)
             if op == "add":
                 existing = list(container.get(name) or [])
-                written = []
-                for item in items:
-                    if item not in existing and item not in written:
-                        written.append(item)
+                written = _new_values(existing, items)
                 items = existing + written
             else:
                 written = items
@@ -480,8 +477,7 @@ class _Patch:
             if attribute.multi_valued and value not in (None, [], {}):
                 # `{"op":"remove","path":"emails","value":[{"value":"x"}]}`: only the values given.
                 given = _clean_multi(attribute, value)
-                kept = [item for item in container[name] if not any(_same(item, g, attribute) for g in given)]
-                _store(container, name, kept)
+                _store(container, name, _without(container[name], given, attribute))
             else:
                 del container[name]
         elif attribute.multi_valued:
@@ -599,13 +595,86 @@ def _store(container: dict[str, Any], name: str, value: Any) -> None:
         container[name] = value
 
 
-def _same(item: dict[str, Any], given: dict[str, Any], attribute: Attribute) -> bool:
-    """Whether `item` has every sub-attribute value `given` has (strings compared per case-exactness)."""
-    for key, expected in given.items():
-        sub = attribute.sub(key)
-        if sub is None or not _compare("eq", _get(item, key), expected, sub):
-            return False
-    return True
+# -- comparing values in linear time: each value gets a hashable key, and sets of keys replace scans -------------
+
+# Up to this many values are looked for by scanning, which compares dicts in C; beyond it, keys pay off.
+_SCAN_LIMIT = 8
+
+
+def _frozen(value: Any) -> Any:
+    """A hashable stand-in for a JSON value that is equal exactly when the values are equal (`==`, so that
+    1 == 1.0 == True as in a scan), hence a key for sets and dicts."""
+    if isinstance(value, dict):
+        return frozenset((key, _frozen(inner)) for key, inner in value.items())
+    if isinstance(value, list):
+        return tuple(_frozen(inner) for inner in value)
+    return value
+
+
+def _new_values(existing: list[Any], items: list[Any]) -> list[Any]:
+    """The values of `items` equal to none in `existing` nor to an earlier one of `items`, in order."""
+    written: list[Any] = []
+    if len(items) <= _SCAN_LIMIT:
+        for item in items:
+            if item not in existing and item not in written:
+                written.append(item)
+        return written
+    seen = {_frozen(item) for item in existing}
+    for item in items:
+        key = _frozen(item)
+        if key not in seen:
+            seen.add(key)
+            written.append(item)
+    return written
+
+
+def _eq_key(sub: Attribute, value: Any) -> Any:
+    """What `_compare("eq", a, b, sub)` compares, as a key: a == b under it exactly when the keys are equal.
+
+    A string equals only a string (compared lower-cased unless case-exact); anything else compares by `==`;
+    a boolean sub-attribute reads "true"/"false" as booleans first; None (absent) matches nothing given.
+    """
+    if sub.type == "boolean":
+        value = _coerce_boolean(value)
+    if isinstance(value, str):
+        return value if sub.case_exact else value.lower()
+    return _frozen(value)
+
+
+def _without(items: list[Any], given: list[Any], attribute: Attribute) -> list[Any]:
+    """`items` less every value that has all the sub-attribute values of one of `given` (RFC 7644 §3.5.2.2
+    with a value array, as JumpCloud and Entra send it). Given values are grouped by the sub-attributes they
+    name and indexed by their keys, so each item costs one lookup per group, not one comparison per given."""
+    groups: dict[tuple[str, ...], set[tuple[Any, ...]]] = {}
+    for value in given:
+        if not isinstance(value, dict):
+            continue
+        names = tuple(sorted(value))
+        subs = [attribute.sub(name) for name in names]
+        if any(sub is None for sub in subs):
+            continue  # names nothing the attribute has, so it matches no value
+        groups.setdefault(names, set()).add(
+            tuple(_eq_key(sub, value[name]) for sub, name in zip(subs, names, strict=True) if sub is not None))
+    if not groups:
+        return list(items)
+    plans = [(names, [attribute.sub(name) for name in names], keys) for names, keys in groups.items()]
+    kept = []
+    for item in items:
+        if isinstance(item, dict) and any(_matches_key(item, names, subs, keys) for names, subs, keys in plans):
+            continue
+        kept.append(item)
+    return kept
+
+
+def _matches_key(item: dict[str, Any], names: tuple[str, ...], subs: list[Attribute | None],
+                 keys: set[tuple[Any, ...]]) -> bool:
+    key = []
+    for name, sub in zip(names, subs, strict=True):
+        actual = _get(item, name)
+        if actual is None or sub is None:
+            return False  # absent equals nothing given (given values are never None)
+        key.append(_eq_key(sub, actual))
+    return tuple(key) in keys
 
 
 def _settle_primary(items: list[Any], written: list[Any]) -> None:
@@ -633,7 +702,7 @@ def _seed_from_filter(node: Filter, attribute: Attribute) -> dict[str, Any] | No
 def _member_ids(raw: Any) -> tuple[str, ...]:
     """Ids of member objects `{"value": id}` (or `{"$ref": ".../Users/id"}`), de-duplicated, in order."""
     members = raw if isinstance(raw, list) else [raw]
-    ids: list[str] = []
+    ids: dict[str, None] = {}  # ordered and de-duplicated in one step
     for member in members:
         if not isinstance(member, dict):
             raise invalid_value(f"A member must be an object such as {{\"value\": \"<user id>\"}}, not {member!r}.")
@@ -647,20 +716,24 @@ def _member_ids(raw: Any) -> tuple[str, ...]:
             member_id = ref.rstrip("/").rsplit("/", 1)[-1]
         else:
             raise invalid_value(f"A member needs a 'value' holding the user's id (or a '$ref'): {member!r}.")
-        if member_id not in ids:
-            ids.append(member_id)
+        ids[member_id] = None
     return tuple(ids)
 
 
 def _member_ids_of_filter(node: Filter) -> tuple[str, ...] | None:
-    """`value eq "a"` or `value eq "a" or value eq "b"`: those ids; any other filter: None."""
-    if isinstance(node, Or):
-        left, right = _member_ids_of_filter(node.left), _member_ids_of_filter(node.right)
-        if left is None or right is None:
+    """`value eq "a"` or `value eq "a" or value eq "b"`: those ids, de-duplicated in order; any other filter:
+    None. Walked with a stack of its own: a chain of `or` is a tree as deep as the chain is long."""
+    ids: dict[str, None] = {}
+    pending = [node]
+    while pending:
+        current = pending.pop()
+        if isinstance(current, Or):
+            pending.append(current.right)
+            pending.append(current.left)
+        elif (isinstance(current, Compare) and current.op == "eq" and current.path.uri is None
+              and current.path.sub is None and current.path.name.lower() == "value"
+              and isinstance(current.value, str)):
+            ids[current.value] = None
+        else:
             return None
-        return left + tuple(i for i in right if i not in left)
-    if (isinstance(node, Compare) and node.op == "eq" and node.path.uri is None and node.path.sub is None
-            and node.path.name.lower() == "value" and isinstance(node.value, str)):
-        return (node.value,)
-    return None
-
+    return tuple(ids)
