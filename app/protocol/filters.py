@@ -77,6 +77,22 @@ class ValuePath:
 Filter = Compare | And | Or | Not | ValuePath
 
 
+def operands(node: And | Or) -> list[Filter]:
+    """The operands of a chain of one connective, in order: `(a and b) and c` -> [a, b, c]. Iterative, because
+    the parser builds a flat chain as a tree as deep as the chain is long."""
+    kind = type(node)
+    terms: list[Filter] = []
+    pending: list[Filter] = [node]
+    while pending:
+        current = pending.pop()
+        if isinstance(current, kind):
+            pending.append(current.right)
+            pending.append(current.left)
+        else:
+            terms.append(current)
+    return terms
+
+
 @dataclass(frozen=True)
 class PatchPath:
     """A PATCH `path`: `attrPath`, or `attrPath[valFilter]` optionally followed by `.subAttr`."""

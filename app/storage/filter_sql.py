@@ -19,7 +19,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from app.protocol.errors import ScimError, invalid_filter, invalid_value
-from app.protocol.filters import And, AttrPath, Compare, Filter, Not, Or, ValuePath, parse_attr_path
+from app.protocol.filters import And, AttrPath, Compare, Filter, Not, Or, ValuePath, operands, parse_attr_path
 from app.protocol.schema_defs import (
     GROUP_RESOURCE,
     GROUP_SCHEMA,
@@ -274,7 +274,7 @@ class _Compiler:
         if isinstance(node, And | Or):
             conjunction = isinstance(node, And) != negate
             terms: list[tuple[int, str, list[Any]]] = []
-            for term in _chain(node):
+            for term in operands(node):
                 start = len(self.params)
                 sql, cost = self.emit(term, scope, negate)
                 terms.append((cost, sql, self.params[start:]))
@@ -448,22 +448,6 @@ class _Compiler:
             raise self.error(f"{label} is a string; compare it with a quoted string, not {value!r}.")
         text = value if isinstance(value, str) else str(value)
         return text if operand.case_exact else text.casefold()
-
-
-def _chain(node: And | Or) -> list[Filter]:
-    """The operands of a chain of one connective, in order: `(a and b) and c` -> [a, b, c]. Iterative, since
-    the parser builds a flat chain as a tree as deep as the chain is long."""
-    kind = type(node)
-    terms: list[Filter] = []
-    pending: list[Filter] = [node]
-    while pending:
-        current = pending.pop()
-        if isinstance(current, kind):
-            pending.append(current.right)
-            pending.append(current.left)
-        else:
-            terms.append(current)
-    return terms
 
 
 def _json_present(doc: str, path: str) -> str:

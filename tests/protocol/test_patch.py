@@ -12,6 +12,7 @@ from app.protocol.errors import ScimError
 from app.protocol.filters import Compare, parse_filter
 from app.protocol.patch import (
     MAX_OPERATIONS,
+    MAX_PATCH_WORK,
     MemberChange,
     PatchOperation,
     PatchResult,
@@ -755,3 +756,25 @@ def test_member_ids_are_collected_in_linear_time() -> None:
     result = patch_group({"op": "remove", "path": f"members[{chain}]"})
     assert result.member_changes == [MemberChange("remove", tuple(f"u{n}" for n in range(100)))]
     assert time.perf_counter() - started < 1.0
+
+
+def test_a_patch_comparing_more_values_than_MAX_PATCH_WORK_is_refused_before_the_work() -> None:
+    # Each operation looks at every value once per comparison of its filter: 200 operations with 250-term filters
+    # over 1,000 values were 50 million comparisons, minutes of the single writer, in a 900 KB body.
+    assert MAX_PATCH_WORK == 100_000
+    document = {"userName": "many", "emails": many_emails(1000)}
+    chain = " or ".join(['value eq "x"'] * 250)
+    operations = parse_patch_request(message(*[{"op": "remove", "path": f"emails[{chain}]"}] * 200))
+    started = time.perf_counter()
+    with pytest.raises(ScimError) as caught:
+        apply_patch(USER_RESOURCE, document, operations)
+    assert (caught.value.status, caught.value.scim_type) == (400, "invalidValue")
+    assert "more than 100,000 values" in caught.value.detail
+    for many in ([{"op": "remove", "path": "emails", "value": [{"value": f"z{n}"}]} for n in range(101)],
+                 [{"op": "replace", "path": f'emails[value eq "e{n}@example.com"].type', "value": "home"}
+                  for n in range(101)]):
+        assert "more than 100,000" in scim_error(timed_patch, document, *many).detail
+    assert time.perf_counter() - started < 2.0
+    result, seconds = timed_patch(document, *[{"op": "remove", "path": "emails", "value": [{"value": f"z{n}"}]}
+                                              for n in range(99)])
+    assert result.changed is False and seconds < 1.0
