@@ -481,11 +481,15 @@ class _Patch:
             # add `emails[type eq "work"].value` when there is no work email: create it (as Entra expects).
             items = [*items, seed]
             matched = [seed]
-        for item in matched:
-            if target.sub is not None:
-                item[target.sub.name] = _clean_scalar(target.sub, raw)
-            else:
-                item.update(_clean_complex(attribute, _unwrap(raw)))
+        # Cleaned once, not per matched value: the value may be a large object, and many values may match.
+        if target.sub is not None:
+            name, value = target.sub.name, _clean_scalar(target.sub, raw)
+            for item in matched:
+                item[name] = value
+        else:
+            clean = _clean_complex(attribute, _unwrap(raw))
+            for item in matched:
+                item.update(clean)
         _settle_primary(items, matched)
         container[attribute.name] = items
 
