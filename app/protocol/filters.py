@@ -211,7 +211,8 @@ class _Parser:
     def count_term(self, token: _Token) -> None:
         self.terms += 1
         if self.terms > MAX_FILTER_TERMS:
-            raise self.error.at(self.text, token.pos, f"more than {MAX_FILTER_TERMS} comparisons, the limit per filter")
+            raise self.error.at(self.text, token.pos,
+                                f"comparison number {self.terms} (the limit is {MAX_FILTER_TERMS} per filter)")
 
     # -- grammar ------------------------------------------------------------------------------
     def parse_or(self, in_brackets: bool) -> Filter:
@@ -349,6 +350,7 @@ def parse_patch_path(text: str) -> PatchPath:
             raise invalid_path(f"Invalid path {text!r}: only '.subAttribute' may follow ']'.")
         sub = tail[1:]
     parser = _Parser(text[bracket + 1:close], _PathErrorFactory)
+    parser.depth = 1  # the brackets are a level, as they are in a filter
     value_filter = parser.parse_or(in_brackets=True)
     parser.finish()
     return PatchPath(attr, value_filter, sub)

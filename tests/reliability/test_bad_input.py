@@ -340,7 +340,7 @@ async def test_a_flat_chain_of_terms_is_answered_within_the_term_limit_and_refus
                        await scim.post("/Users/.search", {"schemas": [SEARCH_REQUEST], "filter": chain})):
             assert answer.status == 200, answer.body
             assert [u["userName"] for u in answer.body["Resources"]] == ["chain"]
-    for terms, limit in ((257, "more than 256 comparisons"), (2_000, "the limit is 4096")):
+    for terms, limit in ((257, "the limit is 256 per filter"), (2_000, "the limit is 4096")):
         chain = " and ".join(["id pr"] * terms)
         body = await _error(await scim.post("/.search", {"schemas": [SEARCH_REQUEST], "filter": chain}),
                             400, "invalidFilter")
