@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 from app.protocol.errors import ScimError
@@ -279,8 +279,8 @@ def test_filters_nested_to_the_limit_run_and_mean_what_they_say(db: sqlite3.Conn
 
 
 def test_a_value_filter_nested_to_the_limit_runs(db: sqlite3.Connection) -> None:
-    inner = spine(MAX_FILTER_DEPTH - 1, lambda n, t: f'value co "a" {"and" if n % 2 else "or"} not ({t})'
-                  if n % 2 else f'type eq "work" or ({t})', 'value co "o"')
+    inner = spine(MAX_FILTER_DEPTH - 1, lambda n, t: f'value co "a" and not ({t})' if n % 2
+                  else f'type eq "work" or ({t})', 'value co "o"')
     text = f"emails[{inner}]"
     assert users(db, text) == oracle(db, parse_filter(text))
 
@@ -301,7 +301,11 @@ _FILTERS = st.recursive(
 @given(text=_FILTERS)
 def test_the_sql_has_the_boolean_structure_of_the_filter(db: sqlite3.Connection, text: str) -> None:
     # Flattening, reordering the deepest operand first and pushing `not` down must never change the answer.
-    node = parse_filter(text)
+    try:
+        node = parse_filter(text)
+    except ScimError:
+        assume(False)  # deeper than the limit: not a filter
+        raise
     assert users(db, text) == oracle(db, node), text
 
 
