@@ -14,6 +14,7 @@ import os
 import time
 from collections.abc import Callable, Iterator
 from typing import Any
+from urllib.parse import quote
 
 import httpx2
 import pytest
@@ -388,8 +389,63 @@ async def test_a_filter_too_long_or_too_deep_is_400_invalidFilter(scim: Scim) ->
                      400, "invalidFilter")
     await _error(await scim.request("POST", "/.search", {"schemas": [SEARCH_REQUEST], "filter": far_too_deep}),
                  400, "invalidFilter")
-    deep_enough = "(" * 31 + 'userName eq "a"' + ")" * 31
+    deep_enough = "(" * 32 + 'userName eq "a"' + ")" * 32  # README: 32 levels of nesting
     assert (await scim.post("/Users/.search", {"schemas": [SEARCH_REQUEST], "filter": deep_enough})).status == 200
+    alternating = 'title pr'
+    for level in range(32):
+        alternating = f'userName eq "a" {"and" if level % 2 else "or"} ({alternating})'
+    for text in (alternating, "not (" * 32 + 'userName eq "a"' + ")" * 32):
+        answer = await scim.get("/Users?filter=" + quote(text))
+        assert answer.status == 200, answer.body
+
+
+async def test_a_flat_chain_of_terms_is_answered_within_the_term_limit_and_refused_beyond(scim: Scim) -> None:
+    # `userName pr and title pr and ...` nested once per term in SQL: SQLite's "parser stack overflow", a 500.
+    await scim.create_user("chain", title="t")
+    for joiner in (" and ", " or "):
+        chain = joiner.join(["userName pr", "title pr"] * 100)  # 200 terms
+        for answer in (await scim.get("/Users?filter=" + quote(chain)),
+                       await scim.post("/Users/.search", {"schemas": [SEARCH_REQUEST], "filter": chain})):
+            assert answer.status == 200, answer.body
+            assert [u["userName"] for u in answer.body["Resources"]] == ["chain"]
+    for terms, limit in ((257, "the limit is 256 per filter"), (2_000, "the limit is 4096")):
+        chain = " and ".join(["id pr"] * terms)
+        body = await _error(await scim.post("/.search", {"schemas": [SEARCH_REQUEST], "filter": chain}),
+                            400, "invalidFilter")
+        assert limit in body["detail"]
+
+
+@pytest.mark.parametrize("query", ['filter=title co "\\udc80"', 'filter=title co "%5Cud800x"',
+                                   'filter=emails[value eq "\\uDFFF"]'])
+async def test_an_escaped_lone_surrogate_in_a_filter_is_400_invalidFilter(scim: Scim, query: str) -> None:
+    # A lone surrogate is no character: it reached SQLite, whose UTF-8 encoding raised (a 500).
+    user = await scim.create_user("surrogate")
+    body = await _error(await scim.get(f"/Users?{query}"), 400, "invalidFilter")
+    assert "lone surrogate" in body["detail"]
+    text = query.removeprefix("filter=").replace("%5C", "\\")
+    await _error(await scim.post("/.search", {"schemas": [SEARCH_REQUEST], "filter": text}), 400, "invalidFilter")
+    path = text.replace("title co", "emails[value co") + "]" if text.startswith("title") else text
+    await _error(await scim.patch(f"/Users/{user['id']}", [{"op": "remove", "path": path}]), 400, "invalidPath")
+
+
+async def test_raw_surrogate_bytes_in_the_query_and_escapes_in_a_body_are_never_a_500(scim: Scim) -> None:
+    user = await scim.create_user("raw")
+    # %ED%A0%80 is the UTF-8 form of U+D800, which UTF-8 forbids; the URL decoder makes it U+FFFD.
+    answer = await scim.client.get("/scim/v2/Users?filter=title%20co%20%22%ED%A0%80%22",
+                                   headers={"Authorization": f"Bearer {scim.token}"})
+    assert answer.status == 200
+    # A JSON body may not hold a lone surrogate either (RFC 8259 §8.2): the body is refused as a whole.
+    for method, path, raw in (
+        ("POST", "/Users", b'{"schemas": ["%s"], "userName": "\\udc80"}' % USER_SCHEMA.encode()),
+        ("PUT", f"/Users/{user['id']}", b'{"schemas": ["%s"], "userName": "raw", "title": "\\ud800"}'
+         % USER_SCHEMA.encode()),
+        ("PATCH", f"/Users/{user['id']}", b'{"schemas": ["%s"], "Operations": [{"op": "add", "path": "title", '
+         b'"value": "\\udc80"}]}' % PATCH_OP.encode()),
+        ("POST", "/Users/.search", b'{"schemas": ["%s"], "filter": "title eq \\"\\udc80\\""}'
+         % SEARCH_REQUEST.encode()),
+    ):
+        await _error(await scim.request(method, path, raw=raw), 400)
+    assert (await scim.get(f"/Users/{user['id']}")).body.get("title") is None
 
 
 async def test_paging_parameters_out_of_range_are_clamped(scim: Scim, database: Any) -> None:
