@@ -10,6 +10,7 @@ import asyncio
 import functools
 import secrets
 import sqlite3
+import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -17,11 +18,11 @@ from typing import Any, TypeVar
 
 import orjson
 
-from app.domain import roster
+from app.domain import paging, roster
 from app.domain.clock import utc_now
 from app.domain.limits import Limits
 from app.domain.roles import RoleRules
-from app.protocol import errors
+from app.protocol import cursors, errors
 from app.protocol.filters import Filter
 from app.protocol.patch import MemberChange, apply_patch, parse_patch_request
 from app.protocol.resources import dump_resource, list_response, load_resource, project, wants_attribute
@@ -44,6 +45,9 @@ class ListQuery:
     descending: bool = False
     attributes: list[str] | None = None
     excluded: list[str] | None = None
+    # RFC 9865: None pages by startIndex; "" asks for the first page by cursor, anything else is a nextCursor
+    # or previousCursor handed out before.
+    cursor: str | None = None
 
 
 @dataclass(frozen=True)
@@ -120,6 +124,8 @@ class Directory:
         self.db = db
         self.rules = rules
         self.limits = limits or Limits()
+        self._hints = paging.PageHints(db)
+        self._cursor_key: bytes | None = None
 
     # -- reads -------------------------------------------------------------------------------------
     async def get(self, resource_type: ResourceType, resource_id: str, ctx: Context) -> Rendered:
@@ -156,31 +162,43 @@ class Directory:
             raise rejected[0]
         ctx = Context(base_url, attributes=query.attributes, excluded=query.excluded)
         budget = self.limits.max_page_bytes
+        shape, key, position = "", b"", None
+        if query.cursor is not None:
+            if self._cursor_key is None:
+                self._cursor_key = await self.db.write(paging.cursor_key)
+            shape, key = paging.shape_of(searches), self._cursor_key
+            position = cursors.decode(query.cursor, shape, key, int(time.time())) if query.cursor else None
 
-        def read(conn: sqlite3.Connection) -> tuple[int, list[orjson.Fragment]]:
-            total, offset, room = 0, query.start_index - 1, query.count
-            page: list[orjson.Fragment] = []
-            used = 0
-            for search in searches:
-                # Every type is counted (totalResults is the total), even once the page is full.
-                matched, found = store.search(conn, search, room, offset, budget - used)
-                total += matched
-                wanted = max(0, min(room, matched - offset))
-                offset = max(0, offset - matched)
-                kept, used = self._render_page(conn, search.resource_type, found, ctx, page, used, budget)
-                # A page cut short by the budget ends there: the next type must not fill in after a gap.
-                room = room - kept if kept == wanted else 0
-            return total, page
+        def render(conn: sqlite3.Connection, search: store.Search, found: list[store.StoredResource],
+                   page: list[orjson.Fragment], used: int) -> tuple[int, int]:
+            return self._render_page(conn, search.resource_type, found, ctx, page, used, budget)
 
-        def read_if_point(conn: sqlite3.Connection) -> tuple[int, list[orjson.Fragment]] | None:
+        def read(conn: sqlite3.Connection) -> paging.Page:
+            # Before the first statement, so that the generation is no newer than the snapshot (paging.PageHints).
+            generation = self._hints.generation()
+            if query.cursor is not None:
+                return paging.cursor_page(conn, self._hints, generation, searches, position, query.count, budget,
+                                          render)
+            return paging.index_page(conn, self._hints, generation, searches, query.start_index, query.count,
+                                     budget, render)
+
+        def read_if_point(conn: sqlite3.Connection) -> paging.Page | None:
             return read(conn) if all(store.is_point_search(conn, s) for s in searches) else None
 
         # A point read (the identity provider's `userName eq` lookup, a resource by id) is answered on the loop
         # at once, in the transaction that asked SQLite for its plan; anything the plan says may walk the table
         # runs on a reader thread, so the event loop keeps serving while it does.
         answer = await self.db.lookup(read_if_point)
-        total, page = answer if answer is not None else await self.db.read(read)
-        return list_response(page, total, query.start_index)
+        page = answer if answer is not None else await self.db.read(read)
+        if query.cursor is None:
+            return list_response(page.resources, page.total, query.start_index)
+        issued = int(time.time())
+
+        def cursor(at: cursors.Position | None) -> str | None:
+            return None if at is None else cursors.encode(at, shape, key, issued)
+
+        return list_response(page.resources, page.total, None, next_cursor=cursor(page.next_position),
+                             previous_cursor=cursor(page.previous_position))
 
     def _render_page(self, conn: sqlite3.Connection, resource_type: ResourceType, found: list[store.StoredResource],
                      ctx: Context, page: list[orjson.Fragment], used: int, budget: int) -> tuple[int, int]:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from app.protocol.cursors import CURSOR_TIMEOUT_SECONDS
 from app.protocol.schema_defs import (
     RESOURCE_TYPE_SCHEMA,
     RESOURCE_TYPES,
@@ -27,12 +28,7 @@ def _base(base_url: str) -> str:
 
 
 def service_provider_config(base_url: str, *, max_results: int, default_page_size: int) -> dict[str, Any]:
-    """ServiceProviderConfig (RFC 7643 §5).
-
-    `default_page_size` has no standard home in this representation, so it is not published here;
-    it is taken so callers pass the paging configuration in one place (the lead documents it).
-    """
-    del default_page_size
+    """ServiceProviderConfig (RFC 7643 §5), with RFC 9865 §4's `pagination`."""
     return {
         "schemas": [SERVICE_PROVIDER_CONFIG_SCHEMA],
         "patch": {"supported": True},
@@ -41,6 +37,15 @@ def service_provider_config(base_url: str, *, max_results: int, default_page_siz
         "filter": {"supported": True, "maxResults": max_results},
         "changePassword": {"supported": False},
         "sort": {"supported": True},
+        # Both methods; index stays the default, as RFC 9865 §2.4 advises a server that had only index paging.
+        "pagination": {
+            "cursor": True,
+            "index": True,
+            "defaultPaginationMethod": "index",
+            "defaultPageSize": default_page_size,
+            "maxPageSize": max_results,
+            "cursorTimeout": CURSOR_TIMEOUT_SECONDS,
+        },
         "etag": {"supported": True},
         "authenticationSchemes": [
             {

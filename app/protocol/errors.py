@@ -57,6 +57,16 @@ def too_many(detail: str) -> ScimError:
     return ScimError(400, detail, "tooMany")
 
 
+def invalid_cursor(detail: str) -> ScimError:
+    """RFC 9865 §2.1: a cursor this server did not issue for this query."""
+    return ScimError(400, detail, "invalidCursor")
+
+
+def expired_cursor(detail: str) -> ScimError:
+    """RFC 9865 §2.1: a cursor older than cursorTimeout."""
+    return ScimError(400, detail, "expiredCursor")
+
+
 def not_found(detail: str) -> ScimError:
     return ScimError(404, detail)
 

@@ -492,15 +492,22 @@ def dump_resource(resource_type: ResourceType, document: dict[str, Any], *, id: 
     return out
 
 
-def list_response(resources: list[dict[str, Any]], total: int, start_index: int) -> dict[str, Any]:
-    """A ListResponse (RFC 7644 §3.4.2); "Resources" is always present so clients can iterate blindly."""
-    return {
-        "schemas": [LIST_RESPONSE],
-        "totalResults": total,
-        "startIndex": start_index,
-        "itemsPerPage": len(resources),
-        "Resources": resources,
-    }
+def list_response(resources: list[Any], total: int, start_index: int | None, *, next_cursor: str | None = None,
+                  previous_cursor: str | None = None) -> dict[str, Any]:
+    """A ListResponse (RFC 7644 §3.4.2); "Resources" is always present so clients can iterate blindly.
+
+    A page by cursor (RFC 9865 §2) has no startIndex (`start_index` None); `nextCursor` is left out only on
+    the last page, `previousCursor` on the first."""
+    response: dict[str, Any] = {"schemas": [LIST_RESPONSE], "totalResults": total}
+    if start_index is not None:
+        response["startIndex"] = start_index
+    response["itemsPerPage"] = len(resources)
+    if next_cursor is not None:
+        response["nextCursor"] = next_cursor
+    if previous_cursor is not None:
+        response["previousCursor"] = previous_cursor
+    response["Resources"] = resources
+    return response
 
 
 # --- projection (RFC 7644 §3.4.2.5, §3.9) ----------------------------------------------------------------------
@@ -681,6 +688,7 @@ class SearchRequest:
     sort_order: str | None = None  # "ascending" or "descending"
     start_index: int | None = None
     count: int | None = None
+    cursor: str | None = None  # RFC 9865 §3
 
 
 class _AttributeListField(fields.Field):
@@ -725,10 +733,12 @@ class _SearchRequestSchema(ma.Schema):
                                                        error='must be "ascending" or "descending"'))
     start_index = _WholeNumberField(data_key="startIndex")
     count = _WholeNumberField()
+    cursor = _TextField()
 
     _KEYS: ClassVar[dict[str, str]] = {
         name.lower(): name for name in
-        ("schemas", "attributes", "excludedAttributes", "filter", "sortBy", "sortOrder", "startIndex", "count")
+        ("schemas", "attributes", "excludedAttributes", "filter", "sortBy", "sortOrder", "startIndex", "count",
+         "cursor")
     }
 
     @ma.pre_load

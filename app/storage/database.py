@@ -137,6 +137,9 @@ class Database:
         self._loop_reader: sqlite3.Connection | None = None
         self._pending: list[tuple[Callable[[sqlite3.Connection], Any], asyncio.Future[Any]]] = []
         self._committing: asyncio.Task[None] | None = None
+        # Odd while a commit is under way, and one more after it: a read that sees the same even value
+        # before its snapshot as an earlier read did saw the same data (app/domain/paging.py caches on it).
+        self.generation = 0
 
     async def open(self) -> None:
         """Open the file, creating it (0600) unless `must_exist`, and bring its schema up to date."""
@@ -214,15 +217,18 @@ class Database:
         try:
             while self._pending:
                 batch, self._pending = self._pending[:MAX_GROUP_COMMIT], self._pending[MAX_GROUP_COMMIT:]
+                self.generation += 1
                 try:
                     outcomes = await _run(self._writer, _commit_together, [work for work, _ in batch])
                 except BaseException as error:  # the COMMIT itself failed: nothing in the batch happened
+                    self.generation += 1
                     for _, future in batch:
                         if not future.done():
                             future.set_exception(error)
                     if not isinstance(error, Exception):
                         raise
                     continue
+                self.generation += 1
                 for (_, future), (failed, value) in zip(batch, outcomes, strict=True):
                     if future.done():
                         continue

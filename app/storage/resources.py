@@ -145,8 +145,27 @@ def delete(conn: sqlite3.Connection, resource_type: ResourceType, resource_id: s
 
 
 @dataclass(frozen=True)
+class Key:
+    """Where a row sits in a Search's order: its rowid and, when the search is sorted, its sort value."""
+
+    rowid: int
+    value: Any = None
+
+
+@dataclass(frozen=True)
+class Found:
+    """A resource a search found, with its place in the search's order."""
+
+    key: Key
+    resource: StoredResource
+
+
+@dataclass(frozen=True)
 class Search:
-    """A list query over one resource type, compiled: `where` and `order_by` come from filter_sql."""
+    """A list query over one resource type, compiled: `where` and `order_by` come from filter_sql.
+
+    Its order is total: the sort value (absent values last either way, RFC 7644 §3.4.2.3), then rowid, so
+    that a Key names one place in it and a page can continue from a Key by seeking (keyset pagination)."""
 
     resource_type: ResourceType
     where: str
@@ -160,11 +179,46 @@ class Search:
 
     @property
     def page_sql(self) -> str:
-        direction = "DESC" if self.descending else "ASC"
-        # rowid breaks ties so that pages are stable; absent sort values come last either way (RFC 7644 §3.4.2.3).
-        order = f"{self.order_by} IS NULL, {self.order_by} {direction}, r.rowid" if self.order_by else "r.rowid"
-        return (f"SELECT id, doc, created, last_modified, version FROM {_table(self.resource_type).name} AS r "
-                f"WHERE {self.where} ORDER BY {order} LIMIT ? OFFSET ?")
+        # Without the sort value: an OFFSET page is not continued from (its key's value would be None), and
+        # a per-row subquery in the SELECT would make even a one-row point read look like a scan to query_plan.
+        return self._select(self.where, backwards=False, with_value=False) + " LIMIT ? OFFSET ?"
+
+    def seek_sql(self, key: Key | None, backwards: bool) -> tuple[str, tuple[Any, ...]]:
+        """The rows after `key` in this order (before it, nearest first, when `backwards`), less a LIMIT."""
+        if key is None:
+            return self._select(self.where, backwards), self.params
+        beyond, values = self._beyond(key, backwards)
+        return self._select(f"({self.where}) AND {beyond}", backwards), (*self.params, *values)
+
+    def _select(self, where: str, backwards: bool, with_value: bool = True) -> str:
+        # order_by is an expression of filter_sql's without parameters, so `?`s are those of `where` alone.
+        value = self.order_by if self.order_by and with_value else "NULL"
+        return (f"SELECT r.rowid AS key_rowid, {value} AS key_value, id, doc, created, "
+                f"last_modified, version FROM {_table(self.resource_type).name} AS r WHERE {where} "
+                f"ORDER BY {self._order(backwards)}")
+
+    def _order(self, backwards: bool) -> str:
+        rowid = "r.rowid DESC" if backwards else "r.rowid"
+        if not self.order_by:
+            return rowid
+        direction = "DESC" if self.descending != backwards else "ASC"
+        return f"{self.order_by} IS NULL {'DESC' if backwards else 'ASC'}, {self.order_by} {direction}, {rowid}"
+
+    def _beyond(self, key: Key, backwards: bool) -> tuple[str, tuple[Any, ...]]:
+        """A condition for the rows strictly after `key` in this order (strictly before it when `backwards`)."""
+        rowid = "<" if backwards else ">"
+        if not self.order_by:
+            return f"r.rowid {rowid} ?", (key.rowid,)
+        expr = self.order_by
+        if key.value is None:  # the key is among the rows without a value, which come last
+            if backwards:
+                return f"({expr} IS NOT NULL OR r.rowid < ?)", (key.rowid,)
+            return f"({expr} IS NULL AND r.rowid > ?)", (key.rowid,)
+        later = "<" if self.descending != backwards else ">"
+        same_or_past = f"({expr} {later} ? OR ({expr} = ? AND r.rowid {rowid} ?))"
+        if backwards:
+            return f"({expr} IS NOT NULL AND {same_or_past})", (key.value, key.value, key.rowid)
+        return f"({expr} IS NULL OR {same_or_past})", (key.value, key.value, key.rowid)
 
 
 def is_point_search(conn: sqlite3.Connection, query: Search) -> bool:
@@ -174,28 +228,46 @@ def is_point_search(conn: sqlite3.Connection, query: Search) -> bool:
             and is_point_read(conn, query.page_sql, (*query.params, 1, 0)))
 
 
-def search(conn: sqlite3.Connection, query: Search, limit: int, offset: int, max_bytes: int
-           ) -> tuple[int, list[StoredResource]]:
-    """One page of the resources matching `query`, and how many match in all.
+def count(conn: sqlite3.Connection, query: Search) -> int:
+    return conn.execute(query.count_sql, query.params).fetchone()[0]
+
+
+def page(conn: sqlite3.Connection, query: Search, limit: int, offset: int, max_bytes: int
+         ) -> tuple[list[Found], bool]:
+    """The resources at `offset` onwards in the query's order: see `_take` for `limit`, `max_bytes` and the
+    flag. The OFFSET walks the rows before it; `seek` is the way to a page that does not."""
+    if limit <= 0:
+        return [], False
+    return _take(conn.execute(query.page_sql, (*query.params, limit, offset)), limit, max_bytes)
+
+
+def seek(conn: sqlite3.Connection, query: Search, key: Key | None, limit: int, max_bytes: int,
+         backwards: bool = False) -> tuple[list[Found], bool]:
+    """The resources right after `key` in the query's order (from its start when None), or right before it,
+    nearest first, when `backwards`: through the index that orders them, so that a page costs the same at
+    the end of 100,000 rows as at the start. See `_take` for `limit`, `max_bytes` and the flag."""
+    sql, params = query.seek_sql(key, backwards)
+    # One row more than asked for says whether any follow.
+    return _take(conn.execute(f"{sql} LIMIT ?", (*params, max(0, limit) + 1)), limit, max_bytes)
+
+
+def _take(cursor: sqlite3.Cursor, limit: int, max_bytes: int) -> tuple[list[Found], bool]:
+    """Up to `limit` rows of `cursor`, and whether it held a row past those taken.
 
     The page stops early, before `limit`, once its documents hold more than `max_bytes` characters
     (always at least one resource, so that paging moves on): rows past that point are never read, so a
     page of large resources costs at most the budget plus one resource, not `limit` times the largest."""
-    total = conn.execute(query.count_sql, query.params).fetchone()[0]
-    if limit <= 0 or offset >= total:
-        return total, []
-    found: list[StoredResource] = []
+    found: list[Found] = []
     used = 0
-    cursor = conn.execute(query.page_sql, (*query.params, limit, offset))
     try:
         for row in cursor:
             used += len(row["doc"])
-            if found and used > max_bytes:
-                break
-            found.append(_row_to_resource(row))
+            if len(found) >= limit or (found and used > max_bytes):
+                return found, True
+            found.append(Found(Key(row["key_rowid"], row["key_value"]), _row_to_resource(row)))
     finally:
         cursor.close()  # a statement left open would keep the read transaction from committing
-    return total, found
+    return found, False
 
 
 # -- memberships -------------------------------------------------------------------------------------

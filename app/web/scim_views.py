@@ -41,8 +41,12 @@ def _int_param(params: Mapping[str, Any], name: str) -> int | None:
 
 def list_query(request: web.Request, *, filter_text: str | None, start_index: int | None, count: int | None,
                sort_by: str | None, sort_order: str | None, attributes: list[str] | None,
-               excluded: list[str] | None) -> ListQuery:
+               excluded: list[str] | None, cursor: str | None = None) -> ListQuery:
     settings = request.app[SETTINGS]
+    if cursor is not None and start_index is not None:
+        # RFC 9865 §2.4: the client picks one method per request; there is no meaning for a mix of the two.
+        raise errors.invalid_value("startIndex and cursor cannot be used together: send startIndex to page by "
+                                   "index, or cursor (empty for the first page) to page by cursor.")
     # RFC 7644 §3.4.2.4: startIndex below 1 means 1, a negative count means 0.
     # Clamped above too: nothing has an index past 2^62, and larger integers overflow SQLite and JSON.
     start = min(max(1, start_index if start_index is not None else 1), 2**62)
@@ -58,6 +62,7 @@ def list_query(request: web.Request, *, filter_text: str | None, start_index: in
         descending=order == "descending",
         attributes=attributes,
         excluded=excluded,
+        cursor=cursor,
     )
 
 
@@ -66,7 +71,7 @@ async def search_query(request: web.Request) -> ListQuery:
     body = load_search_request(await read_json(request))
     return list_query(
         request, filter_text=body.filter, start_index=body.start_index, count=body.count, sort_by=body.sort_by,
-        sort_order=body.sort_order, attributes=body.attributes, excluded=body.excluded_attributes,
+        sort_order=body.sort_order, attributes=body.attributes, excluded=body.excluded_attributes, cursor=body.cursor,
     )
 
 
@@ -96,7 +101,7 @@ class ResourceViews:
         query = list_query(
             request, filter_text=params.get("filter"), start_index=_int_param(params, "startIndex"),
             count=_int_param(params, "count"), sort_by=params.get("sortBy"), sort_order=params.get("sortOrder"),
-            attributes=ctx.attributes, excluded=ctx.excluded,
+            attributes=ctx.attributes, excluded=ctx.excluded, cursor=params.get("cursor"),
         )
         return scim_response(await request.app[DIRECTORY].search(self.resource_type, query, base_url(request)))
 

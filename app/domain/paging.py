@@ -1,0 +1,215 @@
+"""Pages of a list or search: by cursor (RFC 9865) and by startIndex (RFC 7644 §3.4.2.4), both by keyset.
+
+A page is read from where the last one ended by seeking through the index that orders the rows, never by
+counting rows from the start: by cursor, the position travels in the cursor itself; by startIndex, the
+position where each page ended is remembered (PageHints) so that the next page (startIndex = previous
+startIndex + itemsPerPage) seeks too. Both make the last page of 100,000 users cost what the first does.
+A startIndex nobody ended a page at (a client jumping) falls back to an OFFSET scan.
+"""
+
+from __future__ import annotations
+
+import secrets
+import sqlite3
+from collections import OrderedDict
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+
+from app.protocol import cursors
+from app.storage import resources as store
+from app.storage import roster as settings_store
+from app.storage.database import Database
+
+# Render `found` onto the page within the byte budget: (conn, search, found, page, used) -> (kept, used).
+Render = Callable[[sqlite3.Connection, store.Search, list[store.StoredResource], list[orjson.Fragment], int],
+                  tuple[int, int]]
+
+_CURSOR_KEY_SETTING = "cursor_key"
+
+
+def cursor_key(conn: sqlite3.Connection) -> bytes:
+    """The key cursors are signed with: made once per database and kept in it, so that cursors outlive a restart
+    (cursorTimeout promises they stay valid that long) and every process serving the file accepts them."""
+    stored = settings_store.get_setting(conn, _CURSOR_KEY_SETTING)
+    if stored is None:
+        stored = secrets.token_hex(32)
+        settings_store.put_setting(conn, _CURSOR_KEY_SETTING, stored)
+    return bytes.fromhex(stored)
+
+
+def shape_of(searches: Sequence[store.Search]) -> str:
+    """The fingerprint of what a query selects and in what order: a cursor is valid only for its own."""
+    return cursors.fingerprint([[s.resource_type.name, s.where, s.params, s.order_by, s.descending]
+                                for s in searches])
+
+
+@dataclass(frozen=True)
+class Page:
+    total: int
+    resources: list[orjson.Fragment]
+    next_position: cursors.Position | None = None
+    previous_position: cursors.Position | None = None
+    last: cursors.Position | None = None  # the page's last row, in the query's order
+
+
+class PageHints:
+    """What recent pages found out, for the pages after them: the number of matches of each search, and the
+    position of the row each index page ended at. An entry is trusted only while the database has seen no
+    commit since it was made (Database.generation is unchanged and even), so a hint is never stale."""
+
+    _MAX = 256
+
+    def __init__(self, db: Database) -> None:
+        self.db = db
+        self._entries: OrderedDict[Any, tuple[int, Any]] = OrderedDict()
+
+    def generation(self) -> int | None:
+        """Read this before the transaction's first statement: None while a commit is under way."""
+        generation = self.db.generation
+        return None if generation % 2 else generation
+
+    def get(self, generation: int | None, key: Any) -> Any:
+        entry = self._entries.get(key)
+        if generation is None or entry is None or entry[0] != generation:
+            return None
+        return entry[1]
+
+    def put(self, generation: int | None, key: Any, value: Any) -> None:
+        if generation is None:
+            return
+        self._entries[key] = (generation, value)
+        self._entries.move_to_end(key)
+        while len(self._entries) > self._MAX:
+            self._entries.popitem(last=False)
+
+    def count(self, conn: sqlite3.Connection, generation: int | None, search: store.Search) -> int:
+        total = self.get(generation, ("count", search))
+        if total is None:
+            total = store.count(conn, search)
+            self.put(generation, ("count", search), total)
+        return total
+
+
+def index_page(conn: sqlite3.Connection, hints: PageHints, generation: int | None, searches: Sequence[store.Search],
+               start_index: int, count: int, budget: int, render: Render) -> Page:
+    """The page at `start_index` (1-based) across `searches` in turn (a root search: Users, then Groups)."""
+    totals = [hints.count(conn, generation, s) for s in searches]
+    offset = start_index - 1
+    shape = tuple(searches)
+    hint = hints.get(generation, ("end", shape, offset)) if offset else None
+    if hint is not None:
+        # A page ended right before this one: continue after its last row, as a cursor would.
+        index, rowid, value = hint
+        page = _read(conn, searches, totals, index, store.Key(rowid, value), False, count, budget, render,
+                     links=False)
+    else:
+        page = _offset_page(conn, searches, totals, offset, count, budget, render)
+    last = page.last
+    # An OFFSET page's keys carry no sort value (store.Search.page_sql), so only unsorted pages are continued from.
+    if last is not None and last.rowid is not None and not any(s.order_by for s in searches):
+        names = [s.resource_type.name for s in searches]
+        hints.put(generation, ("end", shape, offset + len(page.resources)),
+                  (names.index(last.resource_type), last.rowid, last.value))
+    return Page(sum(totals), page.resources)
+
+
+def _offset_page(conn: sqlite3.Connection, searches: Sequence[store.Search], totals: list[int], offset: int,
+                 count: int, budget: int, render: Render) -> Page:
+    page: list[orjson.Fragment] = []
+    used, room, last = 0, count, None
+    for search, matched in zip(searches, totals, strict=True):
+        if room <= 0:
+            break
+        if offset >= matched:
+            offset -= matched
+            continue
+        found, _ = store.page(conn, search, room, offset, budget - used)
+        offset = 0
+        kept, used = render(conn, search, [f.resource for f in found], page, used)
+        if kept:
+            last = _position(search, found[kept - 1].key)
+        # A page cut short by the budget ends there: the next type must not fill in after a gap.
+        room = room - kept if kept == len(found) else 0
+    return Page(sum(totals), page, last=last)
+
+
+def cursor_page(conn: sqlite3.Connection, hints: PageHints, generation: int | None, searches: Sequence[store.Search],
+                position: cursors.Position | None, count: int, budget: int, render: Render) -> Page:
+    """The page a cursor names (None: the first), with the positions its nextCursor and previousCursor hold."""
+    totals = [hints.count(conn, generation, s) for s in searches]
+    names = [s.resource_type.name for s in searches]
+    if position is None or position.rowid is None:
+        return _read(conn, searches, totals, 0, None, False, count, budget, render)
+    # The cursor's fingerprint covers the resource types, so its type is one of them.
+    return _read(conn, searches, totals, names.index(position.resource_type),
+                 store.Key(position.rowid, position.value), position.backwards, count, budget, render)
+
+
+def _read(conn: sqlite3.Connection, searches: Sequence[store.Search], totals: list[int], start: int,
+          key: store.Key | None, backwards: bool, count: int, budget: int, render: Render, links: bool = True
+          ) -> Page:
+    """Up to `count` resources beyond `key` of searches[start] (from its start when None) in the reading
+    direction, then on through the following searches (the preceding ones when `backwards`); with `links`,
+    the positions of the pages on either side."""
+    order = range(start, -1, -1) if backwards else range(start, len(searches))
+    page: list[orjson.Fragment] = []
+    used, room = 0, count
+    near: cursors.Position | None = None  # the first row read (the nearest to `key`)
+    far: cursors.Position | None = None   # the last row read
+    more = False                          # whether rows follow the page in the reading direction
+    for step, index in enumerate(order):
+        search = searches[index]
+        after = key if step == 0 else None
+        if room <= 0:
+            more = store.seek(conn, search, after, 0, budget, backwards)[1] if after is not None \
+                else totals[index] > 0
+            if more:
+                break
+            continue
+        found, rest = store.seek(conn, search, after, room, budget - used, backwards)
+        kept, used = render(conn, search, [f.resource for f in found], page, used)
+        if kept:
+            near = near or _position(search, found[0].key)
+            far = _position(search, found[kept - 1].key)
+        room -= kept
+        if rest or kept < len(found):
+            more = True
+            break
+    if backwards:
+        page.reverse()
+    total = sum(totals)
+    if near is None or far is None:
+        # Nothing was read (count=0, or nothing is left): a count=0 page still says where to go on from.
+        here = cursors.Position(None, None) if key is None else _position(searches[start], key)
+        return Page(total, page, here if more and not backwards else None)
+    if not links:
+        return Page(total, page, last=near if backwards else far)
+    behind = _any_behind(conn, searches, totals, near, backwards, budget)
+    if backwards:
+        return Page(total, page, next_position=_flip(near, backwards=False) if behind else None,
+                    previous_position=_flip(far, backwards=True) if more else None, last=near)
+    return Page(total, page, next_position=far if more else None,
+                previous_position=_flip(near, backwards=True) if behind else None, last=far)
+
+
+def _any_behind(conn: sqlite3.Connection, searches: Sequence[store.Search], totals: list[int],
+                near: cursors.Position, backwards: bool, budget: int) -> bool:
+    """Whether any row lies on the other side of `near` from the reading direction."""
+    names = [s.resource_type.name for s in searches]
+    index = names.index(near.resource_type)
+    assert near.rowid is not None
+    if store.seek(conn, searches[index], store.Key(near.rowid, near.value), 0, budget, not backwards)[1]:
+        return True
+    others = range(index + 1, len(searches)) if backwards else range(index)
+    return any(totals[i] > 0 for i in others)
+
+
+def _position(search: store.Search, key: store.Key) -> cursors.Position:
+    return cursors.Position(search.resource_type.name, key.rowid, key.value)
+
+
+def _flip(position: cursors.Position, backwards: bool) -> cursors.Position:
+    return cursors.Position(position.resource_type, position.rowid, position.value, backwards)
