@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import secrets
 import sqlite3
+import threading
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -65,6 +66,7 @@ class PageHints:
     def __init__(self, db: Database) -> None:
         self.db = db
         self._entries: OrderedDict[Any, tuple[int, Any]] = OrderedDict()
+        self._lock = threading.Lock()  # pages are read on several reader threads at once
 
     def generation(self) -> int | None:
         """Read this before the transaction's first statement: None while a commit is under way."""
@@ -72,7 +74,8 @@ class PageHints:
         return None if generation % 2 else generation
 
     def get(self, generation: int | None, key: Any) -> Any:
-        entry = self._entries.get(key)
+        with self._lock:
+            entry = self._entries.get(key)
         if generation is None or entry is None or entry[0] != generation:
             return None
         return entry[1]
@@ -80,10 +83,11 @@ class PageHints:
     def put(self, generation: int | None, key: Any, value: Any) -> None:
         if generation is None:
             return
-        self._entries[key] = (generation, value)
-        self._entries.move_to_end(key)
-        while len(self._entries) > self._MAX:
-            self._entries.popitem(last=False)
+        with self._lock:
+            self._entries[key] = (generation, value)
+            self._entries.move_to_end(key)
+            while len(self._entries) > self._MAX:
+                self._entries.popitem(last=False)
 
     def count(self, conn: sqlite3.Connection, generation: int | None, search: store.Search) -> int:
         total = self.get(generation, ("count", search))
