@@ -19,7 +19,7 @@ from typing import Any
 
 import orjson
 
-from app.protocol import cursors
+from app.protocol import cursors, errors
 from app.storage import resources as store
 from app.storage import roster as settings_store
 from app.storage.database import Database
@@ -147,7 +147,8 @@ def cursor_page(conn: sqlite3.Connection, hints: PageHints, generation: int | No
     names = [s.resource_type.name for s in searches]
     if position is None or position.rowid is None:
         return _read(conn, searches, totals, 0, None, False, count, budget, render)
-    # The cursor's fingerprint covers the resource types, so its type is one of them.
+    if position.resource_type not in names:  # pragma: no cover - the fingerprint covers the resource types
+        raise errors.invalid_cursor("The cursor is invalid: it names a resource type this query does not list.")
     return _read(conn, searches, totals, names.index(position.resource_type),
                  store.Key(position.rowid, position.value), position.backwards, count, budget, render)
 

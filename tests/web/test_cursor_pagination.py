@@ -214,3 +214,10 @@ async def test_the_discovery_document_advertises_cursor_pagination(scim: Scim) -
 async def test_an_empty_collection_by_cursor_is_one_last_page(scim: Scim, path: str) -> None:
     body = (await scim.get(f"{path}?cursor")).body
     assert body == {"schemas": [LIST_RESPONSE], "totalResults": 0, "itemsPerPage": 0, "Resources": []}
+
+
+async def test_a_long_sort_value_makes_a_long_cursor_that_still_works(scim: Scim) -> None:
+    """A cursor carries the sort value of its row: a sortBy attribute holding kilobytes still pages."""
+    ids = [(await scim.create_user(f"long{i}@acme.com", title="t" * 10_000 + str(i)))["id"] for i in range(3)]
+    seen, pages = await walk(scim, "sortBy=title&count=1")
+    assert seen == ids and len(pages[0]["nextCursor"]) > 10_000
