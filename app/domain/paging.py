@@ -130,13 +130,13 @@ def _offset_page(conn: sqlite3.Connection, searches: Sequence[store.Search], tot
         if offset >= matched:
             offset -= matched
             continue
-        found, _ = store.page(conn, search, room, offset, budget - used)
+        found, cut = store.page(conn, search, room, offset, budget - used)
         offset = 0
         kept, used = render(conn, search, [f.resource for f in found], page, used)
         if kept:
             last = _position(search, found[kept - 1].key)
         # A page cut short by the budget ends there: the next type must not fill in after a gap.
-        room = room - kept if kept == len(found) else 0
+        room = 0 if cut or kept < len(found) else room - kept
     return Page(sum(totals), page, last=last)
 
 

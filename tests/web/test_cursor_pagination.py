@@ -221,3 +221,17 @@ async def test_a_long_sort_value_makes_a_long_cursor_that_still_works(scim: Scim
     ids = [(await scim.create_user(f"long{i}@acme.com", title="t" * 10_000 + str(i)))["id"] for i in range(3)]
     seen, pages = await walk(scim, "sortBy=title&count=1")
     assert seen == ids and len(pages[0]["nextCursor"]) > 10_000
+
+
+async def test_a_search_across_types_by_cursor_cut_short_by_the_budget_leaves_no_gap(scim_with: Any) -> None:
+    scim = await scim_with(max_page_bytes=10_000)
+    users = [(await scim.create_user(f"wide{i}@acme.com", title="x" * 2000))["id"] for i in range(6)]
+    group = (await scim.create_group("staff"))["id"]
+    ids: list[str] = []
+    cursor: str | None = ""
+    while cursor is not None:
+        page = (await scim.post("/.search", {"schemas": [SEARCH], "cursor": cursor, "count": 50})).body
+        assert page["totalResults"] == 7 and page["Resources"]
+        ids += [r["id"] for r in page["Resources"]]
+        cursor = page.get("nextCursor")
+    assert ids == [*users, group]
