@@ -17,7 +17,8 @@ from app.domain import tokens
 from app.storage.database import Database, DatabaseError, DatabaseLock, upgrade
 
 SERVE_OPTIONS = ("db", "host", "port", "base-url", "group-prefix", "default-role", "tls-cert", "tls-key",
-                 "log-format", "metrics", "durability", "max-body-bytes", "max-resource-bytes", "max-page-bytes")
+                 "log-format", "metrics", "durability", "max-body-bytes", "max-resource-bytes", "max-page-bytes",
+                 "bulk-max-operations", "bulk-max-payload-bytes")
 # In-flight requests get this long to finish after SIGTERM or SIGINT.
 SHUTDOWN_GRACE_SECONDS = 3.0
 
@@ -38,6 +39,8 @@ def settings_from(args: argparse.Namespace) -> Settings:
             tls_key=values["tls-key"], log_format=values["log-format"], metrics=values["metrics"],
             durability=values["durability"], max_body_bytes=values["max-body-bytes"],
             max_resource_bytes=values["max-resource-bytes"], max_page_bytes=values["max-page-bytes"],
+            bulk_max_operations=values["bulk-max-operations"],
+            bulk_max_payload_bytes=values["bulk-max-payload-bytes"],
         )
     except ValueError as error:
         raise CommandError(str(error)) from None

@@ -23,7 +23,7 @@ from app.domain.limits import Limits
 from app.domain.roles import RoleRules
 from app.protocol import errors
 from app.protocol.filters import Filter
-from app.protocol.patch import MemberChange, apply_patch, parse_patch_request
+from app.protocol.patch import MemberChange, PatchOperation, apply_patch, parse_patch_request
 from app.protocol.resources import dump_resource, list_response, load_resource, project, wants_attribute
 from app.protocol.schema_defs import GROUP_RESOURCE, RESOURCE_TYPES, USER_RESOURCE, ResourceType
 from app.storage import resources as store
@@ -108,6 +108,10 @@ _VALIDATOR = ThreadPoolExecutor(max_workers=1, thread_name_prefix="rollcall-vali
 _EXTRAS_BATCH = {"User": 100, "Group": 1}
 
 T = TypeVar("T")
+# A transaction: a function of the writer's connection, for Database.write.
+Write = Callable[[sqlite3.Connection], T]
+# What a write of a User or Group stores and its extras (User.groups, Group.members), for `render`.
+Written = tuple[store.StoredResource, dict[str, Any]]
 
 
 def new_id() -> str:
@@ -129,7 +133,7 @@ class Directory:
                 raise _not_found(resource_type, resource_id)
             return current, self._extras(conn, resource_type, [current.id], ctx)[current.id]
 
-        return self._render(resource_type, *await self.db.lookup(read), ctx)
+        return self.render(resource_type, await self.db.lookup(read), ctx)
 
     async def search(self, resource_type: ResourceType, query: ListQuery, base_url: str) -> dict[str, Any]:
         return await self._search([resource_type], query, base_url)
@@ -192,7 +196,7 @@ class Directory:
             batch = found[start:start + step]
             extras = self._extras(conn, resource_type, [r.id for r in batch], ctx)
             for position, stored in enumerate(batch, start):
-                encoded = orjson.dumps(self._render(resource_type, stored, extras[stored.id], ctx).body)
+                encoded = orjson.dumps(self.render(resource_type, (stored, extras[stored.id]), ctx).body)
                 if page and used + len(encoded) > budget:
                     return position, used
                 page.append(orjson.Fragment(encoded))
@@ -202,13 +206,20 @@ class Directory:
     # -- writes ------------------------------------------------------------------------------------
     async def create(self, resource_type: ResourceType, body: Any, ctx: Context) -> Rendered:
         document = await self._validated(resource_type, body)
+        return self.render(resource_type, await self.db.write(self.creating(resource_type, document, ctx)), ctx)
+
+    def creating(self, resource_type: ResourceType, document: dict[str, Any], ctx: Context,
+                 resource_id: str | None = None) -> Write[Written]:
+        """The transaction of a POST of `document` (as `validate` made it), to run with Database.write: the
+        resource, its members, its events and the roster. `resource_id` is the id to give it (a new one if None)."""
         members = _member_ids(document.pop("members", None))
+        created_id = resource_id or new_id()
         now = utc_now()
 
-        def write(conn: sqlite3.Connection) -> tuple[store.StoredResource, dict[str, Any]]:
+        def write(conn: sqlite3.Connection) -> Written:
             changes = _Changes()
             try:
-                created = store.insert(conn, resource_type, new_id(), document, now, self.limits.max_resource_bytes)
+                created = store.insert(conn, resource_type, created_id, document, now, self.limits.max_resource_bytes)
             except store.UniquenessConflict:
                 raise _conflict(resource_type, document) from None
             except store.DocumentTooLarge as error:
@@ -221,30 +232,46 @@ class Directory:
             self._finish(conn, changes, ctx, now)
             return created, self._written_extras(conn, resource_type, created.id, ctx)
 
-        return self._render(resource_type, *await self.db.write(write), ctx)
+        return write
 
     async def replace(self, resource_type: ResourceType, resource_id: str, body: Any, ctx: Context,
                       if_match: str | None = None) -> Rendered:
         document = await self._validated(resource_type, body)
+        write = self.replacing(resource_type, resource_id, document, ctx, if_match)
+        return self.render(resource_type, await self.db.write(write), ctx)
+
+    def replacing(self, resource_type: ResourceType, resource_id: str, document: dict[str, Any], ctx: Context,
+                  if_match: str | None = None) -> Write[Written]:
+        """The transaction of a PUT of `document` (as `validate` made it), to run with Database.write."""
         # A PUT without `members` leaves the membership alone: a rename must never empty a role group.
         members = document.pop("members", None)
         change = [MemberChange("replace", _member_ids(members))] if members is not None else []
-        return await self._update(resource_type, resource_id, ctx, if_match, lambda _: (document, change))
+        return self._updating(resource_type, resource_id, ctx, if_match, lambda _: (document, change))
 
     async def patch(self, resource_type: ResourceType, resource_id: str, body: Any, ctx: Context,
                     if_match: str | None = None) -> Rendered:
-        operations = await _off_loop_if_large(_encoded_size(body), parse_patch_request, body)
+        operations = await off_loop_if_large(encoded_size(body), parse_patch_request, body)
+        write = self.patching(resource_type, resource_id, operations, ctx, if_match)
+        return self.render(resource_type, await self.db.write(write), ctx)
 
+    def patching(self, resource_type: ResourceType, resource_id: str, operations: list[PatchOperation],
+                 ctx: Context, if_match: str | None = None) -> Write[Written]:
+        """The transaction of a PATCH (operations as parse_patch_request made them), to run with Database.write."""
         def patched(current: dict[str, Any]) -> tuple[dict[str, Any], list[MemberChange]]:
             result = apply_patch(resource_type, current, operations)
             document = load_resource(resource_type, result.document)
             document.pop("members", None)
             return document, result.member_changes
 
-        return await self._update(resource_type, resource_id, ctx, if_match, patched)
+        return self._updating(resource_type, resource_id, ctx, if_match, patched)
 
     async def delete(self, resource_type: ResourceType, resource_id: str, ctx: Context,
                      if_match: str | None = None) -> None:
+        await self.db.write(self.deleting(resource_type, resource_id, ctx, if_match))
+
+    def deleting(self, resource_type: ResourceType, resource_id: str, ctx: Context,
+                 if_match: str | None = None) -> Write[None]:
+        """The transaction of a DELETE, to run with Database.write."""
         now = utc_now()
 
         def write(conn: sqlite3.Connection) -> None:
@@ -264,14 +291,14 @@ class Directory:
             changes.events.append(_resource_event(resource_type, "deleted", resource_id, current.document))
             self._finish(conn, changes, ctx, now)
 
-        await self.db.write(write)
+        return write
 
-    async def _update(self, resource_type: ResourceType, resource_id: str, ctx: Context, if_match: str | None,
-                      change: Callable[[dict[str, Any]], tuple[dict[str, Any], list[MemberChange]]]) -> Rendered:
+    def _updating(self, resource_type: ResourceType, resource_id: str, ctx: Context, if_match: str | None,
+                  change: Callable[[dict[str, Any]], tuple[dict[str, Any], list[MemberChange]]]) -> Write[Written]:
         """PUT and PATCH: read, change, write and settle the roster in one transaction."""
         now = utc_now()
 
-        def write(conn: sqlite3.Connection) -> tuple[store.StoredResource, dict[str, Any]]:
+        def write(conn: sqlite3.Connection) -> Written:
             changes = _Changes()
             current = self._current(conn, resource_type, resource_id, if_match)
             document, member_changes = change(current.document)
@@ -291,7 +318,7 @@ class Directory:
             self._finish(conn, changes, ctx, now)
             return updated, self._written_extras(conn, resource_type, resource_id, ctx)
 
-        return self._render(resource_type, *await self.db.write(write), ctx)
+        return write
 
     def _update_events(self, resource_type: ResourceType, current: store.StoredResource,
                        document: dict[str, Any], changes: _Changes) -> list[Event]:
@@ -315,12 +342,17 @@ class Directory:
 
     # -- helpers -----------------------------------------------------------------------------------
     async def _validated(self, resource_type: ResourceType, body: Any) -> dict[str, Any]:
-        """The document of a POST or PUT body (load_resource), validated off the loop when it is large."""
-        size = _encoded_size(body)
+        """The document of a POST or PUT body (`validate`), validated off the loop when it is large."""
+        size = encoded_size(body)
+        return await off_loop_if_large(size, self.validate, resource_type, body, size)
+
+    def validate(self, resource_type: ResourceType, body: Any, size: int | None) -> dict[str, Any]:
+        """The document of a POST or PUT body (load_resource), `size` its encoded_size; a User body far larger
+        than a stored User may be is refused before it is validated."""
         if resource_type is USER_RESOURCE and size is not None \
                 and size > EARLY_REFUSAL_FACTOR * self.limits.max_resource_bytes:
             raise self._too_large(resource_type, size, "its body holds")
-        return await _off_loop_if_large(size, load_resource, resource_type, body)
+        return load_resource(resource_type, body)
 
     def _too_large(self, resource_type: ResourceType, size: int, what: str = "it would be stored as"
                    ) -> errors.ScimError:
@@ -376,8 +408,9 @@ class Directory:
             for i in ids
         }
 
-    def _render(self, resource_type: ResourceType, stored: store.StoredResource, extra: dict[str, Any],
-                ctx: Context) -> Rendered:
+    def render(self, resource_type: ResourceType, written: Written, ctx: Context) -> Rendered:
+        """A stored resource and its extras (User.groups, Group.members) as the client sees it."""
+        stored, extra = written
         location = f"{ctx.base_url}{resource_type.endpoint}/{stored.id}"
         etag = etag_of(stored.version)
         meta = {"resourceType": resource_type.name, "created": stored.created,
@@ -388,7 +421,7 @@ class Directory:
         return Rendered(body, etag, location)
 
 
-def _encoded_size(body: Any) -> int | None:
+def encoded_size(body: Any) -> int | None:
     """The body's size as JSON re-encodes it (~1 ms per MiB), so whitespace and escapes do not count; None when
     it is nested too deeply to encode (validation refuses it, with a better message than an encoder would)."""
     try:
@@ -397,7 +430,7 @@ def _encoded_size(body: Any) -> int | None:
         return None
 
 
-async def _off_loop_if_large(size: int | None, function: Callable[..., T], *args: Any) -> T:
+async def off_loop_if_large(size: int | None, function: Callable[..., T], *args: Any) -> T:
     """`function(*args)`, on a worker thread when the body it validates (`size` bytes, None if unknown) is large
     enough to hold up the event loop."""
     if size is None or size > OFF_LOOP_BODY_BYTES:

@@ -6,7 +6,7 @@ from aiohttp import web
 
 from app.config import SCIM_PREFIX
 from app.protocol.schema_defs import GROUP_RESOURCE, USER_RESOURCE
-from app.web import api_views, ops_views, scim_views
+from app.web import api_views, bulk_views, ops_views, scim_views
 from app.web.keys import METRICS
 
 
@@ -31,6 +31,7 @@ def setup_routes(app: web.Application) -> None:
         item.add_route("PATCH", views.patch)
         item.add_route("DELETE", views.delete)
     router.add_post(_scim(".search"), scim_views.search_all)
+    router.add_post(_scim("Bulk"), bulk_views.bulk)
     router.add_get(_scim("ServiceProviderConfig"), scim_views.service_provider_config)
     router.add_get(_scim("ResourceTypes"), scim_views.resource_types)
     router.add_get(_scim("ResourceTypes/{id}"), scim_views.resource_type)

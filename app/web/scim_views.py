@@ -138,7 +138,8 @@ async def search_all(request: web.Request) -> web.Response:
 async def service_provider_config(request: web.Request) -> web.Response:
     settings = request.app[SETTINGS]
     return scim_response(discovery.service_provider_config(
-        base_url(request), max_results=settings.max_page_size, default_page_size=settings.default_page_size))
+        base_url(request), max_results=settings.max_page_size, default_page_size=settings.default_page_size,
+        bulk_max_operations=settings.bulk_max_operations, bulk_max_payload_bytes=settings.bulk_max_payload_bytes))
 
 
 def _listed(resources: list[dict[str, Any]]) -> dict[str, Any]:
