@@ -32,6 +32,7 @@ def setup_routes(app: web.Application) -> None:
         item.add_route("DELETE", views.delete)
     router.add_post(_scim(".search"), scim_views.search_all)
     router.add_post(_scim("Bulk"), bulk_views.bulk)
+    router.add_route("*", _scim("Me"), scim_views.me)
     router.add_get(_scim("ServiceProviderConfig"), scim_views.service_provider_config)
     router.add_get(_scim("ResourceTypes"), scim_views.resource_types)
     router.add_get(_scim("ResourceTypes/{id}"), scim_views.resource_type)
