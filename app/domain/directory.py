@@ -313,6 +313,10 @@ class Directory:
                 except store.DocumentTooLarge as error:
                     raise self._too_large(resource_type, error.size) from None
                 changes.events.extend(self._update_events(resource_type, current, document, changes))
+                if resource_type is USER_RESOURCE and _display(current.document) != _display(document):
+                    # Its groups list it by this name (members[].display): their versions move with it, so that
+                    # an ETag or If-None-Match on a group never vouches for a stale name.
+                    store.touch_groups(conn, store.group_ids_of_user(conn, resource_id), now)
             elif membership_changed:
                 updated = store.touch(conn, resource_type, current, now)
             self._finish(conn, changes, ctx, now)
@@ -399,11 +403,13 @@ class Directory:
             }
         if not wants_attribute(resource_type, ctx.attributes, ctx.excluded, "members"):
             return {i: {} for i in ids}
-        members = store.members_of(conn, ids)
+        with_display = _asks_for_member_display(ctx.attributes)
+        members = store.members_of(conn, ids, with_display)
         return {
             i: {"members": [
-                {"value": member_id, "$ref": f"{ctx.base_url}/Users/{member_id}", "type": "User"}
-                for member_id in members[i]
+                {"value": m.user_id, "$ref": f"{ctx.base_url}/Users/{m.user_id}", "type": "User",
+                 **({"display": m.display} if with_display else {})}
+                for m in members[i]
             ]} if members[i] else {}
             for i in ids
         }
@@ -488,6 +494,17 @@ def _apply_member_changes(conn: sqlite3.Connection, group_id: str, member_change
     changes.membership("group.member_added", group_id, added)
     changes.membership("group.member_removed", group_id, removed)
     return bool(added or removed)
+
+
+def _asks_for_member_display(attributes: list[str] | None) -> bool:
+    """Whether `attributes` names members.display (returned="request" in schema_defs), URN-qualified or not."""
+    qualified = f"{GROUP_RESOURCE.schema.id}:members.display".lower()
+    return any(name.lower() in ("members.display", qualified) for name in attributes or ())
+
+
+def _display(user: dict[str, Any]) -> str:
+    """What a group shows for a member (as storage.members_of derives it): its displayName, else its userName."""
+    return user.get("displayName") or user["userName"]
 
 
 def _resource_event(resource_type: ResourceType, verb: str, resource_id: str, document: dict[str, Any]) -> Event:
