@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import logging
 import secrets
 import sqlite3
 from collections.abc import Callable
@@ -65,6 +66,8 @@ class _Changes:
     reason: str = roster.LEFT_ROLE_GROUPS
     # A group renamed into or out of a role-group name: all its members need their role settled.
     regranting_group: str | None = None
+    # Member ids that named no User, skipped rather than stored (see _add_members), by group.
+    skipped: dict[str, list[str]] = field(default_factory=dict)
 
     def membership(self, kind: str, group_id: str, user_ids: list[str]) -> None:
         self.events.extend(Event(kind, user_id, group_id, {"groupId": group_id, "userId": user_id})
@@ -84,6 +87,10 @@ class Rendered:
 def etag_of(version: int) -> str:
     return f'W/"{version}"'
 
+
+# A group.members_skipped event names at most this many of the ids it skipped (and counts them all), so that a
+# push of thousands of stale ids does not write an event of a megabyte.
+MAX_SKIPPED_LISTED = 100
 
 # Answers to writes on a group list its members only up to this many, the default page size
 # (see Directory._written_extras).
@@ -108,6 +115,7 @@ _VALIDATOR = ThreadPoolExecutor(max_workers=1, thread_name_prefix="rollcall-vali
 _EXTRAS_BATCH = {"User": 100, "Group": 1}
 
 T = TypeVar("T")
+log = logging.getLogger("rollcall.directory")
 # A transaction: a function of the writer's connection, for Database.write.
 Write = Callable[[sqlite3.Connection], T]
 # What a write of a User or Group stores and its extras (User.groups, Group.members), for `render`.
@@ -228,7 +236,8 @@ class Directory:
             if resource_type is USER_RESOURCE:
                 changes.touched_users.append(created.id)
             elif members:
-                changes.membership("group.member_added", created.id, _add_members(conn, created.id, members, now))
+                added = _add_members(conn, created.id, members, now, changes)
+                changes.membership("group.member_added", created.id, added)
             self._finish(conn, changes, ctx, now)
             return created, self._written_extras(conn, resource_type, created.id, ctx)
 
@@ -341,6 +350,11 @@ class Directory:
         """Record the request's events, then bring the roster in line for every user it touched."""
         if changes.regranting_group is not None:
             changes.touched_users.extend(store.all_member_ids(conn, changes.regranting_group))
+        for group_id, skipped in changes.skipped.items():
+            changes.events.append(_skipped_event(group_id, skipped))
+            # Ids are the client's text: %r keeps a newline in one from forging a log line.
+            log.warning("group %s: skipped %d member id(s) that name no User: %s%s", group_id, len(skipped),
+                        ", ".join(repr(i) for i in skipped[:10]), " (and more)" if len(skipped) > 10 else "")
         roster_store.append_events(conn, changes.events, now, ctx.actor)
         roster.settle(conn, self.rules, changes.touched_users, actor=ctx.actor, now=now, reason=changes.reason)
 
@@ -460,14 +474,18 @@ def _member_ids(members: list[dict[str, Any]] | None) -> tuple[str, ...]:
     return tuple(dict.fromkeys(member["value"] for member in members))
 
 
-def _add_members(conn: sqlite3.Connection, group_id: str, user_ids: tuple[str, ...], now: str) -> list[str]:
-    """Add members, after checking they all exist; returns the ids that were not members before."""
+def _add_members(conn: sqlite3.Connection, group_id: str, user_ids: tuple[str, ...], now: str, changes: _Changes
+                 ) -> list[str]:
+    """Add the members that are Users; returns the ids that were not members before.
+
+    An id that names no User is skipped (noted in `changes`), not refused: identity providers take a 400 as
+    final (Okta does not retry), so one stale id would cost every valid member of the push their access.
+    The skipped ids are never stored, so no membership ever dangles."""
     missing = store.missing_users(conn, user_ids)
     if missing:
-        raise errors.invalid_value(
-            f"No User has the id {', '.join(repr(m) for m in missing[:10])}"
-            f"{' (and more)' if len(missing) > 10 else ''}: members must be the ids of existing Users."
-        )
+        changes.skipped.setdefault(group_id, []).extend(missing)
+        absent = set(missing)
+        user_ids = tuple(i for i in user_ids if i not in absent)
     return store.add_members(conn, group_id, user_ids, now)
 
 
@@ -478,7 +496,7 @@ def _apply_member_changes(conn: sqlite3.Connection, group_id: str, member_change
     removed: list[str] = []
     for change in member_changes:
         if change.kind == "add":
-            added += _add_members(conn, group_id, change.ids, now)
+            added += _add_members(conn, group_id, change.ids, now, changes)
         elif change.kind == "remove":
             removed += store.remove_members(conn, group_id, change.ids)
         elif change.kind == "remove_where":
@@ -490,7 +508,7 @@ def _apply_member_changes(conn: sqlite3.Connection, group_id: str, member_change
             present = store.all_member_ids(conn, group_id)
             removed += store.remove_members(conn, group_id, [i for i in present if i not in wanted])
             present_set = set(present)
-            added += _add_members(conn, group_id, tuple(i for i in change.ids if i not in present_set), now)
+            added += _add_members(conn, group_id, tuple(i for i in change.ids if i not in present_set), now, changes)
     changes.membership("group.member_added", group_id, added)
     changes.membership("group.member_removed", group_id, removed)
     return bool(added or removed)
@@ -505,6 +523,13 @@ def _asks_for_member_display(attributes: list[str] | None) -> bool:
 def _display(user: dict[str, Any]) -> str:
     """What a group shows for a member (as storage.members_of derives it): its displayName, else its userName."""
     return user.get("displayName") or user["userName"]
+
+
+def _skipped_event(group_id: str, skipped: list[str]) -> Event:
+    """One event per request and group that names the member ids it skipped (the first MAX_SKIPPED_LISTED)."""
+    unique = list(dict.fromkeys(skipped))
+    return Event("group.members_skipped", group_id=group_id, data={
+        "groupId": group_id, "skipped": unique[:MAX_SKIPPED_LISTED], "skippedCount": len(unique)})
 
 
 def _resource_event(resource_type: ResourceType, verb: str, resource_id: str, document: dict[str, Any]) -> Event:

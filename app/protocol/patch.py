@@ -647,6 +647,8 @@ def _member_ids(raw: Any) -> tuple[str, ...]:
             member_id = ref.rstrip("/").rsplit("/", 1)[-1]
         else:
             raise invalid_value(f"A member needs a 'value' holding the user's id (or a '$ref'): {member!r}.")
+        if "\x00" in member_id:  # as resources._Member refuses it: an unknown id is skipped, and noted in the feed
+            raise invalid_value(f"A member's id must not contain NUL bytes: {member!r}.")
         if member_id not in ids:
             ids.append(member_id)
     return tuple(ids)

@@ -210,7 +210,7 @@ async def test_error_bodies_never_carry_a_traceback_or_sql(scim: Scim) -> None:
         ("DELETE", "/Groups/nope", None),
         ("GET", "/api/events?after=-1", None),
         ("GET", "/api/members/nope", None),
-        ("POST", "/Groups", {"displayName": "g", "members": [{"value": "ghost"}]}),
+        ("POST", "/Groups", {"displayName": "g", "members": [{"value": 7}]}),
     ]
     for method, path, body in probes:
         answer = await scim.request(method, path, body)
