@@ -35,3 +35,32 @@ def test_a_client_with_models_from_schemas_creates_a_group_with_members(running_
         assert [g.display for g in client.query(user_model, alice.id).groups] == ["rollcall-members"]
     finally:
         http.close()
+
+
+def test_the_same_client_sends_rfc_3_7_2_as_a_bulk_request(running_server: RunningServer) -> None:
+    """scim2-client checks ServiceProviderConfig's bulk limits, sends the BulkRequest and validates the
+    BulkResponse with scim2-models."""
+    from httpx2 import Client, Timeout
+    from scim2_client.engines.httpx2 import SyncSCIMClient
+    from scim2_models import BulkOperation, BulkRequest
+
+    http = Client(base_url=running_server.base_url + "/", timeout=Timeout(15), trust_env=False,
+                  headers={"Authorization": f"Bearer {running_server.token}"})
+    try:
+        client = SyncSCIMClient(http)
+        client.discover()
+        user_model, group_model = client.get_resource_model("User"), client.get_resource_model("Group")
+        member_model = group_model.get_field_root_type("members")
+        answer = client.bulk(BulkRequest[user_model | group_model](operations=[  # type: ignore[valid-type]
+            BulkOperation[user_model](method="POST", path="/Users", bulk_id="qwerty",  # type: ignore[valid-type]
+                                      data=user_model(user_name="Alice")),
+            BulkOperation[group_model](method="POST", path="/Groups", bulk_id="ytrewq",  # type: ignore[valid-type]
+                                       data=group_model(display_name="Tour Guides", members=[
+                                           member_model(type="User", value="bulkId:qwerty")])),
+        ]))
+        user_op, group_op = answer.operations
+        assert (user_op.status, group_op.status) == (201, 201) and user_op.bulk_id == "qwerty"
+        group = client.query(group_model, group_op.location.rsplit("/", 1)[1])
+        assert [m.value for m in group.members] == [user_op.location.rsplit("/", 1)[1]]
+    finally:
+        http.close()
