@@ -84,8 +84,9 @@ class BulkRunner:
                     result = self._run_one(conn, operation, ready, write, the_plan, failed, ctx)
                     if result.error is not None:
                         progress.errors += 1
-                        if operation.method == "POST" and operation.bulk_id is not None:
-                            failed.add(operation.bulk_id)
+                        # Only the POST that declares a bulkId fails it: a later one repeating it is refused alone.
+                        if the_plan.declared.get(operation.bulk_id or "") == operation.index:
+                            failed.add(operation.bulk_id or "")
                     results[operation.index] = result
 
             await self.directory.db.write(run_batch)

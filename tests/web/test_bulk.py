@@ -207,11 +207,13 @@ async def test_malformed_operations_fail_alone(scim: Scim) -> None:
         "not an object", {"method": "GET", "path": "/Users"}, {"method": "POST", "path": "/Nope", "data": {}},
         {"method": "POST", "path": "/Users/abc", "data": {}}, {"method": "DELETE", "path": "/Users"},
         {"method": "PUT", "path": "/Users/x"}, post_user("same", "quentin"), post_user("same", "rupert"),
+        {"method": "PUT", "path": "/Users/bulkId:same", "data": {"schemas": [USER_SCHEMA], "userName": "quentin2"}},
     ))
     assert [op["status"] for op in answer.body["Operations"]] == ["400", "400", "404", "400", "400", "400",
-                                                                   "201", "400"]
-    assert "unique" in answer.body["Operations"][-1]["response"]["detail"]
-    assert await count(scim, "/Users") == 1
+                                                                   "201", "400", "200"]
+    # A repeated bulkId is refused alone; the references go to the POST that declared it first.
+    assert "unique" in answer.body["Operations"][7]["response"]["detail"]
+    assert (await scim.get("/Users")).body["Resources"][0]["userName"] == "quentin2"
 
 
 async def test_a_body_that_is_no_bulk_request_is_400(scim: Scim) -> None:
