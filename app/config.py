@@ -41,6 +41,12 @@ class Settings:
     log_format: str = "text"  # "text" or "json"
     metrics: bool = False
     durability: str = "normal"  # "normal" (SQLite synchronous=NORMAL) or "full"
+    # Connections served at once; None: 1,000, lowered to fit the open-files limit (app/web/server.py).
+    max_connections: int | None = None
+    header_timeout: float = 10.0  # seconds a client has to send a request's headers
+    keepalive_timeout: float = 15.0  # seconds an idle kept-alive connection stays open
+    # Host header values (lowercase, with or without port) answered; empty: any.
+    trusted_hosts: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         if not 0 < self.port < 65536:
@@ -63,6 +69,18 @@ class Settings:
             raise ValueError(f"--bulk-max-payload-bytes must be at least 1024, not {self.bulk_max_payload_bytes}")
         if not 0 < self.default_page_size <= self.max_page_size:
             raise ValueError("the default page size must be between 1 and the maximum page size")
+        if self.max_connections is not None and self.max_connections < 1:
+            raise ValueError(f"--max-connections must be at least 1, not {self.max_connections}")
+        if not 0 < self.header_timeout <= 300:
+            raise ValueError(f"--header-timeout must be between 0 and 300 seconds, not {self.header_timeout}")
+        if not 0 < self.keepalive_timeout <= 3600:
+            raise ValueError(f"--keepalive-timeout must be between 0 and 3600 seconds, not {self.keepalive_timeout}")
+        hosts = tuple(host.strip().lower() for host in self.trusted_hosts)
+        for host in hosts:
+            if not host or any(char in host for char in " /\\@,") or host.startswith(":"):
+                raise ValueError(f"--trusted-hosts takes host names, e.g. rollcall.example.com, "
+                                 f"not {host!r}")
+        object.__setattr__(self, "trusted_hosts", hosts)
         self.rules  # noqa: B018 -- validates the prefix and default role now, not on first request
 
     @property

@@ -4,6 +4,7 @@ TOML config file; see app/cli/options.py for the one precedence."""
 from __future__ import annotations
 
 import argparse
+import os
 from collections.abc import Sequence
 
 from app import __version__
@@ -23,6 +24,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    # The database, its -wal and -shm, the lock and every backup hold personal data and token hashes: whatever a
+    # command creates, only rollcall's own user may read. Set before anything opens a file.
+    os.umask(0o077)
     parser = build_parser()
     args = parser.parse_args(argv)
     if not hasattr(args, "run"):

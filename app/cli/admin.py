@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import sys
 from typing import Any
 
 from app import diagnostics
-from app.cli.common import fail, options, run_with_database
+from app.cli.common import describe, fail, options, run_with_database
 from app.cli.options import add_options
 from app.domain import tokens
 from app.storage.database import Database, DatabaseError, backup, upgrade
@@ -43,12 +44,19 @@ def register(commands: Any) -> None:
 
 
 def token_create(args: argparse.Namespace) -> int:
+    path = options(args, ("db",))["db"]
+    try:
+        tokens.check_name(args.name)  # before the database is opened (or created): a refusal leaves nothing behind
+    except tokens.TokenError as error:
+        return fail(str(error))
+
     async def create(db: Database) -> int:
+        token = await tokens.create_token(db, args.name)  # say "Created" only once it is
         print(f"Created token {args.name!r}. It is shown only once; store it now:", file=sys.stderr)
-        print(await tokens.create_token(db, args.name))
+        print(token)
         return 0
 
-    return run_with_database(options(args, ("db",))["db"], create)
+    return run_with_database(path, create)
 
 
 def token_list(args: argparse.Namespace) -> int:
@@ -58,7 +66,7 @@ def token_list(args: argparse.Namespace) -> int:
             print(f"{record.name}\tcreated {record.created}\t{state}")
         return 0
 
-    return run_with_database(options(args, ("db",))["db"], show)
+    return run_with_database(options(args, ("db",))["db"], show, must_exist=True)
 
 
 def token_revoke(args: argparse.Namespace) -> int:
@@ -67,7 +75,7 @@ def token_revoke(args: argparse.Namespace) -> int:
         print(f"Revoked token {args.name!r}.")
         return 0
 
-    return run_with_database(options(args, ("db",))["db"], revoke)
+    return run_with_database(options(args, ("db",))["db"], revoke, must_exist=True)
 
 
 def backup_command(args: argparse.Namespace) -> int:
@@ -75,17 +83,21 @@ def backup_command(args: argparse.Namespace) -> int:
     try:
         backup(source, args.out)
     except DatabaseError as error:
-        return fail(str(error))
+        return fail(describe(error))
     print(f"Backed up {source} to {args.out} (integrity check ok).")
     return 0
 
 
 def migrate_command(args: argparse.Namespace) -> int:
     path = options(args, ("db",))["db"]
+    if not os.path.exists(path):
+        print(f"There is no database at {path} yet; nothing to migrate (`rollcall serve` creates it at the "
+              "current schema).")
+        return 0
     try:
         done = asyncio.run(upgrade(path))
     except DatabaseError as error:
-        return fail(str(error))
+        return fail(describe(error))
     if done is None:
         print(f"{path} is up to date; nothing to do.")
     else:

@@ -11,7 +11,7 @@ from typing import Any
 from app.cli.options import OptionError, resolve
 from app.domain.roles import RoleRules
 from app.domain.tokens import TokenError
-from app.storage.database import Database, DatabaseError
+from app.storage.database import Database, DatabaseError, NoDatabase
 
 
 class CommandError(Exception):
@@ -37,8 +37,16 @@ def rules_from(values: dict[str, Any]) -> RoleRules:
         raise CommandError(str(error)) from None
 
 
-async def _with_database(path: str, action: Callable[[Database], Awaitable[int]]) -> int:
-    db = Database(path)
+def describe(error: DatabaseError) -> str:
+    """What to tell the operator about a database that cannot be used."""
+    if isinstance(error, NoDatabase):
+        # Most often a mistyped --db: say so, rather than quietly creating an empty database there.
+        return f"no database at {error.path}; check --db, or run `rollcall serve` to create one"
+    return str(error)
+
+
+async def _with_database(path: str, action: Callable[[Database], Awaitable[int]], must_exist: bool) -> int:
+    db = Database(path, must_exist=must_exist)
     await db.open()
     try:
         return await action(db)
@@ -46,8 +54,12 @@ async def _with_database(path: str, action: Callable[[Database], Awaitable[int]]
         await db.close()
 
 
-def run_with_database(path: str, action: Callable[[Database], Awaitable[int]]) -> int:
+def run_with_database(path: str, action: Callable[[Database], Awaitable[int]], *, must_exist: bool = False) -> int:
+    """Run `action` on the database at `path`; `must_exist` refuses a path with no database (and creates nothing)
+    instead of creating one there."""
     try:
-        return asyncio.run(_with_database(path, action))
-    except (DatabaseError, TokenError) as error:
+        return asyncio.run(_with_database(path, action, must_exist))
+    except DatabaseError as error:
+        return fail(describe(error))
+    except TokenError as error:
         return fail(str(error))

@@ -83,6 +83,12 @@ OPTIONS = {option.name: option for option in (
     Option("bulk-max-payload-bytes", "largest Bulk request body (maxPayloadSize in ServiceProviderConfig; its own "
                                      "limit, not --max-body-bytes); larger ones get 413",
            DEFAULT_BULK_MAX_PAYLOAD_BYTES, int),
+    Option("max-connections", "connections served at once; at the limit a new one replaces the one waiting "
+                              "longest for a request (unset: 1000, lowered to fit the open-files limit)", None, int),
+    Option("header-timeout", "seconds a client has to send a request's headers", 10.0, float),
+    Option("keepalive-timeout", "seconds an idle kept-alive connection stays open", 15.0, float),
+    Option("trusted-hosts", "comma-separated Host names to answer (e.g. rollcall.example.com); a request for "
+                            "another gets 400; unset: any, echoed into meta.location without --base-url"),
 )}
 
 
@@ -148,6 +154,8 @@ def resolve(args: argparse.Namespace, names: Iterable[str], environ: Mapping[str
             values[name] = raw if not isinstance(raw, str) or option.convert is str else \
                 _from_text(option, raw, f"{config_path}: {name}")
             expected = bool if option.convert is _boolean else option.convert
+            if expected is float and isinstance(values[name], int) and not isinstance(values[name], bool):
+                values[name] = float(values[name])  # TOML: `header-timeout = 5` means 5.0
             if not isinstance(values[name], expected) or (expected is int and isinstance(values[name], bool)):
                 raise OptionError(f"{config_path}: {name} = {raw!r} is not a valid {name}")
             if option.choices is not None and values[name] not in option.choices:

@@ -57,7 +57,7 @@ def members_command(args: argparse.Namespace) -> int:
         print(f"{len(rows)} member{'s' if len(rows) != 1 else ''}", file=sys.stderr)
         return 0
 
-    return run_with_database(values["db"], show)
+    return run_with_database(values["db"], show, must_exist=True)
 
 
 def format_event(event: dict[str, Any]) -> str:
@@ -82,6 +82,6 @@ def events_command(args: argparse.Namespace) -> int:
                 await asyncio.sleep(1)
 
     try:
-        return run_with_database(values["db"], show)
+        return run_with_database(values["db"], show, must_exist=True)
     except KeyboardInterrupt:
         return 0

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import ipaddress
+import logging
 import ssl
 import sys
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from app import __version__
 from app.cli.common import CommandError, fail, options, rules_from, run_with_database
@@ -16,9 +18,15 @@ from app.diagnostics import missing_speedups
 from app.domain import tokens
 from app.storage.database import Database, DatabaseError, DatabaseLock, upgrade
 
+if TYPE_CHECKING:  # aiohttp is imported only by `serve`, so that the other commands start quickly
+    from app.web.server import Limits
+
+log = logging.getLogger("rollcall.serve")
+
 SERVE_OPTIONS = ("db", "host", "port", "base-url", "group-prefix", "default-role", "tls-cert", "tls-key",
                  "log-format", "metrics", "durability", "max-body-bytes", "max-resource-bytes", "max-page-bytes",
-                 "bulk-max-operations", "bulk-max-payload-bytes")
+                 "bulk-max-operations", "bulk-max-payload-bytes", "max-connections", "header-timeout",
+                 "keepalive-timeout", "trusted-hosts")
 # In-flight requests get this long to finish after SIGTERM or SIGINT.
 SHUTDOWN_GRACE_SECONDS = 3.0
 
@@ -41,6 +49,9 @@ def settings_from(args: argparse.Namespace) -> Settings:
             max_resource_bytes=values["max-resource-bytes"], max_page_bytes=values["max-page-bytes"],
             bulk_max_operations=values["bulk-max-operations"],
             bulk_max_payload_bytes=values["bulk-max-payload-bytes"],
+            max_connections=values["max-connections"], header_timeout=values["header-timeout"],
+            keepalive_timeout=values["keepalive-timeout"],
+            trusted_hosts=tuple(host for host in (values["trusted-hosts"] or "").split(",") if host.strip()),
         )
     except ValueError as error:
         raise CommandError(str(error)) from None
@@ -60,8 +71,7 @@ def tls_context(settings: Settings) -> ssl.SSLContext | None:
 
 
 def serve_command(args: argparse.Namespace) -> int:
-    from aiohttp import web
-
+    from app.web import server
     from app.web.access_log import configure_logging
     from app.web.app import init_app
 
@@ -84,12 +94,43 @@ def serve_command(args: argparse.Namespace) -> int:
         if run_with_database(settings.db_path, lambda db: _first_token(db, public)):
             return 1
         configure_logging(settings.log_format)
+        limits = _limits(settings)
         print(f"rollcall {__version__} serving {public} (database {settings.db_path})", flush=True)
-        web.run_app(init_app(settings), host=settings.host, port=settings.port, ssl_context=context, print=None,
-                    access_log=None, shutdown_timeout=SHUTDOWN_GRACE_SECONDS)
+        asyncio.run(server.serve(init_app(settings), settings.host, settings.port, context, limits,
+                                 SHUTDOWN_GRACE_SECONDS))
         return 0
     finally:
         lock.release()
+
+
+def _limits(settings: Settings) -> Limits:
+    """Raise the open-files limit, fit the connection cap under it, and say both, with what the Host header
+    can do when nothing pins it down."""
+    from app.web import server
+
+    files = server.raise_open_files_limit()
+    cap = server.connection_cap(settings.max_connections, files.soft)
+    log.info("open files limit: soft %d (was %d), hard %d; serving at most %d connections at once "
+             "(--max-connections), request headers within %g s (--header-timeout), idle connections kept %g s "
+             "(--keepalive-timeout)", files.soft, files.soft_before, files.hard, cap, settings.header_timeout,
+             settings.keepalive_timeout)
+    if settings.max_connections is not None and cap < settings.max_connections:
+        log.warning("--max-connections %d lowered to %d to leave %d of the %d open files for the database, the "
+                    "log and connections being accepted", settings.max_connections, cap,
+                    server.descriptor_reserve(files.soft), files.soft)
+    if not settings.base_url and not settings.trusted_hosts and not _is_loopback(settings.host):
+        log.warning("serving on %s without --base-url or --trusted-hosts: the Host header a client sends is "
+                    "echoed into meta.location; set one of them", settings.host)
+    return server.Limits(cap, settings.header_timeout, settings.keepalive_timeout, server.listen_backlog(files.soft))
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
 
 
 async def _first_token(db: Database, public: str) -> int:

@@ -14,6 +14,9 @@ from app.storage.database import Database
 
 TOKEN_PREFIX = "rc_"
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
+# What a bearer token can be (RFC 6750 §2.1 b64token); ours are TOKEN_PREFIX + URL-safe base64, well inside it.
+# Anything else (a non-ASCII byte, a space) is no token of ours, and is refused before it is hashed.
+_PRESENTABLE = re.compile(r"[A-Za-z0-9._~+/-]{1,512}=*")
 
 
 class TokenError(Exception):
@@ -24,10 +27,15 @@ def hash_token(token: str) -> str:
     return hashlib.sha256(token.encode("utf-8")).hexdigest()
 
 
-async def create_token(db: Database, name: str) -> str:
-    """Mint a token called `name` and return it; this is the only time it exists in clear."""
+def check_name(name: str) -> None:
+    """Refuse a name that `create_token` would refuse, so a caller can check before it opens or prints anything."""
     if not _NAME.fullmatch(name):
         raise TokenError(f"Invalid token name {name!r}: use 1-64 letters, digits, '.', '_' or '-'.")
+
+
+async def create_token(db: Database, name: str) -> str:
+    """Mint a token called `name` and return it; this is the only time it exists in clear."""
+    check_name(name)
     token = TOKEN_PREFIX + secrets.token_urlsafe(32)
     try:
         await db.write(lambda conn: token_store.insert(conn, name, hash_token(token), utc_now()))
@@ -50,6 +58,8 @@ class Authenticator:
 
     async def authenticate(self, presented: str) -> str | None:
         """The name of the live token `presented` is, or None."""
+        if not _PRESENTABLE.fullmatch(presented):
+            return None
         presented_hash = hash_token(presented)
         found = await self.db.lookup(lambda conn: self._check(conn, presented_hash))
         if found is None:

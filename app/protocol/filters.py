@@ -14,10 +14,16 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
+import orjson
+
 from app.protocol.errors import ScimError, invalid_filter, invalid_path
 
 MAX_FILTER_LENGTH = 4096
+# Levels of nesting: each pair of parentheses or brackets is one level; `userName eq "a"` has none.
 MAX_FILTER_DEPTH = 32
+# Comparisons (`attr op value`, `attr pr`) in one filter, counted inside value filters too. Bounds the work a
+# filter costs however it is shaped; a flat chain of `and`/`or` nests no deeper than one term (see filter_sql).
+MAX_FILTER_TERMS = 256
 
 COMPARE_OPS = frozenset({"eq", "ne", "co", "sw", "ew", "gt", "ge", "lt", "le"})
 
@@ -69,6 +75,22 @@ class ValuePath:
 
 
 Filter = Compare | And | Or | Not | ValuePath
+
+
+def operands(node: And | Or) -> list[Filter]:
+    """The operands of a chain of one connective, in order: `(a and b) and c` -> [a, b, c]. Iterative, because
+    the parser builds a flat chain as a tree as deep as the chain is long."""
+    kind = type(node)
+    terms: list[Filter] = []
+    pending: list[Filter] = [node]
+    while pending:
+        current = pending.pop()
+        if isinstance(current, kind):
+            pending.append(current.right)
+            pending.append(current.left)
+        else:
+            terms.append(current)
+    return terms
 
 
 @dataclass(frozen=True)
@@ -148,6 +170,7 @@ class _Parser:
         self.tokens = _tokenize(text, error)
         self.index = 0
         self.depth = 0
+        self.terms = 0
 
     # -- token helpers -------------------------------------------------------------------------
     def peek(self) -> _Token | None:
@@ -179,10 +202,17 @@ class _Parser:
         return None
 
     def nest(self) -> None:
+        """Enter one level of parentheses or brackets; the token at hand is the opening one."""
         self.depth += 1
         if self.depth > MAX_FILTER_DEPTH:
             raise self.error.at(self.text, self.peek().pos if self.peek() else 0,
-                                f"nesting deeper than {MAX_FILTER_DEPTH} levels")
+                                f"nesting deeper than {MAX_FILTER_DEPTH} levels of parentheses or brackets")
+
+    def count_term(self, token: _Token) -> None:
+        self.terms += 1
+        if self.terms > MAX_FILTER_TERMS:
+            raise self.error.at(self.text, token.pos,
+                                f"comparison number {self.terms} (the limit is {MAX_FILTER_TERMS} per filter)")
 
     # -- grammar ------------------------------------------------------------------------------
     def parse_or(self, in_brackets: bool) -> Filter:
@@ -198,24 +228,23 @@ class _Parser:
         return node
 
     def parse_unary(self, in_brackets: bool) -> Filter:
-        self.nest()
-        try:
-            token = self.peek()
-            if token is not None and token.kind == "word" and token.text.lower() == "not":
-                following = self.tokens[self.index + 1] if self.index + 1 < len(self.tokens) else None
-                if following is not None and following.text == "(":
-                    self.index += 1
-                    return Not(self.parse_group(in_brackets))
-            if token is not None and token.text == "(":
-                return self.parse_group(in_brackets)
-            return self.parse_attr_expression(in_brackets)
-        finally:
-            self.depth -= 1
+        token = self.peek()
+        if token is not None and token.kind == "word" and token.text.lower() == "not":
+            following = self.tokens[self.index + 1] if self.index + 1 < len(self.tokens) else None
+            if following is not None and following.text == "(":
+                self.index += 1
+                return Not(self.parse_group(in_brackets))
+        if token is not None and token.text == "(":
+            return self.parse_group(in_brackets)
+        return self.parse_attr_expression(in_brackets)
 
     def parse_group(self, in_brackets: bool) -> Filter:
+        # Only parentheses and brackets recurse, so counting them bounds the recursion as well as the depth.
+        self.nest()
         self.expect_punct("(")
         node = self.parse_or(in_brackets)
         self.expect_punct(")")
+        self.depth -= 1
         return node
 
     def parse_attr_path_token(self) -> AttrPath:
@@ -231,9 +260,11 @@ class _Parser:
         if token is not None and token.text == "[":
             if in_brackets or path.sub is not None:
                 raise self.fail(token, "a comparison operator")
+            self.nest()
             self.index += 1
             inner = self.parse_or(in_brackets=True)
             self.expect_punct("]")
+            self.depth -= 1
             after = self.peek()
             if after is not None and after.kind == "dotsub":
                 # `emails[type eq "work"].value eq "x"`: not RFC grammar, but sent by real clients.
@@ -245,6 +276,7 @@ class _Parser:
 
     def parse_comparison(self, path: AttrPath) -> Compare:
         op_token = self.take()
+        self.count_term(op_token)
         op = op_token.text.lower()
         if op_token.kind != "word" or (op not in COMPARE_OPS and op != "pr"):
             raise self.error.at(self.text, op_token.pos,
@@ -257,12 +289,15 @@ class _Parser:
     def parse_value(self) -> Any:
         token = self.take()
         if token.kind == "string":
+            # The JSON decoder of request bodies, so that a string means the same here as there. It refuses an
+            # escape of a lone surrogate (`\udc80`): no character, and UTF-8 (SQLite, the answer) cannot encode it.
             try:
-                import json
-
-                return json.loads(token.text)
-            except ValueError:
-                raise self.error.at(self.text, token.pos, "a malformed string") from None
+                return orjson.loads(token.text)
+            except orjson.JSONDecodeError as error:
+                problem = error.msg
+                if "surrogate" in problem:
+                    problem = "a \\u escape of a lone surrogate (not a character)"
+                raise self.error.at(self.text, token.pos, f"a malformed string: {problem}") from None
         if token.kind == "word":
             lowered = token.text.lower()
             if lowered in ("true", "false"):
@@ -315,6 +350,7 @@ def parse_patch_path(text: str) -> PatchPath:
             raise invalid_path(f"Invalid path {text!r}: only '.subAttribute' may follow ']'.")
         sub = tail[1:]
     parser = _Parser(text[bracket + 1:close], _PathErrorFactory)
+    parser.depth = 1  # the brackets are a level, as they are in a filter
     value_filter = parser.parse_or(in_brackets=True)
     parser.finish()
     return PatchPath(attr, value_filter, sub)

@@ -11,6 +11,7 @@ request or raises a ScimError, in which case the caller applies nothing (RFC 764
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -26,10 +27,15 @@ from app.protocol.errors import (
     mutability,
     no_target,
 )
-from app.protocol.filters import And, AttrPath, Compare, Filter, Not, Or, PatchPath, parse_patch_path
+from app.protocol.filters import And, AttrPath, Compare, Filter, Not, Or, PatchPath, operands, parse_patch_path
 from app.protocol.schema_defs import GROUP_SCHEMA, PATCH_OP, Attribute, ResourceType, resolve
 
 MAX_OPERATIONS = 1000
+# Value comparisons one PATCH may make in all. Each operation looks at every value of its attribute (up to
+# MAX_MULTI_VALUES), once per comparison of its filter (up to MAX_FILTER_TERMS), so operations x values x terms
+# would otherwise reach 10^8 in one 1 MiB body: minutes of the single writer. 100,000 cost at most a quarter of
+# a second, and are a hundred times what identity providers send (a few operations on a few values).
+MAX_PATCH_WORK = 100_000
 
 OPS = ("add", "replace", "remove")
 
@@ -164,31 +170,33 @@ class PatchResult:
 # In-memory value filters (RFC 7644 §3.4.2.2) over one value of a multi-valued complex attribute
 # ---------------------------------------------------------------------------------------------------------------
 
-def matches(node: Filter, item: dict[str, Any], attribute: Attribute) -> bool:
-    """Whether `item`, one value of the multi-valued complex `attribute`, satisfies the value filter `node`."""
-    if isinstance(node, And):
-        return matches(node.left, item, attribute) and matches(node.right, item, attribute)
-    if isinstance(node, Or):
-        return matches(node.left, item, attribute) or matches(node.right, item, attribute)
+Predicate = Callable[[dict[str, Any]], bool]
+
+
+def value_predicate(node: Filter, attribute: Attribute) -> tuple[Predicate, int]:
+    """The value filter `node` over values of the multi-valued complex `attribute`, resolved once (a filter is
+    applied to every value), and how many comparisons it makes per value. Raises invalidFilter for a
+    sub-attribute `attribute` does not have, before any value is looked at."""
+    if isinstance(node, And | Or):
+        compiled = [value_predicate(term, attribute) for term in operands(node)]  # chains: no deep recursion
+        predicates = [predicate for predicate, _ in compiled]
+        cost = sum(cost for _, cost in compiled)
+        if isinstance(node, And):
+            return (lambda item: all(predicate(item) for predicate in predicates)), cost
+        return (lambda item: any(predicate(item) for predicate in predicates)), cost
     if isinstance(node, Not):
-        return not matches(node.inner, item, attribute)
+        inner, cost = value_predicate(node.inner, attribute)
+        return (lambda item: not inner(item)), cost
     if isinstance(node, Compare):
         sub = _filter_sub_attribute(node.path, attribute)
-        return _compare(node.op, _get(item, sub.name), node.value, sub)
+        op, expected, name = node.op, node.value, sub.name
+        return (lambda item: _compare(op, _get(item, name), expected, sub)), 1
     raise invalid_filter(f"A filter on {attribute.name!r} cannot nest another value filter.")
 
 
-def _check_filter(node: Filter, attribute: Attribute) -> None:
-    """Reject a value filter naming a sub-attribute `attribute` does not have, before any value is looked at."""
-    if isinstance(node, And | Or):
-        _check_filter(node.left, attribute)
-        _check_filter(node.right, attribute)
-    elif isinstance(node, Not):
-        _check_filter(node.inner, attribute)
-    elif isinstance(node, Compare):
-        _filter_sub_attribute(node.path, attribute)
-    else:
-        raise invalid_filter(f"A filter on {attribute.name!r} cannot nest another value filter.")
+def matches(node: Filter, item: dict[str, Any], attribute: Attribute) -> bool:
+    """Whether `item`, one value of the multi-valued complex `attribute`, satisfies the value filter `node`."""
+    return value_predicate(node, attribute)[0](item)
 
 
 def _filter_sub_attribute(path: AttrPath, attribute: Attribute) -> Attribute:
@@ -265,6 +273,8 @@ class _Target:
     filter: Filter | None = None
     sub: Attribute | None = None
     text: str = ""
+    predicate: Predicate | None = None  # `filter`, compiled
+    cost: int = 0  # comparisons `predicate` makes per value
 
 
 class _Patch:
@@ -272,6 +282,14 @@ class _Patch:
         self.resource_type = resource_type
         self.document = document
         self.member_changes: list[MemberChange] = []
+        self.work = 0  # value comparisons so far, against MAX_PATCH_WORK
+
+    def spend(self, comparisons: int) -> None:
+        self.work += comparisons
+        if self.work > MAX_PATCH_WORK:
+            raise invalid_value(f"This PATCH compares more than {MAX_PATCH_WORK:,} values in all (each operation "
+                                f"looks at every value of the attribute it targets, once per comparison of its "
+                                f"filter); send its operations in several requests.")
 
     # -- dispatch ------------------------------------------------------------------------------------------------
     def apply(self, operation: PatchOperation) -> None:
@@ -351,16 +369,18 @@ class _Patch:
         if resolved is None:
             raise invalid_path(f"The {self.resource_type.name} resource has no attribute {text!r}.")
         attribute, sub = resolved.attribute, resolved.sub_attribute
+        predicate, cost = None, 0
         if path.filter is not None:
             if not attribute.multi_valued or not attribute.is_complex:
                 raise invalid_path(f"{text!r} is not a multi-valued attribute, so it cannot take a value filter.")
-            _check_filter(path.filter, attribute)
+            predicate, cost = value_predicate(path.filter, attribute)
             if path.sub is not None:
                 sub = attribute.sub(path.sub)
                 if sub is None:
                     raise invalid_path(f"{text!r} has no sub-attribute {path.sub!r}.")
             text = f"{text}[...]" + (f".{sub.name}" if sub else "")
-        target = _Target(resolved.schema_id or self.resource_type.schema.id, attribute, path.filter, sub, text)
+        target = _Target(resolved.schema_id or self.resource_type.schema.id, attribute, path.filter, sub, text,
+                         predicate, cost)
         if self._is_members(attribute):
             return target
         if self._read_only(target):
@@ -418,6 +438,7 @@ class _Patch:
             if attribute.multi_valued:
                 # `emails.value`: every value of the attribute; a first value when there is none.
                 items = container.get(name) or [{}]
+                self.spend(len(items))
                 for item in items:
                     item[target.sub.name] = value
                 container[name] = items
@@ -429,10 +450,11 @@ class _Patch:
             items = _clean_multi(attribute, raw)
             if op == "add":
                 existing = list(container.get(name) or [])
-                written = []
-                for item in items:
-                    if item not in existing and item not in written:
-                        written.append(item)
+                # A few values are looked for by scanning (see _new_values): dict comparisons in C, some 30 times
+                # cheaper than a comparison in Python. More values are keyed, in Python.
+                scan = len(existing) if len(items) > _SCAN_LIMIT else len(existing) * len(items) // 32
+                self.spend(len(items) + scan)
+                written = _new_values(existing, items)
                 items = existing + written
             else:
                 written = items
@@ -447,10 +469,11 @@ class _Patch:
             container[name] = _clean_scalar(attribute, raw)
 
     def _write_matching(self, op: str, target: _Target, container: dict[str, Any], raw: Any) -> None:
-        attribute, value_filter = target.attribute, target.filter
-        assert attribute is not None and value_filter is not None
+        attribute, value_filter, predicate = target.attribute, target.filter, target.predicate
+        assert attribute is not None and value_filter is not None and predicate is not None
         items = container.get(attribute.name) or []
-        matched = [item for item in items if matches(value_filter, item, attribute)]
+        self.spend(len(items) * target.cost)
+        matched = [item for item in items if predicate(item)]
         if not matched:
             seed = _seed_from_filter(value_filter, attribute) if op == "add" else None
             if seed is None:
@@ -458,11 +481,15 @@ class _Patch:
             # add `emails[type eq "work"].value` when there is no work email: create it (as Entra expects).
             items = [*items, seed]
             matched = [seed]
-        for item in matched:
-            if target.sub is not None:
-                item[target.sub.name] = _clean_scalar(target.sub, raw)
-            else:
-                item.update(_clean_complex(attribute, _unwrap(raw)))
+        # Cleaned once, not per matched value: the value may be a large object, and many values may match.
+        if target.sub is not None:
+            name, value = target.sub.name, _clean_scalar(target.sub, raw)
+            for item in matched:
+                item[name] = value
+        else:
+            clean = _clean_complex(attribute, _unwrap(raw))
+            for item in matched:
+                item.update(clean)
         _settle_primary(items, matched)
         container[attribute.name] = items
 
@@ -480,14 +507,14 @@ class _Patch:
             if attribute.multi_valued and value not in (None, [], {}):
                 # `{"op":"remove","path":"emails","value":[{"value":"x"}]}`: only the values given.
                 given = _clean_multi(attribute, value)
-                kept = [item for item in container[name] if not any(_same(item, g, attribute) for g in given)]
-                _store(container, name, kept)
+                _store(container, name, _without(container[name], given, attribute, self.spend))
             else:
                 del container[name]
         elif attribute.multi_valued:
+            self.spend(len(container[name]) * max(1, target.cost))
             kept = []
             for item in container[name]:
-                if target.filter is None or matches(target.filter, item, attribute):
+                if target.predicate is None or target.predicate(item):
                     if target.sub is None:
                         continue
                     item.pop(target.sub.name, None)
@@ -599,13 +626,88 @@ def _store(container: dict[str, Any], name: str, value: Any) -> None:
         container[name] = value
 
 
-def _same(item: dict[str, Any], given: dict[str, Any], attribute: Attribute) -> bool:
-    """Whether `item` has every sub-attribute value `given` has (strings compared per case-exactness)."""
-    for key, expected in given.items():
-        sub = attribute.sub(key)
-        if sub is None or not _compare("eq", _get(item, key), expected, sub):
-            return False
-    return True
+# -- comparing values in linear time: each value gets a hashable key, and sets of keys replace scans -------------
+
+# Up to this many values are looked for by scanning, which compares dicts in C; beyond it, keys pay off.
+_SCAN_LIMIT = 8
+
+
+def _frozen(value: Any) -> Any:
+    """A hashable stand-in for a JSON value that is equal exactly when the values are equal (`==`, so that
+    1 == 1.0 == True as in a scan), hence a key for sets and dicts."""
+    if isinstance(value, dict):
+        return frozenset((key, _frozen(inner)) for key, inner in value.items())
+    if isinstance(value, list):
+        return tuple(_frozen(inner) for inner in value)
+    return value
+
+
+def _new_values(existing: list[Any], items: list[Any]) -> list[Any]:
+    """The values of `items` equal to none in `existing` nor to an earlier one of `items`, in order."""
+    written: list[Any] = []
+    if len(items) <= _SCAN_LIMIT:
+        for item in items:
+            if item not in existing and item not in written:
+                written.append(item)
+        return written
+    seen = {_frozen(item) for item in existing}
+    for item in items:
+        key = _frozen(item)
+        if key not in seen:
+            seen.add(key)
+            written.append(item)
+    return written
+
+
+def _eq_key(sub: Attribute, value: Any) -> Any:
+    """What `_compare("eq", a, b, sub)` compares, as a key: a == b under it exactly when the keys are equal.
+
+    A string equals only a string (compared lower-cased unless case-exact); anything else compares by `==`;
+    a boolean sub-attribute reads "true"/"false" as booleans first; None (absent) matches nothing given.
+    """
+    if sub.type == "boolean":
+        value = _coerce_boolean(value)
+    if isinstance(value, str):
+        return value if sub.case_exact else value.lower()
+    return _frozen(value)
+
+
+def _without(items: list[Any], given: list[Any], attribute: Attribute, spend: Callable[[int], None]) -> list[Any]:
+    """`items` less every value that has all the sub-attribute values of one of `given` (RFC 7644 §3.5.2.2
+    with a value array, as JumpCloud and Entra send it). Given values are grouped by the sub-attributes they
+    name and indexed by their keys, so each item costs one lookup per group, not one comparison per given."""
+    groups: dict[tuple[str, ...], tuple[list[Attribute], set[tuple[Any, ...]]]] = {}
+    for value in given:
+        if not isinstance(value, dict):
+            continue
+        names = tuple(sorted(value))
+        if names not in groups:
+            subs = [attribute.sub(name) for name in names]
+            if any(sub is None for sub in subs):
+                continue  # names nothing the attribute has, so it matches no value
+            groups[names] = ([sub for sub in subs if sub is not None], set())
+        subs, keys = groups[names]
+        keys.add(tuple(_eq_key(sub, value[name]) for sub, name in zip(subs, names, strict=True)))
+    if not groups:
+        return list(items)
+    spend(len(given) + len(items) * len(groups))
+    plans = [(names, subs, keys) for names, (subs, keys) in groups.items()]
+    return [item for item in items if not (isinstance(item, dict) and _has_one_of(item, plans))]
+
+
+def _has_one_of(item: dict[str, Any], plans: list[tuple[tuple[str, ...], list[Attribute], set[tuple[Any, ...]]]]
+                ) -> bool:
+    for names, subs, keys in plans:
+        key = []
+        for name, sub in zip(names, subs, strict=True):
+            actual = _get(item, name)
+            if actual is None:
+                break  # absent equals nothing given (given values are never None)
+            key.append(_eq_key(sub, actual))
+        else:
+            if tuple(key) in keys:
+                return True
+    return False
 
 
 def _settle_primary(items: list[Any], written: list[Any]) -> None:
@@ -633,7 +735,7 @@ def _seed_from_filter(node: Filter, attribute: Attribute) -> dict[str, Any] | No
 def _member_ids(raw: Any) -> tuple[str, ...]:
     """Ids of member objects `{"value": id}` (or `{"$ref": ".../Users/id"}`), de-duplicated, in order."""
     members = raw if isinstance(raw, list) else [raw]
-    ids: list[str] = []
+    ids: dict[str, None] = {}  # ordered and de-duplicated in one step
     for member in members:
         if not isinstance(member, dict):
             raise invalid_value(f"A member must be an object such as {{\"value\": \"<user id>\"}}, not {member!r}.")
@@ -649,20 +751,24 @@ def _member_ids(raw: Any) -> tuple[str, ...]:
             raise invalid_value(f"A member needs a 'value' holding the user's id (or a '$ref'): {member!r}.")
         if "\x00" in member_id:  # as resources._Member refuses it: an unknown id is skipped, and noted in the feed
             raise invalid_value(f"A member's id must not contain NUL bytes: {member!r}.")
-        if member_id not in ids:
-            ids.append(member_id)
+        ids[member_id] = None
     return tuple(ids)
 
 
 def _member_ids_of_filter(node: Filter) -> tuple[str, ...] | None:
-    """`value eq "a"` or `value eq "a" or value eq "b"`: those ids; any other filter: None."""
-    if isinstance(node, Or):
-        left, right = _member_ids_of_filter(node.left), _member_ids_of_filter(node.right)
-        if left is None or right is None:
+    """`value eq "a"` or `value eq "a" or value eq "b"`: those ids, de-duplicated in order; any other filter:
+    None. Walked with a stack of its own: a chain of `or` is a tree as deep as the chain is long."""
+    ids: dict[str, None] = {}
+    pending = [node]
+    while pending:
+        current = pending.pop()
+        if isinstance(current, Or):
+            pending.append(current.right)
+            pending.append(current.left)
+        elif (isinstance(current, Compare) and current.op == "eq" and current.path.uri is None
+              and current.path.sub is None and current.path.name.lower() == "value"
+              and isinstance(current.value, str)):
+            ids[current.value] = None
+        else:
             return None
-        return left + tuple(i for i in right if i not in left)
-    if (isinstance(node, Compare) and node.op == "eq" and node.path.uri is None and node.path.sub is None
-            and node.path.name.lower() == "value" and isinstance(node.value, str)):
-        return (node.value,)
-    return None
-
+    return tuple(ids)

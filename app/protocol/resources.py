@@ -31,6 +31,7 @@ from app.protocol.schema_defs import (
 )
 
 __all__ = [
+    "MAX_MULTI_VALUES",
     "SearchRequest",
     "dump_resource",
     "list_response",
@@ -40,6 +41,12 @@ __all__ = [
     "project",
     "wants_attribute",
 ]
+
+
+# The most values one multi-valued attribute of a resource may hold (emails, phoneNumbers, addresses, roles...):
+# a person has a handful, and every PATCH and every read costs in proportion to them. Group members are not
+# counted here: they live in a table of their own and are never held in a document.
+MAX_MULTI_VALUES = 1000
 
 
 # --- error text ------------------------------------------------------------------------------------------------
@@ -202,6 +209,7 @@ class _MultiValued(_ScimField):
             value = [value]
         if not isinstance(value, list):
             raise ma.ValidationError(f"must be an array, got {_describe(value)}")
+        capped = not isinstance(self.inner, _Member)
         items: list[Any] = []
         errors: dict[int, Any] = {}
         for index, item in enumerate(value):
@@ -214,6 +222,10 @@ class _MultiValued(_ScimField):
                 continue
             if not _is_empty(loaded):
                 items.append(loaded)
+                if capped and len(items) > MAX_MULTI_VALUES:
+                    # Stop here: loading the rest of a 40,000-value array would only cost time.
+                    raise ma.ValidationError(f"holds more than {MAX_MULTI_VALUES} values ({len(value)} given); "
+                                             f"the limit is {MAX_MULTI_VALUES} per attribute")
         if errors:
             raise ma.ValidationError(errors)
         if sum(1 for item in items if isinstance(item, dict) and item.get("primary") is True) > 1:

@@ -8,11 +8,13 @@ another request's uncommitted writes (WAL lets them read while the writer writes
 from __future__ import annotations
 
 import asyncio
+import errno
 import os
+import shutil
 import sqlite3
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, TypeVar
@@ -37,6 +39,18 @@ T = TypeVar("T")
 
 class DatabaseError(Exception):
     """The database cannot be used as asked (newer schema, unreadable file)."""
+
+
+class NoDatabase(DatabaseError):
+    """There is no file at `path`, and the caller asked to open an existing database, not to create one."""
+
+    def __init__(self, path: str | Path) -> None:
+        super().__init__(f"There is no database at {path}.")
+        self.path = str(path)
+
+
+# Everything rollcall writes holds personal data or token hashes: only its own user may read it.
+PRIVATE_FILE_MODE = 0o600
 
 
 def schema_sql() -> str:
@@ -128,9 +142,10 @@ class Database:
     and a fall-back to the reader threads, so a slow moment in SQLite never stalls the loop for long.
     """
 
-    def __init__(self, path: str | Path, *, synchronous: str = "NORMAL") -> None:
+    def __init__(self, path: str | Path, *, synchronous: str = "NORMAL", must_exist: bool = False) -> None:
         self.path = str(path)
         self.synchronous = synchronous
+        self.must_exist = must_exist
         self._writer: aiosqlite.Connection | None = None
         self._readers: asyncio.Queue[aiosqlite.Connection] = asyncio.Queue()
         self._all_readers: list[aiosqlite.Connection] = []
@@ -139,6 +154,8 @@ class Database:
         self._committing: asyncio.Task[None] | None = None
 
     async def open(self) -> None:
+        """Open the file, creating it (0600) unless `must_exist`, and bring its schema up to date."""
+        self._create_file()
         try:
             self._writer = await self._connect()
             await _run(self._writer, _pragma, "journal_mode = WAL")
@@ -152,14 +169,32 @@ class Database:
             _configure(self._loop_reader, self.synchronous)
             self._loop_reader.execute(f"PRAGMA busy_timeout = {LOOP_BUSY_TIMEOUT_MS}")
             _pragma(self._loop_reader, "query_only = ON")
-        except BaseException:
+        except BaseException as error:
             # An open connection keeps a thread alive, and with it the process: close what opened.
             await self.close(optimize=False)
+            if isinstance(error, sqlite3.DatabaseError):  # e.g. "file is not a database"
+                raise DatabaseError(f"Cannot use {self.path} as a rollcall database: {error}.") from error
             raise
+
+    def _create_file(self) -> None:
+        if self.path in ("", ":memory:") or os.path.exists(self.path):
+            return
+        if self.must_exist:
+            raise NoDatabase(self.path)
+        # SQLite would create the file 0644 (less the umask). Created 0600 here first, it keeps that mode, and
+        # SQLite gives the -wal and -shm files the mode of the database file, whatever the process umask.
+        try:
+            os.close(os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_CLOEXEC, PRIVATE_FILE_MODE))
+        except OSError as error:
+            raise DatabaseError(f"Cannot create the database {self.path}: {error.strerror}.") from None
 
     async def _connect(self) -> aiosqlite.Connection:
         conn = await aiosqlite.connect(self.path, isolation_level=None)
-        await _run(conn, _configure, self.synchronous)
+        try:
+            await _run(conn, _configure, self.synchronous)
+        except BaseException:
+            await conn.close()  # not yet one of ours for close() to find; its thread would keep the process alive
+            raise
         return conn
 
     async def close(self, optimize: bool = True) -> None:
@@ -250,10 +285,24 @@ def schema_version(conn: sqlite3.Connection) -> int:
     return conn.execute("PRAGMA user_version").fetchone()[0]
 
 
-def migrate(conn: sqlite3.Connection, migrations: tuple[tuple[int, str], ...] = MIGRATIONS,
-            target: int = SCHEMA_VERSION) -> tuple[int, int]:
-    """Bring the file to `target`, each step in its own transaction; returns (version before, after).
-    Refuses a file written by a newer rollcall."""
+def _apply(conn: sqlite3.Connection, script: str, version: int) -> None:
+    """One step, atomically: its statements and the new user_version commit together or not at all, so a crash
+    (even SIGKILL) in the middle leaves the file at the version before, with all its data."""
+    try:
+        conn.executescript(f"BEGIN IMMEDIATE;\n{script}\nPRAGMA user_version = {version};\nCOMMIT;")
+    except BaseException:
+        # executescript stops at the failing statement, inside the transaction: undo the step's first half.
+        if conn.in_transaction:
+            conn.execute("ROLLBACK")
+        raise
+
+
+def migrate(conn: sqlite3.Connection, migrations: Sequence[tuple[int, str]] | None = None,
+            target: int | None = None) -> tuple[int, int]:
+    """Bring the file to `target` (default SCHEMA_VERSION, through MIGRATIONS), each step in its own transaction;
+    returns (version before, after). Refuses a file written by a newer rollcall."""
+    migrations = MIGRATIONS if migrations is None else migrations
+    target = SCHEMA_VERSION if target is None else target
     version = schema_version(conn)
     if version > target:
         raise DatabaseError(
@@ -262,11 +311,11 @@ def migrate(conn: sqlite3.Connection, migrations: tuple[tuple[int, str], ...] = 
         )
     before = version
     if version == 0:
-        conn.executescript(f"BEGIN IMMEDIATE;\n{schema_sql()}\nPRAGMA user_version = 1;\nCOMMIT;")
+        _apply(conn, schema_sql(), 1)
         version = 1
     for step, script in migrations:
         if version < step <= target:
-            conn.executescript(f"BEGIN IMMEDIATE;\n{script}\nPRAGMA user_version = {step};\nCOMMIT;")
+            _apply(conn, script, step)
             version = step
     return before, version
 
@@ -278,34 +327,102 @@ def pending_migration(path: str | Path) -> tuple[int, int] | None:
     conn = sqlite3.connect(path)
     try:
         version = schema_version(conn)
+    except sqlite3.DatabaseError as error:
+        raise DatabaseError(f"Cannot use {path} as a rollcall database: {error}.") from None
     finally:
         conn.close()
     return (version, SCHEMA_VERSION) if 0 < version < SCHEMA_VERSION else None
 
 
 def backup(source: str | Path, target: str | Path) -> None:
-    """A consistent copy of a live database (SQLite's online backup), verified with integrity_check."""
+    """A consistent copy of a live database (SQLite's online backup), verified with integrity_check, as the new
+    file `target`: never over an existing file, never through a symlink, never half-written.
+
+    The copy is built in `<target>.partial`, a directory created for it alone (so no other user can put a symlink
+    or a journal of their own into it), and then hard-linked to `target`: a link never replaces an existing name,
+    so a file that appeared there meanwhile makes the backup fail instead of being overwritten. The directory is
+    removed however the backup ends, unless the process is killed; then its name says what it is."""
     target = Path(target)
-    if target.exists():
-        raise DatabaseError(f"{target} already exists; choose a new file name for the backup.")
     if not Path(source).is_file():
-        raise DatabaseError(f"There is no database at {source}.")
-    partial = target.with_name(target.name + ".partial")
-    src = sqlite3.connect(f"file:{source}?mode=ro", uri=True)
+        raise NoDatabase(source)
+    if os.path.lexists(target):
+        raise DatabaseError(f"{target} already exists; choose a new file name for the backup.")
+    workdir = target.with_name(target.name + ".partial")
     try:
-        dst = sqlite3.connect(partial)
-        try:
-            src.backup(dst)
-            verdict = dst.execute("PRAGMA integrity_check").fetchone()[0]
-            dst.execute("PRAGMA journal_mode = DELETE")  # a single self-contained file, no -wal beside it
-        finally:
-            dst.close()
+        os.mkdir(workdir, 0o700)
+    except FileExistsError:
+        raise DatabaseError(f"{workdir} is in the way (left by an interrupted backup?); remove it, or choose "
+                            "another file name for the backup.") from None
+    except FileNotFoundError:
+        raise DatabaseError(f"Cannot create {target}: there is no directory {target.parent}.") from None
+    except OSError as error:
+        raise DatabaseError(f"Cannot create {target}: {error.strerror}.") from None
+    try:
+        copy = workdir / "copy.db"
+        os.close(os.open(copy, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC,
+                         PRIVATE_FILE_MODE))
+        _copy_database(source, copy)
+        _link_new(copy, target)
     finally:
-        src.close()
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
+def _copy_database(source: str | Path, copy: Path) -> None:
+    try:
+        src = sqlite3.connect(f"{Path(source).absolute().as_uri()}?mode=ro", uri=True)
+        try:
+            dst = sqlite3.connect(copy)
+            try:
+                src.backup(dst)
+                verdict = dst.execute("PRAGMA integrity_check").fetchone()[0]
+                dst.execute("PRAGMA journal_mode = DELETE")  # a single self-contained file, no -wal beside it
+            finally:
+                dst.close()
+        finally:
+            src.close()
+    except sqlite3.DatabaseError as error:  # "file is not a database", "database or disk is full", ...
+        raise DatabaseError(f"Cannot back up {source}: {error}.") from None
     if verdict != "ok":
-        partial.unlink(missing_ok=True)
         raise DatabaseError(f"The copy failed its integrity check ({verdict}); the source may be damaged.")
-    partial.rename(target)
+
+
+def _link_new(built: Path, target: Path) -> None:
+    """Give `built` the name `target`, which must not exist (as a file, a directory or a symlink)."""
+    try:
+        os.link(built, target)
+    except FileExistsError:
+        raise DatabaseError(f"{target} already exists; choose a new file name for the backup.") from None
+    except OSError as error:
+        if error.errno not in (errno.EPERM, errno.EOPNOTSUPP, errno.ENOTSUP):
+            raise DatabaseError(f"Cannot create {target}: {error.strerror}.") from None
+        _copy_new(built, target)  # a file system without hard links (FAT, some network mounts)
+    try:
+        directory = os.open(target.parent, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    except OSError:
+        return
+    try:
+        os.fsync(directory)  # the new name, not only the data, survives a power loss
+    finally:
+        os.close(directory)
+
+
+def _copy_new(built: Path, target: Path) -> None:
+    try:
+        fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, PRIVATE_FILE_MODE)
+    except FileExistsError:
+        raise DatabaseError(f"{target} already exists; choose a new file name for the backup.") from None
+    except OSError as error:
+        raise DatabaseError(f"Cannot create {target}: {error.strerror}.") from None
+    try:
+        with open(fd, "wb", closefd=False) as out, open(built, "rb") as data:
+            shutil.copyfileobj(data, out)
+            out.flush()
+            os.fsync(fd)
+    except OSError as error:
+        os.unlink(target)  # ours: created exclusively above, so no one else's file
+        raise DatabaseError(f"Cannot write {target}: {error.strerror}.") from None
+    finally:
+        os.close(fd)
 
 
 class DatabaseLock:
@@ -322,7 +439,11 @@ class DatabaseLock:
     def acquire(self) -> None:
         import fcntl
 
-        handle = open(self.path, "a+")  # noqa: SIM115 -- held open for the life of the server
+        try:
+            fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, PRIVATE_FILE_MODE)
+        except OSError as error:
+            raise DatabaseError(f"Cannot create the lock file {self.path}: {error.strerror}.") from None
+        handle = open(fd, "r+")  # noqa: SIM115 -- held open for the life of the server
         try:
             fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:

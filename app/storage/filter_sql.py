@@ -19,7 +19,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from app.protocol.errors import ScimError, invalid_filter, invalid_value
-from app.protocol.filters import And, AttrPath, Compare, Filter, Not, Or, ValuePath, parse_attr_path
+from app.protocol.filters import And, AttrPath, Compare, Filter, Not, Or, ValuePath, operands, parse_attr_path
 from app.protocol.schema_defs import (
     GROUP_RESOURCE,
     GROUP_SCHEMA,
@@ -261,24 +261,41 @@ class _Compiler:
         return _Collection(source, f"{element}.type = 'object'", _Scope(label, attr, operand, resolved.schema_id))
 
     # -- filters -------------------------------------------------------------------------------
+    # SQLite parses with a fixed stack of about 100 entries ("parser stack overflow" beyond it), and every
+    # `x AND (` still open holds three. So the SQL is shaped to hold about one entry per level of the filter:
+    # a chain `a and b and c` is one n-ary `(a AND b AND c)`, not `((a AND b) AND c)`; its deepest operand comes
+    # first, where no `x AND` is pending; and `not` is pushed down to the comparisons (De Morgan; exact, since
+    # every expression is 0 or 1) instead of wrapping each level in `NOT (`.
     def compile(self, node: Filter, scope: _Scope | None = None) -> str:
-        if isinstance(node, And):
-            return f"({self.compile(node.left, scope)} AND {self.compile(node.right, scope)})"
-        if isinstance(node, Or):
-            return f"({self.compile(node.left, scope)} OR {self.compile(node.right, scope)})"
+        return self.emit(node, scope, negate=False)[0]
+
+    def emit(self, node: Filter, scope: _Scope | None, negate: bool) -> tuple[str, int]:
+        """SQL for `node` (its negation when `negate`) and an estimate of the parser stack it holds."""
+        if isinstance(node, And | Or):
+            conjunction = isinstance(node, And) != negate
+            terms: list[tuple[int, str, list[Any]]] = []
+            for term in operands(node):
+                start = len(self.params)
+                sql, cost = self.emit(term, scope, negate)
+                terms.append((cost, sql, self.params[start:]))
+                del self.params[start:]
+            terms.sort(key=lambda term: -term[0])  # stable: operands of equal depth keep the order written
+            for _, _, params in terms:
+                self.params.extend(params)
+            cost = max(1 + terms[0][0], 3 + terms[1][0]) if len(terms) > 1 else terms[0][0]
+            return "(" + (" AND " if conjunction else " OR ").join(sql for _, sql, _ in terms) + ")", cost
         if isinstance(node, Not):
-            return f"(NOT {self.compile(node.inner, scope)})"
+            return self.emit(node.inner, scope, not negate)
         if isinstance(node, ValuePath):
             if scope is not None:
                 raise self.error(f"A value filter cannot be nested inside {scope.label}[...].")
-            return self.value_path(node)
+            return self.value_path(node, negate)
         if isinstance(node, Compare):
-            if scope is not None:
-                return self.scoped_compare(node, scope)
-            return self.compare(node)
+            sql = self.scoped_compare(node, scope) if scope is not None else self.compare(node)
+            return (f"(NOT {sql})" if negate else sql), 0
         raise TypeError(f"not a filter node: {node!r}")  # pragma: no cover
 
-    def value_path(self, node: ValuePath) -> str:
+    def value_path(self, node: ValuePath, negate: bool) -> tuple[str, int]:
         resolved = self.resolve(node.path)
         label = self.label(resolved)
         attr = resolved.attribute
@@ -288,11 +305,14 @@ class _Compiler:
             assert self.resource_type is not None
             rt, alias, error = self.resource_type, self.alias, self.error
             scope = _Scope("meta", attr, lambda sub: _meta_operand(rt, alias, sub, error))
-            return self.compile(node.filter, scope)
+            return self.emit(node.filter, scope, negate)
         if not attr.multi_valued:
-            return self.compile(node.filter, self.object_scope(resolved))
+            return self.emit(node.filter, self.object_scope(resolved), negate)
         collection = self.collection(resolved)
-        return self.exists(collection, self.compile(node.filter, collection.scope))
+        # `not` cannot be pushed into EXISTS: "no value matches" is not "some value does not match".
+        condition, cost = self.emit(node.filter, collection.scope, negate=False)
+        sql = self.exists(collection, condition)
+        return (f"(NOT {sql})" if negate else sql), cost + 8
 
     @staticmethod
     def exists(collection: _Collection, condition: str) -> str:

@@ -9,6 +9,8 @@ from typing import TextIO
 
 import orjson
 
+from app.web.log_filters import RedactSecrets, RepeatFilter
+
 
 class AccessLog:
     """The request log: one line per request on stderr, as text or JSON.
@@ -60,13 +62,17 @@ class JsonFormatter(_CachedTimeFormatter):
     def format(self, record: logging.LogRecord) -> str:
         line = {"time": self.formatTime(record), "level": record.levelname, "logger": record.name,
                 "message": record.getMessage()}
-        if record.exc_info:
-            line["exception"] = self.formatException(record.exc_info)
+        if record.exc_info or record.exc_text:
+            # exc_text when a filter has already formatted (and redacted) it.
+            line["exception"] = record.exc_text or self.formatException(record.exc_info)
         return orjson.dumps(line).decode()
 
 
 def configure_logging(log_format: str) -> None:
     handler = logging.StreamHandler()
+    # Repeats are counted before redaction, so that they are judged on the line as it was logged.
+    handler.addFilter(RepeatFilter())
+    handler.addFilter(RedactSecrets())
     handler.setFormatter(JsonFormatter() if log_format == "json"
                          else _CachedTimeFormatter("%(asctime)s %(levelname)s %(name)s %(message)s"))
     root = logging.getLogger()

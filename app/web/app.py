@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from typing import Any
 
 from aiohttp import web
 
@@ -16,7 +17,7 @@ from app.web.access_log import AccessLog
 from app.web.answer_budget import PAGES_IN_FLIGHT, AnswerBudget, answer_budget_middlewares
 from app.web.keys import ACCESS_LOG, AUTHENTICATOR, DATABASE, DIRECTORY, METRICS, ROSTER, SETTINGS
 from app.web.metrics import Metrics
-from app.web.middleware import bearer_auth, scim_errors
+from app.web.middleware import bearer_auth, scim_errors, trusted_host
 from app.web.observability import observe
 from app.web.routes import setup_routes
 
@@ -34,13 +35,29 @@ async def _database(app: web.Application) -> AsyncIterator[None]:
     await db.close()
 
 
+# The HTTP protocol's settings, for `rollcall serve` (app/web/server.py) and the test server alike.
+HANDLER_ARGS: dict[str, Any] = {
+    # A long filter or attribute list must reach our own checks (a SCIM 400), not aiohttp's 8 KiB request-line
+    # limit.
+    "max_line_size": 65536,
+    "max_field_size": 16384,
+    # Bodies are decompressed by read_json (app/web/http.py), where a bad one becomes a SCIM 400; aiohttp's
+    # parser would raise from inside the connection, with a traceback, even for a body nobody reads.
+    "auto_decompress": False,
+}
+# The Server header of every answer: no Python or aiohttp version for a scanner to match.
+SERVER_NAME = "rollcall"
+
+
+async def _server_header(request: web.Request, response: web.StreamResponse) -> None:
+    response.headers["Server"] = SERVER_NAME
+
+
 def init_app(settings: Settings) -> web.Application:
     send_large, reserve_large = answer_budget_middlewares(AnswerBudget(PAGES_IN_FLIGHT * settings.max_page_bytes))
-    # A long filter or attribute list must reach our own checks (a SCIM 400), not aiohttp's 8 KiB request-line
-    # limit, whose plain-text 400 no SCIM client can read.
-    app = web.Application(middlewares=[send_large, observe, scim_errors, bearer_auth, reserve_large],
-                          client_max_size=settings.max_body_bytes,
-                          handler_args={"max_line_size": 65536, "max_field_size": 16384})
+    app = web.Application(middlewares=[send_large, observe, scim_errors, trusted_host, bearer_auth, reserve_large],
+                          client_max_size=settings.max_body_bytes, handler_args=HANDLER_ARGS)
+    app.on_response_prepare.append(_server_header)
     app[SETTINGS] = settings
     app[ACCESS_LOG] = AccessLog(settings.log_format)
     if settings.metrics:

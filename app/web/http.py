@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+import zlib
 from typing import Any
 
 import orjson
 from aiohttp import web
 
 from app.protocol import errors
+from app.web.keys import SETTINGS
 
 SCIM_CONTENT_TYPE = "application/scim+json"
 _ACCEPTED_BODY_TYPES = frozenset({"application/scim+json", "application/json"})
+# Content-Encoding name -> zlib window bits (47: gzip or zlib framing, told apart by its header).
+_CODINGS = {"gzip": 47, "x-gzip": 47, "deflate": 15}
 
 
 def json_response(body: Any, content_type: str, status: int = 200, headers: dict[str, str] | None = None
@@ -34,7 +38,13 @@ async def read_json(request: web.Request) -> Any:
     if "Content-Type" in request.headers and content_type not in _ACCEPTED_BODY_TYPES:
         raise errors.ScimError(415, f"Send the body as application/scim+json or application/json, "
                                     f"not {content_type}.", "invalidSyntax")
-    raw = await request.read()
+    try:
+        raw = await request.read()
+    except web.RequestPayloadError:
+        # aiohttp's message quotes the bytes it choked on; the client needs to know what was wrong, not see them.
+        raise errors.invalid_syntax("The request body's framing is malformed (chunked encoding or "
+                                    "Content-Length); rollcall could not read it.") from None
+    raw = decode_body(raw, request.headers.get("Content-Encoding", ""), request.app[SETTINGS].max_body_bytes)
     if not raw.strip():
         raise errors.invalid_syntax("The request needs a JSON body, and this one is empty.")
     try:
@@ -49,3 +59,40 @@ async def read_json(request: web.Request) -> Any:
         raise errors.invalid_syntax(
             f"The body is not valid JSON: {error.msg} at line {error.lineno}, column {error.colno}."
         ) from None
+
+
+def decode_body(raw: bytes, content_encoding: str, limit: int) -> bytes:
+    """The body with its Content-Encoding (gzip or deflate, RFC 9110 §8.4) undone, at most `limit` bytes of it."""
+    codings = [coding.strip().lower() for coding in content_encoding.split(",") if coding.strip()]
+    for coding in reversed(codings):
+        if coding == "identity":
+            continue
+        if coding not in _CODINGS:
+            raise errors.ScimError(415, f"Content-Encoding {coding!r} is not supported; send the body as is, "
+                                        f"or with gzip or deflate.", "invalidSyntax")
+        raw = _inflate(raw, coding, limit)
+    return raw
+
+
+def _inflate(raw: bytes, coding: str, limit: int) -> bytes:
+    try:
+        return _inflate_with(raw, _CODINGS[coding], limit)
+    except zlib.error:
+        if coding == "deflate":
+            # Some clients send raw deflate, without the zlib header RFC 9110 asks for.
+            try:
+                return _inflate_with(raw, -15, limit)
+            except zlib.error:
+                pass
+        raise errors.invalid_syntax(f"The body is not valid {coding} data, as its Content-Encoding says.") from None
+
+
+def _inflate_with(raw: bytes, window_bits: int, limit: int) -> bytes:
+    decompressor = zlib.decompressobj(window_bits)
+    # Stop one byte past the limit: a small body may not expand into an unbounded one.
+    inflated = decompressor.decompress(raw, limit + 1)
+    if len(inflated) > limit:
+        raise errors.ScimError(413, f"The request body, decompressed, is larger than the limit of {limit} bytes.")
+    if not decompressor.eof or decompressor.unused_data:
+        raise zlib.error("truncated, or followed by other data")
+    return inflated

@@ -43,6 +43,18 @@ async def scim_errors(request: web.Request, handler: Handler) -> web.StreamRespo
 
 
 @web.middleware
+async def trusted_host(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """With --trusted-hosts, a request naming another Host is refused before it can reach meta.location."""
+    trusted = request.app[SETTINGS].trusted_hosts
+    if trusted and request.path not in UNAUTHENTICATED_PATHS:
+        host = request.headers.get("Host", "").lower()  # not request.host: it may block on a DNS lookup
+        if host not in trusted and host.rpartition(":")[0] not in trusted:
+            raise errors.invalid_value("The Host header names a host this server does not answer for; "
+                                       "use one of the names in --trusted-hosts.")
+    return await handler(request)
+
+
+@web.middleware
 async def bearer_auth(request: web.Request, handler: Handler) -> web.StreamResponse:
     """Every route but the health probes needs `Authorization: Bearer <token>` of a live token."""
     if request.path in UNAUTHENTICATED_PATHS:

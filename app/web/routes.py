@@ -8,12 +8,19 @@ from app.config import SCIM_PREFIX
 from app.protocol.schema_defs import GROUP_RESOURCE, USER_RESOURCE
 from app.web import api_views, bulk_views, ops_views, scim_views
 from app.web.keys import METRICS
+from app.web.middleware import Handler
 
 
 def _scim(path: str) -> str:
     """A SCIM path that also matches a Base URL entered with a trailing slash (`/scim/v2//Users`)
     and a request path with one (`/Users/`)."""
     return f"{SCIM_PREFIX}{{_lead:/+}}{path}{{_trail:/?}}"
+
+
+def _add_get(resource: web.Resource, handler: Handler) -> None:
+    """GET and HEAD, as router.add_get does: HEAD is answered wherever GET is (RFC 9110 §9.3.2)."""
+    resource.add_route("GET", handler)
+    resource.add_route("HEAD", handler)
 
 
 def setup_routes(app: web.Application) -> None:
@@ -23,10 +30,10 @@ def setup_routes(app: web.Application) -> None:
         name = resource_type.endpoint.strip("/")
         router.add_post(_scim(f"{name}/.search"), views.search)
         collection = router.add_resource(_scim(name), name=f"{name.lower()}")
-        collection.add_route("GET", views.list)
+        _add_get(collection, views.list)
         collection.add_route("POST", views.create)
         item = router.add_resource(_scim(name + "/{id}"), name=f"{name.lower()}-item")
-        item.add_route("GET", views.get)
+        _add_get(item, views.get)
         item.add_route("PUT", views.replace)
         item.add_route("PATCH", views.patch)
         item.add_route("DELETE", views.delete)

@@ -18,8 +18,13 @@ from app.web.keys import DIRECTORY, SETTINGS, TOKEN_NAME
 
 
 def base_url(request: web.Request) -> str:
-    configured = request.app[SETTINGS].base_url
-    return configured if configured else f"{request.scheme}://{request.host}{SCIM_PREFIX}"
+    settings = request.app[SETTINGS]
+    if settings.base_url:
+        return settings.base_url
+    # The Host header itself: aiohttp's request.host falls back to socket.getfqdn(), a DNS lookup that would
+    # block the event loop for every HTTP/1.0 request without one.
+    host = request.headers.get("Host") or f"{settings.host}:{settings.port}"
+    return f"{request.scheme}://{host}{SCIM_PREFIX}"
 
 
 def _int_param(params: Mapping[str, Any], name: str) -> int | None:

@@ -9,8 +9,9 @@ import sys
 from pathlib import Path
 
 import httpx2
+import pytest
 
-from app.storage.database import SCHEMA_VERSION, Database, migrate
+from app.storage.database import SCHEMA_VERSION, Database, backup, migrate
 from tests.conftest import REPO, serve_process
 
 
@@ -89,3 +90,105 @@ def test_check_fails_loudly_when_the_compiled_parser_is_not_in_use() -> None:
                             timeout=60, env={**os.environ, "AIOHTTP_NO_EXTENSIONS": "1"})
     assert result.returncode == 1
     assert "aiohttp._http_parser" in result.stdout and "slow or broken" in result.stderr
+
+
+# -- backup: a new file or nothing; never through a symlink, never a half file -------------------------------
+
+def _refused(result: subprocess.CompletedProcess[str]) -> str:
+    """One `rollcall: ...` line on stderr and exit status 1: no traceback."""
+    assert result.returncode == 1, (result.stdout, result.stderr)
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("rollcall: "), result.stderr
+    return lines[0]
+
+
+def _names(directory: Path) -> list[str]:
+    return sorted(p.name for p in directory.iterdir())
+
+
+def test_backup_does_not_write_through_a_symlink_at_the_partial_name(tmp_path: Path) -> None:
+    asyncio.run(_create(tmp_path / "a.db"))
+    victim = tmp_path / "victim.txt"
+    victim.write_text("precious")
+    (tmp_path / "out.db.partial").symlink_to(victim)
+    line = _refused(rollcall("backup", str(tmp_path / "out.db"), "--db", str(tmp_path / "a.db")))
+    assert "out.db.partial is in the way" in line
+    assert victim.read_text() == "precious"
+    assert (tmp_path / "out.db.partial").is_symlink()  # not ours: left as it was
+    assert not (tmp_path / "out.db").exists()
+
+
+def test_backup_refuses_a_partial_left_by_an_interrupted_backup(tmp_path: Path) -> None:
+    asyncio.run(_create(tmp_path / "a.db"))
+    (tmp_path / "out.db.partial").write_text("someone's")
+    assert "out.db.partial is in the way" in _refused(
+        rollcall("backup", str(tmp_path / "out.db"), "--db", str(tmp_path / "a.db")))
+    assert (tmp_path / "out.db.partial").read_text() == "someone's"
+    assert not (tmp_path / "out.db").exists()
+
+
+def test_backup_does_not_follow_a_symlink_at_the_output(tmp_path: Path) -> None:
+    asyncio.run(_create(tmp_path / "a.db"))
+    victim = tmp_path / "victim.txt"
+    victim.write_text("precious")
+    (tmp_path / "to-victim.db").symlink_to(victim)
+    (tmp_path / "dangling.db").symlink_to(tmp_path / "would-be-created.db")
+    for out in ("to-victim.db", "dangling.db"):
+        line = _refused(rollcall("backup", str(tmp_path / out), "--db", str(tmp_path / "a.db")))
+        assert line == f"rollcall: {tmp_path / out} already exists; choose a new file name for the backup."
+    assert victim.read_text() == "precious"
+    assert _names(tmp_path) == ["a.db", "dangling.db", "to-victim.db", "victim.txt"]
+
+
+def test_backup_into_a_directory_that_does_not_exist_says_so(tmp_path: Path) -> None:
+    asyncio.run(_create(tmp_path / "a.db"))
+    out = tmp_path / "missing" / "out.db"
+    line = _refused(rollcall("backup", str(out), "--db", str(tmp_path / "a.db")))
+    assert line == f"rollcall: Cannot create {out}: there is no directory {out.parent}."
+    assert _names(tmp_path) == ["a.db"]
+
+
+def test_backup_of_a_file_that_is_not_a_database_leaves_nothing_behind(tmp_path: Path) -> None:
+    (tmp_path / "notes.txt").write_text("not a database\n")
+    out = tmp_path / "out.db"
+    line = _refused(rollcall("backup", str(out), "--db", str(tmp_path / "notes.txt")))
+    assert line == f"rollcall: Cannot back up {tmp_path / 'notes.txt'}: file is not a database."
+    assert _names(tmp_path) == ["notes.txt"]
+
+
+def test_backup_of_a_database_that_does_not_exist_leaves_nothing_behind(tmp_path: Path) -> None:
+    line = _refused(rollcall("backup", str(tmp_path / "out.db"), "--db", str(tmp_path / "typo.db")))
+    assert "no database at" in line
+    assert _names(tmp_path) == []
+
+
+def test_backup_without_hard_links_copies_into_a_new_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """On a file system without hard links (FAT, some network mounts) the copy is written into a file created
+    exclusively, so an existing file is still never overwritten."""
+    import errno
+    import os
+
+    def no_links(*_: object) -> None:
+        raise OSError(errno.EPERM, "Operation not permitted")
+
+    asyncio.run(_create(tmp_path / "a.db"))
+    monkeypatch.setattr(os, "link", no_links)
+    backup(tmp_path / "a.db", tmp_path / "out.db")
+    with sqlite3.connect(tmp_path / "out.db") as conn:
+        assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+    assert [name for name in _names(tmp_path) if not name.startswith("a.db-")] == ["a.db", "out.db"]
+    assert (tmp_path / "out.db").stat().st_mode & 0o777 == 0o600
+
+
+def test_a_migration_step_that_fails_is_undone_whole(tmp_path: Path) -> None:
+    steps = ((2, "CREATE TABLE extra (x); INSERT INTO extra VALUES (1); CREATE TABLE extra (y);"),)
+    conn = sqlite3.connect(tmp_path / "m.db", isolation_level=None)
+    try:
+        migrate(conn, (), target=1)
+        with pytest.raises(sqlite3.OperationalError, match="already exists"):
+            migrate(conn, steps, target=2)
+        assert not conn.in_transaction
+        assert conn.execute("PRAGMA user_version").fetchone()[0] == 1
+        assert conn.execute("SELECT count(*) FROM sqlite_schema WHERE name = 'extra'").fetchone()[0] == 0
+    finally:
+        conn.close()

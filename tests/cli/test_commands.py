@@ -91,3 +91,83 @@ def test_events_prints_the_feed(provisioned: RunningServer) -> None:
     as_json = [json.loads(line) for line in rollcall("events", "--json", "--after", "2", "--db",
                                                      provisioned.db_path).stdout.splitlines()]
     assert all(e["seq"] > 2 for e in as_json) and as_json
+
+
+# -- a mistyped --db: refused, with one line, and nothing is created ------------------------------------------
+
+def _one_error_line(result: subprocess.CompletedProcess[str]) -> str:
+    """A refusal is exit status 1 and one `rollcall: ...` line on stderr: no traceback, nothing on stdout."""
+    assert result.returncode == 1, (result.stdout, result.stderr)
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("rollcall: "), result.stderr
+    assert result.stdout == ""
+    return lines[0]
+
+
+@pytest.mark.parametrize("command", [
+    ("token", "list"), ("token", "revoke", "jumpcloud"), ("members",), ("members", "--json"), ("events",),
+    ("events", "--follow"), ("backup", "{dir}/copy.db"),
+])
+def test_a_command_on_a_database_that_does_not_exist_refuses_and_creates_nothing(tmp_path: Path,
+                                                                                  command: tuple[str, ...]) -> None:
+    typo = tmp_path / "typo.db"
+    result = rollcall(*(part.format(dir=tmp_path) for part in command), "--db", str(typo))
+    assert _one_error_line(result) == \
+        f"rollcall: no database at {typo}; check --db, or run `rollcall serve` to create one"
+    assert list(tmp_path.iterdir()) == []  # no typo.db, -wal, -shm, lock or backup
+
+
+def test_the_refusal_holds_when_the_database_comes_from_the_environment(tmp_path: Path) -> None:
+    typo = tmp_path / "typo.db"
+    result = rollcall("token", "list", env={"ROLLCALL_DB": str(typo)})
+    assert f"no database at {typo}" in _one_error_line(result)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_database_in_a_directory_that_does_not_exist_is_refused_by_every_command(tmp_path: Path) -> None:
+    path = tmp_path / "nowhere" / "rollcall.db"
+    assert f"no database at {path}" in _one_error_line(rollcall("token", "list", "--db", str(path)))
+    created = _one_error_line(rollcall("token", "create", "--name", "jumpcloud", "--db", str(path)))
+    assert created == f"rollcall: Cannot create the database {path}: No such file or directory."
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_file_that_is_not_a_database_is_refused_and_left_alone(tmp_path: Path) -> None:
+    notes = tmp_path / "notes.txt"
+    notes.write_text("not a database\n")
+    for command in (("token", "list"), ("token", "create", "--name", "jumpcloud"), ("members",), ("events",)):
+        line = _one_error_line(rollcall(*command, "--db", str(notes)))
+        assert line == f"rollcall: Cannot use {notes} as a rollcall database: file is not a database.", command
+    assert notes.read_text() == "not a database\n"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["notes.txt"]
+
+
+def test_migrate_on_a_path_with_no_database_says_so_and_creates_nothing(tmp_path: Path) -> None:
+    typo = tmp_path / "typo.db"
+    result = rollcall("migrate", "--db", str(typo))
+    assert result.returncode == 0 and f"There is no database at {typo} yet; nothing to migrate" in result.stdout
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_token_create_refuses_a_bad_name_before_printing_or_creating_anything(tmp_path: Path) -> None:
+    db = tmp_path / "new.db"
+    result = rollcall("token", "create", "--name", "bad name", "--db", str(db))
+    assert "Invalid token name 'bad name'" in _one_error_line(result)
+    assert "Created" not in result.stderr
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_token_create_refuses_a_taken_name_without_saying_it_created_it(tmp_path: Path) -> None:
+    db = str(tmp_path / "t.db")
+    assert rollcall("token", "create", "--name", "jumpcloud", "--db", db).returncode == 0
+    again = rollcall("token", "create", "--name", "jumpcloud", "--db", db)
+    assert "already exists" in _one_error_line(again) and "Created" not in again.stderr
+
+
+def test_token_create_makes_the_database_it_is_pointed_at(tmp_path: Path) -> None:
+    """The one admin command that may create a database: the README's way to get a token before the first start."""
+    db = tmp_path / "new.db"
+    created = rollcall("token", "create", "--name", "jumpcloud", "--db", str(db))
+    assert created.returncode == 0 and created.stdout.strip().startswith("rc_")
+    assert created.stderr.startswith("Created token 'jumpcloud'")
+    assert "jumpcloud" in rollcall("token", "list", "--db", str(db)).stdout

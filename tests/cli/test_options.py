@@ -73,3 +73,16 @@ def test_bad_config_files_are_refused_with_the_reason(tmp_path: Path, text: str,
 def test_a_missing_config_file_is_an_error() -> None:
     with pytest.raises(OptionError, match="cannot read"):
         resolve(parse("--config", "/nonexistent/rollcall.toml"), NAMES, environ={})
+
+
+def test_the_connection_options_come_from_flags_environment_and_file(tmp_path: Path) -> None:
+    names = ("max-connections", "header-timeout", "keepalive-timeout", "trusted-hosts")
+    parser = argparse.ArgumentParser()
+    add_options(parser, names)
+    config = tmp_path / "rollcall.toml"
+    config.write_text('header-timeout = 5\nkeepalive-timeout = 7.5\ntrusted-hosts = "a.example,b.example"\n')
+    values = resolve(parser.parse_args(["--config", str(config)]), names, environ={"ROLLCALL_MAX_CONNECTIONS": "50"})
+    assert values == {"max-connections": 50, "header-timeout": 5.0, "keepalive-timeout": 7.5,
+                      "trusted-hosts": "a.example,b.example"}
+    assert resolve(parser.parse_args([]), names, environ={}) == {
+        "max-connections": None, "header-timeout": 10.0, "keepalive-timeout": 15.0, "trusted-hosts": None}

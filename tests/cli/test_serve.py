@@ -29,7 +29,8 @@ def test_help_shows_the_precedence_and_every_environment_variable() -> None:
     flat = " ".join(shown.split())
     assert "its flag; the environment variable ROLLCALL_<FLAG>" in flat and "the config file" in flat
     for env in ("ROLLCALL_DB", "ROLLCALL_PORT", "ROLLCALL_TLS_CERT", "ROLLCALL_LOG_FORMAT", "ROLLCALL_DURABILITY",
-                "ROLLCALL_GROUP_PREFIX", "ROLLCALL_MAX_BODY_BYTES", "ROLLCALL_METRICS"):
+                "ROLLCALL_GROUP_PREFIX", "ROLLCALL_MAX_BODY_BYTES", "ROLLCALL_METRICS", "ROLLCALL_MAX_CONNECTIONS",
+                "ROLLCALL_HEADER_TIMEOUT", "ROLLCALL_KEEPALIVE_TIMEOUT", "ROLLCALL_TRUSTED_HOSTS"):
         assert env in flat
 
 
@@ -140,3 +141,34 @@ def test_a_size_limit_below_1024_is_refused(tmp_path: Path) -> None:
     result = subprocess.run([sys.executable, "-m", "app", "serve", "--db", str(tmp_path / "x.db"),
                              "--max-page-bytes", "100"], cwd=REPO, capture_output=True, text=True, timeout=30)
     assert result.returncode == 2 and "--max-page-bytes must be at least 1024" in result.stderr
+
+
+def test_serving_beyond_loopback_without_base_url_or_trusted_hosts_warns_about_the_host_header(
+        tmp_path: Path) -> None:
+    open_, pinned = tmp_path / "open", tmp_path / "pinned"
+    open_.mkdir()
+    pinned.mkdir()
+    with serve_process(open_, "--host", "0.0.0.0") as server:
+        assert "without --base-url or --trusted-hosts" in server.log
+    with serve_process(pinned, "--host", "0.0.0.0", "--trusted-hosts", "rollcall.example.com") as server:
+        time.sleep(0.3)
+        assert "without --base-url or --trusted-hosts" not in server.log
+        assert "open files limit: soft" in server.log
+
+
+def test_a_tls_client_that_never_finishes_its_handshake_is_closed_after_the_header_timeout(tmp_path: Path) -> None:
+    import socket
+
+    authority = trustme.CA()
+    certificate = authority.issue_cert("127.0.0.1")
+    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
+    certificate.private_key_pem.write_to_path(key)
+    certificate.cert_chain_pems[0].write_to_path(cert)
+    with serve_process(tmp_path, "--tls-cert", str(cert), "--tls-key", str(key), "--header-timeout", "1",
+                       scheme="https") as server:
+        port = int(server.base_url.split(":")[2].split("/")[0])
+        with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
+            sock.sendall(b"\x16\x03\x01")  # the start of a ClientHello, and nothing more
+            started = time.monotonic()
+            assert sock.recv(4096) == b""
+            assert time.monotonic() - started < 5

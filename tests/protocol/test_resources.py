@@ -8,6 +8,7 @@ import pytest
 
 from app.protocol.errors import ScimError
 from app.protocol.resources import (
+    MAX_MULTI_VALUES,
     SearchRequest,
     dump_resource,
     list_response,
@@ -369,3 +370,28 @@ def test_search_request_rejects_malformed_members() -> None:
             load_search_request({"schemas": [SEARCH_REQUEST], **bad})
         assert caught.value.scim_type == "invalidSyntax"
         assert next(iter(bad)) in caught.value.detail
+
+
+# -- the cap on values of a multi-valued attribute -----------------------------------------------------------------
+
+@pytest.mark.parametrize("name,value", [
+    ("emails", {"value": "x@example.com"}), ("phoneNumbers", {"value": "+1 555 0100"}),
+    ("addresses", {"locality": "Paris"}), ("roles", {"value": "admin"}), ("entitlements", {"value": "e"}),
+])
+def test_a_multi_valued_attribute_holds_at_most_MAX_MULTI_VALUES_values(name: str, value: dict) -> None:
+    assert MAX_MULTI_VALUES == 1000
+    values = [{**value, "display": str(n)} for n in range(MAX_MULTI_VALUES)]
+    assert len(load_user({name: values})[name]) == MAX_MULTI_VALUES
+    error = load_error(USER_RESOURCE, {"userName": "b", name: [*values, value]})
+    assert (error.status, error.scim_type) == (400, "invalidValue")
+    assert error.detail == (f"{name} holds more than 1000 values (1001 given); the limit is 1000 per attribute")
+
+
+def test_nulls_and_empty_values_do_not_count_towards_the_cap() -> None:
+    values = [{"value": str(n)} for n in range(MAX_MULTI_VALUES)]
+    assert len(load_user({"emails": [*values, None, {}, {"unknown": 1}]})["emails"]) == MAX_MULTI_VALUES
+
+
+def test_group_members_are_not_capped() -> None:
+    members = [{"value": f"u{n}"} for n in range(5 * MAX_MULTI_VALUES)]
+    assert len(load_resource(GROUP_RESOURCE, {"displayName": "big", "members": members})["members"]) == 5000

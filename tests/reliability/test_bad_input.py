@@ -8,10 +8,13 @@ HTTP client. The named cases below them pin down the answer to specific inputs.
 
 from __future__ import annotations
 
+import gzip
 import json
 import os
+import time
 from collections.abc import Callable, Iterator
 from typing import Any
+from urllib.parse import quote
 
 import httpx2
 import pytest
@@ -20,6 +23,7 @@ from hypothesis import strategies as st
 
 from tests.conftest import ENTERPRISE, GROUP_SCHEMA, PATCH_OP, USER_SCHEMA, Scim
 from tests.reliability.conftest import ServedDatabase, assert_scim_error
+from tests.reliability.test_malformed_http import assert_secret_absent, exchange, parse
 
 # Examples per property; raise it for a longer hunt, e.g. RELIABILITY_EXAMPLES=2000 pytest tests/reliability.
 EXAMPLES = int(os.environ.get("RELIABILITY_EXAMPLES", "150"))
@@ -248,6 +252,71 @@ def test_generated_raw_bytes_never_fail_the_server(http: Http, targets: dict[str
     run_property("raw bodies", raw, check, http)
 
 
+def _raw_requests(token: str, user_id: str) -> st.SearchStrategy[bytes]:
+    """Whole HTTP/1.1 requests built from bytes: header names and values (control characters, non-UTF-8, the
+    real token with junk after it), line endings and folding, content codings, and body framings that lie."""
+    secret = token.encode()
+    names = st.sampled_from([b"Authorization", b"Content-Type", b"Content-Encoding", b"Transfer-Encoding",
+                             b"Content-Length", b"Host", b"If-Match", b"X-Request-Id"]) | st.binary(min_size=1,
+                                                                                                  max_size=12)
+    values = (st.binary(max_size=40)
+              | st.builds(lambda junk: b"Bearer " + secret + junk, st.binary(max_size=4))
+              | st.sampled_from([b"gzip", b"deflate, gzip", b"br", b"identity", b"chunked", b"chunked, gzip",
+                                 b"application/scim+json", b"-1", b"99999999999999999999", b"Bearer \xff",
+                                 b"Bearer " + secret]))
+    endings = st.sampled_from([b"\r\n", b"\r\n", b"\r\n", b"\n", b"\r\n "])  # CRLF, bare LF, a folded line
+    header = st.builds(lambda n, v, e: n + b": " + v + e, names, values, endings)
+    payload = (st.binary(max_size=64) | st.just(b'{"userName": "raw"}').map(gzip.compress)
+               | st.just(b'{"userName": "raw"}'))
+    framing = st.sampled_from(["length", "short length", "chunked", "broken chunked", "none"])
+    method = st.sampled_from([b"GET", b"POST", b"PATCH", b"PUT", b"DELETE", b"G\x01T"])
+    path = st.sampled_from([b"/scim/v2/Users", b"/scim/v2/Users/" + user_id.encode(), b"/scim/v2/.search",
+                            b"/healthz", b"/scim/v2/Users?filter=userName%20eq%20%22%ED%A0%80%22", b"/\xff"])
+
+    def build(method: bytes, path: bytes, headers: list[bytes], auth: bool, body: bytes, framing: str) -> bytes:
+        head = method + b" " + path + b" HTTP/1.1\r\nHost: 127.0.0.1\r\n" + b"".join(headers)
+        if auth:
+            head += b"Authorization: Bearer " + secret + b"\r\n"
+        if framing == "length":
+            return head + b"Content-Length: %d\r\n\r\n" % len(body) + body
+        if framing == "short length":  # the rest is read as the next request: garbage
+            return head + b"Content-Length: %d\r\n\r\n" % (len(body) // 2) + body
+        if framing == "chunked":
+            return head + b"Transfer-Encoding: chunked\r\n\r\n%x\r\n" % len(body) + body + b"\r\n0\r\n\r\n"
+        if framing == "broken chunked":
+            return head + b"Transfer-Encoding: chunked\r\n\r\nzz\r\n" + body + b"\r\n0\r\n\r\n"
+        return head + b"\r\n"
+
+    return st.builds(build, method, path, st.lists(header, max_size=4), st.booleans(), payload, framing)
+
+
+def test_generated_raw_http_never_gets_a_500_and_never_logs_the_token(module_server: ServedDatabase,
+                                                                      targets: dict[str, str]) -> None:
+    port = module_server.server.port
+    statuses: dict[int, int] = {}
+
+    def check(request: bytes) -> None:
+        received = exchange(port, request, timeout=1.5)
+        if not received:
+            return  # the server closed the connection, or waits for bytes that will never come
+        status, headers, body = parse(received)
+        statuses[status] = statuses.get(status, 0) + 1
+        assert status < 500, f"{request[:300]!r} -> {status}: {body[:300]}"
+        assert headers.get("Server") == "rollcall"
+        assert_secret_absent(module_server.token, body)
+        if status >= 400 and not request.startswith(b"HEAD"):
+            assert_scim_error(status, headers, body, sent=request.decode("latin-1"))
+
+    raw_settings = settings(BOUNDED, max_examples=min(EXAMPLES, 80))
+    raw_settings(given(_raw_requests(module_server.token, targets["user"]))(check))()
+    time.sleep(0.3)  # the server's last log lines
+    log = module_server.server.output()
+    assert_secret_absent(module_server.token, log)
+    assert "Traceback" not in log, log[-3000:]
+    print(f"\n[bad input] raw HTTP requests: answers by status {dict(sorted(statuses.items()))}, no 5xx, "
+          "no token byte in the log")
+
+
 # -- named cases --------------------------------------------------------------------------------------------------
 
 async def _error(answer: Any, status: int, scim_type: str | None = None) -> dict[str, Any]:
@@ -320,8 +389,63 @@ async def test_a_filter_too_long_or_too_deep_is_400_invalidFilter(scim: Scim) ->
                      400, "invalidFilter")
     await _error(await scim.request("POST", "/.search", {"schemas": [SEARCH_REQUEST], "filter": far_too_deep}),
                  400, "invalidFilter")
-    deep_enough = "(" * 31 + 'userName eq "a"' + ")" * 31
+    deep_enough = "(" * 32 + 'userName eq "a"' + ")" * 32  # README: 32 levels of nesting
     assert (await scim.post("/Users/.search", {"schemas": [SEARCH_REQUEST], "filter": deep_enough})).status == 200
+    alternating = 'title pr'
+    for level in range(32):
+        alternating = f'userName eq "a" {"and" if level % 2 else "or"} ({alternating})'
+    for text in (alternating, "not (" * 32 + 'userName eq "a"' + ")" * 32):
+        answer = await scim.get("/Users?filter=" + quote(text))
+        assert answer.status == 200, answer.body
+
+
+async def test_a_flat_chain_of_terms_is_answered_within_the_term_limit_and_refused_beyond(scim: Scim) -> None:
+    # `userName pr and title pr and ...` nested once per term in SQL: SQLite's "parser stack overflow", a 500.
+    await scim.create_user("chain", title="t")
+    for joiner in (" and ", " or "):
+        chain = joiner.join(["userName pr", "title pr"] * 100)  # 200 terms
+        for answer in (await scim.get("/Users?filter=" + quote(chain)),
+                       await scim.post("/Users/.search", {"schemas": [SEARCH_REQUEST], "filter": chain})):
+            assert answer.status == 200, answer.body
+            assert [u["userName"] for u in answer.body["Resources"]] == ["chain"]
+    for terms, limit in ((257, "the limit is 256 per filter"), (2_000, "the limit is 4096")):
+        chain = " and ".join(["id pr"] * terms)
+        body = await _error(await scim.post("/.search", {"schemas": [SEARCH_REQUEST], "filter": chain}),
+                            400, "invalidFilter")
+        assert limit in body["detail"]
+
+
+@pytest.mark.parametrize("query", ['filter=title co "\\udc80"', 'filter=title co "%5Cud800x"',
+                                   'filter=emails[value eq "\\uDFFF"]'])
+async def test_an_escaped_lone_surrogate_in_a_filter_is_400_invalidFilter(scim: Scim, query: str) -> None:
+    # A lone surrogate is no character: it reached SQLite, whose UTF-8 encoding raised (a 500).
+    user = await scim.create_user("surrogate")
+    body = await _error(await scim.get(f"/Users?{query}"), 400, "invalidFilter")
+    assert "lone surrogate" in body["detail"]
+    text = query.removeprefix("filter=").replace("%5C", "\\")
+    await _error(await scim.post("/.search", {"schemas": [SEARCH_REQUEST], "filter": text}), 400, "invalidFilter")
+    path = text.replace("title co", "emails[value co") + "]" if text.startswith("title") else text
+    await _error(await scim.patch(f"/Users/{user['id']}", [{"op": "remove", "path": path}]), 400, "invalidPath")
+
+
+async def test_raw_surrogate_bytes_in_the_query_and_escapes_in_a_body_are_never_a_500(scim: Scim) -> None:
+    user = await scim.create_user("raw")
+    # %ED%A0%80 is the UTF-8 form of U+D800, which UTF-8 forbids; the URL decoder makes it U+FFFD.
+    answer = await scim.client.get("/scim/v2/Users?filter=title%20co%20%22%ED%A0%80%22",
+                                   headers={"Authorization": f"Bearer {scim.token}"})
+    assert answer.status == 200
+    # A JSON body may not hold a lone surrogate either (RFC 8259 §8.2): the body is refused as a whole.
+    for method, path, raw in (
+        ("POST", "/Users", b'{"schemas": ["%s"], "userName": "\\udc80"}' % USER_SCHEMA.encode()),
+        ("PUT", f"/Users/{user['id']}", b'{"schemas": ["%s"], "userName": "raw", "title": "\\ud800"}'
+         % USER_SCHEMA.encode()),
+        ("PATCH", f"/Users/{user['id']}", b'{"schemas": ["%s"], "Operations": [{"op": "add", "path": "title", '
+         b'"value": "\\udc80"}]}' % PATCH_OP.encode()),
+        ("POST", "/Users/.search", b'{"schemas": ["%s"], "filter": "title eq \\"\\udc80\\""}'
+         % SEARCH_REQUEST.encode()),
+    ):
+        await _error(await scim.request(method, path, raw=raw), 400)
+    assert (await scim.get(f"/Users/{user['id']}")).body.get("title") is None
 
 
 async def test_paging_parameters_out_of_range_are_clamped(scim: Scim, database: Any) -> None:

@@ -6,21 +6,28 @@ Each client owns its own users, and sends one request at a time, so for each use
 one sequence and the expected state is the state after the last acknowledged one. When the server dies, each
 client has at most one request in flight; that request may or may not have been applied, so for its user both
 outcomes are accepted (and nothing else).
+
+Five kill points: three into a run of 8 clients, one in the middle of group commits of 64 writers (each batch a
+transaction of many savepoints), and one in the middle of a schema migration.
 """
 
 from __future__ import annotations
 
 import asyncio
 import random
+import signal
 import sqlite3
+import subprocess
+import sys
 import time
 from dataclasses import dataclass, field, replace
+from pathlib import Path
 from typing import Any
 
 import aiohttp
 import pytest
 
-from tests.conftest import GROUP_SCHEMA, PATCH_OP, USER_SCHEMA
+from tests.conftest import GROUP_SCHEMA, PATCH_OP, REPO, USER_SCHEMA
 from tests.reliability.conftest import (
     ServedDatabase,
     check_feed_matches_roster,
@@ -28,6 +35,8 @@ from tests.reliability.conftest import (
 )
 
 CLIENTS = 8
+# As many writers as one group commit takes (MAX_GROUP_COMMIT): a batch holds many savepoints when it is killed.
+MANY_WRITERS = 64
 ROLE_GROUPS = ("rollcall-administrators", "rollcall-members", "rollcall-guests")
 WORKLOAD_TIMEOUT_S = 60
 REQUEST_TIMEOUT_S = 10
@@ -49,6 +58,7 @@ class UserState:
 class Tally:
     sent: int = 0
     acknowledged: int = 0
+    in_flight: int = 0
     by_kind: dict[str, int] = field(default_factory=dict)
     failures: list[str] = field(default_factory=list)
 
@@ -71,9 +81,13 @@ class Client:
 
     async def send(self, method: str, path: str, body: Any) -> tuple[int, Any]:
         self.tally.sent += 1
-        async with self.session.request(method, f"{self.base}{path}", json=body) as response:
-            payload = await response.json(content_type=None) if response.status != 204 else None
-            return response.status, payload
+        self.tally.in_flight += 1
+        try:
+            async with self.session.request(method, f"{self.base}{path}", json=body) as response:
+                payload = await response.json(content_type=None) if response.status != 204 else None
+                return response.status, payload
+        finally:
+            self.tally.in_flight -= 1
 
     async def run(self) -> None:
         while not self.stop.is_set():
@@ -137,17 +151,19 @@ async def _setup_groups(session: aiohttp.ClientSession, base: str) -> dict[str, 
     return ids
 
 
-async def _drive_until_kill(served: ServedDatabase, kill_after: int, seed: int) -> tuple[list[Client], Tally]:
-    """Run CLIENTS clients against the server and SIGKILL it once `kill_after` requests were acknowledged."""
+async def _drive_until_kill(served: ServedDatabase, kill_after: int, seed: int, writers: int
+                            ) -> tuple[list[Client], Tally, int]:
+    """Run `writers` clients against the server and SIGKILL it once `kill_after` requests were acknowledged;
+    also returns how many requests were in flight at the kill."""
     tally = Tally()
     stop = asyncio.Event()
     headers = {"Authorization": f"Bearer {served.token}"}
     timeout = aiohttp.ClientTimeout(total=REQUEST_TIMEOUT_S)
     async with aiohttp.ClientSession(headers=headers, timeout=timeout,
-                                     connector=aiohttp.TCPConnector(limit=CLIENTS + 2)) as session:
+                                     connector=aiohttp.TCPConnector(limit=writers + 2)) as session:
         group_ids = await _setup_groups(session, served.server.base_url)
         clients = [Client(n, session, served.server.base_url, group_ids, tally, stop, seed * 100 + n)
-                   for n in range(CLIENTS)]
+                   for n in range(writers)]
         tasks = [asyncio.create_task(c.run()) for c in clients]
         deadline = time.monotonic() + WORKLOAD_TIMEOUT_S
         while tally.acknowledged < kill_after and time.monotonic() < deadline and not tally.failures:
@@ -155,12 +171,15 @@ async def _drive_until_kill(served: ServedDatabase, kill_after: int, seed: int) 
                 break
             await asyncio.sleep(0.001)
         # Kill while requests are in flight: the clients are still sending.
+        in_flight = tally.in_flight
         served.server.kill()
         stop.set()
         await asyncio.wait_for(asyncio.gather(*tasks), timeout=REQUEST_TIMEOUT_S + 5)
     assert not tally.failures, tally.failures[:5]
     assert tally.acknowledged >= kill_after, f"only {tally.acknowledged} acknowledged before the deadline"
-    return clients, tally
+    # Each client sends its next request as soon as the last is answered, so nearly all are waiting at any moment.
+    assert in_flight >= writers // 2, f"only {in_flight} of {writers} requests in flight at the kill"
+    return clients, tally, in_flight
 
 
 async def _get_all(session: aiohttp.ClientSession, url: str) -> list[dict[str, Any]]:
@@ -226,11 +245,14 @@ def _integrity_check(db_path: str) -> str:
         conn.close()
 
 
-@pytest.mark.parametrize("kill_after", [50, 200, 500])
-async def test_acknowledged_changes_survive_sigkill(served_database: ServedDatabase, kill_after: int) -> None:
+@pytest.mark.parametrize(("writers", "kill_after"), [(CLIENTS, 50), (CLIENTS, 200), (CLIENTS, 500),
+                                                     (MANY_WRITERS, 400)],
+                         ids=["8-writers-50", "8-writers-200", "8-writers-500", "group-commit-of-64-writers-400"])
+async def test_acknowledged_changes_survive_sigkill(served_database: ServedDatabase, writers: int,
+                                                    kill_after: int) -> None:
     served = served_database
     served.server.start()
-    clients, tally = await _drive_until_kill(served, kill_after, seed=kill_after)
+    clients, tally, in_flight = await _drive_until_kill(served, kill_after, seed=kill_after, writers=writers)
 
     served.server.start()  # the same file, after SIGKILL
     users, groups, roster, events = await _read_everything(served)
@@ -273,9 +295,133 @@ async def test_acknowledged_changes_survive_sigkill(served_database: ServedDatab
 
     served.server.stop()
     assert _integrity_check(str(served.db_path)) == "ok"
-    in_flight = sum(1 for c in clients if c.pending is not None)
-    print(f"\n[crash safety] kill point {kill_after}: {tally.sent} requests sent by {CLIENTS} clients, "
+    print(f"\n[crash safety] kill point {kill_after}: {tally.sent} requests sent by {writers} clients, "
           f"{tally.acknowledged} acknowledged ({', '.join(f'{k}: {v}' for k, v in sorted(tally.by_kind.items()))}), "
           f"{in_flight} in flight at SIGKILL; after restart all {tally.acknowledged} acknowledged changes verified "
           f"through the final state of {verified} users ({facts} facts), {len(roster)} roster entries recomputed, "
           f"{feed_users} users' feed checked in {len(events)} events; integrity_check ok; nothing lost")
+
+
+# -- the fifth kill point: in the middle of a schema migration ------------------------------------------------
+
+MIGRATION_USERS = 12_000
+# A heavy step of the kind a release brings: a new column, filled in for every row, and indexed.
+HEAVY_STEP = """
+ALTER TABLE users ADD COLUMN nick TEXT;
+UPDATE users SET nick = upper(user_name), doc = json_set(doc, '$.nickName', upper(user_name));
+CREATE INDEX users_nick ON users (nick);
+"""
+# The real upgrade path (upgrade(): back up, then migrate()), as a release one schema version newer would run it.
+NEWER_ROLLCALL_UPGRADES = """
+import asyncio, sys
+from app.storage import database
+database.MIGRATIONS = ((2, sys.argv[2]),)
+database.SCHEMA_VERSION = 2
+print(asyncio.run(database.upgrade(sys.argv[1])), flush=True)
+"""
+# The step has written this much into the WAL, uncommitted, when the process is killed (SQLite spills a
+# transaction's pages to the WAL once its 2 MB page cache is full; the whole step writes about 12 MB there).
+KILL_AT_WAL_BYTES = 3 * 1024 * 1024
+
+
+async def _fill(db_path: str) -> None:
+    from app.domain.directory import new_id
+    from app.protocol.schema_defs import USER_RESOURCE
+    from app.storage import resources
+    from app.storage.database import Database
+
+    padding = "x" * 600
+
+    def insert_all(conn: sqlite3.Connection) -> None:
+        for n in range(MIGRATION_USERS):
+            document = {"schemas": [USER_SCHEMA], "userName": f"user{n}@acme.com", "title": f"t{n}",
+                        "displayName": f"User {n}", "emails": [{"value": f"user{n}@acme.com", "primary": True}],
+                        "addresses": [{"streetAddress": padding}]}
+            resources.insert(conn, USER_RESOURCE, new_id(), document, "2026-12-01T00:00:00Z")
+
+    db = Database(db_path)
+    await db.open()
+    try:
+        await db.write(insert_all)
+    finally:
+        await db.close()
+
+
+def _fingerprint(path: str) -> tuple[int, str]:
+    """The schema version and a digest of every user row as the old schema has it."""
+    import hashlib
+
+    conn = sqlite3.connect(path)
+    try:
+        version = conn.execute("PRAGMA user_version").fetchone()[0]
+        digest = hashlib.sha256()
+        for row in conn.execute("SELECT id, user_name, json_remove(doc, '$.nickName'), version FROM users ORDER BY id"):
+            digest.update(repr(row).encode())
+        return version, digest.hexdigest()
+    finally:
+        conn.close()
+
+
+def _upgrade_in_child(db_path: str) -> subprocess.Popen[bytes]:
+    return subprocess.Popen([sys.executable, "-c", NEWER_ROLLCALL_UPGRADES, db_path, HEAVY_STEP], cwd=REPO,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+
+
+async def test_a_migration_killed_midway_leaves_the_old_version_whole(served_database: ServedDatabase) -> None:
+    served = served_database
+    db_path = str(served.db_path)
+    await _fill(db_path)
+    before = _fingerprint(db_path)
+    assert before[0] == 1
+
+    child = _upgrade_in_child(db_path)
+    wal = Path(f"{db_path}-wal")
+    deadline = time.monotonic() + WORKLOAD_TIMEOUT_S
+    try:
+        while not (wal.exists() and wal.stat().st_size > KILL_AT_WAL_BYTES):
+            assert child.poll() is None, f"the migration ended before it could be killed: {child.stdout.read()!r}"
+            assert time.monotonic() < deadline, "the migration never started writing"
+            time.sleep(0.001)
+        child.send_signal(signal.SIGKILL)  # mid-step: its statements have run in part, its COMMIT has not
+    finally:
+        if child.poll() is None:
+            child.kill()
+        child.wait(timeout=10)
+        assert child.stdout is not None
+        child.stdout.close()
+    killed_at_wal = wal.stat().st_size
+
+    # -- after the crash: the old version with every row as it was, or the new one fully applied ---------------
+    assert _integrity_check(db_path) == "ok"
+    version, digest = _fingerprint(db_path)
+    columns = [row[1] for row in sqlite3.connect(db_path).execute("PRAGMA table_info(users)")]
+    if version == 1:
+        assert digest == before[1] and "nick" not in columns, "a half-applied migration step"
+    else:
+        assert version == 2 and digest == before[1]
+        with sqlite3.connect(db_path) as conn:
+            assert conn.execute("SELECT count(*) FROM users WHERE nick IS NOT upper(user_name)").fetchone()[0] == 0
+    # upgrade() backed the file up before migrating: that copy is whole, at the old version, and nothing half
+    # written is left beside it.
+    copies = sorted(Path(db_path).parent.glob("rollcall.db.v1-*.backup"))
+    assert len(copies) == 1 and _fingerprint(str(copies[0])) == before and _integrity_check(str(copies[0])) == "ok"
+    assert not list(Path(db_path).parent.glob("*.partial"))
+
+    # -- and the file serves: the rollcall it belongs to starts on it and answers from it --------------------
+    if version == 1:
+        served.server.start()
+        headers = {"Authorization": f"Bearer {served.token}"}
+        async with aiohttp.ClientSession(headers=headers) as session, \
+                session.get(f"{served.server.base_url}/Users", params={"count": 1}) as answer:
+            assert answer.status == 200 and (await answer.json(content_type=None))["totalResults"] == MIGRATION_USERS
+        served.server.stop()
+        copies[0].unlink()
+        # Upgrading again, undisturbed, completes.
+        finished = _upgrade_in_child(db_path)
+        assert finished.wait(timeout=WORKLOAD_TIMEOUT_S) == 0, finished.stdout.read() if finished.stdout else ""
+        if finished.stdout:
+            finished.stdout.close()
+        assert _fingerprint(db_path) == (2, before[1]) and _integrity_check(db_path) == "ok"
+    print(f"\n[crash safety] migration of {MIGRATION_USERS} users killed with {killed_at_wal:,} bytes of it in the "
+          f"WAL: after restart at schema version {version}, every row as before, integrity_check ok, the backup "
+          "upgrade() made first whole; served, then upgraded undisturbed to version 2")

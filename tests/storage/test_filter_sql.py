@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import json
 import sqlite3
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import HealthCheck, assume, given, settings
+from hypothesis import strategies as st
 
 from app.protocol.errors import ScimError
-from app.protocol.filters import parse_filter
+from app.protocol.filters import MAX_FILTER_DEPTH, And, Filter, Not, Or, parse_filter
 from app.protocol.schema_defs import (
     ENTERPRISE_USER_SCHEMA,
     GROUP_RESOURCE,
@@ -209,6 +212,101 @@ def test_not_includes_rows_where_the_attribute_is_null(db: sqlite3.Connection) -
     assert users(db, 'not (name.familyName eq "jensen")') == {"u2", "u3", "u4"}
     assert users(db, 'not (title co "guide")') == {"u2", "u3", "u4"}
     assert users(db, 'not (meta.lastModified gt "2011-05-13T04:42:34Z")') == {"u1", "u4"}
+
+
+# -- shape: SQLite's parser stack holds about 100 entries, and the SQL must fit it ---------------------------
+
+_ALL_USERS = {user["id"] for user in USERS}
+_LEAVES = ['userName eq "bjensen"', 'title co "guide"', "externalId pr", 'emails.type eq "home"',
+           'emails[type eq "work" and value co "acme"]', 'name[givenName sw "a"]', "phoneNumbers pr",
+           'meta.lastModified gt "2011-05-13T04:42:34Z"', f'{ENTERPRISE_USER_SCHEMA}:department co "o"']
+
+
+def oracle(conn: sqlite3.Connection, node: Filter) -> set[str]:
+    """Which users match, with SQL asked about one comparison at a time and the logic done here in sets."""
+    if isinstance(node, And):
+        return oracle(conn, node.left) & oracle(conn, node.right)
+    if isinstance(node, Or):
+        return oracle(conn, node.left) | oracle(conn, node.right)
+    if isinstance(node, Not):
+        return _ALL_USERS - oracle(conn, node.inner)
+    where, params = compile_filter(USER_RESOURCE, node)
+    return {row[0] for row in conn.execute(f"SELECT r.id FROM users r WHERE {where}", params)}
+
+
+def spine(levels: int, step: Callable[[int, str], str], leaf: str = 'title co "guide"') -> str:
+    """A filter `levels` deep: `step` wraps the text once per level (its parentheses are that level)."""
+    text = leaf
+    for level in range(levels):
+        text = step(level, text)
+    return text
+
+
+@pytest.mark.parametrize("joiner", [" and ", " or "])
+def test_a_flat_chain_far_longer_than_the_parser_stack_runs(db: sqlite3.Connection, joiner: str) -> None:
+    # ((a AND b) AND c)... nested once per term: SQLite's "parser stack overflow" (a 500) from ~100 terms on.
+    assert users(db, joiner.join(["userName pr"] * 200)) == _ALL_USERS
+    ids = ["u1", "u2", "u3", "nobody"] * 50
+    expected = _ALL_USERS - {"u4"} if joiner == " or " else set()
+    assert users(db, joiner.join(f'id eq "{user_id}"' for user_id in ids)) == expected
+
+
+def test_a_flat_chain_is_one_n_ary_expression() -> None:
+    where, params = compile_filter(USER_RESOURCE, parse_filter(" and ".join(['title eq "x"'] * 200)))
+    depth = deepest = 0
+    for char in where:
+        depth += {"(": 1, ")": -1}.get(char, 0)
+        deepest = max(deepest, depth)
+    assert deepest == 4 and where.count(" AND ") == 199 and len(params) == 200
+
+
+_SHAPES: dict[str, Callable[[int, str], str]] = {
+    "and-or alternating, comparison first": lambda n, t: f'title co "g" {"and" if n % 2 else "or"} ({t})',
+    "and-or alternating, nesting first": lambda n, t: f'({t}) {"or" if n % 2 else "and"} externalId pr',
+    "not": lambda n, t: f"not ({t})",
+    "not of a chain": lambda n, t: f'not (userName eq "jsmith" {"or" if n % 2 else "and"} {t})',
+}
+
+
+@pytest.mark.parametrize("shape", _SHAPES)
+@pytest.mark.parametrize("leaf", ['title co "guide"', 'emails[type eq "work" and not (value co "acme")]'])
+def test_filters_nested_to_the_limit_run_and_mean_what_they_say(db: sqlite3.Connection, shape: str,
+                                                                 leaf: str) -> None:
+    levels = MAX_FILTER_DEPTH - (1 if leaf.startswith("emails[") else 0) - (1 if "not (" in leaf else 0)
+    text = spine(levels, _SHAPES[shape], leaf)
+    node = parse_filter(text)
+    assert users(db, text) == oracle(db, node)
+
+
+def test_a_value_filter_nested_to_the_limit_runs(db: sqlite3.Connection) -> None:
+    inner = spine(MAX_FILTER_DEPTH - 1, lambda n, t: f'value co "a" and not ({t})' if n % 2
+                  else f'type eq "work" or ({t})', 'value co "o"')
+    text = f"emails[{inner}]"
+    assert users(db, text) == oracle(db, parse_filter(text))
+
+
+_FILTERS = st.recursive(
+    st.sampled_from(_LEAVES),
+    lambda inner: st.one_of(
+        st.tuples(inner, st.sampled_from([" and ", " or "]), inner).map(lambda t: f"({t[0]}){t[1]}({t[2]})"),
+        st.lists(inner, min_size=2, max_size=5).map(" and ".join),
+        st.lists(inner, min_size=2, max_size=5).map(" or ".join),
+        inner.map(lambda t: f"not ({t})"),
+    ),
+    max_leaves=40,
+)
+
+
+@settings(max_examples=300, deadline=None, database=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(text=_FILTERS)
+def test_the_sql_has_the_boolean_structure_of_the_filter(db: sqlite3.Connection, text: str) -> None:
+    # Flattening, reordering the deepest operand first and pushing `not` down must never change the answer.
+    try:
+        node = parse_filter(text)
+    except ScimError:
+        assume(False)  # deeper than the limit: not a filter
+        raise
+    assert users(db, text) == oracle(db, node), text
 
 
 # -- presence and null ---------------------------------------------------------------------------

@@ -148,3 +148,15 @@ async def test_write_answers_list_members_only_for_groups_of_at_most_100(scim: S
     assert answer.status == 200 and "members" not in answer.body
     assert answer.body["meta"]["version"] != group["meta"]["version"]
     assert len(await members_of(scim, group["id"])) == 101
+
+
+async def test_a_member_filter_with_a_long_chain_runs_in_sql(scim: Scim) -> None:
+    # Not only ids, so it is compiled to SQL: nested once per term, 200 terms were SQLite's "parser stack
+    # overflow", a 500.
+    users = [await scim.create_user(f"chain-{n}") for n in range(3)]
+    group = await scim.create_group("rollcall-chain", [user["id"] for user in users])
+    chain = " and ".join(['type eq "User"'] * 150)
+    path = f'members[(value eq "{users[0]["id"]}" or value eq "{users[1]["id"]}") and {chain}]'
+    answer = await scim.patch(f"/Groups/{group['id']}", [{"op": "remove", "path": path}])
+    assert answer.status == 200, answer.body
+    assert await members_of(scim, group["id"]) == [users[2]["id"]]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 import pytest
 
 from tests.conftest import ENTERPRISE, SCIM_JSON, USER_SCHEMA, Scim
@@ -185,3 +187,44 @@ async def test_attributes_and_excluded_attributes_on_get(scim: Scim) -> None:
     assert only["name"] == {"givenName": "Jane"}
     without = (await scim.get(f"/Users/{created['id']}?excludedAttributes=emails,name")).body
     assert "emails" not in without and "name" not in without and without["id"] == created["id"]
+
+
+def _emails(count: int, prefix: str) -> list[dict[str, str]]:
+    return [{"value": f"{prefix}{n}@example.com"} for n in range(count)]
+
+
+async def test_a_4000_value_patch_is_done_or_refused_at_once_and_writers_go_on(scim: Scim) -> None:
+    # Pairwise comparison made `remove` of 4,000 values from 4,000 take ~30 s, every other write queued behind it.
+    user = await scim.create_user("many", emails=_emails(1000, "held"))
+    path = f"/Users/{user['id']}"
+    started = time.perf_counter()
+    removed = await scim.patch(path, [{"op": "remove", "path": "emails", "value": _emails(4000, "other")}])
+    assert removed.status == 200 and len(removed.body["emails"]) == 1000
+    added = await scim.patch(path, [{"op": "add", "path": "emails", "value": _emails(4000, "new")}])
+    assert (added.status, added.body["scimType"]) == (400, "invalidValue")
+    assert added.body["detail"] == "emails holds more than 1000 values (5000 given); the limit is 1000 per attribute"
+    one_more = await scim.patch(path, [{"op": "add", "path": "emails", "value": [{"value": "1001@example.com"}]}])
+    assert one_more.status == 400 and "the limit is 1000" in one_more.body["detail"]
+    assert time.perf_counter() - started < 5.0  # three requests; the pairwise engine took minutes
+    assert (await scim.get(path)).body["emails"] == _emails(1000, "held")
+    assert (await scim.patch(path, [{"op": "replace", "path": "title", "value": "next"}])).status == 200
+
+
+async def test_a_patch_whose_filters_would_compare_millions_of_values_is_refused_at_once(scim: Scim) -> None:
+    # 200 operations with 250-term filters over 1,000 emails, 900 KB: 50 million comparisons on the writer.
+    user = await scim.create_user("filtered", emails=_emails(1000, "held"))
+    chain = " or ".join(['value eq "x"'] * 250)
+    started = time.perf_counter()
+    answer = await scim.patch(f"/Users/{user['id']}", [{"op": "remove", "path": f"emails[{chain}]"}] * 200)
+    assert (answer.status, answer.body["scimType"]) == (400, "invalidValue")
+    assert "more than 100,000 values" in answer.body["detail"]
+    assert time.perf_counter() - started < 5.0  # mostly parsing 900 KB of filters; the work was minutes
+
+
+@pytest.mark.parametrize("method", ["POST", "PUT"])
+async def test_post_and_put_refuse_more_values_than_the_cap(scim: Scim, method: str) -> None:
+    user = await scim.create_user("capped")
+    body = {"schemas": [USER_SCHEMA], "userName": "capped", "phoneNumbers": [{"value": str(n)} for n in range(1001)]}
+    answer = await scim.request(method, "/Users" if method == "POST" else f"/Users/{user['id']}", body)
+    assert (answer.status, answer.body["scimType"]) == (400, "invalidValue")
+    assert answer.body["detail"].startswith("phoneNumbers holds more than 1000 values")

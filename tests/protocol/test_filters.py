@@ -1,0 +1,99 @@
+"""The filter and PATCH path parser (RFC 7644 §3.4.2.2): its limits, counted the way README states them."""
+
+from __future__ import annotations
+
+import pytest
+
+from app.protocol.errors import ScimError
+from app.protocol.filters import (
+    MAX_FILTER_DEPTH,
+    MAX_FILTER_LENGTH,
+    MAX_FILTER_TERMS,
+    Compare,
+    Filter,
+    Not,
+    parse_filter,
+    parse_patch_path,
+)
+
+
+def refused(text: str) -> str:
+    with pytest.raises(ScimError) as caught:
+        parse_filter(text)
+    assert caught.value.status == 400 and caught.value.scim_type == "invalidFilter"
+    return caught.value.detail
+
+
+def nested(levels: int, opening: str = "(", leaf: str = 'userName eq "a"') -> str:
+    return opening * levels + leaf + ")" * levels
+
+
+# -- depth: each pair of parentheses or brackets is one level ---------------------------------------------------
+
+def test_a_filter_nested_exactly_as_deep_as_the_limit_is_accepted() -> None:
+    assert MAX_FILTER_DEPTH == 32  # the number README states
+    assert parse_filter(nested(32)) == Compare(parse_filter('userName eq "a"').path, "eq", "a")  # type: ignore[union-attr]
+    node: Filter = parse_filter(nested(32, "not ("))
+    for _ in range(32):
+        assert isinstance(node, Not)
+        node = node.inner
+    assert isinstance(node, Compare)
+
+
+def test_one_level_deeper_than_the_limit_is_refused_naming_the_limit() -> None:
+    assert "deeper than 32 levels" in refused(nested(33))
+    assert "deeper than 32 levels" in refused(nested(33, "not ("))
+
+
+def test_a_value_filter_bracket_is_a_level() -> None:
+    parse_filter(nested(31, leaf='emails[type eq "work"]'))
+    assert "deeper than 32 levels" in refused(nested(32, leaf='emails[type eq "work"]'))
+    assert "deeper than 32 levels" in refused(nested(31, leaf='emails[(type eq "work")]'))
+
+
+def test_a_patch_path_filter_has_the_same_depth_limit() -> None:
+    parse_patch_path("emails[" + nested(31, leaf='type eq "work"') + "].value")  # the brackets are a level
+    with pytest.raises(ScimError) as caught:
+        parse_patch_path("emails[" + nested(32, leaf='type eq "work"') + "].value")
+    assert caught.value.scim_type == "invalidPath" and "deeper than 32 levels" in caught.value.detail
+
+
+def test_far_too_deep_is_refused_without_exhausting_the_stack() -> None:
+    assert "deeper than 32 levels" in refused(nested(2_000))
+
+
+# -- terms: comparisons, however flat ---------------------------------------------------------------------------
+
+def test_a_flat_chain_of_as_many_comparisons_as_the_limit_is_accepted() -> None:
+    assert MAX_FILTER_TERMS == 256
+    text = " and ".join(["id pr"] * MAX_FILTER_TERMS)
+    assert len(text) <= MAX_FILTER_LENGTH
+    parse_filter(text)
+    parse_filter(" or ".join(["id pr"] * MAX_FILTER_TERMS))
+
+
+@pytest.mark.parametrize("joiner", [" and ", " or "])
+def test_one_comparison_more_than_the_limit_is_refused_naming_the_limit(joiner: str) -> None:
+    detail = refused(joiner.join(["id pr"] * (MAX_FILTER_TERMS + 1)))
+    assert f"the limit is {MAX_FILTER_TERMS} per filter" in detail
+
+
+def test_comparisons_inside_value_filters_count() -> None:
+    inner = " or ".join(["type pr"] * (MAX_FILTER_TERMS // 2 + 1))
+    assert "the limit is 256 per filter" in refused(f"emails[{inner}] and emails[{inner}]")
+
+
+# -- strings ----------------------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("escape", ["\\udc80", "\\ud800", "\\uDFFF", "a\\ud83d", "\\ude00\\ud83d"])
+def test_an_escaped_lone_surrogate_is_invalidFilter_not_a_string(escape: str) -> None:
+    # A lone surrogate is no character: UTF-8 cannot encode it, so SQLite raised UnicodeEncodeError (a 500).
+    assert "lone surrogate" in refused(f'title co "{escape}"')
+    with pytest.raises(ScimError) as caught:
+        parse_patch_path(f'emails[value eq "{escape}"]')
+    assert caught.value.scim_type == "invalidPath"
+
+
+def test_an_escaped_surrogate_pair_is_the_character_it_encodes() -> None:
+    node = parse_filter('title co "\\ud83d\\ude00 \\u00e9"')
+    assert isinstance(node, Compare) and node.value == "\U0001f600 é"
