@@ -18,9 +18,11 @@ async def bulk(request: web.Request) -> web.Response:
     # A Bulk body has its own limit, maxPayloadSize, which ServiceProviderConfig announces (not --max-body-bytes).
     sized = request.clone(client_max_size=limit)
     try:
-        body = await read_json(sized)
-    except web.HTTPRequestEntityTooLarge:
-        # RFC 7644 §3.7.4: 413, and the error names the limit that was exceeded.
+        body = await read_json(sized, limit)
+    except (web.HTTPRequestEntityTooLarge, errors.ScimError) as error:
+        if isinstance(error, errors.ScimError) and error.status != 413:
+            raise
+        # RFC 7644 §3.7.4: 413, and the error names the limit that was exceeded (sent or once decompressed).
         raise errors.ScimError(413, f"The size of the bulk operation exceeds the maxPayloadSize ({limit:,} bytes) "
                                     "of this server's ServiceProviderConfig (--bulk-max-payload-bytes). Split it "
                                     "into smaller Bulk requests.") from None

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import gzip
+import json
 import sqlite3
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -274,3 +276,19 @@ async def test_bulk_needs_a_token_and_only_takes_post(scim: Scim) -> None:
     assert (await scim.post("/Bulk", bulk(post_user("a", "a")), auth=False)).status == 401
     assert (await scim.get("/Bulk")).status == 405
     assert await count(scim, "/Users") == 0
+
+
+async def test_a_gzip_bulk_body_is_measured_decoded_against_max_payload_size(
+        scim_with: Callable[..., Awaitable[Scim]]) -> None:
+    """The Bulk limit, not --max-body-bytes, bounds what a compressed Bulk body may decode to."""
+    scim = await scim_with(max_body_bytes=1024, bulk_max_payload_bytes=60_000)
+    small = gzip.compress(json.dumps(bulk(*(post_user(f"u{i}", f"user{i}", title="x" * 100)
+                                            for i in range(100)))).encode())
+    answer = await scim.request("POST", "/Bulk", raw=small, headers={"Content-Encoding": "gzip"})
+    assert answer.status == 200 and len(answer.body["Operations"]) == 100
+    large = gzip.compress(json.dumps(bulk(*(post_user(f"v{i}", f"other{i}", title="x" * 100)
+                                            for i in range(400)))).encode())
+    assert len(large) < 60_000
+    refused = await scim.request("POST", "/Bulk", raw=large, headers={"Content-Encoding": "gzip"})
+    assert refused.status == 413 and "maxPayloadSize (60,000 bytes)" in refused.body["detail"]
+    assert await count(scim, "/Users") == 100
