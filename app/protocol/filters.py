@@ -106,12 +106,17 @@ _TOKEN = re.compile(r"""
     (?P<space>\s+)
   | (?P<string>"(?:[^"\\]|\\.)*")
   | (?P<punct>[()\[\]])
-  | (?P<dotsub>\.[A-Za-z$][\w$-]*)
   | (?P<word>[^\s()\[\]"]+)
 """, re.VERBOSE)
 
 _NUMBER = re.compile(r"-?(?:0|[1-9]\d*)(?:\.\d+)?(?:[eE][+-]?\d+)?")
 _ATTR_NAME = re.compile(r"[A-Za-z$][\w$-]*")
+# A bare (unquoted) value is read as a string, as Microsoft's Entra test collection and documentation send them
+# (`userName sw O`, `emails.value co example.com`). Not one that a quoted string would read differently or that
+# reads as grammar: no control character or backslash (escapes mean something only inside quotes), no leading
+# single quote (a 'quoted' value in the wrong quotes), and not a connective.
+_BARE_REFUSED = re.compile(r"[\x00-\x1f\x7f\\]|^'")
+_CONNECTIVES = frozenset({"and", "or", "not"})
 
 
 @dataclass
@@ -266,7 +271,8 @@ class _Parser:
             self.expect_punct("]")
             self.depth -= 1
             after = self.peek()
-            if after is not None and after.kind == "dotsub":
+            if after is not None and after.kind == "word" and after.text.startswith(".") \
+                    and _ATTR_NAME.fullmatch(after.text[1:]):
                 # `emails[type eq "work"].value eq "x"`: not RFC grammar, but sent by real clients.
                 self.index += 1
                 comparison = self.parse_comparison(AttrPath(None, after.text[1:]))
@@ -307,6 +313,8 @@ class _Parser:
             if _NUMBER.fullmatch(token.text):
                 number = float(token.text)
                 return int(token.text) if number.is_integer() and re.fullmatch(r"-?\d+", token.text) else number
+            if lowered not in _CONNECTIVES and not _BARE_REFUSED.search(token.text):
+                return token.text  # compared exactly as the same text in double quotes
         raise self.fail(token, 'a value (a "string", a number, true, false or null)')
 
     def finish(self) -> None:

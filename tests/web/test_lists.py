@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime, timedelta, timezone
 from urllib.parse import quote
 
 import pytest
@@ -114,3 +115,40 @@ async def test_unknown_query_flags_are_ignored(scim: Scim) -> None:
     await seed(scim, 1)
     answer = await scim.get("/Users?aadOptscim062020")
     assert answer.status == 200 and answer.body["totalResults"] == 1
+
+
+async def test_bare_filter_values_from_microsofts_entra_collection(scim: Scim) -> None:
+    await scim.create_user("Oscar@contoso.com", name={"familyName": "Employee"}, emails=[{"value": "o@example.com"}])
+    await scim.create_user("Olga@contoso.com", name={"familyName": "Employee"}, emails=[{"value": "o@example.org"}])
+    await scim.create_user("Eve@contoso.com", name={"familyName": "Employee"}, emails=[{"value": "e@example.net"}])
+    await scim.create_user("Ola@contoso.com", name={"familyName": "Other"}, emails=[{"value": "ola@example.com"}])
+
+    def names(answer) -> list[str]:
+        assert answer.status == 200, answer.body
+        return sorted(r["userName"] for r in answer.body["Resources"])
+
+    documented = "name.familyName eq Employee and (emails.value co example.com or emails.value co example.org)"
+    assert names(await scim.get(f"/Users?filter={q(documented)}")) == ["Olga@contoso.com", "Oscar@contoso.com"]
+    assert names(await scim.get(f"/Users?filter={q('userName sw O')}")) == [
+        "Ola@contoso.com", "Olga@contoso.com", "Oscar@contoso.com"]
+    assert len(names(await scim.get(f"/Users?filter={q('meta.created gt 2015-10-10T14:38:21.8617979-07:00')}"))) == 4
+    searched = await scim.post("/Users/.search", {"schemas": [SEARCH], "filter": documented})
+    assert names(searched) == ["Olga@contoso.com", "Oscar@contoso.com"]
+
+
+async def test_a_bare_date_time_with_an_offset_compares_as_the_same_instant_as_a_quoted_one(scim: Scim) -> None:
+    user = await scim.create_user("Oscar@contoso.com")
+    created = datetime.fromisoformat(user["meta"]["created"].replace("Z", "+00:00"))
+    pacific = created.astimezone(timezone(timedelta(hours=-7))).isoformat()  # e.g. 2026-12-01T05:30:00.123456-07:00
+    for op, expected in (("ge", 1), ("gt", 0), ("eq", 1), ("lt", 0), ("le", 1)):
+        bare_filter, quoted_filter = f"meta.created {op} {pacific}", f'meta.created {op} "{pacific}"'
+        bare = (await scim.get(f"/Users?filter={q(bare_filter)}")).body
+        quoted = (await scim.get(f"/Users?filter={q(quoted_filter)}")).body
+        assert bare["totalResults"] == quoted["totalResults"] == expected, (op, pacific)
+
+
+@pytest.mark.parametrize("text", ["userName eq (x)", 'userName eq ab"c', "userName eq a[b]", "userName eq 'O'",
+                                  "meta.created gt yesterday", "userName eq x y"])
+async def test_a_malformed_bare_value_is_still_400_invalidFilter(scim: Scim, text: str) -> None:
+    answer = await scim.get(f"/Users?filter={q(text)}")
+    assert answer.status == 400 and answer.body["scimType"] == "invalidFilter", (text, answer.body)
