@@ -28,6 +28,7 @@ from app.protocol.errors import (
     no_target,
 )
 from app.protocol.filters import And, AttrPath, Compare, Filter, Not, Or, PatchPath, operands, parse_patch_path
+from app.protocol.folding import fold_case
 from app.protocol.schema_defs import GROUP_SCHEMA, PATCH_OP, Attribute, ResourceType, resolve
 
 MAX_OPERATIONS = 1000
@@ -226,7 +227,7 @@ def _compare(op: str, actual: Any, expected: Any, sub: Attribute) -> bool:
         return op == "ne" and (actual is None) != (expected is None)
     if isinstance(actual, str) and isinstance(expected, str):
         if not sub.case_exact:
-            actual, expected = actual.lower(), expected.lower()
+            actual, expected = fold_case(actual), fold_case(expected)
         return _ORDERED_OPS[op](actual, expected)
     numeric = (int, float)
     if (isinstance(actual, numeric) and isinstance(expected, numeric)
@@ -662,13 +663,13 @@ def _new_values(existing: list[Any], items: list[Any]) -> list[Any]:
 def _eq_key(sub: Attribute, value: Any) -> Any:
     """What `_compare("eq", a, b, sub)` compares, as a key: a == b under it exactly when the keys are equal.
 
-    A string equals only a string (compared lower-cased unless case-exact); anything else compares by `==`;
+    A string equals only a string (compared case-folded unless case-exact); anything else compares by `==`;
     a boolean sub-attribute reads "true"/"false" as booleans first; None (absent) matches nothing given.
     """
     if sub.type == "boolean":
         value = _coerce_boolean(value)
     if isinstance(value, str):
-        return value if sub.case_exact else value.lower()
+        return value if sub.case_exact else fold_case(value)
     return _frozen(value)
 
 
