@@ -23,6 +23,7 @@ from app.domain.limits import Limits
 from app.domain.roles import RoleRules
 from app.protocol import errors
 from app.protocol.filters import Filter
+from app.protocol.members import member_ids
 from app.protocol.patch import MemberChange, apply_patch, parse_patch_request
 from app.protocol.resources import dump_resource, list_response, load_resource, project, wants_attribute
 from app.protocol.schema_defs import GROUP_RESOURCE, RESOURCE_TYPES, USER_RESOURCE, ResourceType
@@ -202,7 +203,7 @@ class Directory:
     # -- writes ------------------------------------------------------------------------------------
     async def create(self, resource_type: ResourceType, body: Any, ctx: Context) -> Rendered:
         document = await self._validated(resource_type, body)
-        members = _member_ids(document.pop("members", None))
+        members = member_ids(document.pop("members", None))
         now = utc_now()
 
         def write(conn: sqlite3.Connection) -> tuple[store.StoredResource, dict[str, Any]]:
@@ -228,7 +229,7 @@ class Directory:
         document = await self._validated(resource_type, body)
         # A PUT without `members` leaves the membership alone: a rename must never empty a role group.
         members = document.pop("members", None)
-        change = [MemberChange("replace", _member_ids(members))] if members is not None else []
+        change = [MemberChange("replace", member_ids(members))] if members is not None else []
         return await self._update(resource_type, resource_id, ctx, if_match, lambda _: (document, change))
 
     async def patch(self, resource_type: ResourceType, resource_id: str, body: Any, ctx: Context,
@@ -413,12 +414,6 @@ def etag_matches(header: str, etag: str) -> bool:
         if candidate == "*" or candidate.removeprefix("W/") == wanted:
             return True
     return False
-
-
-def _member_ids(members: list[dict[str, Any]] | None) -> tuple[str, ...]:
-    if not members:
-        return ()
-    return tuple(dict.fromkeys(member["value"] for member in members))
 
 
 def _add_members(conn: sqlite3.Connection, group_id: str, user_ids: tuple[str, ...], now: str) -> list[str]:

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-import json
 from dataclasses import dataclass
 from datetime import datetime
 from functools import cache
@@ -19,7 +18,9 @@ from typing import Any, ClassVar
 import marshmallow as ma
 from marshmallow import fields
 
+from app.protocol.errors import describe as _describe
 from app.protocol.errors import invalid_syntax, invalid_value
+from app.protocol.members import MemberError, member_id
 from app.protocol.schema_defs import (
     COMMON_ATTRIBUTES,
     GROUP_SCHEMA,
@@ -50,16 +51,6 @@ MAX_MULTI_VALUES = 1000
 
 
 # --- error text ------------------------------------------------------------------------------------------------
-
-
-def _describe(value: Any) -> str:
-    """How a wrong value is quoted in an error detail: short enough to read, exact enough to find."""
-    if isinstance(value, dict):
-        return "an object"
-    if isinstance(value, list):
-        return "an array"
-    text = json.dumps(value, ensure_ascii=False)
-    return text if len(text) <= 60 else text[:57] + "..."
 
 
 def _flatten(messages: Any, path: str = "", in_extension: bool = False) -> list[str]:
@@ -237,27 +228,10 @@ class _Member(_ScimField):
     """One Group member as a client writes it; only the id survives, since the lead keeps members in a table."""
 
     def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> Any:
-        if isinstance(value, str):
-            value = {"value": value}
-        if not isinstance(value, dict):
-            raise ma.ValidationError(f"must be an object, got {_describe(value)}")
-        item = {sub.name: v for key, v in value.items() if v is not None and (sub := self.scim.sub(key))}
-        member_id = item.get("value")
-        ref = item.get("$ref")
-        if member_id is None and isinstance(ref, str):
-            member_id = ref.rstrip("/").rsplit("/", 1)[-1]
-        if member_id is None:
-            raise ma.ValidationError({"value": ["is required"]})
-        if not isinstance(member_id, str) or not member_id.strip() or "\x00" in member_id:
-            raise ma.ValidationError({"value": [f"must be a non-empty string, got {_describe(member_id)}"]})
-        member: dict[str, Any] = {"value": member_id}
-        member_type = item.get("type")
-        if member_type is not None:
-            # Only Users can be members here; nested groups are out of scope for rollcall.
-            if not isinstance(member_type, str) or member_type.lower() != "user":
-                raise ma.ValidationError({"type": [f'must be "User", got {_describe(member_type)}']})
-            member["type"] = "User"
-        return member
+        try:
+            return {"value": member_id(value)}  # the parser PATCH uses too
+        except MemberError as error:
+            raise ma.ValidationError({error.where: [error.problem]} if error.where else error.problem) from None
 
 
 _SCALARS: dict[str, type[_ScimField]] = {
@@ -452,7 +426,7 @@ def load_resource(resource_type: ResourceType, body: Any) -> dict[str, Any]:
 
     The load schema validates the document and shapes it (canonical names, JSON types as the schema says,
     schema order), once, on the way in; reads serve it as stored (see dump_resource).
-    Group members come back under "members" as [{"value": id, ("type": "User")}] for the caller to
+    Group members come back under "members" as [{"value": id}] (see app.protocol.members) for the caller to
     pop off; everything else in the result is what gets stored.
     """
     if not isinstance(body, dict):

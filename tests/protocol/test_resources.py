@@ -210,7 +210,7 @@ def test_group_members_are_validated_and_returned_for_the_caller() -> None:
             {"value": "u1"},
         ],
     })
-    assert document == {"displayName": "Admins", "members": [{"value": "u1"}, {"value": "u2", "type": "User"}]}
+    assert document == {"displayName": "Admins", "members": [{"value": "u1"}, {"value": "u2"}]}
 
 
 def test_explicit_empty_members_list_is_kept_so_put_can_empty_a_group() -> None:
@@ -221,11 +221,11 @@ def test_explicit_empty_members_list_is_kept_so_put_can_empty_a_group() -> None:
 
 def test_group_members_must_be_users_with_an_id() -> None:
     error = load_error(GROUP_RESOURCE, {"displayName": "g", "members": [{"value": "g2", "type": "Group"}]})
-    assert error.detail == 'members[0].type must be "User", got "Group"'
+    assert error.detail == 'members[0].type must be "User" (rollcall has no nested groups), got "Group"'
     error = load_error(GROUP_RESOURCE, {"displayName": "g", "members": [{"display": "nobody"}]})
-    assert error.detail == "members[0].value is required"
+    assert error.detail == "members[0].value is required (the user's id)"
     error = load_error(GROUP_RESOURCE, {"displayName": "g", "members": [{"value": 3}]})
-    assert error.detail == "members[0].value must be a non-empty string, got 3"
+    assert error.detail == "members[0].value must be a non-empty user id, got 3"
 
 
 # --- dump_resource -------------------------------------------------------------------------------------------
