@@ -154,6 +154,10 @@ class _PathErrorFactory(_ErrorFactory):
     what = "path"
 
 
+class _AttributeErrorFactory(_ErrorFactory):
+    what = "attribute"
+
+
 def parse_attr_path(text: str) -> AttrPath | None:
     """`urn:...:User:name.givenName` → AttrPath; None when `text` is not an attribute path."""
     uri: str | None = None
@@ -337,27 +341,39 @@ def parse_filter(text: str) -> Filter:
 
 def parse_patch_path(text: str) -> PatchPath:
     """Parse a PATCH operation's `path`; raises a 400 `invalidPath` ScimError."""
+    return _parse_value_path(text, _PathErrorFactory)
+
+
+def parse_selected_path(text: str) -> PatchPath:
+    """Parse one entry of `attributes`/`excludedAttributes` that may carry a value filter, `emails[type eq
+    "work"].value` (not RFC 7644 §3.9 grammar, but sent by real clients); raises a 400 `invalidFilter` ScimError."""
+    return _parse_value_path(text, _AttributeErrorFactory)
+
+
+def _parse_value_path(text: str, error: type[_ErrorFactory]) -> PatchPath:
+    """`attrPath`, or `attrPath[valFilter]` optionally followed by `.subAttr` (RFC 7644 §3.5.2's PATH)."""
+    what = error.what
     if len(text) > MAX_FILTER_LENGTH:
-        raise invalid_path(f"The path is {len(text)} characters long; the limit is {MAX_FILTER_LENGTH}.")
+        raise error.make(f"The {what} is {len(text)} characters long; the limit is {MAX_FILTER_LENGTH}.")
     bracket = text.find("[")
     if bracket < 0:
         attr = parse_attr_path(text.strip())
         if attr is None:
-            raise invalid_path(f"Invalid path {text!r}: expected an attribute name such as 'name.givenName'.")
+            raise error.make(f"Invalid {what} {text!r}: expected an attribute name such as 'name.givenName'.")
         return PatchPath(attr)
     attr = parse_attr_path(text[:bracket].strip())
     if attr is None or attr.sub is not None:
-        raise invalid_path(f"Invalid path {text!r}: expected a multi-valued attribute name before '['.")
+        raise error.make(f"Invalid {what} {text!r}: expected a multi-valued attribute name before '['.")
     close = text.rfind("]")
     if close < bracket:
-        raise invalid_path(f"Invalid path {text!r}: '[' is never closed.")
+        raise error.make(f"Invalid {what} {text!r}: '[' is never closed.")
     tail = text[close + 1:].strip()
     sub: str | None = None
     if tail:
         if not tail.startswith(".") or not _ATTR_NAME.fullmatch(tail[1:]):
-            raise invalid_path(f"Invalid path {text!r}: only '.subAttribute' may follow ']'.")
+            raise error.make(f"Invalid {what} {text!r}: only '.subAttribute' may follow ']'.")
         sub = tail[1:]
-    parser = _Parser(text[bracket + 1:close], _PathErrorFactory)
+    parser = _Parser(text[bracket + 1:close], error)
     parser.depth = 1  # the brackets are a level, as they are in a filter
     value_filter = parser.parse_or(in_brackets=True)
     parser.finish()

@@ -12,15 +12,17 @@ import base64
 import binascii
 from dataclasses import dataclass
 from datetime import datetime
-from functools import cache
+from functools import cache, lru_cache
 from typing import Any, ClassVar
 
 import marshmallow as ma
 from marshmallow import fields
 
 from app.protocol.errors import describe as _describe
-from app.protocol.errors import invalid_syntax, invalid_value
+from app.protocol.errors import invalid_filter, invalid_syntax, invalid_value
+from app.protocol.filters import PatchPath, parse_selected_path
 from app.protocol.members import MemberError, member_id
+from app.protocol.patch import Predicate, value_predicate
 from app.protocol.schema_defs import (
     COMMON_ATTRIBUTES,
     GROUP_SCHEMA,
@@ -484,16 +486,106 @@ _Trie = dict[str, Any]
 
 
 def parse_attribute_list(text: str | None) -> list[str] | None:
-    """`"userName, name.givenName"` -> `["userName", "name.givenName"]`; None or blank -> None."""
+    """`"userName, emails[type eq "work"]"` -> `["userName", 'emails[type eq "work"]']`; None or blank -> None.
+    A malformed value filter is a 400 invalidFilter here, before anything is read."""
     if not text:
         return None
-    names = [part.strip() for part in text.split(",") if part.strip()]
+    names = _split_paths(text)
+    for name in names:
+        _value_filtered(name)
     return names or None
 
 
+def _split_paths(text: str) -> list[str]:
+    """The comma-separated paths of `text`; a comma inside a value filter's brackets is part of the filter."""
+    parts: list[str] = []
+    start = depth = 0
+    quoted = escaped = False
+    for index, char in enumerate(text):
+        if quoted:
+            escaped, quoted = (False, True) if escaped else (char == "\\", char != '"')
+        elif char == '"':
+            quoted = True
+        elif char in "[]":
+            depth = max(depth + (1 if char == "[" else -1), 0)
+        elif char == "," and depth == 0:
+            parts.append(text[start:index])
+            start = index + 1
+    parts.append(text[start:])
+    return [part.strip() for part in parts if part.strip()]
+
+
+@lru_cache(maxsize=256)
+def _value_filtered(path: str) -> PatchPath | None:
+    """`emails[type eq "work"].value` parsed; None for a path without a value filter (the common case)."""
+    selected = parse_selected_path(path) if "[" in path else None
+    return selected if selected is not None and selected.filter is not None else None
+
+
+def _plain_path(path: str) -> str:
+    """The path a value filter narrows: `emails[type eq "work"].value` -> `emails.value`."""
+    selected = _value_filtered(path)
+    if selected is None:
+        return path
+    return f"{selected.attr}.{selected.sub}" if selected.sub else str(selected.attr)
+
+
+def _value_filters(resource_type: ResourceType, paths: list[str]
+                   ) -> dict[str, tuple[Attribute, list[tuple[Predicate, str | None]]]]:
+    """The `attr[filter]` paths among `paths`, by the lower-cased name of the attribute they narrow: the
+    attribute and, per path, the compiled filter (the PATCH engine's evaluator) and the `.sub` it names."""
+    found: dict[str, tuple[Attribute, list[tuple[Predicate, str | None]]]] = {}
+    for path in paths:
+        selected = _value_filtered(path)
+        if selected is None or selected.filter is None:
+            continue
+        resolved = resolve(resource_type, selected.attr.uri, selected.attr.name)
+        if resolved is None:
+            continue  # an attribute this resource type does not have: ignored, as any unknown name is
+        attribute = resolved.attribute
+        if resolved.schema_id != resource_type.schema.id or not (attribute.multi_valued and attribute.is_complex):
+            raise invalid_filter(f"{path!r}: a value filter in brackets applies to a multi-valued attribute with "
+                                 f"sub-attributes, such as emails[type eq \"work\"]; {attribute.name!r} is not one.")
+        predicate = value_predicate(selected.filter, attribute)[0]
+        found.setdefault(attribute.name.lower(), (attribute, []))[1].append((predicate, selected.sub))
+    return found
+
+
+def _keep_matching(resource: dict[str, Any], filters: dict[str, Any], unfiltered: set[str]) -> dict[str, Any]:
+    """`attributes`: the values of each filtered attribute that match one of its filters (all of them when the
+    attribute is also asked for without a filter)."""
+    out = dict(resource)
+    for key, value in resource.items():
+        entry = filters.get(key.lower())
+        if entry is None or key.lower() in unfiltered or not isinstance(value, list):
+            continue
+        predicates = [predicate for predicate, _ in entry[1]]
+        out[key] = [item for item in value if isinstance(item, dict) and any(p(item) for p in predicates)]
+    return out
+
+
+def _drop_matching(resource: dict[str, Any], filters: dict[str, Any]) -> dict[str, Any]:
+    """`excludedAttributes`: each value that matches a filter loses the `.sub` the path names, or all of it."""
+    out = dict(resource)
+    for key, value in resource.items():
+        entry = filters.get(key.lower())
+        if entry is None or not isinstance(value, list):
+            continue
+        items = value
+        for predicate, sub in entry[1]:
+            if sub is None:
+                items = [item for item in items if not (isinstance(item, dict) and predicate(item))]
+            else:
+                items = [{k: v for k, v in item.items() if k.lower() != sub.lower()}
+                         if isinstance(item, dict) and predicate(item) else item for item in items]
+        out[key] = [item for item in items if not _is_empty(item)]
+    return out
+
+
 def _segments(resource_type: ResourceType, path: str) -> tuple[str, ...]:
-    """An attribute path as canonical keys of the representation: ("name", "givenName"), (urn, "department")."""
-    text = path.strip()
+    """An attribute path as canonical keys of the representation: ("name", "givenName"), (urn, "department");
+    a value filter's path as the path it narrows (`emails[type eq "work"]` -> ("emails",))."""
+    text = _plain_path(path.strip())
     lowered = text.lower()
     prefix: tuple[str, ...] = ()
     uri: str | None = None
@@ -588,6 +680,11 @@ def project(resource: dict[str, Any], resource_type: ResourceType, attributes: l
     always = _always_returned(resource_type)
     out = dict(resource)
     if attributes:
+        filters = _value_filters(resource_type, attributes)
+        if filters:
+            unfiltered = {segments[0].lower() for path in attributes if _value_filtered(path) is None
+                          if (segments := _segments(resource_type, path))}
+            resource = _keep_matching(resource, filters, unfiltered)
         trie = _trie(resource_type, attributes)
         out = {}
         for key, value in resource.items():
@@ -605,7 +702,10 @@ def project(resource: dict[str, Any], resource_type: ResourceType, attributes: l
         }
         out = {key: value for key, value in out.items() if key.lower() not in request_only}
     if excluded:
-        trie = _trie(resource_type, excluded)
+        filters = _value_filters(resource_type, excluded)
+        if filters:
+            out = _drop_matching(out, filters)
+        trie = _trie(resource_type, [path for path in excluded if _value_filtered(path) is None])
         for name in always:
             trie.pop(name, None)
         out = _exclude(out, trie)
@@ -631,6 +731,8 @@ def wants_attribute(resource_type: ResourceType, attributes: list[str] | None, e
         return False
     if excluded:
         for path in excluded:
+            if _value_filtered(path) is not None:
+                continue  # excludes only the values that match: the attribute is still wanted
             segments = tuple(s.lower() for s in _segments(resource_type, path))
             if segments and target[:len(segments)] == segments:
                 return False
@@ -664,7 +766,9 @@ class _AttributeListField(fields.Field):
         if isinstance(value, str):
             return parse_attribute_list(value)
         if isinstance(value, list) and all(isinstance(item, str) for item in value):
-            names = [part.strip() for item in value for part in item.split(",") if part.strip()]
+            names = [name for item in value for name in _split_paths(item)]
+            for name in names:
+                _value_filtered(name)  # a malformed value filter: its invalidFilter, not the body's invalidSyntax
             return names or None
         raise ma.ValidationError(f"must be an array of attribute names, got {_describe(value)}")
 

@@ -395,3 +395,20 @@ def test_nulls_and_empty_values_do_not_count_towards_the_cap() -> None:
 def test_group_members_are_not_capped() -> None:
     members = [{"value": f"u{n}"} for n in range(5 * MAX_MULTI_VALUES)]
     assert len(load_resource(GROUP_RESOURCE, {"displayName": "big", "members": members})["members"]) == 5000
+
+
+def test_a_comma_inside_a_value_filter_does_not_split_the_attribute_list() -> None:
+    assert parse_attribute_list('userName, emails[value eq "a],b" or type eq work].value ,name.givenName') == [
+        "userName", 'emails[value eq "a],b" or type eq work].value', "name.givenName"]
+
+
+def test_a_value_filtered_attribute_is_wanted_and_narrowed_not_dropped() -> None:
+    group = {"schemas": [GROUP_SCHEMA], "id": "g", "displayName": "g",
+             "members": [{"value": "u1", "type": "User"}, {"value": "u2", "type": "User"}]}
+    picked = ['members[value eq "u2"]']
+    assert wants_attribute(GROUP_RESOURCE, picked, None, "members")
+    assert wants_attribute(GROUP_RESOURCE, None, picked, "members")  # only the matching values are excluded
+    assert project(group, GROUP_RESOURCE, picked, None)["members"] == [{"value": "u2", "type": "User"}]
+    assert project(group, GROUP_RESOURCE, None, picked)["members"] == [{"value": "u1", "type": "User"}]
+    # Asked for without a filter too: every value.
+    assert len(project(group, GROUP_RESOURCE, [*picked, "members.value"], None)["members"]) == 2
