@@ -558,7 +558,7 @@ class _Patch:
             if ids:
                 self.member_changes.append(MemberChange("add", ids))
         else:
-            self.member_changes.append(MemberChange("replace", member_ids(raw) if raw is not None else ()))
+            self.member_changes.append(MemberChange("replace", member_ids(raw)))
 
 
 def apply_patch(resource_type: ResourceType, document: dict[str, Any],

@@ -530,11 +530,18 @@ def _plain_path(path: str) -> str:
     return f"{selected.attr}.{selected.sub}" if selected.sub else str(selected.attr)
 
 
-def _value_filters(resource_type: ResourceType, paths: list[str]
-                   ) -> dict[str, tuple[Attribute, list[tuple[Predicate, str | None]]]]:
-    """The `attr[filter]` paths among `paths`, by the lower-cased name of the attribute they narrow: the
-    attribute and, per path, the compiled filter (the PATCH engine's evaluator) and the `.sub` it names."""
-    found: dict[str, tuple[Attribute, list[tuple[Predicate, str | None]]]] = {}
+# Value comparisons one answered resource may cost its `attr[filter]` projections: a 100,000-member group with a
+# one-comparison filter is well inside; the same group with a 256-comparison filter (seconds of work) is refused.
+MAX_PROJECTION_WORK = 1_000_000
+_ValueFilters = dict[str, list[tuple[Predicate, int, str | None]]]
+
+
+@lru_cache(maxsize=64)
+def _value_filters(resource_type: ResourceType, paths: tuple[str, ...]) -> _ValueFilters:
+    """The `attr[filter]` paths among `paths`, by the lower-cased name of the attribute they narrow: per path, the
+    compiled filter (the PATCH engine's evaluator), the comparisons it makes per value, and the `.sub` it names.
+    Compiled once per distinct list, not once per resource of a page."""
+    found: _ValueFilters = {}
     for path in paths:
         selected = _value_filtered(path)
         if selected is None or selected.filter is None:
@@ -546,33 +553,47 @@ def _value_filters(resource_type: ResourceType, paths: list[str]
         if resolved.schema_id != resource_type.schema.id or not (attribute.multi_valued and attribute.is_complex):
             raise invalid_filter(f"{path!r}: a value filter in brackets applies to a multi-valued attribute with "
                                  f"sub-attributes, such as emails[type eq \"work\"]; {attribute.name!r} is not one.")
-        predicate = value_predicate(selected.filter, attribute)[0]
-        found.setdefault(attribute.name.lower(), (attribute, []))[1].append((predicate, selected.sub))
+        predicate, cost = value_predicate(selected.filter, attribute)
+        found.setdefault(attribute.name.lower(), []).append((predicate, cost, selected.sub))
     return found
 
 
-def _keep_matching(resource: dict[str, Any], filters: dict[str, Any], unfiltered: set[str]) -> dict[str, Any]:
+def _check_work(resource: dict[str, Any], filters: _ValueFilters) -> None:
+    work = 0
+    for key, value in resource.items():
+        entries = filters.get(key.lower())
+        if entries and isinstance(value, list):
+            work += len(value) * sum(max(1, cost) for _, cost, _ in entries)
+            if work > MAX_PROJECTION_WORK:
+                raise invalid_filter(f"The value filters in attributes/excludedAttributes would compare more than "
+                                     f"{MAX_PROJECTION_WORK:,} values for one resource ({key!r} holds "
+                                     f"{len(value):,}); use a filter with fewer comparisons.")
+
+
+def _keep_matching(resource: dict[str, Any], filters: _ValueFilters, unfiltered: set[str]) -> dict[str, Any]:
     """`attributes`: the values of each filtered attribute that match one of its filters (all of them when the
     attribute is also asked for without a filter)."""
+    _check_work(resource, filters)
     out = dict(resource)
     for key, value in resource.items():
-        entry = filters.get(key.lower())
-        if entry is None or key.lower() in unfiltered or not isinstance(value, list):
+        entries = filters.get(key.lower())
+        if entries is None or key.lower() in unfiltered or not isinstance(value, list):
             continue
-        predicates = [predicate for predicate, _ in entry[1]]
+        predicates = [predicate for predicate, _, _ in entries]
         out[key] = [item for item in value if isinstance(item, dict) and any(p(item) for p in predicates)]
     return out
 
 
-def _drop_matching(resource: dict[str, Any], filters: dict[str, Any]) -> dict[str, Any]:
+def _drop_matching(resource: dict[str, Any], filters: _ValueFilters) -> dict[str, Any]:
     """`excludedAttributes`: each value that matches a filter loses the `.sub` the path names, or all of it."""
+    _check_work(resource, filters)
     out = dict(resource)
     for key, value in resource.items():
-        entry = filters.get(key.lower())
-        if entry is None or not isinstance(value, list):
+        entries = filters.get(key.lower())
+        if entries is None or not isinstance(value, list):
             continue
         items = value
-        for predicate, sub in entry[1]:
+        for predicate, _, sub in entries:
             if sub is None:
                 items = [item for item in items if not (isinstance(item, dict) and predicate(item))]
             else:
@@ -680,7 +701,7 @@ def project(resource: dict[str, Any], resource_type: ResourceType, attributes: l
     always = _always_returned(resource_type)
     out = dict(resource)
     if attributes:
-        filters = _value_filters(resource_type, attributes)
+        filters = _value_filters(resource_type, tuple(attributes))
         if filters:
             unfiltered = {segments[0].lower() for path in attributes if _value_filtered(path) is None
                           if (segments := _segments(resource_type, path))}
@@ -702,7 +723,7 @@ def project(resource: dict[str, Any], resource_type: ResourceType, attributes: l
         }
         out = {key: value for key, value in out.items() if key.lower() not in request_only}
     if excluded:
-        filters = _value_filters(resource_type, excluded)
+        filters = _value_filters(resource_type, tuple(excluded))
         if filters:
             out = _drop_matching(out, filters)
         trie = _trie(resource_type, [path for path in excluded if _value_filtered(path) is None])

@@ -412,3 +412,19 @@ def test_a_value_filtered_attribute_is_wanted_and_narrowed_not_dropped() -> None
     assert project(group, GROUP_RESOURCE, None, picked)["members"] == [{"value": "u1", "type": "User"}]
     # Asked for without a filter too: every value.
     assert len(project(group, GROUP_RESOURCE, [*picked, "members.value"], None)["members"]) == 2
+
+
+def test_value_filters_in_attributes_have_a_work_limit_per_resource() -> None:
+    from app.protocol.errors import ScimError
+    from app.protocol.resources import MAX_PROJECTION_WORK
+
+    members = [{"value": f"u{i}", "type": "User"} for i in range(4_000)]
+    group = {"schemas": [GROUP_SCHEMA], "id": "g", "displayName": "g", "members": members}
+    one = project(group, GROUP_RESOURCE, ['members[value eq "u3999"]'], None)
+    assert one["members"] == [members[-1]]  # 4,000 comparisons: well inside
+    chain = " or ".join(["value pr"] * 256)
+    assert MAX_PROJECTION_WORK < 4_000 * 256
+    for attributes, excluded in (([f"members[{chain}]"], None), (None, [f"members[{chain}]"])):
+        with pytest.raises(ScimError) as caught:
+            project(group, GROUP_RESOURCE, attributes, excluded)
+        assert caught.value.scim_type == "invalidFilter" and "1,000,000" in caught.value.detail
