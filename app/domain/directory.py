@@ -24,6 +24,7 @@ from app.domain.limits import Limits
 from app.domain.roles import RoleRules
 from app.protocol import errors
 from app.protocol.filters import Filter
+from app.protocol.members import member_ids
 from app.protocol.patch import MemberChange, PatchOperation, apply_patch, parse_patch_request
 from app.protocol.resources import dump_resource, list_response, load_resource, project, wants_attribute
 from app.protocol.schema_defs import GROUP_RESOURCE, RESOURCE_TYPES, USER_RESOURCE, ResourceType
@@ -220,7 +221,7 @@ class Directory:
                  resource_id: str | None = None) -> Write[Written]:
         """The transaction of a POST of `document` (as `validate` made it), to run with Database.write: the
         resource, its members, its events and the roster. `resource_id` is the id to give it (a new one if None)."""
-        members = _member_ids(document.pop("members", None))
+        members = member_ids(document.pop("members", None))
         created_id = resource_id or new_id()
         now = utc_now()
 
@@ -254,7 +255,7 @@ class Directory:
         """The transaction of a PUT of `document` (as `validate` made it), to run with Database.write."""
         # A PUT without `members` leaves the membership alone: a rename must never empty a role group.
         members = document.pop("members", None)
-        change = [MemberChange("replace", _member_ids(members))] if members is not None else []
+        change = [MemberChange("replace", member_ids(members))] if members is not None else []
         return self._updating(resource_type, resource_id, ctx, if_match, lambda _: (document, change))
 
     async def patch(self, resource_type: ResourceType, resource_id: str, body: Any, ctx: Context,
@@ -466,12 +467,6 @@ def etag_matches(header: str, etag: str) -> bool:
         if candidate == "*" or candidate.removeprefix("W/") == wanted:
             return True
     return False
-
-
-def _member_ids(members: list[dict[str, Any]] | None) -> tuple[str, ...]:
-    if not members:
-        return ()
-    return tuple(dict.fromkeys(member["value"] for member in members))
 
 
 def _add_members(conn: sqlite3.Connection, group_id: str, user_ids: tuple[str, ...], now: str, changes: _Changes

@@ -10,6 +10,7 @@ from typing import Any
 
 import orjson
 
+from app.protocol.folding import fold_case
 from app.protocol.schema_defs import USER_RESOURCE, ResourceType
 from app.storage.query_plan import is_point_read
 
@@ -62,10 +63,10 @@ def _table(resource_type: ResourceType) -> _Table:
 def _derived_columns(resource_type: ResourceType, document: dict[str, Any]) -> tuple[Any, ...]:
     if resource_type is USER_RESOURCE:
         user_name = document["userName"]
-        return (user_name, user_name.casefold(), document.get("externalId"), document.get("displayName"),
+        return (user_name, fold_case(user_name), document.get("externalId"), document.get("displayName"),
                 0 if document.get("active") is False else 1)
     display_name = document["displayName"]
-    return (display_name, display_name.casefold(), document.get("externalId"))
+    return (display_name, fold_case(display_name), document.get("externalId"))
 
 
 def _dumps(document: dict[str, Any], max_bytes: int | None) -> str:
