@@ -4,7 +4,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from app.domain.limits import DEFAULT_MAX_PAGE_BYTES, DEFAULT_MAX_RESOURCE_BYTES, Limits
+from app.domain.limits import (
+    DEFAULT_BULK_MAX_OPERATIONS,
+    DEFAULT_BULK_MAX_PAYLOAD_BYTES,
+    DEFAULT_MAX_PAGE_BYTES,
+    DEFAULT_MAX_RESOURCE_BYTES,
+    Limits,
+)
 from app.domain.roles import DEFAULT_PREFIX, RoleRules
 
 DEFAULT_DB = "rollcall.db"
@@ -25,6 +31,9 @@ class Settings:
     max_body_bytes: int = 1024 * 1024
     max_resource_bytes: int = DEFAULT_MAX_RESOURCE_BYTES
     max_page_bytes: int = DEFAULT_MAX_PAGE_BYTES
+    # Bulk (RFC 7644 §3.7.4): announced in ServiceProviderConfig; a Bulk body has its own limit, not max_body_bytes.
+    bulk_max_operations: int = DEFAULT_BULK_MAX_OPERATIONS
+    bulk_max_payload_bytes: int = DEFAULT_BULK_MAX_PAYLOAD_BYTES
     group_prefix: str = DEFAULT_PREFIX
     default_role: str | None = None  # None, "guest" or "member"
     tls_cert: str | None = None
@@ -54,6 +63,10 @@ class Settings:
             raise ValueError(f"--max-resource-bytes must be at least 1024, not {self.max_resource_bytes}")
         if self.max_page_bytes < 1024:
             raise ValueError(f"--max-page-bytes must be at least 1024, not {self.max_page_bytes}")
+        if not 1 <= self.bulk_max_operations <= 100_000:
+            raise ValueError(f"--bulk-max-operations must be between 1 and 100000, not {self.bulk_max_operations}")
+        if self.bulk_max_payload_bytes < 1024:
+            raise ValueError(f"--bulk-max-payload-bytes must be at least 1024, not {self.bulk_max_payload_bytes}")
         if not 0 < self.default_page_size <= self.max_page_size:
             raise ValueError("the default page size must be between 1 and the maximum page size")
         if self.max_connections is not None and self.max_connections < 1:

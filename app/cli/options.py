@@ -14,7 +14,12 @@ from dataclasses import dataclass
 from typing import Any
 
 from app.config import DEFAULT_DB, DEFAULT_HOST, DEFAULT_PORT
-from app.domain.limits import DEFAULT_MAX_PAGE_BYTES, DEFAULT_MAX_RESOURCE_BYTES
+from app.domain.limits import (
+    DEFAULT_BULK_MAX_OPERATIONS,
+    DEFAULT_BULK_MAX_PAYLOAD_BYTES,
+    DEFAULT_MAX_PAGE_BYTES,
+    DEFAULT_MAX_RESOURCE_BYTES,
+)
 from app.domain.roles import DEFAULT_PREFIX, DEFAULT_ROLE_CHOICES
 
 PRECEDENCE = ("Each option is taken from, in order: its flag; the environment variable ROLLCALL_<FLAG> "
@@ -73,6 +78,11 @@ OPTIONS = {option.name: option for option in (
                                  "larger one gets 413", DEFAULT_MAX_RESOURCE_BYTES, int),
     Option("max-page-bytes", "most bytes of resources in one list page; a page stops before count once the next "
                              "resource would pass it", DEFAULT_MAX_PAGE_BYTES, int),
+    Option("bulk-max-operations", "most operations in one Bulk request (maxOperations in ServiceProviderConfig); "
+                                  "more get 413", DEFAULT_BULK_MAX_OPERATIONS, int),
+    Option("bulk-max-payload-bytes", "largest Bulk request body (maxPayloadSize in ServiceProviderConfig; its own "
+                                     "limit, not --max-body-bytes); larger ones get 413",
+           DEFAULT_BULK_MAX_PAYLOAD_BYTES, int),
     Option("max-connections", "connections served at once; at the limit a new one replaces the one waiting "
                               "longest for a request (unset: 1000, lowered to fit the open-files limit)", None, int),
     Option("header-timeout", "seconds a client has to send a request's headers", 10.0, float),

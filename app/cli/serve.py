@@ -25,7 +25,8 @@ log = logging.getLogger("rollcall.serve")
 
 SERVE_OPTIONS = ("db", "host", "port", "base-url", "group-prefix", "default-role", "tls-cert", "tls-key",
                  "log-format", "metrics", "durability", "max-body-bytes", "max-resource-bytes", "max-page-bytes",
-                 "max-connections", "header-timeout", "keepalive-timeout", "trusted-hosts")
+                 "bulk-max-operations", "bulk-max-payload-bytes", "max-connections", "header-timeout",
+                 "keepalive-timeout", "trusted-hosts")
 # In-flight requests get this long to finish after SIGTERM or SIGINT.
 SHUTDOWN_GRACE_SECONDS = 3.0
 
@@ -46,6 +47,8 @@ def settings_from(args: argparse.Namespace) -> Settings:
             tls_key=values["tls-key"], log_format=values["log-format"], metrics=values["metrics"],
             durability=values["durability"], max_body_bytes=values["max-body-bytes"],
             max_resource_bytes=values["max-resource-bytes"], max_page_bytes=values["max-page-bytes"],
+            bulk_max_operations=values["bulk-max-operations"],
+            bulk_max_payload_bytes=values["bulk-max-payload-bytes"],
             max_connections=values["max-connections"], header_timeout=values["header-timeout"],
             keepalive_timeout=values["keepalive-timeout"],
             trusted_hosts=tuple(host for host in (values["trusted-hosts"] or "").split(",") if host.strip()),

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import logging
 import secrets
 import sqlite3
 import time
@@ -24,7 +25,8 @@ from app.domain.limits import Limits
 from app.domain.roles import RoleRules
 from app.protocol import cursors, errors
 from app.protocol.filters import Filter
-from app.protocol.patch import MemberChange, apply_patch, parse_patch_request
+from app.protocol.members import member_ids
+from app.protocol.patch import MemberChange, PatchOperation, apply_patch, parse_patch_request
 from app.protocol.resources import dump_resource, list_response, load_resource, project, wants_attribute
 from app.protocol.schema_defs import GROUP_RESOURCE, RESOURCE_TYPES, USER_RESOURCE, ResourceType
 from app.storage import resources as store
@@ -69,6 +71,8 @@ class _Changes:
     reason: str = roster.LEFT_ROLE_GROUPS
     # A group renamed into or out of a role-group name: all its members need their role settled.
     regranting_group: str | None = None
+    # Member ids that named no User, skipped rather than stored (see _add_members), by group.
+    skipped: dict[str, list[str]] = field(default_factory=dict)
 
     def membership(self, kind: str, group_id: str, user_ids: list[str]) -> None:
         self.events.extend(Event(kind, user_id, group_id, {"groupId": group_id, "userId": user_id})
@@ -88,6 +92,10 @@ class Rendered:
 def etag_of(version: int) -> str:
     return f'W/"{version}"'
 
+
+# A group.members_skipped event names at most this many of the ids it skipped (and counts them all), so that a
+# push of thousands of stale ids does not write an event of a megabyte.
+MAX_SKIPPED_LISTED = 100
 
 # Answers to writes on a group list its members only up to this many, the default page size
 # (see Directory._written_extras).
@@ -112,6 +120,11 @@ _VALIDATOR = ThreadPoolExecutor(max_workers=1, thread_name_prefix="rollcall-vali
 _EXTRAS_BATCH = {"User": 100, "Group": 1}
 
 T = TypeVar("T")
+log = logging.getLogger("rollcall.directory")
+# A transaction: a function of the writer's connection, for Database.write.
+Write = Callable[[sqlite3.Connection], T]
+# What a write of a User or Group stores and its extras (User.groups, Group.members), for `render`.
+Written = tuple[store.StoredResource, dict[str, Any]]
 
 
 def new_id() -> str:
@@ -135,7 +148,7 @@ class Directory:
                 raise _not_found(resource_type, resource_id)
             return current, self._extras(conn, resource_type, [current.id], ctx)[current.id]
 
-        return self._render(resource_type, *await self.db.lookup(read), ctx)
+        return self.render(resource_type, await self.db.lookup(read), ctx)
 
     async def search(self, resource_type: ResourceType, query: ListQuery, base_url: str) -> dict[str, Any]:
         return await self._search([resource_type], query, base_url)
@@ -210,7 +223,7 @@ class Directory:
             batch = found[start:start + step]
             extras = self._extras(conn, resource_type, [r.id for r in batch], ctx)
             for position, stored in enumerate(batch, start):
-                encoded = orjson.dumps(self._render(resource_type, stored, extras[stored.id], ctx).body)
+                encoded = orjson.dumps(self.render(resource_type, (stored, extras[stored.id]), ctx).body)
                 if page and used + len(encoded) > budget:
                     return position, used
                 page.append(orjson.Fragment(encoded))
@@ -220,13 +233,20 @@ class Directory:
     # -- writes ------------------------------------------------------------------------------------
     async def create(self, resource_type: ResourceType, body: Any, ctx: Context) -> Rendered:
         document = await self._validated(resource_type, body)
-        members = _member_ids(document.pop("members", None))
+        return self.render(resource_type, await self.db.write(self.creating(resource_type, document, ctx)), ctx)
+
+    def creating(self, resource_type: ResourceType, document: dict[str, Any], ctx: Context,
+                 resource_id: str | None = None) -> Write[Written]:
+        """The transaction of a POST of `document` (as `validate` made it), to run with Database.write: the
+        resource, its members, its events and the roster. `resource_id` is the id to give it (a new one if None)."""
+        members = member_ids(document.pop("members", None))
+        created_id = resource_id or new_id()
         now = utc_now()
 
-        def write(conn: sqlite3.Connection) -> tuple[store.StoredResource, dict[str, Any]]:
+        def write(conn: sqlite3.Connection) -> Written:
             changes = _Changes()
             try:
-                created = store.insert(conn, resource_type, new_id(), document, now, self.limits.max_resource_bytes)
+                created = store.insert(conn, resource_type, created_id, document, now, self.limits.max_resource_bytes)
             except store.UniquenessConflict:
                 raise _conflict(resource_type, document) from None
             except store.DocumentTooLarge as error:
@@ -235,34 +255,51 @@ class Directory:
             if resource_type is USER_RESOURCE:
                 changes.touched_users.append(created.id)
             elif members:
-                changes.membership("group.member_added", created.id, _add_members(conn, created.id, members, now))
+                added = _add_members(conn, created.id, members, now, changes)
+                changes.membership("group.member_added", created.id, added)
             self._finish(conn, changes, ctx, now)
             return created, self._written_extras(conn, resource_type, created.id, ctx)
 
-        return self._render(resource_type, *await self.db.write(write), ctx)
+        return write
 
     async def replace(self, resource_type: ResourceType, resource_id: str, body: Any, ctx: Context,
                       if_match: str | None = None) -> Rendered:
         document = await self._validated(resource_type, body)
+        write = self.replacing(resource_type, resource_id, document, ctx, if_match)
+        return self.render(resource_type, await self.db.write(write), ctx)
+
+    def replacing(self, resource_type: ResourceType, resource_id: str, document: dict[str, Any], ctx: Context,
+                  if_match: str | None = None) -> Write[Written]:
+        """The transaction of a PUT of `document` (as `validate` made it), to run with Database.write."""
         # A PUT without `members` leaves the membership alone: a rename must never empty a role group.
         members = document.pop("members", None)
-        change = [MemberChange("replace", _member_ids(members))] if members is not None else []
-        return await self._update(resource_type, resource_id, ctx, if_match, lambda _: (document, change))
+        change = [MemberChange("replace", member_ids(members))] if members is not None else []
+        return self._updating(resource_type, resource_id, ctx, if_match, lambda _: (document, change))
 
     async def patch(self, resource_type: ResourceType, resource_id: str, body: Any, ctx: Context,
                     if_match: str | None = None) -> Rendered:
-        operations = await _off_loop_if_large(_encoded_size(body), parse_patch_request, body)
+        operations = await off_loop_if_large(encoded_size(body), parse_patch_request, body)
+        write = self.patching(resource_type, resource_id, operations, ctx, if_match)
+        return self.render(resource_type, await self.db.write(write), ctx)
 
+    def patching(self, resource_type: ResourceType, resource_id: str, operations: list[PatchOperation],
+                 ctx: Context, if_match: str | None = None) -> Write[Written]:
+        """The transaction of a PATCH (operations as parse_patch_request made them), to run with Database.write."""
         def patched(current: dict[str, Any]) -> tuple[dict[str, Any], list[MemberChange]]:
             result = apply_patch(resource_type, current, operations)
             document = load_resource(resource_type, result.document)
             document.pop("members", None)
             return document, result.member_changes
 
-        return await self._update(resource_type, resource_id, ctx, if_match, patched)
+        return self._updating(resource_type, resource_id, ctx, if_match, patched)
 
     async def delete(self, resource_type: ResourceType, resource_id: str, ctx: Context,
                      if_match: str | None = None) -> None:
+        await self.db.write(self.deleting(resource_type, resource_id, ctx, if_match))
+
+    def deleting(self, resource_type: ResourceType, resource_id: str, ctx: Context,
+                 if_match: str | None = None) -> Write[None]:
+        """The transaction of a DELETE, to run with Database.write."""
         now = utc_now()
 
         def write(conn: sqlite3.Connection) -> None:
@@ -282,14 +319,14 @@ class Directory:
             changes.events.append(_resource_event(resource_type, "deleted", resource_id, current.document))
             self._finish(conn, changes, ctx, now)
 
-        await self.db.write(write)
+        return write
 
-    async def _update(self, resource_type: ResourceType, resource_id: str, ctx: Context, if_match: str | None,
-                      change: Callable[[dict[str, Any]], tuple[dict[str, Any], list[MemberChange]]]) -> Rendered:
+    def _updating(self, resource_type: ResourceType, resource_id: str, ctx: Context, if_match: str | None,
+                  change: Callable[[dict[str, Any]], tuple[dict[str, Any], list[MemberChange]]]) -> Write[Written]:
         """PUT and PATCH: read, change, write and settle the roster in one transaction."""
         now = utc_now()
 
-        def write(conn: sqlite3.Connection) -> tuple[store.StoredResource, dict[str, Any]]:
+        def write(conn: sqlite3.Connection) -> Written:
             changes = _Changes()
             current = self._current(conn, resource_type, resource_id, if_match)
             document, member_changes = change(current.document)
@@ -304,12 +341,16 @@ class Directory:
                 except store.DocumentTooLarge as error:
                     raise self._too_large(resource_type, error.size) from None
                 changes.events.extend(self._update_events(resource_type, current, document, changes))
+                if resource_type is USER_RESOURCE and _display(current.document) != _display(document):
+                    # Its groups list it by this name (members[].display): their versions move with it, so that
+                    # an ETag or If-None-Match on a group never vouches for a stale name.
+                    store.touch_groups(conn, store.group_ids_of_user(conn, resource_id), now)
             elif membership_changed:
                 updated = store.touch(conn, resource_type, current, now)
             self._finish(conn, changes, ctx, now)
             return updated, self._written_extras(conn, resource_type, resource_id, ctx)
 
-        return self._render(resource_type, *await self.db.write(write), ctx)
+        return write
 
     def _update_events(self, resource_type: ResourceType, current: store.StoredResource,
                        document: dict[str, Any], changes: _Changes) -> list[Event]:
@@ -328,17 +369,27 @@ class Directory:
         """Record the request's events, then bring the roster in line for every user it touched."""
         if changes.regranting_group is not None:
             changes.touched_users.extend(store.all_member_ids(conn, changes.regranting_group))
+        for group_id, skipped in changes.skipped.items():
+            changes.events.append(_skipped_event(group_id, skipped))
+            # Ids are the client's text: %r keeps a newline in one from forging a log line.
+            log.warning("group %s: skipped %d member id(s) that name no User: %s%s", group_id, len(skipped),
+                        ", ".join(repr(i) for i in skipped[:10]), " (and more)" if len(skipped) > 10 else "")
         roster_store.append_events(conn, changes.events, now, ctx.actor)
         roster.settle(conn, self.rules, changes.touched_users, actor=ctx.actor, now=now, reason=changes.reason)
 
     # -- helpers -----------------------------------------------------------------------------------
     async def _validated(self, resource_type: ResourceType, body: Any) -> dict[str, Any]:
-        """The document of a POST or PUT body (load_resource), validated off the loop when it is large."""
-        size = _encoded_size(body)
+        """The document of a POST or PUT body (`validate`), validated off the loop when it is large."""
+        size = encoded_size(body)
+        return await off_loop_if_large(size, self.validate, resource_type, body, size)
+
+    def validate(self, resource_type: ResourceType, body: Any, size: int | None) -> dict[str, Any]:
+        """The document of a POST or PUT body (load_resource), `size` its encoded_size; a User body far larger
+        than a stored User may be is refused before it is validated."""
         if resource_type is USER_RESOURCE and size is not None \
                 and size > EARLY_REFUSAL_FACTOR * self.limits.max_resource_bytes:
             raise self._too_large(resource_type, size, "its body holds")
-        return await _off_loop_if_large(size, load_resource, resource_type, body)
+        return load_resource(resource_type, body)
 
     def _too_large(self, resource_type: ResourceType, size: int, what: str = "it would be stored as"
                    ) -> errors.ScimError:
@@ -385,17 +436,20 @@ class Directory:
             }
         if not wants_attribute(resource_type, ctx.attributes, ctx.excluded, "members"):
             return {i: {} for i in ids}
-        members = store.members_of(conn, ids)
+        with_display = _asks_for_member_display(ctx.attributes)
+        members = store.members_of(conn, ids, with_display)
         return {
             i: {"members": [
-                {"value": member_id, "$ref": f"{ctx.base_url}/Users/{member_id}", "type": "User"}
-                for member_id in members[i]
+                {"value": m.user_id, "$ref": f"{ctx.base_url}/Users/{m.user_id}", "type": "User",
+                 **({"display": m.display} if with_display else {})}
+                for m in members[i]
             ]} if members[i] else {}
             for i in ids
         }
 
-    def _render(self, resource_type: ResourceType, stored: store.StoredResource, extra: dict[str, Any],
-                ctx: Context) -> Rendered:
+    def render(self, resource_type: ResourceType, written: Written, ctx: Context) -> Rendered:
+        """A stored resource and its extras (User.groups, Group.members) as the client sees it."""
+        stored, extra = written
         location = f"{ctx.base_url}{resource_type.endpoint}/{stored.id}"
         etag = etag_of(stored.version)
         meta = {"resourceType": resource_type.name, "created": stored.created,
@@ -406,7 +460,7 @@ class Directory:
         return Rendered(body, etag, location)
 
 
-def _encoded_size(body: Any) -> int | None:
+def encoded_size(body: Any) -> int | None:
     """The body's size as JSON re-encodes it (~1 ms per MiB), so whitespace and escapes do not count; None when
     it is nested too deeply to encode (validation refuses it, with a better message than an encoder would)."""
     try:
@@ -415,7 +469,7 @@ def _encoded_size(body: Any) -> int | None:
         return None
 
 
-async def _off_loop_if_large(size: int | None, function: Callable[..., T], *args: Any) -> T:
+async def off_loop_if_large(size: int | None, function: Callable[..., T], *args: Any) -> T:
     """`function(*args)`, on a worker thread when the body it validates (`size` bytes, None if unknown) is large
     enough to hold up the event loop."""
     if size is None or size > OFF_LOOP_BODY_BYTES:
@@ -433,20 +487,18 @@ def etag_matches(header: str, etag: str) -> bool:
     return False
 
 
-def _member_ids(members: list[dict[str, Any]] | None) -> tuple[str, ...]:
-    if not members:
-        return ()
-    return tuple(dict.fromkeys(member["value"] for member in members))
+def _add_members(conn: sqlite3.Connection, group_id: str, user_ids: tuple[str, ...], now: str, changes: _Changes
+                 ) -> list[str]:
+    """Add the members that are Users; returns the ids that were not members before.
 
-
-def _add_members(conn: sqlite3.Connection, group_id: str, user_ids: tuple[str, ...], now: str) -> list[str]:
-    """Add members, after checking they all exist; returns the ids that were not members before."""
+    An id that names no User is skipped (noted in `changes`), not refused: identity providers take a 400 as
+    final (Okta does not retry), so one stale id would cost every valid member of the push their access.
+    The skipped ids are never stored, so no membership ever dangles."""
     missing = store.missing_users(conn, user_ids)
     if missing:
-        raise errors.invalid_value(
-            f"No User has the id {', '.join(repr(m) for m in missing[:10])}"
-            f"{' (and more)' if len(missing) > 10 else ''}: members must be the ids of existing Users."
-        )
+        changes.skipped.setdefault(group_id, []).extend(missing)
+        absent = set(missing)
+        user_ids = tuple(i for i in user_ids if i not in absent)
     return store.add_members(conn, group_id, user_ids, now)
 
 
@@ -457,7 +509,7 @@ def _apply_member_changes(conn: sqlite3.Connection, group_id: str, member_change
     removed: list[str] = []
     for change in member_changes:
         if change.kind == "add":
-            added += _add_members(conn, group_id, change.ids, now)
+            added += _add_members(conn, group_id, change.ids, now, changes)
         elif change.kind == "remove":
             removed += store.remove_members(conn, group_id, change.ids)
         elif change.kind == "remove_where":
@@ -469,10 +521,28 @@ def _apply_member_changes(conn: sqlite3.Connection, group_id: str, member_change
             present = store.all_member_ids(conn, group_id)
             removed += store.remove_members(conn, group_id, [i for i in present if i not in wanted])
             present_set = set(present)
-            added += _add_members(conn, group_id, tuple(i for i in change.ids if i not in present_set), now)
+            added += _add_members(conn, group_id, tuple(i for i in change.ids if i not in present_set), now, changes)
     changes.membership("group.member_added", group_id, added)
     changes.membership("group.member_removed", group_id, removed)
     return bool(added or removed)
+
+
+def _asks_for_member_display(attributes: list[str] | None) -> bool:
+    """Whether `attributes` names members.display (returned="request" in schema_defs), URN-qualified or not."""
+    qualified = f"{GROUP_RESOURCE.schema.id}:members.display".lower()
+    return any(name.lower() in ("members.display", qualified) for name in attributes or ())
+
+
+def _display(user: dict[str, Any]) -> str:
+    """What a group shows for a member (as storage.members_of derives it): its displayName, else its userName."""
+    return user.get("displayName") or user["userName"]
+
+
+def _skipped_event(group_id: str, skipped: list[str]) -> Event:
+    """One event per request and group that names the member ids it skipped (the first MAX_SKIPPED_LISTED)."""
+    unique = list(dict.fromkeys(skipped))
+    return Event("group.members_skipped", group_id=group_id, data={
+        "groupId": group_id, "skipped": unique[:MAX_SKIPPED_LISTED], "skippedCount": len(unique)})
 
 
 def _resource_event(resource_type: ResourceType, verb: str, resource_id: str, document: dict[str, Any]) -> Event:

@@ -6,6 +6,10 @@ from dataclasses import dataclass
 
 DEFAULT_MAX_RESOURCE_BYTES = 64 * 1024
 DEFAULT_MAX_PAGE_BYTES = 4 * 1024 * 1024
+# A Bulk request (RFC 7644 §3.7.4), as ServiceProviderConfig announces it: at most this many operations, and a
+# body of at most this many bytes (its own limit, not --max-body-bytes).
+DEFAULT_BULK_MAX_OPERATIONS = 1000
+DEFAULT_BULK_MAX_PAYLOAD_BYTES = 1024 * 1024
 
 
 @dataclass(frozen=True)

@@ -6,6 +6,8 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 
+from app.protocol.folding import fold_case
+
 # Highest first. A group grants a role when its displayName starts with "<prefix>-<group word>".
 ROLES = ("admin", "member", "guest")
 GROUP_WORDS = {"admin": "administrators", "member": "members", "guest": "guests"}
@@ -31,9 +33,9 @@ class RoleRules:
 
     def role_of_group(self, display_name: str) -> str | None:
         """The role a group grants, matched by prefix without regard to case; None for any other group."""
-        folded = display_name.casefold()
+        folded = fold_case(display_name)
         for role, prefix in self.group_names().items():
-            if folded.startswith(prefix.casefold()):
+            if folded.startswith(fold_case(prefix)):
                 return role
         return None
 
@@ -46,4 +48,4 @@ class RoleRules:
 
     def fingerprint(self) -> str:
         """Changes whenever the rules would give someone a different role."""
-        return f"{self.prefix.casefold()}|{self.default_role or 'none'}"
+        return f"{fold_case(self.prefix)}|{self.default_role or 'none'}"

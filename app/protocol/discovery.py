@@ -27,13 +27,14 @@ def _base(base_url: str) -> str:
     return base_url.rstrip("/")
 
 
-def service_provider_config(base_url: str, *, max_results: int, default_page_size: int) -> dict[str, Any]:
+def service_provider_config(base_url: str, *, max_results: int, default_page_size: int, bulk_max_operations: int,
+                            bulk_max_payload_bytes: int) -> dict[str, Any]:
     """ServiceProviderConfig (RFC 7643 §5), with RFC 9865 §4's `pagination`."""
     return {
         "schemas": [SERVICE_PROVIDER_CONFIG_SCHEMA],
         "patch": {"supported": True},
-        # Bulk is deliberately unsupported: IdPs fall back to single requests when it is off.
-        "bulk": {"supported": False, "maxOperations": 0, "maxPayloadSize": 0},
+        # RFC 7644 §3.7.4: the limits a Bulk request is refused with 413 above.
+        "bulk": {"supported": True, "maxOperations": bulk_max_operations, "maxPayloadSize": bulk_max_payload_bytes},
         "filter": {"supported": True, "maxResults": max_results},
         "changePassword": {"supported": False},
         "sort": {"supported": True},

@@ -2,9 +2,20 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from app.protocol.schema_defs import ERROR
+
+
+def describe(value: Any) -> str:
+    """How a wrong value is quoted in an error detail: short enough to read, exact enough to find."""
+    if isinstance(value, dict):
+        return "an object"
+    if isinstance(value, list):
+        return "an array"
+    text = json.dumps(value, ensure_ascii=False)
+    return text if len(text) <= 60 else text[:57] + "..."
 
 
 class ScimError(Exception):

@@ -106,12 +106,17 @@ _TOKEN = re.compile(r"""
     (?P<space>\s+)
   | (?P<string>"(?:[^"\\]|\\.)*")
   | (?P<punct>[()\[\]])
-  | (?P<dotsub>\.[A-Za-z$][\w$-]*)
   | (?P<word>[^\s()\[\]"]+)
 """, re.VERBOSE)
 
 _NUMBER = re.compile(r"-?(?:0|[1-9]\d*)(?:\.\d+)?(?:[eE][+-]?\d+)?")
 _ATTR_NAME = re.compile(r"[A-Za-z$][\w$-]*")
+# A bare (unquoted) value is read as a string, as Microsoft's Entra test collection and documentation send them
+# (`userName sw O`, `emails.value co example.com`). Not one that a quoted string would read differently or that
+# reads as grammar: no control character or backslash (escapes mean something only inside quotes), no leading
+# single quote (a 'quoted' value in the wrong quotes), and not a connective.
+_BARE_REFUSED = re.compile(r"[\x00-\x1f\x7f\\]|^'")
+_CONNECTIVES = frozenset({"and", "or", "not"})
 
 
 @dataclass
@@ -147,6 +152,10 @@ class _ErrorFactory:
 class _PathErrorFactory(_ErrorFactory):
     make = staticmethod(invalid_path)
     what = "path"
+
+
+class _AttributeErrorFactory(_ErrorFactory):
+    what = "attribute"
 
 
 def parse_attr_path(text: str) -> AttrPath | None:
@@ -266,7 +275,8 @@ class _Parser:
             self.expect_punct("]")
             self.depth -= 1
             after = self.peek()
-            if after is not None and after.kind == "dotsub":
+            if after is not None and after.kind == "word" and after.text.startswith(".") \
+                    and _ATTR_NAME.fullmatch(after.text[1:]):
                 # `emails[type eq "work"].value eq "x"`: not RFC grammar, but sent by real clients.
                 self.index += 1
                 comparison = self.parse_comparison(AttrPath(None, after.text[1:]))
@@ -307,6 +317,8 @@ class _Parser:
             if _NUMBER.fullmatch(token.text):
                 number = float(token.text)
                 return int(token.text) if number.is_integer() and re.fullmatch(r"-?\d+", token.text) else number
+            if lowered not in _CONNECTIVES and not _BARE_REFUSED.search(token.text):
+                return token.text  # compared exactly as the same text in double quotes
         raise self.fail(token, 'a value (a "string", a number, true, false or null)')
 
     def finish(self) -> None:
@@ -329,27 +341,39 @@ def parse_filter(text: str) -> Filter:
 
 def parse_patch_path(text: str) -> PatchPath:
     """Parse a PATCH operation's `path`; raises a 400 `invalidPath` ScimError."""
+    return _parse_value_path(text, _PathErrorFactory)
+
+
+def parse_selected_path(text: str) -> PatchPath:
+    """Parse one entry of `attributes`/`excludedAttributes` that may carry a value filter, `emails[type eq
+    "work"].value` (not RFC 7644 §3.9 grammar, but sent by real clients); raises a 400 `invalidFilter` ScimError."""
+    return _parse_value_path(text, _AttributeErrorFactory)
+
+
+def _parse_value_path(text: str, error: type[_ErrorFactory]) -> PatchPath:
+    """`attrPath`, or `attrPath[valFilter]` optionally followed by `.subAttr` (RFC 7644 §3.5.2's PATH)."""
+    what = error.what
     if len(text) > MAX_FILTER_LENGTH:
-        raise invalid_path(f"The path is {len(text)} characters long; the limit is {MAX_FILTER_LENGTH}.")
+        raise error.make(f"The {what} is {len(text)} characters long; the limit is {MAX_FILTER_LENGTH}.")
     bracket = text.find("[")
     if bracket < 0:
         attr = parse_attr_path(text.strip())
         if attr is None:
-            raise invalid_path(f"Invalid path {text!r}: expected an attribute name such as 'name.givenName'.")
+            raise error.make(f"Invalid {what} {text!r}: expected an attribute name such as 'name.givenName'.")
         return PatchPath(attr)
     attr = parse_attr_path(text[:bracket].strip())
     if attr is None or attr.sub is not None:
-        raise invalid_path(f"Invalid path {text!r}: expected a multi-valued attribute name before '['.")
+        raise error.make(f"Invalid {what} {text!r}: expected a multi-valued attribute name before '['.")
     close = text.rfind("]")
     if close < bracket:
-        raise invalid_path(f"Invalid path {text!r}: '[' is never closed.")
+        raise error.make(f"Invalid {what} {text!r}: '[' is never closed.")
     tail = text[close + 1:].strip()
     sub: str | None = None
     if tail:
         if not tail.startswith(".") or not _ATTR_NAME.fullmatch(tail[1:]):
-            raise invalid_path(f"Invalid path {text!r}: only '.subAttribute' may follow ']'.")
+            raise error.make(f"Invalid {what} {text!r}: only '.subAttribute' may follow ']'.")
         sub = tail[1:]
-    parser = _Parser(text[bracket + 1:close], _PathErrorFactory)
+    parser = _Parser(text[bracket + 1:close], error)
     parser.depth = 1  # the brackets are a level, as they are in a filter
     value_filter = parser.parse_or(in_brackets=True)
     parser.finish()

@@ -28,6 +28,8 @@ from app.protocol.errors import (
     no_target,
 )
 from app.protocol.filters import And, AttrPath, Compare, Filter, Not, Or, PatchPath, operands, parse_patch_path
+from app.protocol.folding import fold_case
+from app.protocol.members import member_ids
 from app.protocol.schema_defs import GROUP_SCHEMA, PATCH_OP, Attribute, ResourceType, resolve
 
 MAX_OPERATIONS = 1000
@@ -226,7 +228,7 @@ def _compare(op: str, actual: Any, expected: Any, sub: Attribute) -> bool:
         return op == "ne" and (actual is None) != (expected is None)
     if isinstance(actual, str) and isinstance(expected, str):
         if not sub.case_exact:
-            actual, expected = actual.lower(), expected.lower()
+            actual, expected = fold_case(actual), fold_case(expected)
         return _ORDERED_OPS[op](actual, expected)
     numeric = (int, float)
     if (isinstance(actual, numeric) and isinstance(expected, numeric)
@@ -548,15 +550,15 @@ class _Patch:
                 self.member_changes.append(MemberChange("replace", ()))  # RFC 7644 §3.5.2.2: all members
             else:
                 # JumpCloud/Entra: `remove` `members` with a value array removes only those members.
-                ids = _member_ids(raw)
+                ids = member_ids(raw)
                 if ids:
                     self.member_changes.append(MemberChange("remove", ids))
         elif op == "add":
-            ids = _member_ids(raw)
+            ids = member_ids(raw)
             if ids:
                 self.member_changes.append(MemberChange("add", ids))
         else:
-            self.member_changes.append(MemberChange("replace", _member_ids(raw) if raw is not None else ()))
+            self.member_changes.append(MemberChange("replace", member_ids(raw)))
 
 
 def apply_patch(resource_type: ResourceType, document: dict[str, Any],
@@ -662,13 +664,13 @@ def _new_values(existing: list[Any], items: list[Any]) -> list[Any]:
 def _eq_key(sub: Attribute, value: Any) -> Any:
     """What `_compare("eq", a, b, sub)` compares, as a key: a == b under it exactly when the keys are equal.
 
-    A string equals only a string (compared lower-cased unless case-exact); anything else compares by `==`;
+    A string equals only a string (compared case-folded unless case-exact); anything else compares by `==`;
     a boolean sub-attribute reads "true"/"false" as booleans first; None (absent) matches nothing given.
     """
     if sub.type == "boolean":
         value = _coerce_boolean(value)
     if isinstance(value, str):
-        return value if sub.case_exact else value.lower()
+        return value if sub.case_exact else fold_case(value)
     return _frozen(value)
 
 
@@ -730,27 +732,6 @@ def _seed_from_filter(node: Filter, attribute: Attribute) -> dict[str, Any] | No
         sub = _filter_sub_attribute(node.path, attribute)
         return {sub.name: _clean_scalar(sub, node.value)}
     return None
-
-
-def _member_ids(raw: Any) -> tuple[str, ...]:
-    """Ids of member objects `{"value": id}` (or `{"$ref": ".../Users/id"}`), de-duplicated, in order."""
-    members = raw if isinstance(raw, list) else [raw]
-    ids: dict[str, None] = {}  # ordered and de-duplicated in one step
-    for member in members:
-        if not isinstance(member, dict):
-            raise invalid_value(f"A member must be an object such as {{\"value\": \"<user id>\"}}, not {member!r}.")
-        kind = _get(member, "type")
-        if kind is not None and (not isinstance(kind, str) or kind.lower() != "user"):
-            raise invalid_value(f"Members of a group must be Users; member type {kind!r} is not supported.")
-        value, ref = _get(member, "value"), _get(member, "$ref")
-        if isinstance(value, str) and value.strip():
-            member_id = value.strip()
-        elif value is None and isinstance(ref, str) and ref.rstrip("/"):
-            member_id = ref.rstrip("/").rsplit("/", 1)[-1]
-        else:
-            raise invalid_value(f"A member needs a 'value' holding the user's id (or a '$ref'): {member!r}.")
-        ids[member_id] = None
-    return tuple(ids)
 
 
 def _member_ids_of_filter(node: Filter) -> tuple[str, ...] | None:

@@ -10,16 +10,19 @@ from __future__ import annotations
 
 import base64
 import binascii
-import json
 from dataclasses import dataclass
 from datetime import datetime
-from functools import cache
+from functools import cache, lru_cache
 from typing import Any, ClassVar
 
 import marshmallow as ma
 from marshmallow import fields
 
-from app.protocol.errors import invalid_syntax, invalid_value
+from app.protocol.errors import describe as _describe
+from app.protocol.errors import invalid_filter, invalid_syntax, invalid_value
+from app.protocol.filters import PatchPath, parse_selected_path
+from app.protocol.members import MemberError, member_id
+from app.protocol.patch import Predicate, value_predicate
 from app.protocol.schema_defs import (
     COMMON_ATTRIBUTES,
     GROUP_SCHEMA,
@@ -50,16 +53,6 @@ MAX_MULTI_VALUES = 1000
 
 
 # --- error text ------------------------------------------------------------------------------------------------
-
-
-def _describe(value: Any) -> str:
-    """How a wrong value is quoted in an error detail: short enough to read, exact enough to find."""
-    if isinstance(value, dict):
-        return "an object"
-    if isinstance(value, list):
-        return "an array"
-    text = json.dumps(value, ensure_ascii=False)
-    return text if len(text) <= 60 else text[:57] + "..."
 
 
 def _flatten(messages: Any, path: str = "", in_extension: bool = False) -> list[str]:
@@ -237,27 +230,10 @@ class _Member(_ScimField):
     """One Group member as a client writes it; only the id survives, since the lead keeps members in a table."""
 
     def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> Any:
-        if isinstance(value, str):
-            value = {"value": value}
-        if not isinstance(value, dict):
-            raise ma.ValidationError(f"must be an object, got {_describe(value)}")
-        item = {sub.name: v for key, v in value.items() if v is not None and (sub := self.scim.sub(key))}
-        member_id = item.get("value")
-        ref = item.get("$ref")
-        if member_id is None and isinstance(ref, str):
-            member_id = ref.rstrip("/").rsplit("/", 1)[-1]
-        if member_id is None:
-            raise ma.ValidationError({"value": ["is required"]})
-        if not isinstance(member_id, str) or not member_id.strip() or "\x00" in member_id:
-            raise ma.ValidationError({"value": [f"must be a non-empty string, got {_describe(member_id)}"]})
-        member: dict[str, Any] = {"value": member_id}
-        member_type = item.get("type")
-        if member_type is not None:
-            # Only Users can be members here; nested groups are out of scope for rollcall.
-            if not isinstance(member_type, str) or member_type.lower() != "user":
-                raise ma.ValidationError({"type": [f'must be "User", got {_describe(member_type)}']})
-            member["type"] = "User"
-        return member
+        try:
+            return {"value": member_id(value)}  # the parser PATCH uses too
+        except MemberError as error:
+            raise ma.ValidationError({error.where: [error.problem]} if error.where else error.problem) from None
 
 
 _SCALARS: dict[str, type[_ScimField]] = {
@@ -452,7 +428,7 @@ def load_resource(resource_type: ResourceType, body: Any) -> dict[str, Any]:
 
     The load schema validates the document and shapes it (canonical names, JSON types as the schema says,
     schema order), once, on the way in; reads serve it as stored (see dump_resource).
-    Group members come back under "members" as [{"value": id, ("type": "User")}] for the caller to
+    Group members come back under "members" as [{"value": id}] (see app.protocol.members) for the caller to
     pop off; everything else in the result is what gets stored.
     """
     if not isinstance(body, dict):
@@ -517,16 +493,127 @@ _Trie = dict[str, Any]
 
 
 def parse_attribute_list(text: str | None) -> list[str] | None:
-    """`"userName, name.givenName"` -> `["userName", "name.givenName"]`; None or blank -> None."""
+    """`"userName, emails[type eq "work"]"` -> `["userName", 'emails[type eq "work"]']`; None or blank -> None.
+    A malformed value filter is a 400 invalidFilter here, before anything is read."""
     if not text:
         return None
-    names = [part.strip() for part in text.split(",") if part.strip()]
+    names = _split_paths(text)
+    for name in names:
+        _value_filtered(name)
     return names or None
 
 
+def _split_paths(text: str) -> list[str]:
+    """The comma-separated paths of `text`; a comma inside a value filter's brackets is part of the filter."""
+    parts: list[str] = []
+    start = depth = 0
+    quoted = escaped = False
+    for index, char in enumerate(text):
+        if quoted:
+            escaped, quoted = (False, True) if escaped else (char == "\\", char != '"')
+        elif char == '"':
+            quoted = True
+        elif char in "[]":
+            depth = max(depth + (1 if char == "[" else -1), 0)
+        elif char == "," and depth == 0:
+            parts.append(text[start:index])
+            start = index + 1
+    parts.append(text[start:])
+    return [part.strip() for part in parts if part.strip()]
+
+
+@lru_cache(maxsize=256)
+def _value_filtered(path: str) -> PatchPath | None:
+    """`emails[type eq "work"].value` parsed; None for a path without a value filter (the common case)."""
+    selected = parse_selected_path(path) if "[" in path else None
+    return selected if selected is not None and selected.filter is not None else None
+
+
+def _plain_path(path: str) -> str:
+    """The path a value filter narrows: `emails[type eq "work"].value` -> `emails.value`."""
+    selected = _value_filtered(path)
+    if selected is None:
+        return path
+    return f"{selected.attr}.{selected.sub}" if selected.sub else str(selected.attr)
+
+
+# Value comparisons one answered resource may cost its `attr[filter]` projections: a 100,000-member group with a
+# one-comparison filter is well inside; the same group with a 256-comparison filter (seconds of work) is refused.
+MAX_PROJECTION_WORK = 1_000_000
+_ValueFilters = dict[str, list[tuple[Predicate, int, str | None]]]
+
+
+@lru_cache(maxsize=64)
+def _value_filters(resource_type: ResourceType, paths: tuple[str, ...]) -> _ValueFilters:
+    """The `attr[filter]` paths among `paths`, by the lower-cased name of the attribute they narrow: per path, the
+    compiled filter (the PATCH engine's evaluator), the comparisons it makes per value, and the `.sub` it names.
+    Compiled once per distinct list, not once per resource of a page."""
+    found: _ValueFilters = {}
+    for path in paths:
+        selected = _value_filtered(path)
+        if selected is None or selected.filter is None:
+            continue
+        resolved = resolve(resource_type, selected.attr.uri, selected.attr.name)
+        if resolved is None:
+            continue  # an attribute this resource type does not have: ignored, as any unknown name is
+        attribute = resolved.attribute
+        if resolved.schema_id != resource_type.schema.id or not (attribute.multi_valued and attribute.is_complex):
+            raise invalid_filter(f"{path!r}: a value filter in brackets applies to a multi-valued attribute with "
+                                 f"sub-attributes, such as emails[type eq \"work\"]; {attribute.name!r} is not one.")
+        predicate, cost = value_predicate(selected.filter, attribute)
+        found.setdefault(attribute.name.lower(), []).append((predicate, cost, selected.sub))
+    return found
+
+
+def _check_work(resource: dict[str, Any], filters: _ValueFilters) -> None:
+    work = 0
+    for key, value in resource.items():
+        entries = filters.get(key.lower())
+        if entries and isinstance(value, list):
+            work += len(value) * sum(max(1, cost) for _, cost, _ in entries)
+            if work > MAX_PROJECTION_WORK:
+                raise invalid_filter(f"The value filters in attributes/excludedAttributes would compare more than "
+                                     f"{MAX_PROJECTION_WORK:,} values for one resource ({key!r} holds "
+                                     f"{len(value):,}); use a filter with fewer comparisons.")
+
+
+def _keep_matching(resource: dict[str, Any], filters: _ValueFilters, unfiltered: set[str]) -> dict[str, Any]:
+    """`attributes`: the values of each filtered attribute that match one of its filters (all of them when the
+    attribute is also asked for without a filter)."""
+    _check_work(resource, filters)
+    out = dict(resource)
+    for key, value in resource.items():
+        entries = filters.get(key.lower())
+        if entries is None or key.lower() in unfiltered or not isinstance(value, list):
+            continue
+        predicates = [predicate for predicate, _, _ in entries]
+        out[key] = [item for item in value if isinstance(item, dict) and any(p(item) for p in predicates)]
+    return out
+
+
+def _drop_matching(resource: dict[str, Any], filters: _ValueFilters) -> dict[str, Any]:
+    """`excludedAttributes`: each value that matches a filter loses the `.sub` the path names, or all of it."""
+    _check_work(resource, filters)
+    out = dict(resource)
+    for key, value in resource.items():
+        entries = filters.get(key.lower())
+        if entries is None or not isinstance(value, list):
+            continue
+        items = value
+        for predicate, _, sub in entries:
+            if sub is None:
+                items = [item for item in items if not (isinstance(item, dict) and predicate(item))]
+            else:
+                items = [{k: v for k, v in item.items() if k.lower() != sub.lower()}
+                         if isinstance(item, dict) and predicate(item) else item for item in items]
+        out[key] = [item for item in items if not _is_empty(item)]
+    return out
+
+
 def _segments(resource_type: ResourceType, path: str) -> tuple[str, ...]:
-    """An attribute path as canonical keys of the representation: ("name", "givenName"), (urn, "department")."""
-    text = path.strip()
+    """An attribute path as canonical keys of the representation: ("name", "givenName"), (urn, "department");
+    a value filter's path as the path it narrows (`emails[type eq "work"]` -> ("emails",))."""
+    text = _plain_path(path.strip())
     lowered = text.lower()
     prefix: tuple[str, ...] = ()
     uri: str | None = None
@@ -621,6 +708,11 @@ def project(resource: dict[str, Any], resource_type: ResourceType, attributes: l
     always = _always_returned(resource_type)
     out = dict(resource)
     if attributes:
+        filters = _value_filters(resource_type, tuple(attributes))
+        if filters:
+            unfiltered = {segments[0].lower() for path in attributes if _value_filtered(path) is None
+                          if (segments := _segments(resource_type, path))}
+            resource = _keep_matching(resource, filters, unfiltered)
         trie = _trie(resource_type, attributes)
         out = {}
         for key, value in resource.items():
@@ -638,7 +730,10 @@ def project(resource: dict[str, Any], resource_type: ResourceType, attributes: l
         }
         out = {key: value for key, value in out.items() if key.lower() not in request_only}
     if excluded:
-        trie = _trie(resource_type, excluded)
+        filters = _value_filters(resource_type, tuple(excluded))
+        if filters:
+            out = _drop_matching(out, filters)
+        trie = _trie(resource_type, [path for path in excluded if _value_filtered(path) is None])
         for name in always:
             trie.pop(name, None)
         out = _exclude(out, trie)
@@ -664,6 +759,8 @@ def wants_attribute(resource_type: ResourceType, attributes: list[str] | None, e
         return False
     if excluded:
         for path in excluded:
+            if _value_filtered(path) is not None:
+                continue  # excludes only the values that match: the attribute is still wanted
             segments = tuple(s.lower() for s in _segments(resource_type, path))
             if segments and target[:len(segments)] == segments:
                 return False
@@ -698,7 +795,9 @@ class _AttributeListField(fields.Field):
         if isinstance(value, str):
             return parse_attribute_list(value)
         if isinstance(value, list) and all(isinstance(item, str) for item in value):
-            names = [part.strip() for item in value for part in item.split(",") if part.strip()]
+            names = [name for item in value for name in _split_paths(item)]
+            for name in names:
+                _value_filtered(name)  # a malformed value filter: its invalidFilter, not the body's invalidSyntax
             return names or None
         raise ma.ValidationError(f"must be an array of attribute names, got {_describe(value)}")
 

@@ -177,6 +177,13 @@ _GROUP_ATTRIBUTES = (
                   Attribute("value", mutability="immutable", description="The id of the member User."),
                   Attribute("$ref", "reference", mutability="immutable", reference_types=("User",),
                             description="The URI of the member User."),
+                  # RFC 7643 §2.4, §8.4: derived from the member (its displayName, else its userName); any
+                  # `display` a client sends is ignored. Returned when asked for (attributes=members.display):
+                  # clients that compare the members they wrote with the ones they read back (scim2-tester
+                  # among them) find a display they never sent, so it is not in the default representation.
+                  Attribute("display", mutability="readOnly", returned="request",
+                            description="The member's displayName, or its userName when it has none; returned "
+                                        "only when requested, e.g. attributes=members,members.display."),
                   Attribute("type", mutability="immutable", canonical_values=("User",),
                             description="The type of the member; rollcall groups hold Users."),
               )),

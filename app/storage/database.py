@@ -14,7 +14,8 @@ import shutil
 import sqlite3
 import sys
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -98,6 +99,20 @@ def _commit_together(conn: sqlite3.Connection, works: list[Callable[[sqlite3.Con
         raise
     conn.execute("COMMIT")
     return outcomes
+
+
+@contextmanager
+def savepoint(conn: sqlite3.Connection) -> Iterator[None]:
+    """Run the block in a savepoint of the transaction under way: if it raises, its changes alone are undone and
+    the transaction goes on (each operation of a Bulk request, within the transaction of its batch)."""
+    conn.execute("SAVEPOINT operation")
+    try:
+        yield
+    except BaseException:
+        conn.execute("ROLLBACK TO operation")
+        conn.execute("RELEASE operation")
+        raise
+    conn.execute("RELEASE operation")
 
 
 def _in_transaction(conn: sqlite3.Connection, begin: str, work: Callable[[sqlite3.Connection], T]) -> T:

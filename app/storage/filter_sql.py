@@ -20,6 +20,7 @@ from typing import Any
 
 from app.protocol.errors import ScimError, invalid_filter, invalid_value
 from app.protocol.filters import And, AttrPath, Compare, Filter, Not, Or, ValuePath, operands, parse_attr_path
+from app.protocol.folding import fold_case
 from app.protocol.schema_defs import (
     GROUP_RESOURCE,
     GROUP_SCHEMA,
@@ -37,8 +38,8 @@ _SUBSTRING_OPS = frozenset({"co", "sw", "ew"})
 
 
 def fold(value: Any) -> Any:
-    """SQL `scim_fold(x)`: Unicode case folding (ß → ss), which SQLite's lower() and NOCASE lack."""
-    return value.casefold() if isinstance(value, str) else value
+    """SQL `scim_fold(x)`: the one case rule (app.protocol.folding), which SQLite's lower() and NOCASE lack."""
+    return fold_case(value) if isinstance(value, str) else value
 
 
 def register_functions(conn: sqlite3.Connection) -> None:
@@ -104,7 +105,7 @@ class _Operand:
 
 
 def _constant(text: str, label: str, case_exact: bool) -> _Operand:
-    return _Operand(_literal(text if case_exact else text.casefold()), label, "string", case_exact,
+    return _Operand(_literal(text if case_exact else fold_case(text)), label, "string", case_exact,
                     folded=not case_exact, nullable=False)
 
 
@@ -447,7 +448,7 @@ class _Compiler:
         if isinstance(value, bool) or not isinstance(value, str | int | float):
             raise self.error(f"{label} is a string; compare it with a quoted string, not {value!r}.")
         text = value if isinstance(value, str) else str(value)
-        return text if operand.case_exact else text.casefold()
+        return text if operand.case_exact else fold_case(text)
 
 
 def _json_present(doc: str, path: str) -> str:

@@ -10,6 +10,7 @@ from typing import Any
 
 import orjson
 
+from app.protocol.folding import fold_case
 from app.protocol.schema_defs import USER_RESOURCE, ResourceType
 from app.storage.query_plan import is_point_read
 
@@ -62,10 +63,10 @@ def _table(resource_type: ResourceType) -> _Table:
 def _derived_columns(resource_type: ResourceType, document: dict[str, Any]) -> tuple[Any, ...]:
     if resource_type is USER_RESOURCE:
         user_name = document["userName"]
-        return (user_name, user_name.casefold(), document.get("externalId"), document.get("displayName"),
+        return (user_name, fold_case(user_name), document.get("externalId"), document.get("displayName"),
                 0 if document.get("active") is False else 1)
     display_name = document["displayName"]
-    return (display_name, display_name.casefold(), document.get("externalId"))
+    return (display_name, fold_case(display_name), document.get("externalId"))
 
 
 def _dumps(document: dict[str, Any], max_bytes: int | None) -> str:
@@ -279,15 +280,25 @@ def has_more_members_than(conn: sqlite3.Connection, group_id: str, limit: int) -
                         (group_id, limit)).fetchone() is not None
 
 
-def members_of(conn: sqlite3.Connection, group_ids: Sequence[str]) -> dict[str, list[str]]:
-    """The member ids of each group (in id order, which the primary key gives without sorting)."""
-    found: dict[str, list[str]] = {group_id: [] for group_id in group_ids}
+@dataclass(frozen=True)
+class Member:
+    user_id: str
+    display: str  # the User's displayName, or its userName when it has none
+
+
+def members_of(conn: sqlite3.Connection, group_ids: Sequence[str], with_display: bool = False
+               ) -> dict[str, list[Member]]:
+    """The members of each group (in id order, which the primary key gives without sorting); `with_display`
+    adds the name to display for each, at one primary-key lookup of the user per member."""
+    display = "coalesce(nullif(u.display_name, ''), u.user_name)" if with_display else "''"
+    join = "JOIN users u ON u.id = m.user_id " if with_display else ""
+    found: dict[str, list[Member]] = {group_id: [] for group_id in group_ids}
     for chunk in chunks(group_ids):
-        for group_id, user_id in conn.execute(
-            f"SELECT group_id, user_id FROM group_members WHERE group_id IN ({placeholders(len(chunk))}) "
-            "ORDER BY group_id, user_id", tuple(chunk),
+        for group_id, user_id, shown in conn.execute(
+            f"SELECT m.group_id, m.user_id, {display} FROM group_members m {join}"
+            f"WHERE m.group_id IN ({placeholders(len(chunk))}) ORDER BY m.group_id, m.user_id", tuple(chunk),
         ):
-            found[group_id].append(user_id)
+            found[group_id].append(Member(user_id, shown))
     return found
 
 

@@ -32,8 +32,9 @@ def error_response(error: errors.ScimError) -> web.Response:
     return scim_response(error.body(), status=error.status, headers=error.headers)
 
 
-async def read_json(request: web.Request) -> Any:
-    """The request's JSON body; every way it can be wrong becomes a SCIM error."""
+async def read_json(request: web.Request, limit: int | None = None) -> Any:
+    """The request's JSON body; every way it can be wrong becomes a SCIM error. `limit` is the most bytes it may
+    decode to (the request's client_max_size bounds what is read): --max-body-bytes unless the route says."""
     content_type = request.content_type  # aiohttp defaults a missing header to application/octet-stream
     if "Content-Type" in request.headers and content_type not in _ACCEPTED_BODY_TYPES:
         raise errors.ScimError(415, f"Send the body as application/scim+json or application/json, "
@@ -44,7 +45,8 @@ async def read_json(request: web.Request) -> Any:
         # aiohttp's message quotes the bytes it choked on; the client needs to know what was wrong, not see them.
         raise errors.invalid_syntax("The request body's framing is malformed (chunked encoding or "
                                     "Content-Length); rollcall could not read it.") from None
-    raw = decode_body(raw, request.headers.get("Content-Encoding", ""), request.app[SETTINGS].max_body_bytes)
+    limit = request.app[SETTINGS].max_body_bytes if limit is None else limit
+    raw = decode_body(raw, request.headers.get("Content-Encoding", ""), limit)
     if not raw.strip():
         raise errors.invalid_syntax("The request needs a JSON body, and this one is empty.")
     try:

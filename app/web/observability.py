@@ -8,10 +8,10 @@ import time
 
 from aiohttp import web
 
+from app.web import route_paths
 from app.web.keys import ACCESS_LOG, METRICS, TOKEN_NAME
 from app.web.middleware import Handler
 
-_ROUTE_VARIABLE = re.compile(r"\{_lead\}|\{_trail\}")
 # A client's X-Request-Id is echoed into the log, so only a plain token is taken: no newline can forge a line.
 _REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,64}")
 _templates: dict[object, str] = {}
@@ -24,7 +24,7 @@ def route_template(request: web.Request) -> str:
         return "unmatched"
     template = _templates.get(resource)
     if template is None:
-        template = _ROUTE_VARIABLE.sub(lambda m: "/" if m.group() == "{_lead}" else "", resource.canonical)
+        template = route_paths.template(resource.canonical)
         _templates[resource] = template
     return template
 

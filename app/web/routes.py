@@ -4,17 +4,16 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from app.config import SCIM_PREFIX
 from app.protocol.schema_defs import GROUP_RESOURCE, USER_RESOURCE
-from app.web import api_views, ops_views, scim_views
+from app.web import api_views, bulk_views, ops_views, scim_views
 from app.web.keys import METRICS
 from app.web.middleware import Handler
+from app.web.route_paths import scim_path
 
 
 def _scim(path: str) -> str:
-    """A SCIM path that also matches a Base URL entered with a trailing slash (`/scim/v2//Users`)
-    and a request path with one (`/Users/`)."""
-    return f"{SCIM_PREFIX}{{_lead:/+}}{path}{{_trail:/?}}"
+    """A SCIM endpoint's route pattern: its names in any case, slashes as clients send them (see route_paths)."""
+    return scim_path(path)
 
 
 def _add_get(resource: web.Resource, handler: Handler) -> None:
@@ -38,6 +37,8 @@ def setup_routes(app: web.Application) -> None:
         item.add_route("PATCH", views.patch)
         item.add_route("DELETE", views.delete)
     router.add_post(_scim(".search"), scim_views.search_all)
+    router.add_post(_scim("Bulk"), bulk_views.bulk)
+    router.add_route("*", _scim("Me"), scim_views.me)
     router.add_get(_scim("ServiceProviderConfig"), scim_views.service_provider_config)
     router.add_get(_scim("ResourceTypes"), scim_views.resource_types)
     router.add_get(_scim("ResourceTypes/{id}"), scim_views.resource_type)

@@ -143,12 +143,20 @@ async def search_all(request: web.Request) -> web.Response:
     return scim_response(await request.app[DIRECTORY].search_all(query, base_url(request)))
 
 
+async def me(request: web.Request) -> web.Response:
+    """/Me (RFC 7644 §3.11) names the User the request authenticated as; a rollcall token belongs to a client."""
+    raise errors.ScimError(
+        501, "rollcall has no authenticated user resource: a bearer token belongs to a client, such as an identity "
+             "provider, not to a User, so /Me names no one (RFC 7644 §3.11). Use /Users/{id} instead.")
+
+
 # -- discovery (RFC 7644 §4) -----------------------------------------------------------------------
 
 async def service_provider_config(request: web.Request) -> web.Response:
     settings = request.app[SETTINGS]
     return scim_response(discovery.service_provider_config(
-        base_url(request), max_results=settings.max_page_size, default_page_size=settings.default_page_size))
+        base_url(request), max_results=settings.max_page_size, default_page_size=settings.default_page_size,
+        bulk_max_operations=settings.bulk_max_operations, bulk_max_payload_bytes=settings.bulk_max_payload_bytes))
 
 
 def _listed(resources: list[dict[str, Any]]) -> dict[str, Any]:

@@ -21,7 +21,8 @@ BASE = "https://example.test/scim/v2"
 
 
 def config() -> dict:
-    return service_provider_config(BASE + "/", max_results=200, default_page_size=50)
+    return service_provider_config(BASE + "/", max_results=200, default_page_size=50, bulk_max_operations=1000,
+                                   bulk_max_payload_bytes=1048576)
 
 
 def by_name(attributes: list[dict], name: str) -> dict:
@@ -36,11 +37,11 @@ def provider() -> scim2_models.ScimProvider:
     )
 
 
-def test_service_provider_config_announces_patch_filter_sort_etag_but_not_bulk() -> None:
+def test_service_provider_config_announces_patch_filter_sort_etag_and_bulk() -> None:
     spc = config()
     assert spc["schemas"] == [SERVICE_PROVIDER_CONFIG_SCHEMA]
     assert spc["patch"] == {"supported": True}
-    assert spc["bulk"] == {"supported": False, "maxOperations": 0, "maxPayloadSize": 0}
+    assert spc["bulk"] == {"supported": True, "maxOperations": 1000, "maxPayloadSize": 1048576}
     assert spc["filter"] == {"supported": True, "maxResults": 200}
     assert spc["changePassword"] == {"supported": False}
     assert spc["sort"] == {"supported": True}
@@ -93,7 +94,7 @@ def test_discovery_round_trips_through_scim2_models_and_builds_a_provider() -> N
     assert user_model is not None
     assert ENTERPRISE_USER_SCHEMA in user_model.get_extension_models()
     assert built.model_for_endpoint("/Groups") is not None
-    assert built.config is not None and built.config.bulk.supported is False
+    assert built.config is not None and built.config.bulk.supported is True
 
 
 def test_dumped_user_validates_against_the_model_built_from_discovery() -> None:

@@ -97,3 +97,32 @@ def test_an_escaped_lone_surrogate_is_invalidFilter_not_a_string(escape: str) ->
 def test_an_escaped_surrogate_pair_is_the_character_it_encodes() -> None:
     node = parse_filter('title co "\\ud83d\\ude00 \\u00e9"')
     assert isinstance(node, Compare) and node.value == "\U0001f600 é"
+
+
+# -- bare (unquoted) values, as Microsoft's Entra test collection and documentation send them ---------------------
+
+@pytest.mark.parametrize(("bare", "quoted"), [
+    ("userName sw O", 'userName sw "O"'),
+    ("name.familyName eq Employee and (emails.value co example.com or emails.value co example.org)",
+     'name.familyName eq "Employee" and (emails.value co "example.com" or emails.value co "example.org")'),
+    ("meta.created gt 2015-10-10T14:38:21.8617979-07:00", 'meta.created gt "2015-10-10T14:38:21.8617979-07:00"'),
+    ("emails[type eq work].value ew .org", 'emails[type eq "work"].value ew ".org"'),
+    ("name.familyName eq O'Brien", "name.familyName eq \"O'Brien\""),
+])
+def test_a_bare_value_parses_as_the_same_string_in_quotes(bare: str, quoted: str) -> None:
+    assert parse_filter(bare) == parse_filter(quoted)
+
+
+def test_bare_true_false_null_and_numbers_keep_their_json_meaning() -> None:
+    assert [parse_filter(f"x eq {word}").value for word in ("true", "False", "null", "42", "-1.5")] == [  # type: ignore[union-attr]
+        True, False, None, 42, -1.5]
+    assert parse_filter("externalId eq 0042").value == "0042"  # type: ignore[union-attr]  # not a JSON number
+
+
+@pytest.mark.parametrize("text", [
+    "userName eq", "userName eq (x)", 'userName eq ab"c', 'userName eq ab"c"', "userName eq a[b]", "userName eq x y",
+    "userName eq 'Employee'", "userName eq a\\u0041", "userName eq \x01x", "userName eq and", "userName eq or",
+    "userName eq not", "emails[value eq ]",
+])
+def test_everything_else_malformed_around_a_value_stays_invalidFilter(text: str) -> None:
+    assert refused(text)

@@ -210,7 +210,7 @@ def test_group_members_are_validated_and_returned_for_the_caller() -> None:
             {"value": "u1"},
         ],
     })
-    assert document == {"displayName": "Admins", "members": [{"value": "u1"}, {"value": "u2", "type": "User"}]}
+    assert document == {"displayName": "Admins", "members": [{"value": "u1"}, {"value": "u2"}]}
 
 
 def test_explicit_empty_members_list_is_kept_so_put_can_empty_a_group() -> None:
@@ -221,11 +221,11 @@ def test_explicit_empty_members_list_is_kept_so_put_can_empty_a_group() -> None:
 
 def test_group_members_must_be_users_with_an_id() -> None:
     error = load_error(GROUP_RESOURCE, {"displayName": "g", "members": [{"value": "g2", "type": "Group"}]})
-    assert error.detail == 'members[0].type must be "User", got "Group"'
+    assert error.detail == 'members[0].type must be "User" (rollcall has no nested groups), got "Group"'
     error = load_error(GROUP_RESOURCE, {"displayName": "g", "members": [{"display": "nobody"}]})
-    assert error.detail == "members[0].value is required"
+    assert error.detail == "members[0].value is required (the user's id)"
     error = load_error(GROUP_RESOURCE, {"displayName": "g", "members": [{"value": 3}]})
-    assert error.detail == "members[0].value must be a non-empty string, got 3"
+    assert error.detail == "members[0].value must be a non-empty user id, got 3"
 
 
 # --- dump_resource -------------------------------------------------------------------------------------------
@@ -395,3 +395,36 @@ def test_nulls_and_empty_values_do_not_count_towards_the_cap() -> None:
 def test_group_members_are_not_capped() -> None:
     members = [{"value": f"u{n}"} for n in range(5 * MAX_MULTI_VALUES)]
     assert len(load_resource(GROUP_RESOURCE, {"displayName": "big", "members": members})["members"]) == 5000
+
+
+def test_a_comma_inside_a_value_filter_does_not_split_the_attribute_list() -> None:
+    assert parse_attribute_list('userName, emails[value eq "a],b" or type eq work].value ,name.givenName') == [
+        "userName", 'emails[value eq "a],b" or type eq work].value', "name.givenName"]
+
+
+def test_a_value_filtered_attribute_is_wanted_and_narrowed_not_dropped() -> None:
+    group = {"schemas": [GROUP_SCHEMA], "id": "g", "displayName": "g",
+             "members": [{"value": "u1", "type": "User"}, {"value": "u2", "type": "User"}]}
+    picked = ['members[value eq "u2"]']
+    assert wants_attribute(GROUP_RESOURCE, picked, None, "members")
+    assert wants_attribute(GROUP_RESOURCE, None, picked, "members")  # only the matching values are excluded
+    assert project(group, GROUP_RESOURCE, picked, None)["members"] == [{"value": "u2", "type": "User"}]
+    assert project(group, GROUP_RESOURCE, None, picked)["members"] == [{"value": "u1", "type": "User"}]
+    # Asked for without a filter too: every value.
+    assert len(project(group, GROUP_RESOURCE, [*picked, "members.value"], None)["members"]) == 2
+
+
+def test_value_filters_in_attributes_have_a_work_limit_per_resource() -> None:
+    from app.protocol.errors import ScimError
+    from app.protocol.resources import MAX_PROJECTION_WORK
+
+    members = [{"value": f"u{i}", "type": "User"} for i in range(4_000)]
+    group = {"schemas": [GROUP_SCHEMA], "id": "g", "displayName": "g", "members": members}
+    one = project(group, GROUP_RESOURCE, ['members[value eq "u3999"]'], None)
+    assert one["members"] == [members[-1]]  # 4,000 comparisons: well inside
+    chain = " or ".join(["value pr"] * 256)
+    assert MAX_PROJECTION_WORK < 4_000 * 256
+    for attributes, excluded in (([f"members[{chain}]"], None), (None, [f"members[{chain}]"])):
+        with pytest.raises(ScimError) as caught:
+            project(group, GROUP_RESOURCE, attributes, excluded)
+        assert caught.value.scim_type == "invalidFilter" and "1,000,000" in caught.value.detail

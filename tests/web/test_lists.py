@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime, timedelta, timezone
 from urllib.parse import quote
 
 import pytest
@@ -114,3 +115,90 @@ async def test_unknown_query_flags_are_ignored(scim: Scim) -> None:
     await seed(scim, 1)
     answer = await scim.get("/Users?aadOptscim062020")
     assert answer.status == 200 and answer.body["totalResults"] == 1
+
+
+async def test_bare_filter_values_from_microsofts_entra_collection(scim: Scim) -> None:
+    await scim.create_user("Oscar@contoso.com", name={"familyName": "Employee"}, emails=[{"value": "o@example.com"}])
+    await scim.create_user("Olga@contoso.com", name={"familyName": "Employee"}, emails=[{"value": "o@example.org"}])
+    await scim.create_user("Eve@contoso.com", name={"familyName": "Employee"}, emails=[{"value": "e@example.net"}])
+    await scim.create_user("Ola@contoso.com", name={"familyName": "Other"}, emails=[{"value": "ola@example.com"}])
+
+    def names(answer) -> list[str]:
+        assert answer.status == 200, answer.body
+        return sorted(r["userName"] for r in answer.body["Resources"])
+
+    documented = "name.familyName eq Employee and (emails.value co example.com or emails.value co example.org)"
+    assert names(await scim.get(f"/Users?filter={q(documented)}")) == ["Olga@contoso.com", "Oscar@contoso.com"]
+    assert names(await scim.get(f"/Users?filter={q('userName sw O')}")) == [
+        "Ola@contoso.com", "Olga@contoso.com", "Oscar@contoso.com"]
+    assert len(names(await scim.get(f"/Users?filter={q('meta.created gt 2015-10-10T14:38:21.8617979-07:00')}"))) == 4
+    searched = await scim.post("/Users/.search", {"schemas": [SEARCH], "filter": documented})
+    assert names(searched) == ["Olga@contoso.com", "Oscar@contoso.com"]
+
+
+async def test_a_bare_date_time_with_an_offset_compares_as_the_same_instant_as_a_quoted_one(scim: Scim) -> None:
+    user = await scim.create_user("Oscar@contoso.com")
+    created = datetime.fromisoformat(user["meta"]["created"].replace("Z", "+00:00"))
+    pacific = created.astimezone(timezone(timedelta(hours=-7))).isoformat()  # e.g. 2026-12-01T05:30:00.123456-07:00
+    for op, expected in (("ge", 1), ("gt", 0), ("eq", 1), ("lt", 0), ("le", 1)):
+        bare_filter, quoted_filter = f"meta.created {op} {pacific}", f'meta.created {op} "{pacific}"'
+        bare = (await scim.get(f"/Users?filter={q(bare_filter)}")).body
+        quoted = (await scim.get(f"/Users?filter={q(quoted_filter)}")).body
+        assert bare["totalResults"] == quoted["totalResults"] == expected, (op, pacific)
+
+
+@pytest.mark.parametrize("text", ["userName eq (x)", 'userName eq ab"c', "userName eq a[b]", "userName eq 'O'",
+                                  "meta.created gt yesterday", "userName eq x y"])
+async def test_a_malformed_bare_value_is_still_400_invalidFilter(scim: Scim, text: str) -> None:
+    answer = await scim.get(f"/Users?filter={q(text)}")
+    assert answer.status == 400 and answer.body["scimType"] == "invalidFilter", (text, answer.body)
+
+
+async def test_attributes_with_a_value_filter_return_only_the_matching_values(scim: Scim) -> None:
+    emails = [{"value": "bjensen@example.com", "type": "work", "primary": True},
+              {"value": "babs@jensen.org", "type": "home"}]
+    user = await scim.create_user("bjensen", emails=emails, phoneNumbers=[{"value": "555-555-8377", "type": "work"}])
+    await scim.create_user("nomail")
+    body = (await scim.get("/Users?attributes=" + q('emails[type eq "work"]'))).body
+    by_name = {r["id"]: r for r in body["Resources"]}
+    assert by_name[user["id"]]["emails"] == [emails[0]]  # no emails at all before
+    assert "phoneNumbers" not in by_name[user["id"]] and "userName" not in by_name[user["id"]]
+    one = (await scim.get(f"/Users/{user['id']}?attributes=" + q('userName,emails[type eq "home"].value'))).body
+    assert one["userName"] == "bjensen" and one["emails"] == [{"value": "babs@jensen.org"}]
+    several = (await scim.get(f"/Users/{user['id']}?attributes="
+                              + q('emails[type eq "work" or value co ","],emails[type eq home]'))).body
+    assert several["emails"] == emails  # a comma inside the brackets is part of the filter
+    folded = (await scim.get(f"/Users/{user['id']}?attributes=" + q('emails[value eq "BABS@JENSEN.ORG"]'))).body
+    assert folded["emails"] == [emails[1]]  # value is caseExact false: the one case rule, as in ?filter
+    searched = await scim.post("/Users/.search", {"schemas": [SEARCH], "attributes": ['emails[value ew ".org"]'],
+                                                  "filter": 'userName eq "bjensen"'})
+    assert searched.body["Resources"][0]["emails"] == [emails[1]]
+
+
+async def test_excluded_attributes_with_a_value_filter_exclude_only_the_matching_values(scim: Scim) -> None:
+    emails = [{"value": "bjensen@example.com", "type": "work", "primary": True},
+              {"value": "babs@jensen.org", "type": "home"}]
+    user = await scim.create_user("bjensen", emails=emails)
+    body = (await scim.get(f"/Users/{user['id']}?excludedAttributes=" + q('emails[type eq "home"]'))).body
+    assert body["userName"] == "bjensen" and body["emails"] == [emails[0]]
+    body = (await scim.get(f"/Users/{user['id']}?excludedAttributes=" + q('emails[type eq "work"].primary'))).body
+    assert body["emails"] == [{"value": "bjensen@example.com", "type": "work"}, emails[1]]
+
+
+async def test_group_members_narrowed_by_a_value_filter(scim: Scim) -> None:
+    a, b = await scim.create_user("a"), await scim.create_user("b")
+    group = await scim.create_group("g", [a["id"], b["id"]])
+    body = (await scim.get(f"/Groups/{group['id']}?attributes=" + q(f'members[value eq "{b["id"]}"]'))).body
+    assert [m["value"] for m in body["members"]] == [b["id"]]
+    body = (await scim.get(f"/Groups/{group['id']}?excludedAttributes=" + q(f'members[value eq "{b["id"]}"]'))).body
+    assert [m["value"] for m in body["members"]] == [a["id"]] and body["displayName"] == "g"
+
+
+@pytest.mark.parametrize("attributes", ['emails[type eq]', 'emails[type eq "work"', 'userName[value eq "x"]',
+                                        'emails[type eq "work"]x', 'emails[nope eq "x"]'])
+async def test_a_malformed_value_filter_in_attributes_is_400_invalidFilter(scim: Scim, attributes: str) -> None:
+    await scim.create_user("bjensen", emails=[{"value": "b@example.com", "type": "work"}])
+    for answer in (await scim.get("/Users?attributes=" + q(attributes)),
+                   await scim.get("/Users?excludedAttributes=" + q(attributes)),
+                   await scim.post("/.search", {"schemas": [SEARCH], "attributes": [attributes]})):
+        assert answer.status == 400 and answer.body["scimType"] == "invalidFilter", (attributes, answer.body)

@@ -84,7 +84,7 @@ async def test_unsupported_methods_are_scim_405s(scim: Scim, method: str, path: 
 
 async def test_discovery_endpoints(scim: Scim) -> None:
     config = (await scim.get("/ServiceProviderConfig")).body
-    assert config["patch"]["supported"] is True and config["bulk"]["supported"] is False
+    assert config["patch"]["supported"] is True and config["bulk"]["supported"] is True
     assert config["filter"]["supported"] is True and config["filter"]["maxResults"] == 1000
     assert config["etag"]["supported"] is True and config["sort"]["supported"] is True
     types = (await scim.get("/ResourceTypes")).body

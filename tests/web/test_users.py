@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from urllib.parse import quote
 
 import pytest
 
@@ -228,3 +229,21 @@ async def test_post_and_put_refuse_more_values_than_the_cap(scim: Scim, method: 
     answer = await scim.request(method, "/Users" if method == "POST" else f"/Users/{user['id']}", body)
     assert (answer.status, answer.body["scimType"]) == (400, "invalidValue")
     assert answer.body["detail"].startswith("phoneNumbers holds more than 1000 values")
+
+
+@pytest.mark.parametrize(("stored", "asked"), [
+    ("straße@x.example", "STRASSE@x.example"),  # the issue's example: ß folds to ss, lower() keeps it
+    ("ﬁnance@x.example", "FINANCE@x.example"),  # a ligature
+])
+async def test_get_filter_and_patch_value_filter_fold_case_alike(scim: Scim, stored: str, asked: str) -> None:
+    user = await scim.create_user("fold@x.example", emails=[{"value": stored, "type": "work"},
+                                                             {"value": "other@x.example", "type": "home"}])
+    path = f'emails[value eq "{asked}"]'
+    listed = await scim.get(f"/Users?filter={quote(path)}")
+    assert listed.body["totalResults"] == 1
+    patched = await scim.patch(f"/Users/{user['id']}", [{"op": "replace", "path": f"{path}.type", "value": "other"}])
+    assert patched.status == 200, patched.body  # noTarget before: PATCH folded with lower()
+    assert {e["value"]: e["type"] for e in patched.body["emails"]}[stored] == "other"
+    removed = await scim.patch(f"/Users/{user['id']}", [{"op": "remove", "path": "emails",
+                                                         "value": [{"value": asked}]}])
+    assert removed.status == 200 and [e["value"] for e in removed.body["emails"]] == ["other@x.example"]
