@@ -28,7 +28,11 @@ CLIENTS = 8
 SEEDED_USERS = 20_000
 LOAD_SECONDS = 4
 # Generous: an idle server answers /healthz in about a millisecond; the unfixed one stalled for 0.65-3.3 s.
+# Held by the 95th percentile of the probes, not the slowest: on two cores shared with the eight clients, the
+# scheduler alone can delay one probe by a couple of hundred milliseconds now and then, while a loop that does
+# the work itself delays most of them.
 HEALTHZ_LIMIT_S = 0.2
+PERCENTILE = 0.95
 
 
 async def seed_users(db_path: str, count: int) -> None:
@@ -72,15 +76,15 @@ def hammer(server: RunningServer, stop: threading.Event, send: Callable[[http.cl
         conn.close()
 
 
-def slowest_healthz_under(server: RunningServer, send: Callable[[http.client.HTTPConnection, str], None]) -> float:
-    """The slowest of the /healthz answers asked for while CLIENTS clients run `send` in a loop."""
+def healthz_under(server: RunningServer, send: Callable[[http.client.HTTPConnection, str], None]) -> list[float]:
+    """The times of the /healthz answers asked for while CLIENTS clients run `send` in a loop, fastest first."""
     stop = threading.Event()
     errors: list[str] = []
     workers = [threading.Thread(target=hammer, args=(server, stop, send, errors)) for _ in range(CLIENTS)]
     for worker in workers:
         worker.start()
     url = urlsplit(server.base_url)
-    slowest = 0.0
+    times: list[float] = []
     try:
         time.sleep(0.5)  # let every client get a request in flight
         deadline = time.monotonic() + LOAD_SECONDS
@@ -90,7 +94,7 @@ def slowest_healthz_under(server: RunningServer, send: Callable[[http.client.HTT
             probe.request("GET", "/healthz")
             response = probe.getresponse()
             response.read()
-            slowest = max(slowest, time.monotonic() - started)
+            times.append(time.monotonic() - started)
             probe.close()
             assert response.status == 200
             time.sleep(0.02)
@@ -99,7 +103,14 @@ def slowest_healthz_under(server: RunningServer, send: Callable[[http.client.HTT
         for worker in workers:
             worker.join(timeout=60)
     assert not errors, errors[:5]
-    return slowest
+    return sorted(times)
+
+
+def assert_loop_free(times: list[float], load: str) -> None:
+    typical = times[int(PERCENTILE * (len(times) - 1))]
+    print(f"/healthz under {load}: {len(times)} probes, 95th percentile {typical * 1000:.0f} ms, "
+          f"slowest {times[-1] * 1000:.0f} ms")
+    assert typical < HEALTHZ_LIMIT_S, f"/healthz took {typical * 1000:.0f} ms (95th percentile) under {load}"
 
 
 def test_healthz_answers_while_clients_send_filters_that_scan(tmp_path: Path) -> None:
@@ -113,9 +124,8 @@ def test_healthz_answers_while_clients_send_filters_that_scan(tmp_path: Path) ->
         def send(conn: http.client.HTTPConnection, prefix: str) -> None:
             conn.request("GET", prefix + next(paths), headers={"Authorization": f"Bearer {server.token}"})
 
-        slowest = slowest_healthz_under(server, send)
-    print(f"slowest /healthz {slowest * 1000:.0f} ms under scans")
-    assert slowest < HEALTHZ_LIMIT_S, f"/healthz took {slowest * 1000:.0f} ms while {CLIENTS} clients scanned"
+        times = healthz_under(server, send)
+    assert_loop_free(times, f"{CLIENTS} clients scanning")
 
 
 def test_healthz_answers_while_clients_post_large_user_bodies(tmp_path: Path) -> None:
@@ -131,6 +141,5 @@ def test_healthz_answers_while_clients_post_large_user_bodies(tmp_path: Path) ->
             conn.request("POST", prefix + "/Users", body=json.dumps(body).encode(),
                          headers={"Authorization": f"Bearer {server.token}", "Content-Type": "application/scim+json"})
 
-        slowest = slowest_healthz_under(server, send)
-    print(f"slowest /healthz {slowest * 1000:.0f} ms under large POSTs")
-    assert slowest < HEALTHZ_LIMIT_S, f"/healthz took {slowest * 1000:.0f} ms while {CLIENTS} clients posted"
+        times = healthz_under(server, send)
+    assert_loop_free(times, f"{CLIENTS} clients posting large bodies")
