@@ -12,6 +12,7 @@ from app.domain.limits import (
     Limits,
 )
 from app.domain.roles import DEFAULT_PREFIX, RoleRules
+from app.domain.webhooks import DEFAULT_BACKOFF_BASE, DEFAULT_BACKOFF_CAP, DEFAULT_RETRY_FOR, DEFAULT_TIMEOUT
 
 DEFAULT_DB = "rollcall.db"
 DEFAULT_HOST = "127.0.0.1"
@@ -47,6 +48,12 @@ class Settings:
     keepalive_timeout: float = 15.0  # seconds an idle kept-alive connection stays open
     # Host header values (lowercase, with or without port) answered; empty: any.
     trusted_hosts: tuple[str, ...] = ()
+    # Webhook deliveries (app/web/webhook_delivery.py): retried after base, 2*base, ... up to cap seconds, with
+    # jitter, for retry_for seconds, then the endpoint is marked failing; each attempt gets timeout seconds.
+    webhook_backoff_base: float = DEFAULT_BACKOFF_BASE
+    webhook_backoff_cap: float = DEFAULT_BACKOFF_CAP
+    webhook_retry_for: float = DEFAULT_RETRY_FOR
+    webhook_timeout: float = DEFAULT_TIMEOUT
 
     def __post_init__(self) -> None:
         if not 0 < self.port < 65536:
@@ -81,6 +88,13 @@ class Settings:
                 raise ValueError(f"--trusted-hosts takes host names, e.g. rollcall.example.com, "
                                  f"not {host!r}")
         object.__setattr__(self, "trusted_hosts", hosts)
+        if not 0 < self.webhook_backoff_base <= self.webhook_backoff_cap:
+            raise ValueError("--webhook-backoff-base must be above 0 and at most --webhook-backoff-cap, not "
+                             f"{self.webhook_backoff_base} (cap {self.webhook_backoff_cap})")
+        if self.webhook_retry_for <= 0:
+            raise ValueError(f"--webhook-retry-for must be above 0 seconds, not {self.webhook_retry_for}")
+        if not 0 < self.webhook_timeout <= 300:
+            raise ValueError(f"--webhook-timeout must be between 0 and 300 seconds, not {self.webhook_timeout}")
         self.rules  # noqa: B018 -- validates the prefix and default role now, not on first request
 
     @property

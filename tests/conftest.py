@@ -197,3 +197,93 @@ async def database(settings: Settings) -> AsyncIterator[Database]:
     await db.open()
     yield db
     await db.close()
+
+
+# -- a webhook receiver -------------------------------------------------------------------------------------------
+
+@dataclass
+class Delivery:
+    headers: dict[str, str]
+    body: Any  # the verified JSON body
+
+
+class WebhookReceiver:
+    """A real aiohttp server on loopback that verifies every delivery with the `standardwebhooks` package, as a
+    receiver in the wild would, and answers 500 for the first `fail_first` of them (or all, with `failing`)."""
+
+    def __init__(self) -> None:
+        self.secret: str | None = None
+        self.fail_first = 0
+        self.failing = False
+        self.delay = 0.0
+        self.received: list[Delivery] = []  # every verified delivery, repeats included, in arrival order
+        self.unverified: list[str] = []  # why a delivery failed verification
+        self.answered_500 = 0
+        self.url = ""
+        self._runner: Any = None
+
+    async def start(self) -> WebhookReceiver:
+        from aiohttp import web
+
+        app = web.Application()
+        app.router.add_post("/hook", self._hook)
+        self._runner = web.AppRunner(app, access_log=None)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, "127.0.0.1", 0)
+        await site.start()
+        port = self._runner.addresses[0][1]
+        self.url = f"http://127.0.0.1:{port}/hook"
+        return self
+
+    async def stop(self) -> None:
+        if self._runner is not None:
+            await self._runner.cleanup()
+
+    async def _hook(self, request: Any) -> Any:
+        from aiohttp import web
+        from standardwebhooks import Webhook
+
+        raw = await request.read()
+        if self.delay:
+            await asyncio.sleep(self.delay)
+        try:
+            assert self.secret is not None, "a delivery came before the test knew the secret"
+            assert request.headers.get("Content-Type") == "application/json"
+            body = Webhook(self.secret).verify(raw, dict(request.headers))
+        except Exception as error:
+            self.unverified.append(repr(error))
+            return web.Response(status=400)
+        if self.failing or self.fail_first > 0:
+            self.fail_first -= 1
+            self.answered_500 += 1
+            return web.Response(status=500)
+        self.received.append(Delivery(dict(request.headers), body))
+        return web.Response(status=204)
+
+    def unique(self) -> list[Delivery]:
+        """The deliveries after dropping repeats by webhook-id, in the order they first came."""
+        seen: set[str] = set()
+        kept = []
+        for delivery in self.received:
+            if delivery.headers["webhook-id"] not in seen:
+                seen.add(delivery.headers["webhook-id"])
+                kept.append(delivery)
+        return kept
+
+
+@pytest.fixture
+async def receiver() -> AsyncIterator[WebhookReceiver]:
+    started = await WebhookReceiver().start()
+    try:
+        yield started
+    finally:
+        await started.stop()
+
+
+async def eventually(check: Callable[[], Awaitable[bool]], seconds: float = 30, what: str = "the condition") -> None:
+    """Wait until `check()` holds; a generous bound, not a timing assertion."""
+    deadline = time.monotonic() + seconds
+    while not await check():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{what} did not hold within {seconds} s")
+        await asyncio.sleep(0.05)

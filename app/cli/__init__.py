@@ -8,7 +8,7 @@ import os
 from collections.abc import Sequence
 
 from app import __version__
-from app.cli import admin, roster, serve
+from app.cli import admin, roster, serve, webhooks
 from app.cli.common import CommandError, fail
 
 
@@ -20,6 +20,7 @@ def build_parser() -> argparse.ArgumentParser:
     serve.register(commands)
     roster.register(commands)
     admin.register(commands)
+    webhooks.register(commands)
     return parser
 
 

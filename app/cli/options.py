@@ -21,6 +21,7 @@ from app.domain.limits import (
     DEFAULT_MAX_RESOURCE_BYTES,
 )
 from app.domain.roles import DEFAULT_PREFIX, DEFAULT_ROLE_CHOICES
+from app.domain.webhooks import DEFAULT_BACKOFF_BASE, DEFAULT_BACKOFF_CAP, DEFAULT_RETRY_FOR, DEFAULT_TIMEOUT
 
 PRECEDENCE = ("Each option is taken from, in order: its flag; the environment variable ROLLCALL_<FLAG> "
               "(e.g. ROLLCALL_GROUP_PREFIX); the config file given by --config or ROLLCALL_CONFIG (TOML, keys named "
@@ -89,6 +90,13 @@ OPTIONS = {option.name: option for option in (
     Option("keepalive-timeout", "seconds an idle kept-alive connection stays open", 15.0, float),
     Option("trusted-hosts", "comma-separated Host names to answer (e.g. rollcall.example.com); a request for "
                             "another gets 400; unset: any, echoed into meta.location without --base-url"),
+    Option("webhook-backoff-base", "seconds before a failed webhook delivery is first retried; doubled on each "
+                                   "failure, with jitter", DEFAULT_BACKOFF_BASE, float),
+    Option("webhook-backoff-cap", "most seconds between two attempts of a failing webhook delivery",
+           DEFAULT_BACKOFF_CAP, float),
+    Option("webhook-retry-for", "seconds a webhook endpoint is retried before it is marked failing (until "
+                                "`rollcall webhook redeliver`)", DEFAULT_RETRY_FOR, float),
+    Option("webhook-timeout", "seconds a webhook receiver has to answer one delivery", DEFAULT_TIMEOUT, float),
 )}
 
 

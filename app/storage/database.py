@@ -23,7 +23,7 @@ import aiosqlite
 
 from app.storage.filter_sql import register_functions
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 BUSY_TIMEOUT_MS = 5000
 # A lookup on the event loop waits at most this long for SQLite before moving to a reader thread.
 LOOP_BUSY_TIMEOUT_MS = 20
@@ -282,9 +282,40 @@ async def _run(conn: aiosqlite.Connection, function: Callable[..., T], *args: An
     return await conn._execute(lambda: function(conn._conn, *args))
 
 
+# Webhooks (app/domain/webhooks.py): the same tables as schema.sql, IF NOT EXISTS, so that the step is a no-op on a
+# file that schema.sql itself created, and self-contained wherever it is numbered.
+_WEBHOOKS_STEP = """
+CREATE TABLE IF NOT EXISTS webhooks (
+    id                    INTEGER PRIMARY KEY AUTOINCREMENT,
+    url                   TEXT NOT NULL,
+    events                TEXT NOT NULL,
+    description           TEXT NOT NULL DEFAULT '',
+    secret                TEXT NOT NULL,
+    created               TEXT NOT NULL,
+    cursor                INTEGER NOT NULL,
+    state                 TEXT NOT NULL DEFAULT 'active' CHECK (state IN ('active', 'failing')),
+    consecutive_failures  INTEGER NOT NULL DEFAULT 0,
+    failing_since         REAL,
+    retry_at              REAL,
+    revision              INTEGER NOT NULL DEFAULT 0
+);
+CREATE TABLE IF NOT EXISTS webhook_deliveries (
+    id          INTEGER PRIMARY KEY AUTOINCREMENT,
+    webhook_id  INTEGER NOT NULL REFERENCES webhooks (id) ON DELETE CASCADE,
+    seq         INTEGER NOT NULL,
+    at          TEXT NOT NULL,
+    status      INTEGER,
+    latency_ms  INTEGER NOT NULL,
+    error       TEXT
+);
+CREATE INDEX IF NOT EXISTS webhook_deliveries_by_webhook ON webhook_deliveries (webhook_id, id);
+"""
+
 # Upgrades, by the version they bring the file to. Version 1 is schema.sql itself, applied to an empty
 # file; a later release appends (2, "ALTER TABLE ..."), and so on, and bumps SCHEMA_VERSION.
-MIGRATIONS: tuple[tuple[int, str], ...] = ()
+MIGRATIONS: tuple[tuple[int, str], ...] = (
+    (2, _WEBHOOKS_STEP),
+)
 
 
 def schema_version(conn: sqlite3.Connection) -> int:

@@ -20,6 +20,7 @@ from app.web.metrics import Metrics
 from app.web.middleware import bearer_auth, scim_errors, trusted_host
 from app.web.observability import observe
 from app.web.routes import setup_routes
+from app.web.webhook_delivery import webhook_worker
 
 
 async def _database(app: web.Application) -> AsyncIterator[None]:
@@ -63,5 +64,6 @@ def init_app(settings: Settings) -> web.Application:
     if settings.metrics:
         app[METRICS] = Metrics()
     app.cleanup_ctx.append(_database)
+    app.cleanup_ctx.append(webhook_worker)  # after the database: stopped before it closes
     setup_routes(app)
     return app

@@ -5,7 +5,7 @@ from __future__ import annotations
 from aiohttp import web
 
 from app.protocol.schema_defs import GROUP_RESOURCE, USER_RESOURCE
-from app.web import api_views, bulk_views, ops_views, scim_views
+from app.web import api_views, bulk_views, ops_views, scim_views, webhook_views
 from app.web.keys import METRICS
 from app.web.middleware import Handler
 from app.web.route_paths import scim_path
@@ -47,6 +47,15 @@ def setup_routes(app: web.Application) -> None:
     router.add_get("/api/members", api_views.members)
     router.add_get("/api/members/{id}", api_views.member)
     router.add_get("/api/events", api_views.events)
+    # A live token, as every /api route (middleware.bearer_auth); the `admin` scope applies once scopes land.
+    router.add_get("/api/webhooks", webhook_views.listing)
+    router.add_post("/api/webhooks", webhook_views.add)
+    item = router.add_resource("/api/webhooks/{id}")
+    _add_get(item, webhook_views.one)
+    item.add_route("DELETE", webhook_views.remove)
+    router.add_get("/api/webhooks/{id}/deliveries", webhook_views.deliveries)
+    router.add_post("/api/webhooks/{id}/redeliver", webhook_views.redeliver)
+    router.add_post("/api/webhooks/{id}/rotate-secret", webhook_views.rotate_secret)
     router.add_get("/healthz", ops_views.healthz)
     router.add_get("/readyz", ops_views.readyz)
     if METRICS in app:

@@ -1,0 +1,156 @@
+"""The webhook worker: one asyncio task per endpoint, each sending its events one at a time, in seq order.
+
+Everything it knows comes from the database, re-read on every turn: an endpoint added, removed, rewound or given a
+new secret by `rollcall webhook ...` (another process) or /api/webhooks takes effect within a poll interval, without
+a restart, and a restart carries on from each endpoint's cursor and retry time (app/domain/webhooks.py says why a
+cursor over the events table is the outbox). A slow or failing endpoint holds up only its own task: a SCIM request
+never waits for a delivery, and an unreachable receiver is only ever a failed attempt in the log.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import AsyncIterator
+
+import aiohttp
+from aiohttp import web
+
+from app.domain import webhooks
+from app.domain.clock import utc_now
+from app.storage import roster as roster_store
+from app.storage import webhooks as store
+from app.storage.database import Database
+from app.web.keys import DATABASE, SETTINGS
+
+log = logging.getLogger("rollcall.webhooks")
+
+# How often an idle task looks for new events and the supervisor for new or removed endpoints.
+POLL_INTERVAL = 0.5
+# Events read per query while catching up; each is still sent alone.
+EVENT_BATCH = 100
+_USER_AGENT = "rollcall-webhooks"
+
+
+class Worker:
+    def __init__(self, db: Database, session: aiohttp.ClientSession, policy: webhooks.RetryPolicy,
+                 poll_interval: float = POLL_INTERVAL) -> None:
+        self.db = db
+        self.session = session
+        self.policy = policy
+        self.poll_interval = poll_interval
+        self.tasks: dict[int, asyncio.Task[None]] = {}
+
+    async def supervise(self) -> None:
+        """Start a task for each endpoint in the database and stop the tasks of removed ones, on every poll."""
+        try:
+            while True:
+                try:
+                    present = set(await self.db.read(store.ids))
+                except Exception:
+                    log.exception("could not read the webhook endpoints; trying again")
+                    present = set(self.tasks)
+                for webhook_id in present - set(self.tasks):
+                    self.tasks[webhook_id] = asyncio.create_task(self._endpoint(webhook_id))
+                for webhook_id in set(self.tasks) - present:
+                    self.tasks.pop(webhook_id).cancel()
+                for webhook_id, task in list(self.tasks.items()):
+                    if task.done():  # it found its endpoint gone; a new one with the id gets a new task
+                        del self.tasks[webhook_id]
+                await asyncio.sleep(self.poll_interval)
+        finally:
+            for task in self.tasks.values():
+                task.cancel()
+            await asyncio.gather(*self.tasks.values(), return_exceptions=True)
+
+    async def _endpoint(self, webhook_id: int) -> None:
+        while True:
+            try:
+                wait = await self._turn(webhook_id)
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("webhook %d: unexpected error; trying again", webhook_id)
+                wait = self.poll_interval
+            if wait is None:
+                return
+            if wait > 0:
+                await asyncio.sleep(wait)
+
+    async def _turn(self, webhook_id: int) -> float | None:
+        """Deliver the next matching event, if one is due; the seconds to wait before the next turn (None: the
+        endpoint is gone)."""
+        endpoint = await self.db.read(lambda conn: store.get(conn, webhook_id))
+        if endpoint is None:
+            return None
+        if endpoint.state == "failing":
+            return self.poll_interval  # until an admin's redeliver makes it active
+        if endpoint.retry_at is not None and endpoint.retry_at > time.time():
+            # Re-read at least every poll: a redeliver (or removal) must not wait out an hour's backoff.
+            return min(self.poll_interval, endpoint.retry_at - time.time())
+        events = await self.db.read(lambda conn: roster_store.events_after(conn, endpoint.cursor, EVENT_BATCH))
+        due = next((e for e in events if webhooks.matches(endpoint.patterns, e["type"])), None)
+        if due is None:
+            if events:
+                await self.db.write(lambda conn: store.skip_to(conn, webhook_id, endpoint.revision,
+                                                               events[-1]["seq"]))
+                return 0
+            return self.poll_interval
+        await self._deliver(endpoint, due)
+        return 0
+
+    async def _deliver(self, endpoint: store.Endpoint, event: dict[str, object]) -> None:
+        seq = int(event["seq"])  # type: ignore[call-overload]
+        body = webhooks.payload(event)
+        headers = webhooks.signed_headers(endpoint.secret, seq, body, int(time.time()))
+        headers["User-Agent"] = _USER_AGENT
+        started = time.monotonic()
+        status: int | None = None
+        error: str | None = None
+        try:
+            async with self.session.post(endpoint.url, data=body, headers=headers, allow_redirects=False) as answer:
+                status = answer.status
+        except (TimeoutError, aiohttp.ClientError, OSError, ValueError) as failure:
+            error = _describe(failure)
+        latency_ms = round((time.monotonic() - started) * 1000)
+        delivered = status is not None and 200 <= status < 300
+        if status is not None and not delivered:
+            error = f"answered {status}" + (" (redirects are not followed)" if 300 <= status < 400 else "")
+        attempt = store.Attempt(seq, utc_now(), status, latency_ms, error)
+        now = time.time()
+        failing_since = None if delivered else (endpoint.failing_since or now)
+        failing = not delivered and now - (failing_since or now) >= self.policy.retry_for
+        retry_at = None if delivered else now + self.policy.delay(endpoint.consecutive_failures + 1)
+        if not delivered:
+            log.warning("webhook %d: delivery of event %d failed (%s); %s", endpoint.id, seq, error,
+                        "marked failing: `rollcall webhook redeliver` resumes it" if failing
+                        else f"retrying in {retry_at - now:.1f} s")  # type: ignore[operator]
+        await self.db.write(lambda conn: store.record(conn, endpoint.id, endpoint.revision, attempt,
+                                                      delivered=delivered, retry_at=retry_at,
+                                                      failing_since=failing_since, failing=failing))
+
+
+def _describe(failure: BaseException) -> str:
+    if isinstance(failure, asyncio.TimeoutError):
+        return "no answer within the timeout (--webhook-timeout)"
+    return f"{type(failure).__name__}: {failure}"[:300]
+
+
+async def webhook_worker(app: web.Application) -> AsyncIterator[None]:
+    """cleanup_ctx: runs the worker for the life of the app (after the database opens, stopped before it closes)."""
+    settings = app[SETTINGS]
+    policy = webhooks.RetryPolicy(settings.webhook_backoff_base, settings.webhook_backoff_cap,
+                                  settings.webhook_retry_for)
+    timeout = aiohttp.ClientTimeout(total=settings.webhook_timeout)
+    # trust_env=False: no proxy from the environment; cookies are never kept between deliveries.
+    async with aiohttp.ClientSession(timeout=timeout, cookie_jar=aiohttp.DummyCookieJar(),
+                                     trust_env=False) as session:
+        supervisor = asyncio.create_task(Worker(app[DATABASE], session, policy).supervise())
+        try:
+            yield
+        finally:
+            supervisor.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await supervisor
