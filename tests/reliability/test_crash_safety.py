@@ -1,6 +1,7 @@
 """Crash safety: SIGKILL `rollcall serve` in the middle of concurrent writes, restart it on the same file, and
 check that every change it acknowledged is there, nothing is half-applied, and the roster, the change feed and
 the SQLite file all agree with the data.
+
 Each client owns its own users, and sends one request at a time, so for each user the acknowledged requests form
 one sequence and the expected state is the state after the last acknowledged one. When the server dies, each
 client has at most one request in flight; that request may or may not have been applied, so for its user both
@@ -41,15 +42,18 @@ ROLE_GROUPS = ("rollcall-administrators", "rollcall-members", "rollcall-guests")
 WORKLOAD_TIMEOUT_S = 60
 REQUEST_TIMEOUT_S = 10
 
+
 @dataclass(frozen=True)
 class UserState:
     """What one user should look like, as far as the server has acknowledged."""
+
     user_name: str
     exists: bool = False
     id: str | None = None
     stamp: str | None = None  # displayName and title are always written together, to the same stamp
     active: bool = True
     groups: frozenset[str] = frozenset()
+
 
 @dataclass
 class Tally:
@@ -59,8 +63,10 @@ class Tally:
     by_kind: dict[str, int] = field(default_factory=dict)
     failures: list[str] = field(default_factory=list)
 
+
 class Client:
     """One identity-provider connection that owns a set of users and changes them one request at a time."""
+
     def __init__(self, number: int, session: aiohttp.ClientSession, base: str, group_ids: dict[str, str],
                  tally: Tally, stop: asyncio.Event, seed: int) -> None:
         self.number = number
@@ -102,6 +108,7 @@ class Client:
             self.tally.acknowledged += 1
             kind = request[0] + " " + request[1].split("/")[1]
             self.tally.by_kind[kind] = self.tally.by_kind.get(kind, 0) + 1
+
     def next_change(self) -> tuple[UserState, tuple[str, str, Any]]:
         """Pick a change to one of this client's users: (its state once applied, the request)."""
         living = [u for u in self.users.values() if u.exists]
@@ -135,6 +142,7 @@ class Client:
             return after, ("PATCH", f"/Groups/{self.group_ids[group]}", body)
         return replace(user, exists=False, groups=frozenset()), ("DELETE", f"/Users/{user.id}", None)
 
+
 async def _setup_groups(session: aiohttp.ClientSession, base: str) -> dict[str, str]:
     ids = {}
     for name in ROLE_GROUPS:
@@ -142,6 +150,7 @@ async def _setup_groups(session: aiohttp.ClientSession, base: str) -> dict[str, 
             assert answer.status == 201, await answer.text()
             ids[name] = (await answer.json(content_type=None))["id"]
     return ids
+
 
 async def _drive_until_kill(served: ServedDatabase, kill_after: int, seed: int, writers: int
                             ) -> tuple[list[Client], Tally, int]:
@@ -173,6 +182,7 @@ async def _drive_until_kill(served: ServedDatabase, kill_after: int, seed: int, 
     assert in_flight >= writers // 2, f"only {in_flight} of {writers} requests in flight at the kill"
     return clients, tally, in_flight
 
+
 async def _get_all(session: aiohttp.ClientSession, url: str) -> list[dict[str, Any]]:
     found: list[dict[str, Any]] = []
     start = 1
@@ -184,6 +194,7 @@ async def _get_all(session: aiohttp.ClientSession, url: str) -> list[dict[str, A
         if not page["Resources"] or len(found) >= page["totalResults"]:
             return found
         start += len(page["Resources"])
+
 
 async def _read_everything(served: ServedDatabase) -> tuple[list[dict[str, Any]], list[dict[str, Any]],
                                                               dict[str, str], list[dict[str, Any]]]:
@@ -207,6 +218,7 @@ async def _read_everything(served: ServedDatabase) -> tuple[list[dict[str, Any]]
                 return users, groups, roster, events
             after = page["next"]
 
+
 def _actual_state(name: str, user: dict[str, Any] | None, groups_of: dict[str, frozenset[str]]) -> UserState:
     if user is None:
         return UserState(name)
@@ -215,11 +227,13 @@ def _actual_state(name: str, user: dict[str, Any] | None, groups_of: dict[str, f
     return UserState(name, exists=True, id=user["id"], stamp=user.get("displayName"),
                      active=user.get("active", True) is not False, groups=groups_of.get(user["id"], frozenset()))
 
+
 def _same(expected: UserState, actual: UserState) -> bool:
     if not expected.exists:
         return not actual.exists
     return actual.exists and (expected.id is None or expected.id == actual.id) and replace(
         expected, id=None) == replace(actual, id=None)
+
 
 def _integrity_check(db_path: str) -> str:
     conn = sqlite3.connect(db_path)
@@ -231,6 +245,7 @@ def _integrity_check(db_path: str) -> str:
     finally:
         conn.close()
 
+
 @pytest.mark.parametrize(("writers", "kill_after"), [(CLIENTS, 50), (CLIENTS, 200), (CLIENTS, 500),
                                                      (MANY_WRITERS, 400)],
                          ids=["8-writers-50", "8-writers-200", "8-writers-500", "group-commit-of-64-writers-400"])
@@ -239,6 +254,7 @@ async def test_acknowledged_changes_survive_sigkill(served_database: ServedDatab
     served = served_database
     served.server.start()
     clients, tally, in_flight = await _drive_until_kill(served, kill_after, seed=kill_after, writers=writers)
+
     served.server.start()  # the same file, after SIGKILL
     users, groups, roster, events = await _read_everything(served)
 
@@ -266,6 +282,7 @@ async def test_acknowledged_changes_survive_sigkill(served_database: ServedDatab
     unexpected = set(by_name) - expected_names
     assert not unexpected, f"users nobody created: {sorted(unexpected)[:5]}"
     assert {g["displayName"] for g in groups} == set(ROLE_GROUPS)
+
     # -- the roster and the change feed agree with the data -----------------------------------------------
     assert roster == expected_roles(users, groups), "GET /api/members disagrees with GET /Users and GET /Groups"
     feed_users = check_feed_matches_roster(events, roster)
@@ -285,7 +302,9 @@ async def test_acknowledged_changes_survive_sigkill(served_database: ServedDatab
           f"through the final state of {verified} users ({facts} facts), {len(roster)} roster entries recomputed, "
           f"{feed_users} users' feed checked in {len(events)} events; integrity_check ok; nothing lost")
 
+
 # -- the fifth kill point: in the middle of a schema migration ------------------------------------------------
+
 MIGRATION_USERS = 12_000
 # A heavy step of the kind a release brings: a new column, filled in for every row, and indexed.
 HEAVY_STEP = """
@@ -305,12 +324,15 @@ print(asyncio.run(database.upgrade(sys.argv[1])), flush=True)
 # transaction's pages to the WAL once its 2 MB page cache is full; the whole step writes about 12 MB there).
 KILL_AT_WAL_BYTES = 3 * 1024 * 1024
 
+
 async def _fill(db_path: str) -> None:
     from app.domain.directory import new_id
     from app.protocol.schema_defs import USER_RESOURCE
     from app.storage import resources
     from app.storage.database import Database
+
     padding = "x" * 600
+
     def insert_all(conn: sqlite3.Connection) -> None:
         for n in range(MIGRATION_USERS):
             document = {"schemas": [USER_SCHEMA], "userName": f"user{n}@acme.com", "title": f"t{n}",
@@ -324,6 +346,7 @@ async def _fill(db_path: str) -> None:
         await db.write(insert_all)
     finally:
         await db.close()
+
 
 def _fingerprint(path: str) -> tuple[int, str]:
     """The schema version and a digest of every user row as the old schema has it."""
@@ -339,9 +362,11 @@ def _fingerprint(path: str) -> tuple[int, str]:
     finally:
         conn.close()
 
+
 def _upgrade_in_child(db_path: str) -> subprocess.Popen[bytes]:
     return subprocess.Popen([sys.executable, "-c", NEWER_ROLLCALL_UPGRADES, db_path, HEAVY_STEP], cwd=REPO,
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+
 
 async def test_a_migration_killed_midway_leaves_the_old_version_whole(served_database: ServedDatabase) -> None:
     served = served_database
@@ -349,6 +374,7 @@ async def test_a_migration_killed_midway_leaves_the_old_version_whole(served_dat
     await _fill(db_path)
     before = _fingerprint(db_path)
     assert before[0] == 1
+
     child = _upgrade_in_child(db_path)
     wal = Path(f"{db_path}-wal")
     deadline = time.monotonic() + WORKLOAD_TIMEOUT_S
