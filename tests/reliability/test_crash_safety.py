@@ -373,7 +373,7 @@ async def test_a_migration_killed_midway_leaves_the_old_version_whole(served_dat
     db_path = str(served.db_path)
     await _fill(db_path)
     before = _fingerprint(db_path)
-    assert before[0] == 1
+    assert before[0] == SCHEMA_VERSION
 
     child = _upgrade_in_child(db_path)
     wal = Path(f"{db_path}-wal")
