@@ -7,6 +7,7 @@ import asyncio
 import base64
 import time
 from collections.abc import Awaitable, Callable
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -300,3 +301,35 @@ async def test_webhooks_need_a_live_token(hooks: Scim) -> None:
                          ("POST", "/api/webhooks/1/rotate-secret")):
         answer = await hooks.request(method, path, {"url": "https://app.example.com/"}, auth=False)
         assert answer.status == 401, (method, path)
+
+
+async def test_the_readme_receiver_verifies_and_deduplicates_real_deliveries(
+        hooks: Scim, aiohttp_server: Any, capsys: pytest.CaptureFixture[str]) -> None:
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    snippet = readme.split("**Verify a delivery**", 1)[1].split("```python\n", 1)[1].split("```", 1)[0]
+    namespace: dict[str, Any] = {}
+
+    async def hook(request: web.Request) -> web.Response:
+        return await namespace["rollcall_hook"](request)
+
+    app = web.Application()
+    app.router.add_post("/hooks/rollcall", hook)
+    server = await aiohttp_server(app)
+    added = (await hooks.post("/api/webhooks", {"url": str(server.make_url("/hooks/rollcall"))})).body
+    exec(snippet.replace('"whsec_..."', repr(added["secret"])), namespace)
+    ann = await hooks.create_user("ann@acme.com")
+    await hooks.create_group(MEMBERS, [ann["id"]])
+
+    async def delivered() -> bool:
+        attempts = (await hooks.get(f"/api/webhooks/{added['id']}/deliveries")).body["deliveries"]
+        return any(a["status"] == 204 for a in attempts)
+
+    await eventually(delivered, what="the README receiver's 204")
+    assert (await hooks.post(f"/api/webhooks/{added['id']}/redeliver", {"from": 1})).status == 200
+
+    async def twice() -> bool:
+        attempts = (await hooks.get(f"/api/webhooks/{added['id']}/deliveries")).body["deliveries"]
+        return [a["status"] for a in attempts] == [204, 204]
+
+    await eventually(twice, what="the redelivery answered 204")
+    assert capsys.readouterr().out.splitlines() == ["member.joined ann@acme.com"]  # the repeat was dropped
