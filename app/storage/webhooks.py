@@ -68,6 +68,15 @@ def ids(conn: sqlite3.Connection) -> list[int]:
     return [row[0] for row in conn.execute("SELECT id FROM webhooks ORDER BY id")]
 
 
+def last_seq(conn: sqlite3.Connection) -> int:
+    return conn.execute("SELECT coalesce(max(seq), 0) FROM events").fetchone()[0]
+
+
+def revisions(conn: sqlite3.Connection) -> int:
+    """The sum of every endpoint's revision: it grows with each redeliver and rotate-secret."""
+    return conn.execute("SELECT coalesce(sum(revision), 0) FROM webhooks").fetchone()[0]
+
+
 def last_attempts(conn: sqlite3.Connection) -> dict[int, Attempt]:
     """Each endpoint's latest delivery attempt."""
     found: dict[int, Attempt] = {}

@@ -12,8 +12,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import sqlite3
 import time
 from collections.abc import AsyncIterator
+from typing import Any
 
 import aiohttp
 from aiohttp import web
@@ -27,8 +29,10 @@ from app.web.keys import DATABASE, SETTINGS
 
 log = logging.getLogger("rollcall.webhooks")
 
-# How often an idle task looks for new events and the supervisor for new or removed endpoints.
+# How often the supervisor looks for new events and for endpoints added, changed or removed.
 POLL_INTERVAL = 0.5
+# How long an idle task waits before it looks again by itself, when the supervisor has not woken it.
+IDLE_RECHECK = 30.0
 # Events read per query while catching up; each is still sent alone.
 EVENT_BATCH = 100
 _USER_AGENT = "rollcall-webhooks"
@@ -42,16 +46,19 @@ class Worker:
         self.policy = policy
         self.poll_interval = poll_interval
         self.tasks: dict[int, asyncio.Task[None]] = {}
+        self._changed = asyncio.Event()
 
     async def supervise(self) -> None:
-        """Start a task for each endpoint in the database and stop the tasks of removed ones, on every poll."""
+        """On every poll, one small read: start a task for each new endpoint, stop those of removed ones, and wake
+        the idle ones when anything they depend on changed (a new event, an admin's change to an endpoint)."""
+        seen: tuple[int, int] | None = None
         try:
             while True:
                 try:
-                    present = set(await self.db.read(store.ids))
+                    present, news = await self.db.read(_survey)
                 except Exception:
                     log.exception("could not read the webhook endpoints; trying again")
-                    present = set(self.tasks)
+                    present, news = set(self.tasks), seen
                 for webhook_id in present - set(self.tasks):
                     self.tasks[webhook_id] = asyncio.create_task(self._endpoint(webhook_id))
                 for webhook_id in set(self.tasks) - present:
@@ -59,14 +66,22 @@ class Worker:
                 for webhook_id, task in list(self.tasks.items()):
                     if task.done():  # it found its endpoint gone; a new one with the id gets a new task
                         del self.tasks[webhook_id]
+                if news != seen:
+                    seen = news
+                    self._wake()
                 await asyncio.sleep(self.poll_interval)
         finally:
             for task in self.tasks.values():
                 task.cancel()
             await asyncio.gather(*self.tasks.values(), return_exceptions=True)
 
+    def _wake(self) -> None:
+        woken, self._changed = self._changed, asyncio.Event()
+        woken.set()
+
     async def _endpoint(self, webhook_id: int) -> None:
         while True:
+            changed = self._changed  # taken before the turn: a change seen during it is not missed
             try:
                 wait = await self._turn(webhook_id)
             except asyncio.CancelledError:
@@ -77,7 +92,8 @@ class Worker:
             if wait is None:
                 return
             if wait > 0:
-                await asyncio.sleep(wait)
+                with contextlib.suppress(asyncio.TimeoutError):
+                    await asyncio.wait_for(changed.wait(), wait)
 
     async def _turn(self, webhook_id: int) -> float | None:
         """Deliver the next matching event, if one is due; the seconds to wait before the next turn (None: the
@@ -86,10 +102,10 @@ class Worker:
         if endpoint is None:
             return None
         if endpoint.state == "failing":
-            return self.poll_interval  # until an admin's redeliver makes it active
+            return IDLE_RECHECK  # until an admin's redeliver makes it active (and wakes the task)
         if endpoint.retry_at is not None and endpoint.retry_at > time.time():
-            # Re-read at least every poll: a redeliver (or removal) must not wait out an hour's backoff.
-            return min(self.poll_interval, endpoint.retry_at - time.time())
+            # A redeliver or removal wakes the task: it need not wait out an hour's backoff.
+            return min(IDLE_RECHECK, endpoint.retry_at - time.time())
         events = await self.db.read(lambda conn: roster_store.events_after(conn, endpoint.cursor, EVENT_BATCH))
         due = next((e for e in events if webhooks.matches(endpoint.patterns, e["type"])), None)
         if due is None:
@@ -97,12 +113,12 @@ class Worker:
                 await self.db.write(lambda conn: store.skip_to(conn, webhook_id, endpoint.revision,
                                                                events[-1]["seq"]))
                 return 0
-            return self.poll_interval
+            return IDLE_RECHECK
         await self._deliver(endpoint, due)
         return 0
 
-    async def _deliver(self, endpoint: store.Endpoint, event: dict[str, object]) -> None:
-        seq = int(event["seq"])  # type: ignore[call-overload]
+    async def _deliver(self, endpoint: store.Endpoint, event: dict[str, Any]) -> None:
+        seq = int(event["seq"])
         body = webhooks.payload(event)
         headers = webhooks.signed_headers(endpoint.secret, seq, body, int(time.time()))
         headers["User-Agent"] = _USER_AGENT
@@ -122,14 +138,21 @@ class Worker:
         now = time.time()
         failing_since = None if delivered else (endpoint.failing_since or now)
         failing = not delivered and now - (failing_since or now) >= self.policy.retry_for
-        retry_at = None if delivered else now + self.policy.delay(endpoint.consecutive_failures + 1)
+        backoff = self.policy.delay(endpoint.consecutive_failures + 1)
+        retry_at = None if delivered else now + backoff
         if not delivered:
             log.warning("webhook %d: delivery of event %d failed (%s); %s", endpoint.id, seq, error,
                         "marked failing: `rollcall webhook redeliver` resumes it" if failing
-                        else f"retrying in {retry_at - now:.1f} s")  # type: ignore[operator]
+                        else f"retrying in {backoff:.1f} s")
         await self.db.write(lambda conn: store.record(conn, endpoint.id, endpoint.revision, attempt,
                                                       delivered=delivered, retry_at=retry_at,
                                                       failing_since=failing_since, failing=failing))
+
+
+def _survey(conn: sqlite3.Connection) -> tuple[set[int], tuple[int, int]]:
+    """The endpoints' ids, and what changes when there is something new for one of them: the newest event's seq
+    and the sum of the endpoints' revisions (bumped by redeliver and rotate-secret)."""
+    return set(store.ids(conn)), (store.last_seq(conn), store.revisions(conn))
 
 
 def _describe(failure: BaseException) -> str:
