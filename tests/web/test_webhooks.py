@@ -333,3 +333,25 @@ async def test_the_readme_receiver_verifies_and_deduplicates_real_deliveries(
 
     await eventually(twice, what="the redelivery answered 204")
     assert capsys.readouterr().out.splitlines() == ["member.joined ann@acme.com"]  # the repeat was dropped
+
+
+async def test_redeliver_cuts_a_long_backoff_short(scim_with: Callable[..., Awaitable[Scim]],
+                                                   receiver: WebhookReceiver) -> None:
+    scim = await scim_with(webhook_backoff_base=600.0, webhook_backoff_cap=600.0)  # the next try in 5-10 minutes
+    receiver.fail_first = 1
+    hook = await register(scim, receiver)
+    ann = await scim.create_user("ann@acme.com")
+    await scim.create_group(MEMBERS, [ann["id"]])
+
+    async def failed_once() -> bool:
+        return receiver.answered_500 == 1
+
+    await eventually(failed_once, what="the first attempt answered 500")
+    feed = await member_feed(scim)
+    assert (await scim.post(f"/api/webhooks/{hook['id']}/redeliver", {"from": feed[0]["seq"]})).status == 200
+
+    async def delivered() -> bool:
+        return len(receiver.unique()) == 1
+
+    await eventually(delivered, seconds=10, what="the redelivery, long before the backoff ends")
+    assert_exactly_the_feed(receiver, feed)
