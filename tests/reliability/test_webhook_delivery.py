@@ -17,7 +17,9 @@ from tests.reliability.conftest import ServedDatabase, cli
 
 FAST = ("--webhook-backoff-base", "0.05", "--webhook-backoff-cap", "0.5")
 WRITERS = 6
-USERS_PER_WRITER = 12
+# A bound on the burst; it is normally stopped by the kill long before.
+MAX_USERS_PER_WRITER = 60
+USERS_AFTER_RESTART = 6
 ROLE_GROUPS = ("rollcall-administrators", "rollcall-members", "rollcall-guests")
 
 
@@ -28,9 +30,11 @@ async def _json(session: aiohttp.ClientSession, method: str, url: str, body: Any
 
 
 async def _writer(session: aiohttp.ClientSession, base: str, groups: dict[str, str], number: int,
-                  acknowledged: list[int]) -> None:
+                  acknowledged: list[int], users: int, stop: asyncio.Event | None = None) -> None:
     """Each user joins as a guest, is promoted to member, then to administrator: three member.* events each."""
-    for i in range(USERS_PER_WRITER):
+    for i in range(users):
+        if stop is not None and stop.is_set():
+            return
         status, user = await _json(session, "POST", f"{base}/Users",
                                    {"schemas": [USER_SCHEMA], "userName": f"w{number}-{i}@acme.com"})
         assert status == 201, user
@@ -78,18 +82,20 @@ async def test_every_member_event_arrives_once_in_order_across_a_sigkill(
                                                                            "displayName": name})
             assert status == 201, body
             groups[name] = body["id"]
-        writers = [asyncio.create_task(_writer(session, base, groups, n, acknowledged)) for n in range(WRITERS)]
+        stop = asyncio.Event()
+        writers = [asyncio.create_task(_writer(session, base, groups, n, acknowledged, MAX_USERS_PER_WRITER, stop))
+                   for n in range(WRITERS)]
         deadline = time.monotonic() + 60
 
         def mid_delivery() -> bool:  # some attempts made (delivered, or answered 500), and the burst not over
-            return (receiver.answered_500 if fail_first else len(receiver.received)) >= 3 \
-                and len(acknowledged) >= WRITERS * USERS_PER_WRITER
+            return (receiver.answered_500 if fail_first else len(receiver.received)) >= 3 and len(acknowledged) >= 100
 
         while not mid_delivery() and time.monotonic() < deadline:
             await asyncio.sleep(0.005)
         delivered_at_kill = len(receiver.unique())
         burst_running = not all(w.done() for w in writers)
         served.server.kill()  # mid-burst: writers are still sending, deliveries still pending
+        stop.set()
         await asyncio.gather(*writers, return_exceptions=True)
     assert burst_running, "the kill came in the middle of the burst"
     assert not any(not w.cancelled() and isinstance(w.exception(), AssertionError) for w in writers)
@@ -97,7 +103,8 @@ async def test_every_member_event_arrives_once_in_order_across_a_sigkill(
     served.server.start()  # the same file
     async with aiohttp.ClientSession(headers=headers, timeout=aiohttp.ClientTimeout(total=30)) as session:
         # The burst goes on after the restart; then the feed is what the receiver must end up with.
-        await asyncio.gather(*(_writer(session, base, groups, WRITERS + n, acknowledged) for n in range(2)))
+        await asyncio.gather(*(_writer(session, base, groups, WRITERS + n, acknowledged, USERS_AFTER_RESTART)
+                               for n in range(2)))
         feed = await _member_feed(session, served.server.origin)
 
         async def all_in() -> bool:
