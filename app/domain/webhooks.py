@@ -80,11 +80,11 @@ def check_url(url: str) -> str:
 
 
 def check_patterns(patterns: list[str] | tuple[str, ...] | None) -> list[str]:
-    """The event-type patterns, `member.*` if none: refuses ones that could never match."""
-    if not patterns:
+    """The event-type patterns, `member.*` if none are given: refuses ones that could never match."""
+    if patterns is None:
         return list(DEFAULT_PATTERNS)
-    if not isinstance(patterns, (list, tuple)) or len(patterns) > MAX_PATTERNS:
-        raise WebhookError(f"events must be a list of at most {MAX_PATTERNS} patterns, such as [\"member.*\"].")
+    if not isinstance(patterns, (list, tuple)) or not 0 < len(patterns) <= MAX_PATTERNS:
+        raise WebhookError(f"events must be a list of 1 to {MAX_PATTERNS} patterns, such as [\"member.*\"].")
     for pattern in patterns:
         if not isinstance(pattern, str) or not _PATTERN.fullmatch(pattern):
             raise WebhookError(f"Invalid event pattern {pattern!r}: use *, a family such as member.*, group.* or "

@@ -271,6 +271,7 @@ async def test_the_secret_is_in_the_add_answer_only(hooks: Scim) -> None:
     ({"url": 7}, "missing"),
     ({"url": "https://app.example.com/", "events": ["member"]}, "Invalid event pattern"),
     ({"url": "https://app.example.com/", "events": "member.*"}, "list"),
+    ({"url": "https://app.example.com/", "events": []}, "list of 1 to"),
     ({"url": "https://app.example.com/", "secret": "mine"}, "Unknown field"),
 ])
 async def test_bad_input_is_refused_with_a_clear_400(hooks: Scim, body: dict[str, Any], says: str) -> None:
