@@ -3,9 +3,10 @@
 Everything it knows comes from the database, re-read on every turn. A supervisor makes one small read per poll (the
 endpoints' ids and revisions, the newest seq) and wakes the idle tasks when it changes, so an endpoint added,
 removed, rewound or given a new secret by `rollcall webhook ...` (another process) or /api/webhooks, and a new
-event, take effect within a poll interval, without a restart and without a query per endpoint per poll; and a restart carries on from each endpoint's cursor and retry time (app/domain/webhooks.py says why a
-cursor over the events table is the outbox). A slow or failing endpoint holds up only its own task: a SCIM request
-never waits for a delivery, and an unreachable receiver is only ever a failed attempt in the log.
+event, take effect within a poll interval, without a restart and without a query per endpoint per poll. A restart
+carries on from each endpoint's cursor and retry time (app/domain/webhooks.py says why a cursor over the events
+table is the outbox). A slow or failing endpoint holds up only its own task: a SCIM request never waits for a
+delivery, and an unreachable receiver is only ever a failed attempt in the log.
 """
 
 from __future__ import annotations
