@@ -49,6 +49,11 @@ CREATE TABLE tokens (
     created     TEXT NOT NULL,
     revoked     TEXT
 );
+-- Migration 2 (database.MIGRATIONS) adds to tokens: scopes ('scim roster' by default, space-separated), expires,
+-- last_used (written at most once a minute per token), previous_hash and previous_until (a rotated-out value
+-- that works until then); the table user_emails (email_key: an e-mail address case-folded, user_id), kept in step
+-- with every write of a user, for forward auth's point lookup; and the index events_member_at, for the roster at
+-- a moment. Version 1 stays as it shipped: a new file gets it, then each migration in turn.
 
 -- The organization's roster: the users who are members right now, with their role. It is derived
 -- from users and role-group memberships and kept in step inside the same transaction as every

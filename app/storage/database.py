@@ -23,7 +23,7 @@ import aiosqlite
 
 from app.storage.filter_sql import register_functions
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 BUSY_TIMEOUT_MS = 5000
 # A lookup on the event loop waits at most this long for SQLite before moving to a reader thread.
 LOOP_BUSY_TIMEOUT_MS = 20
@@ -284,7 +284,28 @@ async def _run(conn: aiosqlite.Connection, function: Callable[..., T], *args: An
 
 # Upgrades, by the version they bring the file to. Version 1 is schema.sql itself, applied to an empty
 # file; a later release appends (2, "ALTER TABLE ..."), and so on, and bumps SCHEMA_VERSION.
-MIGRATIONS: tuple[tuple[int, str], ...] = ()
+# Token scopes, expiry, last use and rotation; every user's e-mail addresses, case-folded, for forward auth's
+# point lookup (kept in step by storage/resources.py on every write of a user). Existing tokens get the scopes every
+# token had until then (the column default).
+_TOKEN_SCOPES_AND_EMAILS = """
+ALTER TABLE tokens ADD COLUMN scopes TEXT NOT NULL DEFAULT 'scim roster';
+ALTER TABLE tokens ADD COLUMN expires TEXT;
+ALTER TABLE tokens ADD COLUMN last_used TEXT;
+ALTER TABLE tokens ADD COLUMN previous_hash TEXT;
+ALTER TABLE tokens ADD COLUMN previous_until TEXT;
+CREATE UNIQUE INDEX tokens_previous_hash ON tokens (previous_hash);
+CREATE TABLE user_emails (
+    email_key  TEXT NOT NULL,
+    user_id    TEXT NOT NULL REFERENCES users (id) ON DELETE CASCADE,
+    PRIMARY KEY (email_key, user_id)
+) WITHOUT ROWID;
+CREATE INDEX user_emails_by_user ON user_emails (user_id);
+INSERT OR IGNORE INTO user_emails (email_key, user_id)
+    SELECT scim_fold(json_extract(e.value, '$.value')), u.id FROM users u, json_each(u.doc, '$.emails') e
+    WHERE json_type(e.value, '$.value') = 'text';
+CREATE INDEX events_member_at ON events (at, seq) WHERE type IN ('member.joined', 'member.left', 'member.role_changed');
+"""
+MIGRATIONS: tuple[tuple[int, str], ...] = ((2, _TOKEN_SCOPES_AND_EMAILS),)
 
 
 def schema_version(conn: sqlite3.Connection) -> int:

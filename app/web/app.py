@@ -32,6 +32,7 @@ async def _database(app: web.Application) -> AsyncIterator[None]:
     app[ROSTER] = RosterReader(db, settings.rules)
     app[AUTHENTICATOR] = Authenticator(db)
     yield
+    await app[AUTHENTICATOR].flush()
     await db.close()
 
 
