@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 from app.domain.limits import (
@@ -17,6 +18,8 @@ DEFAULT_DB = "rollcall.db"
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8080
 SCIM_PREFIX = "/scim/v2"
+# An HTTP field name (RFC 9110 §5.1: a token).
+_HEADER_NAME = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]{1,128}")
 
 
 @dataclass(frozen=True)
@@ -47,6 +50,8 @@ class Settings:
     keepalive_timeout: float = 15.0  # seconds an idle kept-alive connection stays open
     # Host header values (lowercase, with or without port) answered; empty: any.
     trusted_hosts: tuple[str, ...] = ()
+    # The request header naming the person /auth/forward is asked about, set by the SSO layer in front.
+    forward_auth_header: str = "X-Forwarded-Email"
 
     def __post_init__(self) -> None:
         if not 0 < self.port < 65536:
@@ -81,6 +86,9 @@ class Settings:
                 raise ValueError(f"--trusted-hosts takes host names, e.g. rollcall.example.com, "
                                  f"not {host!r}")
         object.__setattr__(self, "trusted_hosts", hosts)
+        if not _HEADER_NAME.fullmatch(self.forward_auth_header):
+            raise ValueError(f"--forward-auth-header must be an HTTP header name, e.g. X-Forwarded-Email, "
+                             f"not {self.forward_auth_header!r}")
         self.rules  # noqa: B018 -- validates the prefix and default role now, not on first request
 
     @property

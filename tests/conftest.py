@@ -21,6 +21,7 @@ from aiohttp import ClientResponse
 from aiohttp.test_utils import TestClient
 
 from app.config import Settings
+from app.domain.scopes import DEFAULT_SCOPES
 from app.domain.tokens import create_token
 from app.storage.database import Database
 from app.web.app import init_app
@@ -31,7 +32,7 @@ GROUP_SCHEMA = "urn:ietf:params:scim:schemas:core:2.0:Group"
 PATCH_OP = "urn:ietf:params:scim:api:messages:2.0:PatchOp"
 ENTERPRISE = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User"
 REPO = Path(__file__).resolve().parent.parent
-_NOT_SCIM = ("/scim", "/api", "/healthz", "/readyz", "/metrics")
+_NOT_SCIM = ("/scim", "/api", "/auth", "/healthz", "/readyz", "/metrics")
 
 
 @pytest.fixture
@@ -39,11 +40,12 @@ def settings(tmp_path: Path) -> Settings:
     return Settings(db_path=str(tmp_path / "rollcall.db"))
 
 
-async def mint_token(db_path: str, name: str = "tests") -> str:
+async def mint_token(db_path: str, name: str = "tests", scopes: Sequence[str] = DEFAULT_SCOPES,
+                     expires_in: int | None = None) -> str:
     db = Database(db_path)
     await db.open()
     try:
-        return await create_token(db, name)
+        return await create_token(db, name, scopes, expires_in)
     finally:
         await db.close()
 

@@ -89,6 +89,8 @@ OPTIONS = {option.name: option for option in (
     Option("keepalive-timeout", "seconds an idle kept-alive connection stays open", 15.0, float),
     Option("trusted-hosts", "comma-separated Host names to answer (e.g. rollcall.example.com); a request for "
                             "another gets 400; unset: any, echoed into meta.location without --base-url"),
+    Option("forward-auth-header", "the request header naming the person /auth/forward is asked about, set by the "
+                                  "SSO layer in front of the proxy", "X-Forwarded-Email"),
 )}
 
 

@@ -120,6 +120,29 @@ def members(conn: sqlite3.Connection, user_id: str | None = None) -> list[dict[s
     ]
 
 
+@dataclass(frozen=True)
+class NamedUser:
+    """A user an identity names, by userName or by one of their e-mails, with their roster role if any."""
+
+    user_id: str
+    user_name: str
+    role: str | None
+    by_user_name: bool
+
+
+def users_named(conn: sqlite3.Connection, key: str) -> list[NamedUser]:
+    """The users whose folded userName, or any folded e-mail, is `key`: two index lookups (users_user_name_key,
+    user_emails), no scan."""
+    found = [NamedUser(row[0], row[1], row[2], True) for row in conn.execute(
+        "SELECT u.id, u.user_name, r.role FROM users u LEFT JOIN roster r ON r.user_id = u.id "
+        "WHERE u.user_name_key = ?", (key,))]
+    seen = {user.user_id for user in found}
+    found.extend(NamedUser(row[0], row[1], row[2], False) for row in conn.execute(
+        "SELECT u.id, u.user_name, r.role FROM user_emails e JOIN users u ON u.id = e.user_id "
+        "LEFT JOIN roster r ON r.user_id = u.id WHERE e.email_key = ?", (key,)) if row[0] not in seen)
+    return found
+
+
 def get_setting(conn: sqlite3.Connection, key: str) -> str | None:
     row = conn.execute("SELECT value FROM settings WHERE key = ?", (key,)).fetchone()
     return row[0] if row else None

@@ -5,7 +5,7 @@ from __future__ import annotations
 from aiohttp import web
 
 from app.protocol.schema_defs import GROUP_RESOURCE, USER_RESOURCE
-from app.web import api_views, bulk_views, ops_views, scim_views
+from app.web import api_views, bulk_views, forward_views, ops_views, scim_views
 from app.web.keys import METRICS
 from app.web.middleware import Handler
 from app.web.route_paths import scim_path
@@ -47,6 +47,11 @@ def setup_routes(app: web.Application) -> None:
     router.add_get("/api/members", api_views.members)
     router.add_get("/api/members/{id}", api_views.member)
     router.add_get("/api/events", api_views.events)
+    forward = router.add_resource("/auth/forward", name="forward-auth")
+    _add_get(forward, forward_views.forward)
+    for method in forward_views.METHODS:
+        if method not in ("GET", "HEAD"):
+            forward.add_route(method, forward_views.forward)
     router.add_get("/healthz", ops_views.healthz)
     router.add_get("/readyz", ops_views.readyz)
     if METRICS in app:
