@@ -8,11 +8,15 @@ user between role groups give the right role after both, in either order, and lo
 
 from __future__ import annotations
 
+import base64
+import json
 import sqlite3
 from collections.abc import Sequence
 from typing import Any
 
+from app.domain.clock import utc_now
 from app.domain.roles import RoleRules
+from app.protocol.folding import fold_case
 from app.protocol.schema_defs import USER_RESOURCE
 from app.storage import resources as resources_store
 from app.storage import roster as store
@@ -47,7 +51,8 @@ def settle(conn: sqlite3.Connection, rules: RoleRules, user_ids: Sequence[str], 
             assert facts is not None
             joined_or_changed.append(RosterEntry(user_id, facts.user_name, role, now))
             events.append(Event("member.joined", user_id, data={"userId": user_id, "userName": facts.user_name,
-                                                                  "role": role}))
+                                                                  "role": role,
+                                                                  "groups": _granting(rules, role, facts)}))
         elif before is not None and role is None:
             why = "user-deleted" if facts is None else "deactivated" if not facts.active else reason
             left.append(user_id)
@@ -60,11 +65,18 @@ def settle(conn: sqlite3.Connection, rules: RoleRules, user_ids: Sequence[str], 
                 joined_or_changed.append(RosterEntry(user_id, facts.user_name, role, before.since))
             if role != before.role:
                 events.append(Event("member.role_changed", user_id, data={
-                    "userId": user_id, "userName": facts.user_name, "from": before.role, "to": role}))
+                    "userId": user_id, "userName": facts.user_name, "from": before.role, "to": role,
+                    "groups": _granting(rules, role, facts)}))
     store.put_entries(conn, joined_or_changed)
     store.drop_entries(conn, left)
     store.append_events(conn, events, now, actor)
     return events
+
+
+def _granting(rules: RoleRules, role: str, facts: store.RoleInputs) -> list[str]:
+    """The displayNames of the user's groups that grant `role` (none for a default role): recorded in the event, so
+    that the roster at a past moment can say which groups gave each member their role then."""
+    return sorted(name for name in facts.group_names if rules.role_of_group(name) == role)
 
 
 def reconcile_if_rules_changed(conn: sqlite3.Connection, rules: RoleRules, now: str) -> int:
@@ -79,6 +91,23 @@ def reconcile_if_rules_changed(conn: sqlite3.Connection, rules: RoleRules, now: 
 
 # -- reading the roster -----------------------------------------------------------------------------
 
+def encode_cursor(sort_key: str, user_id: str) -> str:
+    """Where a page of members ended, as `?after=` carries it: opaque to clients, read only by decode_cursor."""
+    return base64.urlsafe_b64encode(json.dumps([sort_key, user_id], ensure_ascii=False).encode()).decode()
+
+
+def decode_cursor(cursor: str) -> tuple[str, str]:
+    """ValueError for anything encode_cursor did not make."""
+    try:
+        key, user_id = json.loads(base64.urlsafe_b64decode(cursor.encode("ascii")))
+    except (ValueError, TypeError, UnicodeError):
+        raise ValueError(f"after={cursor!r} is not a cursor this server gave; use the `next` of the page "
+                         "before.") from None
+    if not isinstance(key, str) or not isinstance(user_id, str):
+        raise ValueError(f"after={cursor!r} is not a cursor this server gave; use the `next` of the page before.")
+    return key, user_id
+
+
 class RosterReader:
     """Answers "who is a member, with which role, and why" from the database."""
 
@@ -86,14 +115,35 @@ class RosterReader:
         self.db = db
         self.rules = rules
 
-    async def members(self) -> list[dict[str, Any]]:
-        """Every current member, with the displayNames of the role groups that grant their role."""
-        def read(conn: sqlite3.Connection) -> list[dict[str, Any]]:
-            listed = store.members(conn)
-            groups = resources_store.groups_of(conn, [m["id"] for m in listed])
-            return [{**m, "groups": self._granting(m["role"], groups[m["id"]])} for m in listed]
+    async def members(self, at: str | None = None, role: str | None = None, q: str | None = None,
+                      after: str | None = None, limit: int | None = None) -> tuple[list[dict[str, Any]], str | None]:
+        """One page of members, in userName order, and the cursor of the next page (None after the last).
 
-        return await self.db.read(read)
+        `at` (stored format): the roster as it was then, replayed from the change feed; a moment not yet past is
+        the live roster. `role`, `q` (contained in userName, displayName or an e-mail, without regard to case) and
+        `after` (a cursor from an earlier page) narrow it; `limit` None means every member."""
+        query = store.MemberQuery(role, fold_case(q) if q else None, decode_cursor(after) if after else None,
+                                  None if limit is None else limit + 1)
+        live = at is None or at >= utc_now()
+
+        def read(conn: sqlite3.Connection) -> list[dict[str, Any]]:
+            if live:
+                listed = store.members(conn, query)
+                groups = resources_store.groups_of(conn, [m["id"] for m in listed])
+                for m in listed:
+                    m["groups"] = self._granting(m["role"], groups[m["id"]])
+            else:
+                assert at is not None
+                listed = store.members_at(conn, at, query)
+                for m in listed:
+                    m["groups"] = m["recordedGroups"] or []
+            return listed
+
+        listed = await self.db.read(read)
+        more = limit is not None and len(listed) > limit
+        page = listed[:limit] if limit is not None else listed
+        cursor = encode_cursor(page[-1]["sortKey"], page[-1]["id"]) if more else None
+        return [{k: v for k, v in m.items() if k not in ("sortKey", "recordedGroups")} for m in page], cursor
 
     async def explain(self, user_id: str) -> dict[str, Any] | None:
         """One user, member or not: status, role, every group and what it grants, the last role change."""

@@ -15,7 +15,6 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import Any
 
 from app.protocol.errors import ScimError, invalid_filter, invalid_value
@@ -30,6 +29,7 @@ from app.protocol.schema_defs import (
     ResourceType,
     resolve,
 )
+from app.protocol.timestamps import parse_datetime
 
 _STRING_TYPES = frozenset({"string", "reference", "binary"})
 _NUMBER_TYPES = frozenset({"integer", "decimal"})
@@ -47,24 +47,10 @@ def register_functions(conn: sqlite3.Connection) -> None:
     conn.create_function("scim_fold", 1, fold, deterministic=True)
 
 
-def format_datetime(value: datetime) -> str:
-    """The one stored timestamp format; fixed width, so text order is time order."""
-    value = value.astimezone(UTC)
-    return (f"{value.year:04d}-{value.month:02d}-{value.day:02d}T{value.hour:02d}:{value.minute:02d}:"
-            f"{value.second:02d}.{value.microsecond:06d}Z")
-
-
 def _parse_datetime(label: str, value: Any) -> str:
-    if isinstance(value, str):
-        try:
-            parsed = datetime.fromisoformat(value.strip())
-        except ValueError:
-            parsed = None
-        if parsed is not None:
-            if parsed.tzinfo is None:
-                # RFC 7643 §2.3.5 asks for an offset; a bare time is read as UTC rather than rejected.
-                parsed = parsed.replace(tzinfo=UTC)
-            return format_datetime(parsed)
+    parsed = parse_datetime(value) if isinstance(value, str) else None
+    if parsed is not None:
+        return parsed
     raise invalid_filter(f"{label} is a dateTime; {value!r} is not an xsd:dateTime such as "
                          f"\"2011-05-13T04:42:34Z\" or \"2011-05-13T06:42:34+02:00\".")
 

@@ -5,27 +5,31 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from tests.conftest import Scim
+from app.config import Settings
+from app.storage.database import SCHEMA_VERSION
+from tests.conftest import Scim, mint_token
 
 
 async def test_health_probes_answer_without_a_token(scim: Scim) -> None:
     health = await scim.get("/healthz", auth=False)
     assert health.status == 200 and health.body == {"status": "ok"}
     ready = await scim.get("/readyz", auth=False)
-    assert ready.status == 200 and ready.body["status"] == "ready" and ready.body["schemaVersion"] == 1
+    assert ready.status == 200 and ready.body["status"] == "ready" and ready.body["schemaVersion"] == SCHEMA_VERSION
 
 
 async def test_metrics_are_off_by_default(scim: Scim) -> None:
     assert (await scim.get("/metrics")).status == 404
 
 
-async def test_metrics_count_by_route_template_without_personal_data(scim_with: Any) -> None:
+async def test_metrics_count_by_route_template_without_personal_data(scim_with: Any, settings: Settings) -> None:
     scim = await scim_with(metrics=True)
+    scraper = await mint_token(settings.db_path, "prometheus", ("admin",))  # /metrics needs the admin scope
     user = await scim.create_user("secret.name@acme.com")
     await scim.get(f"/Users/{user['id']}")
     await scim.get("/Users/nope")
     assert (await scim.get("/metrics", auth=False)).status == 401
-    response = await scim.client.get("/metrics", headers={"Authorization": f"Bearer {scim.token}"})
+    assert (await scim.get("/metrics")).status == 403  # a scim+roster token
+    response = await scim.client.get("/metrics", headers={"Authorization": f"Bearer {scraper}"})
     text = await response.text()
     assert response.status == 200 and response.headers["Content-Type"].startswith("text/plain")
     assert re.search(r'rollcall_requests_total\{method="GET",route="/scim/v2/Users/\{id\}",status="200"\} 1\.0', text)
