@@ -9,14 +9,21 @@ from urllib.parse import quote
 
 import pytest
 
+from app.domain.clock import utc_now
 from tests.conftest import GROUP_SCHEMA, USER_SCHEMA, Scim
 
 ADMINS, MEMBERS, GUESTS = "rollcall-administrators", "rollcall-members", "rollcall-guests"
 
 
 async def roster(scim: Scim) -> dict[str, str]:
+    """The live roster as userName → role; and, at every step of every lifecycle, the proof that the roster
+    replayed from the change feed (`?at=` this moment, once it is past) is the very same list."""
     answer = await scim.get("/api/members")
     assert answer.status == 200
+    moment = utc_now()  # after every change the live answer saw, before the next one
+    replayed = await scim.get(f"/api/members?at={moment}")
+    assert replayed.status == 200
+    assert replayed.body["members"] == answer.body["members"], f"?at={moment} differs from the live roster"
     return {m["userName"]: m["role"] for m in answer.body["members"]}
 
 
