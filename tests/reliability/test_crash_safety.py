@@ -27,6 +27,7 @@ from typing import Any
 import aiohttp
 import pytest
 
+from app.storage.database import SCHEMA_VERSION
 from tests.conftest import GROUP_SCHEMA, PATCH_OP, REPO, USER_SCHEMA
 from tests.reliability.conftest import (
     ServedDatabase,
@@ -315,8 +316,8 @@ CREATE INDEX users_nick ON users (nick);
 NEWER_ROLLCALL_UPGRADES = """
 import asyncio, sys
 from app.storage import database
-database.MIGRATIONS = ((2, sys.argv[2]),)
-database.SCHEMA_VERSION = 2
+database.SCHEMA_VERSION += 1
+database.MIGRATIONS = (*database.MIGRATIONS, (database.SCHEMA_VERSION, sys.argv[2]))
 print(asyncio.run(database.upgrade(sys.argv[1])), flush=True)
 """
 # The step has written this much into the WAL, uncommitted, when the process is killed (SQLite spills a
@@ -372,7 +373,7 @@ async def test_a_migration_killed_midway_leaves_the_old_version_whole(served_dat
     db_path = str(served.db_path)
     await _fill(db_path)
     before = _fingerprint(db_path)
-    assert before[0] == 1
+    assert before[0] == SCHEMA_VERSION
 
     child = _upgrade_in_child(db_path)
     wal = Path(f"{db_path}-wal")
@@ -395,20 +396,20 @@ async def test_a_migration_killed_midway_leaves_the_old_version_whole(served_dat
     assert _integrity_check(db_path) == "ok"
     version, digest = _fingerprint(db_path)
     columns = [row[1] for row in sqlite3.connect(db_path).execute("PRAGMA table_info(users)")]
-    if version == 1:
+    if version == SCHEMA_VERSION:
         assert digest == before[1] and "nick" not in columns, "a half-applied migration step"
     else:
-        assert version == 2 and digest == before[1]
+        assert version == SCHEMA_VERSION + 1 and digest == before[1]
         with sqlite3.connect(db_path) as conn:
             assert conn.execute("SELECT count(*) FROM users WHERE nick IS NOT upper(user_name)").fetchone()[0] == 0
     # upgrade() backed the file up before migrating: that copy is whole, at the old version, and nothing half
     # written is left beside it.
-    copies = sorted(Path(db_path).parent.glob("rollcall.db.v1-*.backup"))
+    copies = sorted(Path(db_path).parent.glob(f"rollcall.db.v{SCHEMA_VERSION}-*.backup"))
     assert len(copies) == 1 and _fingerprint(str(copies[0])) == before and _integrity_check(str(copies[0])) == "ok"
     assert not list(Path(db_path).parent.glob("*.partial"))
 
     # -- and the file serves: the rollcall it belongs to starts on it and answers from it --------------------
-    if version == 1:
+    if version == SCHEMA_VERSION:
         served.server.start()
         headers = {"Authorization": f"Bearer {served.token}"}
         async with aiohttp.ClientSession(headers=headers) as session, \
@@ -421,7 +422,7 @@ async def test_a_migration_killed_midway_leaves_the_old_version_whole(served_dat
         assert finished.wait(timeout=WORKLOAD_TIMEOUT_S) == 0, finished.stdout.read() if finished.stdout else ""
         if finished.stdout:
             finished.stdout.close()
-        assert _fingerprint(db_path) == (2, before[1]) and _integrity_check(db_path) == "ok"
+        assert _fingerprint(db_path) == (SCHEMA_VERSION + 1, before[1]) and _integrity_check(db_path) == "ok"
     print(f"\n[crash safety] migration of {MIGRATION_USERS} users killed with {killed_at_wal:,} bytes of it in the "
           f"WAL: after restart at schema version {version}, every row as before, integrity_check ok, the backup "
-          "upgrade() made first whole; served, then upgraded undisturbed to version 2")
+          f"upgrade() made first whole; served, then upgraded undisturbed to version {SCHEMA_VERSION + 1}")
