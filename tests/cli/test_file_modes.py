@@ -17,7 +17,7 @@ from pathlib import Path
 import httpx2
 import pytest
 
-from app.storage.database import Database, DatabaseLock, backup
+from app.storage.database import SCHEMA_VERSION, Database, DatabaseLock, backup
 from tests.conftest import REPO, serve_process
 
 PRIVATE = 0o600
@@ -73,8 +73,8 @@ def test_token_create_backup_and_migrate_create_private_files(tmp_path: Path) ->
     # `migrate` by a rollcall one schema version newer: the backup it makes first is private too.
     result = subprocess.run([sys.executable, "-c", NEWER_ROLLCALL, "migrate", "--db", str(db)], cwd=REPO,
                             capture_output=True, text=True, timeout=60)
-    assert result.returncode == 0 and "from schema version 1 to 2" in result.stdout, result.stderr
-    made = list(tmp_path.glob("rollcall.db.v1-*.backup"))
+    assert result.returncode == 0 and f"from schema version {SCHEMA_VERSION} to {SCHEMA_VERSION + 1}" in result.stdout, result.stderr
+    made = list(tmp_path.glob(f"rollcall.db.v{SCHEMA_VERSION}-*.backup"))
     assert len(made) == 1 and mode(made[0]) == PRIVATE
     assert mode(db) == PRIVATE
 
