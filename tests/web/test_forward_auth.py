@@ -4,13 +4,14 @@ of the README's Caddy and nginx snippets are answered; the lookup writes nothing
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import pytest
 
 from app.config import Settings
 from app.web.keys import DATABASE
-from tests.conftest import Scim, mint_token
+from tests.conftest import REPO, Scim, mint_token
 
 
 @pytest.fixture
@@ -107,29 +108,50 @@ async def test_an_email_shared_by_two_users_names_neither(scim: Scim, proxy: Sci
     assert answer.status == 403 and "more than one user" in answer.body["detail"]
 
 
+def _readme_block(language: str) -> str:
+    text = (REPO / "README.md").read_text()
+    match = re.search(rf"```{language}\n(.*?)```", text[text.index("### Forward auth"):], re.S)
+    assert match, f"README's Forward auth section has no {language} block"
+    return match.group(1)
+
+
 async def test_caddy_forward_auth_request_shape(scim: Scim, proxy: Scim) -> None:
-    """What the README's Caddy snippet sends: the original method as GET with X-Forwarded-Method/-Uri/-Host/-Proto,
-    every original header copied (a cookie, the SSO layer's X-Forwarded-Email), Authorization set by header_up."""
+    """What the README's Caddy snippet sends: GET to its `uri`, the original method and URI in X-Forwarded-Method
+    and -Uri, every original header copied (a cookie, the SSO layer's X-Forwarded-Email), Authorization set by
+    header_up; the headers it copies back must be in the answer."""
+    block = _readme_block("caddyfile")
+    uri = re.search(r"^\s*uri (\S+)$", block, re.M).group(1)  # type: ignore[union-attr]
+    copied = re.search(r"^\s*copy_headers (.+)$", block, re.M).group(1).split()  # type: ignore[union-attr]
+    assert 'header_up Authorization "Bearer ' in block
     await _people(scim)
     headers = {"X-Forwarded-Method": "POST", "X-Forwarded-Uri": "/app/settings?tab=1",
                "X-Forwarded-Host": "app.example.com", "X-Forwarded-Proto": "https", "X-Forwarded-For": "203.0.113.9",
                "Cookie": "session=abc", "Accept": "text/html", "X-Forwarded-Email": "ada@example.com"}
-    answer = await proxy.get("/auth/forward?min_role=member", headers=headers)
-    assert answer.status == 200 and answer.headers["X-Rollcall-Role"] == "admin"
-    refused = await proxy.get("/auth/forward?min_role=admin", headers={**headers, "X-Forwarded-Email": "bob"})
-    assert refused.status == 403
+    answer = await proxy.get(uri, headers=headers)
+    assert answer.status == 200
+    assert all(name in answer.headers for name in copied) and answer.headers["X-Rollcall-Role"] == "admin"
+    guest = await scim.create_user("gwen")
+    await scim.create_group("rollcall-guests", [guest["id"]])
+    assert (await proxy.get(uri, headers={**headers, "X-Forwarded-Email": "gwen"})).status == 403  # below member
 
 
 async def test_nginx_auth_request_shape(scim: Scim, proxy: Scim) -> None:
-    """What the README's nginx snippet sends: a subrequest with the original method and headers, the body
-    dropped (proxy_pass_request_body off, Content-Length ""), X-Original-URI set, Authorization set."""
+    """What the README's nginx snippet sends: a subrequest to its proxy_pass path with the original method and
+    headers, the body dropped (proxy_pass_request_body off, Content-Length ""), X-Original-URI, Authorization;
+    the $upstream_http_* headers it reads must be in the answer."""
+    block = _readme_block("nginx")
+    target = re.search(r"proxy_pass http://[^/]+(/auth/forward\S*);", block).group(1)  # type: ignore[union-attr]
+    read_back = [name.replace("_", "-") for name in re.findall(r"\$upstream_http_(\w+)", block)]
+    assert "proxy_pass_request_body off;" in block and 'proxy_set_header Authorization "Bearer ' in block
     await _people(scim)
     for method in ("GET", "POST", "PUT", "DELETE", "HEAD"):
-        answer = await proxy.request(method, "/auth/forward?min_role=member", headers={
+        answer = await proxy.request(method, target, headers={
             "X-Original-URI": "/app/upload", "X-Forwarded-Email": "bob@example.com", "Cookie": "s=1",
             "Content-Type": "multipart/form-data; boundary=x"})
         assert answer.status == 200, (method, answer.body)
+        assert read_back and all(name in answer.headers for name in read_back)
         assert answer.headers["X-Rollcall-User"] == "bob"
+    assert (await proxy.get(target, headers={"X-Forwarded-Email": "eve@example.com"})).status == 403
 
 
 async def test_forward_auth_needs_the_roster_scope_and_a_scim_token_is_refused(scim: Scim, settings: Settings
