@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import signal
 import sqlite3
@@ -15,7 +16,7 @@ import httpx2
 import pytest
 import trustme
 
-from tests.conftest import REPO, RunningServer, serve_process
+from tests.conftest import REPO, RunningServer, mint_token, serve_process
 
 
 def client(server: RunningServer, token: str | None = None, **kw: object) -> httpx2.Client:
@@ -123,7 +124,10 @@ def test_config_file_settings_reach_the_server(tmp_path: Path) -> None:
         http.post("/Groups", json={"displayName": "acme-members", "members": [{"value": user["id"]}]})
         roster = http.get(server.base_url.removesuffix("/scim/v2") + "/api/members").json()
         assert [m["role"] for m in roster["members"]] == ["member"]
-        assert http.get(server.base_url.removesuffix("/scim/v2") + "/metrics").status_code == 200
+        scraper = asyncio.run(mint_token(server.db_path, "prometheus", ("admin",)))  # /metrics needs admin
+        metrics = http.get(server.base_url.removesuffix("/scim/v2") + "/metrics",
+                           headers={"Authorization": f"Bearer {scraper}"})
+        assert metrics.status_code == 200
 
 
 def test_size_limits_reach_the_server(tmp_path: Path) -> None:
