@@ -94,9 +94,4 @@ def _print_end(outcome: Outcome) -> None:
         print(f"rollcall: {outcome.refused}", flush=True)
     if outcome.interrupted:
         print("rollcall: interrupted before the checks were done", flush=True)
-    if outcome.left_behind:
-        listed = ", ".join(f"{item.kind} {item.name} ({item.id})" for item in outcome.left_behind)
-        print(f"cleanup: could not remove {listed}: remove them by hand (users were deactivated)", flush=True)
-    else:
-        print(f"cleanup: removed all {outcome.removed} resources it created; nothing else was touched", flush=True)
     print(f"{outcome.passed} passed, {outcome.failed} failed", flush=True)

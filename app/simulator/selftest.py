@@ -345,6 +345,14 @@ class Selftest:
                     left[item.id] = item
         self.outcome.removed = len({item.id for item in self.created}) - len(left)
         self.outcome.left_behind = list(left.values())
+        if left:
+            listed = ", ".join(f"{item.kind} {item.name} ({item.id})" for item in left.values())
+            self.record(Check("cleanup", "everything the selftest created is removed", False, seen=f"left: {listed}",
+                              cause="the token may not delete them (users were deactivated, so they are on nobody's "
+                                    "roster): remove them by hand"))
+        else:
+            self.record(Check("cleanup", f"removed all {self.outcome.removed} resources it created; touched nothing "
+                                         "else", True))
 
     async def _remove(self, client: ScimClient, item: Created) -> bool:
         """Whether `item` is gone now (deleted here, or before)."""
