@@ -20,10 +20,10 @@ from tests.conftest import REPO, free_port
 from tests.simulator.test_story import FINAL
 
 
-def start_demo(*args: str) -> subprocess.Popen[str]:
-    return subprocess.Popen([sys.executable, "-m", "app", "demo", "--no-browser", *args], cwd=REPO, text=True,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            env={**os.environ, "PYTHONUNBUFFERED": "1"})
+def start_demo(*args: str, command: tuple[str, ...] = (sys.executable, "-m", "app"), cwd: Path = REPO
+               ) -> subprocess.Popen[str]:
+    return subprocess.Popen([*command, "demo", "--no-browser", *args], cwd=cwd, text=True, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, env={**os.environ, "PYTHONUNBUFFERED": "1"})
 
 
 def read_until_story_over(process: subprocess.Popen[str], seconds: float = 60) -> list[str]:
