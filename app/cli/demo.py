@@ -127,6 +127,10 @@ async def _play(story: Story, base_url: str, token: str, args: argparse.Namespac
             await asyncio.to_thread(_open_browser, base_url.removesuffix(SCIM_PREFIX) + BROWSER_PATH)
         print(f"demo: {story.title}, as JumpCloud would send it", flush=True)
         runner = StoryRunner(story, client)
+        if present := await runner.roster():
+            already = f"{len(present)} member{'s' if len(present) != 1 else ''}"
+            print(f"demo: this database has {already} already; the story describes what it does to a fresh one, so "
+                  "the rosters may differ from it (✗)", flush=True)
         results = await runner.play(pace=1 / args.speed, report=lambda result: print(
             format_step(result, len(story.steps)), flush=True))
         members = sorted(results[-1].actual.items()) if results else []

@@ -95,8 +95,11 @@ class Diagnoser:
     async def cause(self, reply: Reply) -> str:
         trailing = split_base_url(self.base_url)[0].endswith("/")
         if reply.error is not None:
-            return ("nothing answered at that address: check the host name, the port, DNS and the firewall "
-                    "(JumpCloud only says 'There was a problem activating identity management')")
+            if "certificate" in reply.error.lower() or "ssl" in reply.error.lower():
+                return ("the TLS certificate is not one a provider trusts (self-signed, expired, for another name, "
+                        "or served without its intermediate chain): use a certificate from a public CA, full chain")
+            return ("nothing answered at that address, or not in time: check the host name, the port, DNS and the "
+                    "firewall (JumpCloud only says 'There was a problem activating identity management')")
         status = reply.status
         if status == 401:
             if not await self.authorization_arrives():

@@ -97,6 +97,8 @@ class Provider:
             user_id = found[0]["id"]
             self.user_ids[person.user_name] = user_id
             await self.send(self.dialect.update_user(user_id, person), 200, 204)
+            # Only activated users are pushed (§1): one taken over is made active, whatever rollcall had.
+            await self.send(self.dialect.set_active(user_id, person, True), 200, 204)
             return user_id
         return await self.create_user(person)
 

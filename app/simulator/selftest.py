@@ -139,6 +139,9 @@ class Selftest:
                 self.outcome.refused = str(error)
             except asyncio.CancelledError:
                 self.outcome.interrupted = True
+                task = asyncio.current_task()
+                if task is not None:
+                    task.uncancel()  # handled: the cleanup's own timeouts must not take it for a pending cancel
             finally:
                 await self.cleanup(client)
         return self.outcome

@@ -77,6 +77,24 @@ def test_the_demo_plays_its_story_keeps_serving_and_exits_0(sig: int, speed: str
             process.wait()
 
 
+def test_a_signal_in_the_middle_of_the_story_stops_it_with_exit_0() -> None:
+    process = start_demo("--port", str(free_port()), "--speed", "0.5")  # 3 s between steps
+    try:
+        assert process.stdout is not None
+        while not process.stdout.readline().startswith("[2/9]"):
+            pass
+        started = time.monotonic()
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(timeout=15) == 0
+        assert time.monotonic() - started < 5
+        rest = process.stdout.read()
+        assert "demo: stopped" in rest and "[3/9]" not in rest
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+
+
 def test_a_story_file_and_a_kept_database(tmp_path: Path) -> None:
     story = tmp_path / "story.json"
     story.write_text(json.dumps({"title": "Two people", "domain": "two.example", "pause": 0, "step": [
@@ -97,6 +115,16 @@ def test_a_story_file_and_a_kept_database(tmp_path: Path) -> None:
     members = subprocess.run([sys.executable, "-m", "app", "members", "--db", str(database), "--json"], cwd=REPO,
                              capture_output=True, text=True, timeout=30)
     assert [m["userName"] for m in json.loads(members.stdout)["members"]] == ["ann@two.example"]
+    again = start_demo("--port", str(free_port()), "--story", str(story), "--db", str(database))
+    try:
+        lines = read_until_story_over(again)
+        assert any("this database has 1 member already" in line for line in lines)
+        again.send_signal(signal.SIGTERM)
+        assert again.wait(timeout=15) == 0
+    finally:
+        if again.poll() is None:
+            again.kill()
+            again.wait()
 
 
 def test_a_bad_story_or_a_taken_port_is_one_line_and_no_traceback(tmp_path: Path) -> None:

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import trustme
 
 from app.cli.selftest import IDPS
 from app.simulator.dialects import DIALECTS
@@ -153,6 +154,19 @@ async def test_it_refuses_to_run_when_the_token_cannot_delete(aiohttp_server: An
         [user] = after["users"]["Resources"]
         assert user["id"] == left.id and user["active"] is False
         assert after["members"]["members"] == [] and after["groups"]["totalResults"] == 0
+
+
+def test_a_certificate_no_provider_trusts_is_named(tmp_path: Path) -> None:
+    authority = trustme.CA()  # a private CA: what a self-signed deployment looks like to JumpCloud
+    certificate = authority.issue_cert("127.0.0.1")
+    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
+    certificate.private_key_pem.write_to_path(key)
+    certificate.cert_chain_pems[0].write_to_path(cert)
+    with serve_process(tmp_path, "--tls-cert", str(cert), "--tls-key", str(key), scheme="https") as server:
+        done = selftest("--base-url", server.base_url, "--token", server.token, "--idp", "jumpcloud")
+    assert done.returncode == 1
+    assert "usual cause: the TLS certificate is not one a provider trusts" in done.stdout
+    assert done.stdout.splitlines()[-1] == "1 passed, 1 failed"  # the failed reach, and the cleanup (nothing)
 
 
 def test_http_to_a_public_address_is_warned_about() -> None:
