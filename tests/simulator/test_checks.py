@@ -55,3 +55,17 @@ async def test_an_untrusted_certificate_is_not_called_unreachable() -> None:
     assert "TLS certificate" in await diagnoser.cause(failed)
     refused = Reply(0, {}, "", None, f"{BASE}/Users", "GET", error="ClientConnectorError: Connection refused")
     assert "nothing answered" in await diagnoser.cause(refused)
+
+
+def test_the_simulator_is_a_client_and_imports_none_of_the_server() -> None:
+    import ast
+    from pathlib import Path
+
+    import app.simulator
+
+    for path in Path(app.simulator.__file__).parent.glob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text())):
+            names = [alias.name for alias in node.names] if isinstance(node, ast.Import) else \
+                [node.module or ""] if isinstance(node, ast.ImportFrom) else []
+            for name in names:
+                assert not name.startswith("app.") or name.startswith("app.simulator"), f"{path.name} imports {name}"
