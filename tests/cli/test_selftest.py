@@ -140,20 +140,28 @@ async def test_a_403_is_reported_as_a_token_scope(aiohttp_server: Any, backend: 
     assert snapshot(backend.base_url, backend.token, backend.db_path) == before
 
 
-async def test_it_refuses_to_run_when_the_token_cannot_delete(aiohttp_server: Any,
-                                                              running_server: RunningServer) -> None:
-    if server := running_server:
-        outcome = await through_proxy(aiohttp_server, server, Switches(forbid=(("DELETE", "/Users/"),)))
-        assert outcome.refused is not None and "can create a user but not delete it" in outcome.refused
-        assert not any(check.idp in IDPS for check in outcome.checks)  # no provider check ran
-        assert [check.idp for check in outcome.checks if not check.ok] == ["setup", "cleanup"]
-        # What it could not delete is named, and deactivated so that it is on nobody's roster.
-        [left] = outcome.left_behind
-        assert left.kind == "user" and left.name.startswith(MARKER)
-        after = snapshot(server.base_url, server.token, server.db_path)
+@pytest.mark.parametrize("kind", ["user", "group"])
+async def test_it_refuses_to_run_when_the_token_cannot_delete(aiohttp_server: Any, running_server: RunningServer,
+                                                              kind: str) -> None:
+    server = running_server
+    endpoint = "/Users/" if kind == "user" else "/Groups/"
+    outcome = await through_proxy(aiohttp_server, server, Switches(forbid=(("DELETE", endpoint),)))
+    assert outcome.refused is not None and f"can create a {kind} but not delete it" in outcome.refused
+    assert not any(check.idp in IDPS for check in outcome.checks)  # no provider check ran
+    [refusal, cleanup] = [check for check in outcome.checks if not check.ok]
+    assert (refusal.idp, cleanup.idp) == ("setup", "cleanup") and "403" in refusal.seen
+    # What it could not delete is named (a user is deactivated, so that it is on nobody's roster).
+    [left] = outcome.left_behind
+    assert left.kind == kind and left.name.startswith(MARKER) and left.name in cleanup.seen
+    after = snapshot(server.base_url, server.token, server.db_path)
+    assert after["members"]["members"] == []
+    if kind == "user":
         [user] = after["users"]["Resources"]
         assert user["id"] == left.id and user["active"] is False
-        assert after["members"]["members"] == [] and after["groups"]["totalResults"] == 0
+        assert after["groups"]["totalResults"] == 0
+    else:
+        [group] = after["groups"]["Resources"]
+        assert group["id"] == left.id and after["users"]["totalResults"] == 0
 
 
 def test_a_certificate_no_provider_trusts_is_named(tmp_path: Path) -> None:
