@@ -71,7 +71,7 @@ class Outcome:
 
     @property
     def passed(self) -> int:
-        return sum(1 for check in self.checks if check.ok)
+        return sum(1 for check in self.checks if check.ok and not check.warning)
 
     @property
     def failed(self) -> int:
@@ -214,7 +214,8 @@ class Selftest:
 
         async def large() -> None:
             # Removing ids that are no members changes nothing, whatever the size.
-            ghosts = [{"value": f"{MARKER}-absent-{n:012d}"} for n in range(LARGE_BODY_BYTES // 40)]
+            one = len(json.dumps({"value": f"{MARKER}-absent-{0:012d}"})) + 2  # with its ", "
+            ghosts = [{"value": f"{MARKER}-absent-{n:012d}"} for n in range(LARGE_BODY_BYTES // one)]
             body = {"schemas": [PATCH_OP], "Operations": [{"op": "remove", "path": "members", "value": ghosts}]}
             reply = await client.send(Request("PATCH", f"/Groups/{group_id}", body=body))
             if reply.status not in (200, 204):
