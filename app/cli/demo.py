@@ -85,8 +85,11 @@ def demo_command(args: argparse.Namespace) -> int:
 
 async def _run(settings: Settings, story: Story, token: str, args: argparse.Namespace) -> int:
     from app.web import server
+    from app.web.access_log import configure_logging
     from app.web.app import init_app
     from app.web.keys import ACCESS_LOG
+
+    configure_logging("text")  # serve's handler, with its token redaction, for whatever rollcall logs
 
     root = f"http://{settings.host}:{settings.port}"
     print(f"rollcall {__version__} demo on {root} (database {settings.db_path})", flush=True)
