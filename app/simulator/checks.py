@@ -115,6 +115,9 @@ class Diagnoser:
                 return "rollcall's own body limit refused it: raise --max-body-bytes"
             return ("a body limit at the proxy (413 not written by rollcall): raise it, e.g. nginx "
                     "client_max_body_size 2m, so that large group updates get through")
+        if status == 415 and not reply.is_scim:
+            return ("a proxy or web application firewall refuses the content type application/scim+json that every "
+                    "provider sends: allow it")
         if status in (301, 302, 303, 307, 308):
             return (f"the address redirects (to {reply.headers.get('Location', '?')}); identity providers do not "
                     "follow redirects: enter the address it redirects to (https://?) as the Base URL")
@@ -134,4 +137,6 @@ class Diagnoser:
                     "a captive portal) answered instead")
         if status == 409:
             return "a resource with this name exists already (left by an earlier, interrupted selftest?)"
-        return f"rollcall refused it ({reply.detail or status}); this is not a known misconfiguration: please report it"
+        if reply.is_scim:
+            return f"rollcall itself refused it, and says why: {reply.detail or status}"
+        return f"something in front of rollcall answered {status}: {reply.detail or 'with no explanation'}"

@@ -130,6 +130,13 @@ async def test_a_trailing_slash_rollcall_accepts_is_only_a_warning(aiohttp_serve
     assert next(check.name for check in outcome.checks if check.warning).startswith("the Base URL ends with '/'")
 
 
+async def test_a_firewall_refusing_the_scim_content_type_is_named(aiohttp_server: Any,
+                                                                  backend: RunningServer) -> None:
+    outcome = await through_proxy(aiohttp_server, backend, Switches(refuse_scim_json=True))
+    [(_name, cause)] = failures(outcome)
+    assert "refuses the content type application/scim+json" in cause
+
+
 async def test_a_403_is_reported_as_a_token_scope(aiohttp_server: Any, backend: RunningServer) -> None:
     # rollcall has no scopes yet: the proxy answers 403 to Okta's PUT of a group as a scoped token would get.
     before = snapshot(backend.base_url, backend.token, backend.db_path)
@@ -175,6 +182,15 @@ def test_a_certificate_no_provider_trusts_is_named(tmp_path: Path) -> None:
     assert done.returncode == 1
     assert "usual cause: the TLS certificate is not one a provider trusts" in done.stdout
     assert done.stdout.splitlines()[-1] == "1 passed, 1 failed"  # the failed reach, and the cleanup (nothing)
+
+
+def test_a_refusal_by_rollcall_itself_passes_on_what_rollcall_says(tmp_path: Path) -> None:
+    # --trusted-hosts names the public address, and the selftest uses another: rollcall's 400 says what to fix.
+    with serve_process(tmp_path, "--trusted-hosts", "rollcall.example.com") as server:
+        done = selftest("--base-url", server.base_url, "--token", server.token)
+    assert done.returncode == 1
+    assert "usual cause: rollcall itself refused it, and says why: The Host header names a host" in done.stdout
+    assert "--trusted-hosts" in done.stdout
 
 
 def test_http_to_a_public_address_is_warned_about() -> None:

@@ -25,6 +25,7 @@ class Switches:
     reject_double_slash: bool = False      # routes by exact path, so /scim/v2//Users is a plain 404
     forbid: tuple[tuple[str, str], ...] = ()  # (method, path fragment): a SCIM 403, as a token without the scope
     delay: float = 0.0                     # seconds before forwarding each request
+    refuse_scim_json: bool = False         # a firewall that knows only application/json: a plain-text 415
 
 
 def proxy_app(backend: str, switches: Switches) -> web.Application:
@@ -47,6 +48,8 @@ def proxy_app(backend: str, switches: Switches) -> web.Application:
                 return web.json_response({"schemas": ["urn:ietf:params:scim:api:messages:2.0:Error"],
                                           "status": "403", "detail": "The token may not do this."},
                                          status=403, content_type="application/scim+json")
+        if switches.refuse_scim_json and request.content_type == "application/scim+json":
+            return web.Response(status=415, text="Unsupported Media Type\n", content_type="text/plain")
         body = await request.read()
         if switches.max_body_bytes is not None and len(body) > switches.max_body_bytes:
             return web.Response(status=413, text="<html><body>413 Request Entity Too Large</body></html>",
