@@ -112,7 +112,48 @@ def parse_story(data: Any, where: str) -> Story:
                   tuple(steps))
     for step in story.steps:  # every field a step needs, checked before anything is sent
         _check_fields(step)
+    _check_plot(story, where)
     return story
+
+
+def _check_plot(story: Story, where: str) -> None:
+    """Refuse steps about people or groups that do not exist at that point of the story."""
+    people: set[str] = set()
+    groups: dict[str, set[str]] = {}
+
+    def need(number: int, ok: bool, what: str) -> None:
+        if not ok:
+            raise StoryError(f"{where}: step {number} ({story.steps[number - 1].action}): {what}")
+
+    for number, step in enumerate(story.steps, 1):
+        fields, action = step.fields, step.action
+        if action == "bind":
+            for group, handles in fields["groups"].items():
+                groups.setdefault(group, set()).update(handles)
+                people.update(handles)
+        elif action == "join":
+            groups.setdefault(fields["group"], set()).update(fields["people"])
+            people.update(fields["people"])
+        elif action == "leave":
+            for handle in fields["people"]:
+                need(number, handle in groups.get(fields["group"], set()), f"{handle} is not in {fields['group']}")
+            groups[fields["group"]] -= set(fields["people"])
+        elif action == "move":
+            need(number, fields["person"] in groups.get(fields["from"], set()),
+                 f"{fields['person']} is not in {fields['from']}")
+            groups[fields["from"]].discard(fields["person"])
+            groups.setdefault(fields["to"], set()).add(fields["person"])
+        elif action in ("suspend", "reactivate", "delete-user"):
+            need(number, fields["person"] in people, f"{fields['person']} has not joined yet")
+            if action == "delete-user":
+                people.discard(fields["person"])
+                for members in groups.values():
+                    members.discard(fields["person"])
+        elif action in ("delete-group", "rename-group"):
+            need(number, fields["group"] in groups, f"no group {fields['group']} has been bound yet")
+            members = groups.pop(fields["group"])
+            if action == "rename-group":
+                groups[fields["to"]] = members
 
 
 def _check_fields(step: Step) -> None:
