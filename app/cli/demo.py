@@ -120,7 +120,7 @@ async def _run(settings: Settings, story: Story, token: str, args: argparse.Name
 
 async def _play(story: Story, base_url: str, token: str, args: argparse.Namespace, serving: asyncio.Task) -> None:
     from app.simulator.client import ScimClient
-    from app.simulator.story import StoryRunner, format_step
+    from app.simulator.story import RosterError, StoryRunner, format_step
 
     async with ScimClient(base_url, token) as client:
         if not await _wait_until_up(client, serving):
@@ -134,8 +134,12 @@ async def _play(story: Story, base_url: str, token: str, args: argparse.Namespac
             already = f"{len(present)} member{'s' if len(present) != 1 else ''}"
             print(f"demo: this database has {already} already; the story describes what it does to a fresh one, so "
                   "the rosters may differ from it (✗)", flush=True)
-        results = await runner.play(pace=1 / args.speed, report=lambda result: print(
-            format_step(result, len(story.steps)), flush=True))
+        try:
+            results = await runner.play(pace=1 / args.speed, report=lambda result: print(
+                format_step(result, len(story.steps)), flush=True))
+        except RosterError as error:
+            print(f"demo: the story stopped: {error}; rollcall keeps serving until Ctrl-C", flush=True)
+            return
         members = sorted(results[-1].actual.items()) if results else []
         counts: dict[str, int] = {}
         for _, role in members:
