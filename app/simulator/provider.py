@@ -92,9 +92,9 @@ class Provider:
         """The user's id in rollcall: looked up first, created when not found, updated when found (R1-R3)."""
         if person.user_name in self.user_ids:
             return self.user_ids[person.user_name]
-        found = await self.lookup(self.dialect.lookup_user(person.user_name))
-        if found and isinstance(found[0].get("id"), str):
-            user_id = found[0]["id"]
+        found = _named(await self.lookup(self.dialect.lookup_user(person.user_name)), "userName", person.user_name)
+        if found is not None:
+            user_id = found
             self.user_ids[person.user_name] = user_id
             await self.send(self.dialect.update_user(user_id, person), 200, 204)
             # Only activated users are pushed (§1): one taken over is made active, whatever rollcall had.
@@ -111,9 +111,9 @@ class Provider:
         ids = [await self.provision(person) for person in people]
         group = self.groups.get(display_name)
         if group is None:
-            found = await self.lookup(self.dialect.lookup_group(display_name))
-            if found and isinstance(found[0].get("id"), str):
-                group = self.groups[display_name] = Group(found[0]["id"], display_name)
+            found = _named(await self.lookup(self.dialect.lookup_group(display_name)), "displayName", display_name)
+            if found is not None:
+                group = self.groups[display_name] = Group(found, display_name)
             else:
                 reply = await self.send(self.dialect.create_group(display_name, ids), 201)
                 group_id = self._created_id(reply, "group", display_name)
@@ -152,3 +152,14 @@ class Provider:
     async def delete_group(self, display_name: str) -> None:
         group = self.groups.pop(display_name)
         await self.send(self.dialect.delete_group(group.id), 204)
+
+
+def _named(resources: list[dict], attribute: str, name: str) -> str | None:
+    """The id of the resource that really has this name. Never just the first result: a server that ignores the
+    filter (or a proxy that drops the query string) answers with everyone, and the first of them is somebody else,
+    whom the selftest would then update and delete."""
+    for resource in resources:
+        value = resource.get(attribute)
+        if isinstance(value, str) and value.casefold() == name.casefold() and isinstance(resource.get("id"), str):
+            return resource["id"]
+    return None

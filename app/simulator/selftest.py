@@ -266,7 +266,8 @@ class Selftest:
             found = await provider.lookup(dialect.lookup_user(first.user_name))
             if [item.get("id") for item in found] != [provider.user_ids[first.user_name]]:
                 raise CheckFailed(f"{dialect.title} would have seen {len(found)} users for userName eq "
-                                  f"{first.user_name!r}", "the userName filter does not match exactly")
+                                  f"{first.user_name!r}, not exactly the one it created",
+                                  "the userName filter does not match exactly (does a proxy drop the query string?)")
             if isinstance(dialect, Entra):
                 found = await provider.lookup(dialect.lookup_by_external_id(first.external_id))
                 if [item.get("id") for item in found] != [provider.user_ids[first.user_name]]:

@@ -137,6 +137,17 @@ async def test_a_firewall_refusing_the_scim_content_type_is_named(aiohttp_server
     assert "refuses the content type application/scim+json" in cause
 
 
+async def test_filters_lost_on_the_way_never_make_it_touch_anyone_else(aiohttp_server: Any,
+                                                                       backend: RunningServer) -> None:
+    # Every lookup then answers with the whole organization: the selftest must not take anyone in it for its own.
+    before = snapshot(backend.base_url, backend.token, backend.db_path)
+    outcome = await through_proxy(aiohttp_server, backend, Switches(drop_query=True))
+    assert {cause for _name, cause in failures(outcome)} == {
+        "the userName filter does not match exactly (does a proxy drop the query string?)"}
+    assert outcome.left_behind == []
+    assert snapshot(backend.base_url, backend.token, backend.db_path) == before
+
+
 async def test_a_403_is_reported_as_a_token_scope(aiohttp_server: Any, backend: RunningServer) -> None:
     # rollcall has no scopes yet: the proxy answers 403 to Okta's PUT of a group as a scoped token would get.
     before = snapshot(backend.base_url, backend.token, backend.db_path)

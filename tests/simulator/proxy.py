@@ -26,6 +26,7 @@ class Switches:
     forbid: tuple[tuple[str, str], ...] = ()  # (method, path fragment): a SCIM 403, as a token without the scope
     delay: float = 0.0                     # seconds before forwarding each request
     refuse_scim_json: bool = False         # a firewall that knows only application/json: a plain-text 415
+    drop_query: bool = False               # forwards the path only, so every filter is lost
 
 
 def proxy_app(backend: str, switches: Switches) -> web.Application:
@@ -59,7 +60,8 @@ def proxy_app(backend: str, switches: Switches) -> web.Application:
             headers.pop("Authorization", None)
         if not switches.rewrite_host:
             headers["Host"] = request.headers.get("Host", "")
-        async with state["session"].request(request.method, URL(backend + request.raw_path, encoded=True),
+        target = request.raw_path.split("?")[0] if switches.drop_query else request.raw_path
+        async with state["session"].request(request.method, URL(backend + target, encoded=True),
                                             headers=headers, data=body or None, allow_redirects=False) as answer:
             payload = await answer.read()
             kept = {k: v for k, v in answer.headers.items() if k.lower() not in _HOP_BY_HOP
