@@ -63,6 +63,11 @@ class Provider:
         if not isinstance(resource_id, str) or not resource_id:
             # JumpCloud fails Test Connection on a non-string id (§2.1).
             raise ProviderError("a created resource with a string id", reply)
+        attribute = "userName" if kind == "user" else "displayName"
+        given = body.get(attribute)
+        if not isinstance(given, str) or given.casefold() != name.casefold():
+            # Not the resource it asked for: it is never taken for the provider's own, so never changed or deleted.
+            raise ProviderError(f"the created {kind} with {attribute} {name!r}", reply)
         self.on_created(kind, resource_id, name)
         return resource_id
 

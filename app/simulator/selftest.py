@@ -172,7 +172,8 @@ class Selftest:
             # Created inactive: even under --default-role member it never reaches the roster.
             reply = await client.send(Request("POST", "/Users", body={
                 "schemas": [USER_SCHEMA], "userName": probe_user.user_name, "active": False}))
-            if reply.status != 201 or not isinstance((reply.body or {}).get("id"), str):
+            if reply.status != 201 or not isinstance((reply.body or {}).get("id"), str) \
+                    or reply.body.get("userName") != probe_user.user_name:
                 raise ProviderError("201 and the created user", reply)
             self.remember("user", reply.body["id"], probe_user.user_name)
             created["user"] = reply
@@ -202,7 +203,8 @@ class Selftest:
         async def create_group() -> None:
             reply = await client.send(Request("POST", "/Groups", body={"schemas": [GROUP_SCHEMA],
                                                                        "displayName": group_name}))
-            if reply.status != 201 or not isinstance((reply.body or {}).get("id"), str):
+            if reply.status != 201 or not isinstance((reply.body or {}).get("id"), str) \
+                    or reply.body.get("displayName") != group_name:
                 raise ProviderError("201 and the created group", reply)
             self.remember("group", reply.body["id"], group_name)
             created["group"] = reply
