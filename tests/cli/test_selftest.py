@@ -148,6 +148,13 @@ async def test_filters_lost_on_the_way_never_make_it_touch_anyone_else(aiohttp_s
     assert snapshot(backend.base_url, backend.token, backend.db_path) == before
 
 
+@pytest.mark.parametrize("path", ["", "/scim", "/scim/v1"])
+async def test_a_base_url_without_the_scim_root_is_named(backend: RunningServer, path: str) -> None:
+    outcome = await Selftest(backend.base_url.removesuffix("/scim/v2") + path, backend.token, list(IDPS)).run()
+    [(_name, cause)] = failures(outcome)
+    assert "the Base URL must end in /scim/v2" in cause
+
+
 async def test_a_403_is_reported_as_a_token_scope(aiohttp_server: Any, backend: RunningServer) -> None:
     # rollcall has no scopes yet: the proxy answers 403 to Okta's PUT of a group as a scoped token would get.
     before = snapshot(backend.base_url, backend.token, backend.db_path)
