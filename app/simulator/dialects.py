@@ -113,10 +113,6 @@ class Dialect:
     def delete_group(self, group_id: str) -> Request:
         return Request("DELETE", f"/Groups/{group_id}", event="group_delete_provision")
 
-    def membership_probe(self, group_id: str, user_id: str) -> Request | None:
-        """A request that asks whether `user_id` is in the group, if the provider sends one."""
-        return Request("GET", f"/Groups/{group_id}", event="group_lookup")
-
 
 class JumpCloud(Dialect):
     """JumpCloud's Custom SCIM integration: the default profile of §8 ("most evidence")."""
@@ -251,7 +247,8 @@ class Entra(Dialect):
         return Request("PATCH", f"/Groups/{group_id}", body=_patch(
             {"op": "Replace", "path": "displayName", "value": new_name}), event="group_update_provision")
 
-    def membership_probe(self, group_id: str, user_id: str) -> Request | None:
+    def membership_probe(self, group_id: str, user_id: str) -> Request:
+        """Entra's question whether `user_id` is in the group: a list of 1 or 0."""
         return Request("GET", "/Groups", (("excludedAttributes", "members"),
                                           ("filter", f'{_eq("id", group_id)} and members[{_eq("value", user_id)}]')),
                        event="group_lookup")
