@@ -8,7 +8,7 @@ import os
 from collections.abc import Sequence
 
 from app import __version__
-from app.cli import admin, roster, serve
+from app.cli import admin, demo, roster, selftest, serve
 from app.cli.common import CommandError, fail
 
 
@@ -20,6 +20,8 @@ def build_parser() -> argparse.ArgumentParser:
     serve.register(commands)
     roster.register(commands)
     admin.register(commands)
+    demo.register(commands)
+    selftest.register(commands)
     return parser
 
 

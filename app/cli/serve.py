@@ -97,8 +97,12 @@ def serve_command(args: argparse.Namespace) -> int:
         configure_logging(settings.log_format)
         limits = _limits(settings)
         print(f"rollcall {__version__} serving {public} (database {settings.db_path})", flush=True)
-        asyncio.run(server.serve(init_app(settings), settings.host, settings.port, context, limits,
-                                 SHUTDOWN_GRACE_SECONDS))
+        try:
+            asyncio.run(server.serve(init_app(settings), settings.host, settings.port, context, limits,
+                                     SHUTDOWN_GRACE_SECONDS))
+        except OSError as error:
+            return fail(f"cannot listen on {settings.host}:{settings.port}: {error.strerror or error}; is another "
+                        "server using that port? Pick another --port")
         return 0
     finally:
         lock.release()

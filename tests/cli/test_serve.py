@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import signal
+import socket
 import sqlite3
 import ssl
 import subprocess
@@ -176,3 +177,15 @@ def test_a_tls_client_that_never_finishes_its_handshake_is_closed_after_the_head
             started = time.monotonic()
             assert sock.recv(4096) == b""
             assert time.monotonic() - started < 5
+
+
+def test_a_port_in_use_is_one_line_and_exit_1_not_a_hang(tmp_path: Path) -> None:
+    # The database was opened before the port was bound, and its thread kept the process alive after the error.
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        refused = subprocess.run([sys.executable, "-m", "app", "serve", "--db", str(tmp_path / "r.db"), "--port",
+                                  str(port)], cwd=REPO, capture_output=True, text=True, timeout=30)
+    assert refused.returncode == 1, refused.stderr
+    assert f"cannot listen on 127.0.0.1:{port}" in refused.stderr and "Traceback" not in refused.stderr
