@@ -5,7 +5,7 @@ from __future__ import annotations
 from aiohttp import web
 
 from app.protocol.schema_defs import GROUP_RESOURCE, USER_RESOURCE
-from app.web import api_views, bulk_views, forward_views, ops_views, scim_views
+from app.web import api_views, bulk_views, forward_views, ops_views, scim_views, token_views
 from app.web.keys import METRICS
 from app.web.middleware import Handler
 from app.web.route_paths import scim_path
@@ -47,6 +47,11 @@ def setup_routes(app: web.Application) -> None:
     router.add_get("/api/members", api_views.members)
     router.add_get("/api/members/{id}", api_views.member)
     router.add_get("/api/events", api_views.events)
+    token_list = router.add_resource("/api/tokens", name="tokens")
+    _add_get(token_list, token_views.list_tokens)
+    token_list.add_route("POST", token_views.create)
+    router.add_delete("/api/tokens/{name}", token_views.revoke)
+    router.add_post("/api/tokens/{name}/rotate", token_views.rotate)
     forward = router.add_resource("/auth/forward", name="forward-auth")
     _add_get(forward, forward_views.forward)
     for method in forward_views.METHODS:

@@ -51,7 +51,9 @@ def endpoints_of(app: web.Application, ids: dict[str, str]) -> list[Endpoint]:
         if template in UNAUTHENTICATED:
             continue
         collection = template.split("{id}")[0].rstrip("/").rsplit("/", 1)[-1]  # e.g. Users in .../Users/{id}
-        url = template.format(id=ids.get(collection, "unknown-id")) if "formatter" in info else template
+        values = {"id": ids.get(collection, "unknown-id")}
+        url = re.sub(r"\{(\w+)\}", lambda v, values=values: values.get(v.group(1), f"unknown-{v.group(1)}"),
+                     template)
         pattern = info.get("pattern")
         assert pattern is None or pattern.fullmatch(url), (template, url)
         found.extend(Endpoint(route.method, template, url) for route in resource if route.method != "*")
