@@ -140,7 +140,10 @@ def _is_loopback(host: str) -> bool:
 
 async def _first_token(db: Database, public: str) -> int:
     if not await tokens.has_live_token(db):
-        token = await tokens.create_token(db, "default")
+        # Every token may be expired or revoked, "default" among them: a name stays taken, so take the next free one.
+        taken = {record.name for record in await tokens.list_tokens(db)}
+        name = next(n for n in ("default", *(f"default-{i}" for i in range(2, len(taken) + 3))) if n not in taken)
+        token = await tokens.create_token(db, name)
         print("rollcall: this database had no API token, so one was created. It is shown only once:")
         print(f"  Token:    {token}")
         print(f"  Base URL: {public}")

@@ -14,7 +14,7 @@ from app.config import Settings
 from app.domain.tokens import LAST_USED_EVERY_S, revoke_token, rotate_token
 from app.storage.database import SCHEMA_VERSION, Database, migrate
 from app.web.keys import DATABASE
-from tests.conftest import REPO, Scim, mint_token
+from tests.conftest import REPO, Scim, free_port, mint_token
 
 
 def rollcall(*args: str) -> subprocess.CompletedProcess[str]:
@@ -152,3 +152,19 @@ def test_a_version_1_database_keeps_its_tokens_with_scim_and_roster(tmp_path: Pa
         assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
         assert conn.execute("SELECT scopes, expires, last_used FROM tokens").fetchall() == [("scim roster", None, None)]
         assert conn.execute("SELECT email_key, user_id FROM user_emails").fetchall() == [("ada@x.org", "u1")]
+
+
+def test_serve_mints_a_first_token_when_default_is_taken_by_a_dead_one(tmp_path: Path) -> None:
+    """Every token expired or revoked, `default` among them: serve creates `default-2`, it does not fail."""
+    db = tmp_path / "t.db"
+    assert rollcall("token", "create", "--name", "default", "--db", str(db)).returncode == 0
+    assert rollcall("token", "revoke", "default", "--db", str(db)).returncode == 0
+    process = subprocess.Popen([sys.executable, "-m", "app", "serve", "--db", str(db), "--port", str(free_port())],
+                               cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        lines = [process.stdout.readline() for _ in range(2)] if process.stdout else []
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
+    assert any("Token:" in line for line in lines), lines
+    assert "default-2" in rollcall("token", "list", "--db", str(db)).stdout
