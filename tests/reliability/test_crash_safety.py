@@ -27,7 +27,8 @@ from typing import Any
 import aiohttp
 import pytest
 
-from tests.conftest import GROUP_SCHEMA, PATCH_OP, REPO, USER_SCHEMA
+from app.storage.database import SCHEMA_VERSION
+from tests.conftest import GROUP_SCHEMA, PATCH_OP, REPO, USER_SCHEMA, assert_invariant
 from tests.reliability.conftest import (
     ServedDatabase,
     check_feed_matches_roster,
@@ -196,7 +197,8 @@ async def _get_all(session: aiohttp.ClientSession, url: str) -> list[dict[str, A
 
 
 async def _read_everything(served: ServedDatabase) -> tuple[list[dict[str, Any]], list[dict[str, Any]],
-                                                              dict[str, str], list[dict[str, Any]]]:
+                                                              dict[str, str], set[str], list[dict[str, Any]]]:
+    """Users, groups, the roster (id → role), who on it is held, and the feed, as a client reads them."""
     headers = {"Authorization": f"Bearer {served.token}"}
     async with aiohttp.ClientSession(headers=headers, timeout=aiohttp.ClientTimeout(total=30)) as session:
         base = served.server.base_url
@@ -204,7 +206,9 @@ async def _read_everything(served: ServedDatabase) -> tuple[list[dict[str, Any]]
         groups = await _get_all(session, f"{base}/Groups")
         async with session.get(f"{served.server.origin}/api/members") as answer:
             assert answer.status == 200
-            roster = {m["id"]: m["role"] for m in (await answer.json())["members"]}
+            members = (await answer.json())["members"]
+            roster = {m["id"]: m["role"] for m in members}
+            held = {m["id"] for m in members if m["held"]}
         events: list[dict[str, Any]] = []
         after = 0
         while True:
@@ -214,7 +218,7 @@ async def _read_everything(served: ServedDatabase) -> tuple[list[dict[str, Any]]
                 page = await answer.json()
             events += page["events"]
             if not page["events"]:
-                return users, groups, roster, events
+                return users, groups, roster, held, events
             after = page["next"]
 
 
@@ -255,7 +259,7 @@ async def test_acknowledged_changes_survive_sigkill(served_database: ServedDatab
     clients, tally, in_flight = await _drive_until_kill(served, kill_after, seed=kill_after, writers=writers)
 
     served.server.start()  # the same file, after SIGKILL
-    users, groups, roster, events = await _read_everything(served)
+    users, groups, roster, held, events = await _read_everything(served)
 
     # -- every acknowledged change is there; the one in flight is all there or not at all --------------------
     by_name = {u["userName"]: u for u in users}
@@ -283,7 +287,11 @@ async def test_acknowledged_changes_survive_sigkill(served_database: ServedDatab
     assert {g["displayName"] for g in groups} == set(ROLE_GROUPS)
 
     # -- the roster and the change feed agree with the data -----------------------------------------------
-    assert roster == expected_roles(users, groups), "GET /api/members disagrees with GET /Users and GET /Groups"
+    # Past three departures in the window, each one is held (app/domain/holds.py): the held keep their role.
+    implied = expected_roles(users, groups)
+    assert {u: r for u, r in roster.items() if u not in held} == {u: r for u, r in implied.items() if u not in held}, \
+        "GET /api/members disagrees with GET /Users and GET /Groups"
+    assert all(implied.get(u) != roster[u] for u in held), "held from a change the data no longer implies"
     feed_users = check_feed_matches_roster(events, roster)
     created_events = {e["userName"] for e in events if e["type"] == "user.created"}
     deleted_events = {e["userId"] for e in events if e["type"] == "user.deleted"}
@@ -295,11 +303,13 @@ async def test_acknowledged_changes_survive_sigkill(served_database: ServedDatab
 
     served.server.stop()
     assert _integrity_check(str(served.db_path)) == "ok"
+    assert_invariant(str(served.db_path))  # the same, read from the file, with the holds and their events
     print(f"\n[crash safety] kill point {kill_after}: {tally.sent} requests sent by {writers} clients, "
           f"{tally.acknowledged} acknowledged ({', '.join(f'{k}: {v}' for k, v in sorted(tally.by_kind.items()))}), "
           f"{in_flight} in flight at SIGKILL; after restart all {tally.acknowledged} acknowledged changes verified "
           f"through the final state of {verified} users ({facts} facts), {len(roster)} roster entries recomputed, "
-          f"{feed_users} users' feed checked in {len(events)} events; integrity_check ok; nothing lost")
+          f"{feed_users} users' feed checked in {len(events)} events ({len(held)} held); integrity_check ok; "
+          "nothing lost")
 
 
 # -- the fifth kill point: in the middle of a schema migration ------------------------------------------------
@@ -315,8 +325,8 @@ CREATE INDEX users_nick ON users (nick);
 NEWER_ROLLCALL_UPGRADES = """
 import asyncio, sys
 from app.storage import database
-database.MIGRATIONS = ((2, sys.argv[2]),)
-database.SCHEMA_VERSION = 2
+database.MIGRATIONS = (*database.MIGRATIONS, (database.SCHEMA_VERSION + 1, sys.argv[2]))
+database.SCHEMA_VERSION += 1
 print(asyncio.run(database.upgrade(sys.argv[1])), flush=True)
 """
 # The step has written this much into the WAL, uncommitted, when the process is killed (SQLite spills a
@@ -372,7 +382,7 @@ async def test_a_migration_killed_midway_leaves_the_old_version_whole(served_dat
     db_path = str(served.db_path)
     await _fill(db_path)
     before = _fingerprint(db_path)
-    assert before[0] == 1
+    assert before[0] == SCHEMA_VERSION
 
     child = _upgrade_in_child(db_path)
     wal = Path(f"{db_path}-wal")
@@ -395,20 +405,20 @@ async def test_a_migration_killed_midway_leaves_the_old_version_whole(served_dat
     assert _integrity_check(db_path) == "ok"
     version, digest = _fingerprint(db_path)
     columns = [row[1] for row in sqlite3.connect(db_path).execute("PRAGMA table_info(users)")]
-    if version == 1:
+    if version == SCHEMA_VERSION:
         assert digest == before[1] and "nick" not in columns, "a half-applied migration step"
     else:
-        assert version == 2 and digest == before[1]
+        assert version == SCHEMA_VERSION + 1 and digest == before[1]
         with sqlite3.connect(db_path) as conn:
             assert conn.execute("SELECT count(*) FROM users WHERE nick IS NOT upper(user_name)").fetchone()[0] == 0
     # upgrade() backed the file up before migrating: that copy is whole, at the old version, and nothing half
     # written is left beside it.
-    copies = sorted(Path(db_path).parent.glob("rollcall.db.v1-*.backup"))
+    copies = sorted(Path(db_path).parent.glob(f"rollcall.db.v{SCHEMA_VERSION}-*.backup"))
     assert len(copies) == 1 and _fingerprint(str(copies[0])) == before and _integrity_check(str(copies[0])) == "ok"
     assert not list(Path(db_path).parent.glob("*.partial"))
 
     # -- and the file serves: the rollcall it belongs to starts on it and answers from it --------------------
-    if version == 1:
+    if version == SCHEMA_VERSION:
         served.server.start()
         headers = {"Authorization": f"Bearer {served.token}"}
         async with aiohttp.ClientSession(headers=headers) as session, \
@@ -421,7 +431,7 @@ async def test_a_migration_killed_midway_leaves_the_old_version_whole(served_dat
         assert finished.wait(timeout=WORKLOAD_TIMEOUT_S) == 0, finished.stdout.read() if finished.stdout else ""
         if finished.stdout:
             finished.stdout.close()
-        assert _fingerprint(db_path) == (2, before[1]) and _integrity_check(db_path) == "ok"
+        assert _fingerprint(db_path) == (SCHEMA_VERSION + 1, before[1]) and _integrity_check(db_path) == "ok"
     print(f"\n[crash safety] migration of {MIGRATION_USERS} users killed with {killed_at_wal:,} bytes of it in the "
           f"WAL: after restart at schema version {version}, every row as before, integrity_check ok, the backup "
-          "upgrade() made first whole; served, then upgraded undisturbed to version 2")
+          f"upgrade() made first whole; served, then upgraded undisturbed to version {SCHEMA_VERSION + 1}")
