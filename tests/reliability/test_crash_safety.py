@@ -7,13 +7,16 @@ one sequence and the expected state is the state after the last acknowledged one
 client has at most one request in flight; that request may or may not have been applied, so for its user both
 outcomes are accepted (and nothing else).
 
-Five kill points: three into a run of 8 clients, one in the middle of group commits of 64 writers (each batch a
-transaction of many savepoints), and one in the middle of a schema migration.
+Six kill points: three into a run of 8 clients, one in the middle of group commits of 64 writers (each batch a
+transaction of many savepoints), one in the middle of a schema migration, and one while a role group's deletion opens
+a hold for its 3,000 members. The workload's departures open holds too; the roster must be what the data implies,
+minus the held departures, and the holds and their events must agree with it.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import random
 import signal
 import sqlite3
@@ -435,3 +438,75 @@ async def test_a_migration_killed_midway_leaves_the_old_version_whole(served_dat
     print(f"\n[crash safety] migration of {MIGRATION_USERS} users killed with {killed_at_wal:,} bytes of it in the "
           f"WAL: after restart at schema version {version}, every row as before, integrity_check ok, the backup "
           f"upgrade() made first whole; served, then upgraded undisturbed to version {SCHEMA_VERSION + 1}")
+
+
+# -- a kill point in the middle of opening a hold ---------------------------------------------------------------
+
+HOLD_USERS = 3000
+BULK_REQUEST = "urn:ietf:params:scim:api:messages:2.0:BulkRequest"
+# Where in the measured time of one hold-opening DELETE each kill lands: inside its transaction, and after it.
+KILL_FRACTIONS = (0.25, 0.5, 0.75, 1.0, 3.0)
+
+
+async def _members_group(session: aiohttp.ClientSession, base: str, user_ids: list[str]) -> tuple[str, float]:
+    """POST the members group with every user (releasing whoever an open hold keeps); its id and how long it took."""
+    started = time.monotonic()
+    body = {"schemas": [GROUP_SCHEMA], "displayName": "rollcall-members", "members": [{"value": i} for i in user_ids]}
+    async with session.post(f"{base}/Groups", json=body) as answer:
+        assert answer.status == 201, await answer.text()
+        return (await answer.json(content_type=None))["id"], time.monotonic() - started
+
+
+async def test_sigkill_while_a_hold_opens_leaves_nothing_half_held(served_database: ServedDatabase) -> None:
+    served = served_database
+    served.server.start()
+    headers = {"Authorization": f"Bearer {served.token}"}
+    timeout = aiohttp.ClientTimeout(total=REQUEST_TIMEOUT_S * 3)
+    base = served.server.base_url
+    async with aiohttp.ClientSession(headers=headers, timeout=timeout) as session:
+        user_ids: list[str] = []
+        for start in range(0, HOLD_USERS, 1000):
+            operations = [{"method": "POST", "path": "/Users", "bulkId": f"u{n}",
+                           "data": {"schemas": [USER_SCHEMA], "userName": f"held-{n}@acme.com"}}
+                          for n in range(start, start + 1000)]
+            async with session.post(f"{base}/Bulk", json={"schemas": [BULK_REQUEST], "Operations": operations}) as r:
+                assert r.status == 200, await r.text()
+                user_ids += [op["location"].rsplit("/", 1)[1] for op in (await r.json(content_type=None))["Operations"]]
+        group_id, _ = await _members_group(session, base, user_ids)
+        # One undisturbed round, to time the DELETE that opens the hold.
+        started = time.monotonic()
+        async with session.delete(f"{base}/Groups/{group_id}") as answer:
+            assert answer.status == 204
+        took = time.monotonic() - started
+        assert len(assert_invariant(str(served.db_path))["held"]) == HOLD_USERS
+        group_id, _ = await _members_group(session, base, user_ids)
+    outcomes = []
+    for fraction in KILL_FRACTIONS:
+        async with aiohttp.ClientSession(headers=headers, timeout=timeout) as session:
+            deleting = asyncio.create_task(session.delete(f"{base}/Groups/{group_id}"))
+            await asyncio.sleep(took * fraction)
+            served.server.kill()
+            with contextlib.suppress(aiohttp.ClientError, TimeoutError):
+                (await deleting).release()
+        assert _integrity_check(str(served.db_path)) == "ok"
+        served.server.start()
+        # -- after the restart: the whole change and its whole hold, or neither ----------------------------------
+        state = assert_invariant(str(served.db_path))
+        async with aiohttp.ClientSession(headers=headers, timeout=timeout) as session:
+            async with session.get(f"{base}/Groups/{group_id}", params={"excludedAttributes": "members"}) as answer:
+                group_stored = answer.status == 200
+            async with session.get(f"{served.server.origin}/api/holds") as answer:
+                open_holds = (await answer.json())["holds"]
+            if group_stored:
+                assert state["held"] == {} and open_holds == [] and len(state["roster"]) == HOLD_USERS
+                outcomes.append("not applied")
+            else:
+                assert len(state["held"]) == HOLD_USERS and len(state["roster"]) == HOLD_USERS
+                assert [h["count"] for h in open_holds] == [HOLD_USERS]
+                outcomes.append("applied and held")
+                group_id, _ = await _members_group(session, base, user_ids)  # releases them for the next round
+                assert assert_invariant(str(served.db_path))["held"] == {}
+    served.server.stop()
+    print(f"\n[crash safety] SIGKILL while a DELETE of a {HOLD_USERS}-member role group opened its hold "
+          f"(it takes {took * 1000:.0f} ms), at {', '.join(f'{f:.0%}' for f in KILL_FRACTIONS)} of it: "
+          f"{', '.join(outcomes)}; roster = data minus held departures, holds and feed agree, after each restart")
