@@ -35,8 +35,6 @@ def holds_command(args: argparse.Namespace) -> int:
     values = options(args, _HOLD_OPTIONS)
     if args.action is not None and args.id is None:
         raise CommandError(f"`rollcall holds {args.action}` needs the hold's id, e.g. `rollcall holds {args.action} 3`")
-    if args.action is None and args.id is not None:
-        raise CommandError("say what to do with the hold: `rollcall holds show ID` or `rollcall holds approve ID`")
 
     async def run(db: Database) -> int:
         holds = _holds(db, values)

@@ -4,6 +4,7 @@ Nothing here decides a role (that is roles.RoleRules); this module compares what
 with what the data now implies for the users a change touched, writes the difference, and records
 it as member.* events. Because it always derives from the current data, two requests that move a
 user between role groups give the right role after both, in either order, and lose nothing.
+The one exception is what a hold keeps (holds.py): a held departure waits, decided here, in the same transaction.
 """
 
 from __future__ import annotations
