@@ -247,3 +247,28 @@ async def test_deleting_the_administrators_group_keeps_its_admins(scim: Scim, se
     assert {b["id"] for b in bosses} == set(state["held"])
     [hold] = (await scim.get("/api/holds")).body["holds"]
     assert hold["cause"] == "last-admin" and hold["count"] == 2
+
+
+async def test_deactivating_the_only_admin_is_held_and_reactivating_releases_them(scim: Scim, settings: Settings
+                                                                                 ) -> None:
+    boss = await scim.create_user("boss@acme.com")
+    await scim.create_group(ADMINS, [boss["id"]])
+    start = await last_seq(scim)
+    off = await scim.patch(f"/Users/{boss['id']}", [{"op": "replace", "path": "active", "value": False}])
+    assert off.status == 200 and off.body["active"] is False  # the SCIM side says what the IdP sent
+    state = assert_invariant(settings.db_path)
+    assert state["roster"] == {boss["id"]: "admin"} and boss["id"] in state["held"]
+    assert (await scim.get(f"/api/members/{boss['id']}")).body["hold"]["reason"] == "deactivated"
+    await scim.patch(f"/Users/{boss['id']}", [{"op": "replace", "path": "active", "value": True}])
+    assert assert_invariant(settings.db_path) == {"roster": {boss["id"]: "admin"}, "held": {}}
+    assert member_events(await feed(scim, start)) == []
+
+
+async def test_each_operation_of_a_bulk_request_is_a_change_of_its_own(scim: Scim, settings: Settings) -> None:
+    users, _ = await organization(scim, 30)
+    operations = [{"method": "DELETE", "path": f"/Users/{u['id']}"} for u in users[:6]]
+    answer = await scim.post("/Bulk", {"schemas": ["urn:ietf:params:scim:api:messages:2.0:BulkRequest"],
+                                       "Operations": operations})
+    assert answer.status == 200 and [op["status"] for op in answer.body["Operations"]] == ["204"] * 6
+    state = assert_invariant(settings.db_path)
+    assert set(state["held"]) == {u["id"] for u in users[3:6]} and len(set(state["held"].values())) == 3
