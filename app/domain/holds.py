@@ -149,9 +149,10 @@ def approve(conn: sqlite3.Connection, rules: RoleRules, policy: HoldPolicy, hold
     regains = sum(1 for p in released if roles.get(p.user_id) == "admin")
     if policy.enabled and loses_admins and store.admins_not_held(conn) + regains == 0:
         raise errors.ScimError(409, f"Approving hold {hold_id} would leave the organization with no admin. Add "
-                                    "another admin in the identity provider first (or restart rollcall with "
-                                    "--no-hold to turn the safety nets off).")
+                                    "another admin in the identity provider first, or approve it with the safety "
+                                    "nets off (--no-hold).")
     entries = roster_store.entries(conn, ids)
+    applied_ids = {p.user_id for p in applied}
     events: list[Event] = []
     put: list[RosterEntry] = []
     drop: list[str] = []
@@ -160,7 +161,7 @@ def approve(conn: sqlite3.Connection, rules: RoleRules, policy: HoldPolicy, hold
         role = roles.get(person.user_id)
         facts = inputs.get(person.user_id)
         name = facts.user_name if facts else person.user_name
-        tag = {"hold": hold_id} if person in applied else {}
+        tag = {"hold": hold_id} if person.user_id in applied_ids else {}
         if before is None:  # cannot happen while the hold keeps them; nothing to undo
             continue
         if role is None:

@@ -61,6 +61,9 @@ def test_holds_lists_shows_and_approves(two_holds: RunningServer) -> None:
     events = [json.loads(line) for line in rollcall("events", "--json", "--db", db).stdout.splitlines()]
     assert [e["token"] for e in events if e["type"] == "member.left"] == ["rollcall-cli"] * 5
     assert "closed " in rollcall("holds", "show", "1", "--db", db).stdout
+    # With the safety nets off, a person may let the last admin go.
+    assert rollcall("holds", "approve", "2", "--no-hold", "--db", db).returncode == 0
+    assert assert_invariant(db) == {"roster": {}, "held": {}}
 
 
 @pytest.mark.parametrize(("args", "message"), [
