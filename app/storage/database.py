@@ -302,7 +302,7 @@ CREATE TABLE held (
     PRIMARY KEY (hold_id, user_id)
 ) WITHOUT ROWID;
 CREATE UNIQUE INDEX held_now ON held (user_id) WHERE outcome IS NULL;
-CREATE INDEX events_members_by_time ON events (at) WHERE type IN ('member.joined', 'member.left');
+CREATE INDEX events_members_by_time ON events (type, at) WHERE type IN ('member.joined', 'member.left');
 """
 
 # Upgrades, by the version they bring the file to. Version 1 is schema.sql itself, applied to an empty
