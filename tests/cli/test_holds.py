@@ -45,6 +45,9 @@ def test_holds_lists_shows_and_approves(two_holds: RunningServer) -> None:
     as_json = json.loads(rollcall("holds", "--json", "--db", db).stdout)
     assert [(h["id"], h["cause"], h["count"]) for h in as_json["holds"]] == [(1, "mass-removal", 5),
                                                                              (2, "last-admin", 1)]
+    table = rollcall("members", "--csv", "--db", db).stdout.splitlines()
+    assert table[0].endswith(",id,hold") and sum(line.endswith(",1") for line in table) == 5
+    assert sum(line.endswith(",2") for line in table) == 1
     shown = rollcall("holds", "show", "1", "--db", db)
     assert shown.returncode == 0 and shown.stdout.startswith("hold 1: open, mass-removal, opened ")
     assert shown.stdout.count("member -> leaves (group-deleted)  [held]") == 5
