@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from app.domain.holds import DEFAULT_MINIMUM, DEFAULT_PERCENT, DEFAULT_WINDOW_SECONDS, HoldPolicy
 from app.domain.limits import (
     DEFAULT_BULK_MAX_OPERATIONS,
     DEFAULT_BULK_MAX_PAYLOAD_BYTES,
@@ -47,6 +48,11 @@ class Settings:
     keepalive_timeout: float = 15.0  # seconds an idle kept-alive connection stays open
     # Host header values (lowercase, with or without port) answered; empty: any.
     trusted_hosts: tuple[str, ...] = ()
+    # The safety nets (app/domain/holds.py): a mass removal and the last admin's departure wait for a person.
+    hold: bool = True
+    hold_window: float = DEFAULT_WINDOW_SECONDS  # seconds over which departures are counted
+    hold_percent: float = DEFAULT_PERCENT  # of the members at the start of the window
+    hold_min: int = DEFAULT_MINIMUM  # departures in a window that never open a hold
 
     def __post_init__(self) -> None:
         if not 0 < self.port < 65536:
@@ -82,6 +88,7 @@ class Settings:
                                  f"not {host!r}")
         object.__setattr__(self, "trusted_hosts", hosts)
         self.rules  # noqa: B018 -- validates the prefix and default role now, not on first request
+        self.hold_policy  # noqa: B018 -- validates the hold settings now
 
     @property
     def scheme(self) -> str:
@@ -98,3 +105,7 @@ class Settings:
     @property
     def rules(self) -> RoleRules:
         return RoleRules(self.group_prefix, self.default_role)
+
+    @property
+    def hold_policy(self) -> HoldPolicy:
+        return HoldPolicy(self.hold, self.hold_window, self.hold_percent, self.hold_min)

@@ -21,6 +21,7 @@ import orjson
 
 from app.domain import paging, roster
 from app.domain.clock import utc_now
+from app.domain.holds import NO_HOLDS, HoldPolicy
 from app.domain.limits import Limits
 from app.domain.roles import RoleRules
 from app.protocol import cursors, errors
@@ -73,6 +74,16 @@ class _Changes:
     regranting_group: str | None = None
     # Member ids that named no User, skipped rather than stored (see _add_members), by group.
     skipped: dict[str, list[str]] = field(default_factory=dict)
+
+    def described(self) -> dict[str, Any]:
+        """What a hold says this write was: its user.* or group.* event, else the members it removed."""
+        for event in self.events:
+            if not event.type.startswith("group.member"):
+                return {"type": event.type, **(event.data or {})}
+        removed = [e for e in self.events if e.type == "group.member_removed"]
+        if removed:
+            return {"type": "group.member_removed", "groupId": removed[0].group_id, "count": len(removed)}
+        return {"type": self.events[0].type if self.events else "unknown"}
 
     def membership(self, kind: str, group_id: str, user_ids: list[str]) -> None:
         self.events.extend(Event(kind, user_id, group_id, {"groupId": group_id, "userId": user_id})
@@ -133,12 +144,14 @@ def new_id() -> str:
 
 
 class Directory:
-    def __init__(self, db: Database, rules: RoleRules, limits: Limits | None = None) -> None:
+    def __init__(self, db: Database, rules: RoleRules, limits: Limits | None = None,
+                 holds: HoldPolicy = NO_HOLDS) -> None:
         self.db = db
         self.rules = rules
         self.limits = limits or Limits()
         self._hints = paging.PageHints(db)
         self._cursor_key: bytes | None = None
+        self.holds = holds
 
     # -- reads -------------------------------------------------------------------------------------
     async def get(self, resource_type: ResourceType, resource_id: str, ctx: Context) -> Rendered:
@@ -375,7 +388,8 @@ class Directory:
             log.warning("group %s: skipped %d member id(s) that name no User: %s%s", group_id, len(skipped),
                         ", ".join(repr(i) for i in skipped[:10]), " (and more)" if len(skipped) > 10 else "")
         roster_store.append_events(conn, changes.events, now, ctx.actor)
-        roster.settle(conn, self.rules, changes.touched_users, actor=ctx.actor, now=now, reason=changes.reason)
+        roster.settle(conn, self.rules, changes.touched_users, actor=ctx.actor, now=now, reason=changes.reason,
+                      policy=self.holds, change=changes.described())
 
     # -- helpers -----------------------------------------------------------------------------------
     async def _validated(self, resource_type: ResourceType, body: Any) -> dict[str, Any]:

@@ -23,7 +23,7 @@ import aiosqlite
 
 from app.storage.filter_sql import register_functions
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 BUSY_TIMEOUT_MS = 5000
 # A lookup on the event loop waits at most this long for SQLite before moving to a reader thread.
 LOOP_BUSY_TIMEOUT_MS = 20
@@ -282,9 +282,39 @@ async def _run(conn: aiosqlite.Connection, function: Callable[..., T], *args: An
     return await conn._execute(lambda: function(conn._conn, *args))
 
 
+# Version 2: the safety nets (app/domain/holds.py). A hold is one change whose departures (or an admin's demotion)
+# wait for a person; `held` names each person it keeps on the roster, and what happened to them once it closed.
+# The partial index lets the sliding window count the feed's joins and departures without walking the feed.
+_HOLDS = """
+CREATE TABLE holds (
+    id         INTEGER PRIMARY KEY AUTOINCREMENT,
+    opened     TEXT NOT NULL,
+    cause      TEXT NOT NULL CHECK (cause IN ('mass-removal', 'last-admin')),
+    actor      TEXT NOT NULL,              -- the name of the token whose change was held
+    change     TEXT NOT NULL,              -- JSON: what that change was
+    state      TEXT NOT NULL DEFAULT 'open' CHECK (state IN ('open', 'approved', 'cancelled')),
+    closed     TEXT,
+    closed_by  TEXT
+);
+CREATE INDEX holds_open ON holds (id) WHERE state = 'open';
+CREATE TABLE held (
+    hold_id    INTEGER NOT NULL REFERENCES holds (id),
+    user_id    TEXT NOT NULL,
+    user_name  TEXT NOT NULL,
+    role       TEXT NOT NULL,              -- the role they keep on the roster while held
+    becomes    TEXT,                       -- the role the change gives them; NULL: they leave
+    reason     TEXT NOT NULL,              -- the member.left reason their departure will carry
+    outcome    TEXT CHECK (outcome IN ('applied', 'released')),  -- NULL while held
+    PRIMARY KEY (hold_id, user_id)
+) WITHOUT ROWID;
+CREATE UNIQUE INDEX held_now ON held (user_id) WHERE outcome IS NULL;
+CREATE INDEX events_members_by_time ON events (type, at) WHERE type IN ('member.joined', 'member.left');
+"""
+
 # Upgrades, by the version they bring the file to. Version 1 is schema.sql itself, applied to an empty
-# file; a later release appends (2, "ALTER TABLE ..."), and so on, and bumps SCHEMA_VERSION.
-MIGRATIONS: tuple[tuple[int, str], ...] = ()
+# file; each later version is a step here, applied to every file below it (a new file included), so each
+# statement of the schema is written once. A release appends (3, "ALTER TABLE ..."), and bumps SCHEMA_VERSION.
+MIGRATIONS: tuple[tuple[int, str], ...] = ((2, _HOLDS),)
 
 
 def schema_version(conn: sqlite3.Connection) -> int:

@@ -106,15 +106,19 @@ def last_member_event(conn: sqlite3.Connection, user_id: str) -> dict[str, Any] 
 
 
 def members(conn: sqlite3.Connection, user_id: str | None = None) -> list[dict[str, Any]]:
-    """The roster joined with the users' current names and primary e-mail, ordered by userName."""
+    """The roster joined with the users' current names and primary e-mail, ordered by userName, each with the open
+    hold that keeps them on it, if any (a held user may have been deleted: then the roster's name is all there is)."""
     where = "WHERE r.user_id = ?" if user_id is not None else ""
     return [
-        {"id": row[0], "userName": row[1], "displayName": row[2], "role": row[3], "since": row[4], "email": row[5]}
+        {"id": row[0], "userName": row[1], "displayName": row[2], "role": row[3], "since": row[4], "email": row[5],
+         "held": row[6] is not None, **({"hold": row[6]} if row[6] is not None else {})}
         for row in conn.execute(
-            "SELECT r.user_id, u.user_name, u.display_name, r.role, r.since, "
+            "SELECT r.user_id, coalesce(u.user_name, r.user_name), u.display_name, r.role, r.since, "
             "  (SELECT json_extract(e.value, '$.value') FROM json_each(u.doc, '$.emails') e "
-            "   ORDER BY coalesce(json_extract(e.value, '$.primary'), 0) DESC, e.key LIMIT 1) AS email "
-            f"FROM roster r JOIN users u ON u.id = r.user_id {where} ORDER BY u.user_name_key",
+            "   ORDER BY coalesce(json_extract(e.value, '$.primary'), 0) DESC, e.key LIMIT 1) AS email, "
+            "  (SELECT h.hold_id FROM held h WHERE h.user_id = r.user_id AND h.outcome IS NULL) "
+            f"FROM roster r LEFT JOIN users u ON u.id = r.user_id {where} "
+            "ORDER BY coalesce(u.user_name_key, lower(r.user_name))",
             (user_id,) if user_id is not None else (),
         )
     ]

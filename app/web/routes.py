@@ -47,6 +47,9 @@ def setup_routes(app: web.Application) -> None:
     router.add_get("/api/members", api_views.members)
     router.add_get("/api/members/{id}", api_views.member)
     router.add_get("/api/events", api_views.events)
+    router.add_get("/api/holds", api_views.holds)
+    router.add_get("/api/holds/{id}", api_views.hold)
+    router.add_post("/api/holds/{id}/approve", api_views.approve_hold)
     router.add_get("/healthz", ops_views.healthz)
     router.add_get("/readyz", ops_views.readyz)
     if METRICS in app:

@@ -17,7 +17,7 @@ from pathlib import Path
 import httpx2
 import pytest
 
-from app.storage.database import Database, DatabaseLock, backup
+from app.storage.database import SCHEMA_VERSION, Database, DatabaseLock, backup
 from tests.conftest import REPO, serve_process
 
 PRIVATE = 0o600
@@ -25,8 +25,8 @@ PRIVATE = 0o600
 NEWER_ROLLCALL = """
 import sys
 from app.storage import database
-database.MIGRATIONS = ((2, "CREATE TABLE extra (x TEXT);"),)
-database.SCHEMA_VERSION = 2
+database.MIGRATIONS = (*database.MIGRATIONS, (database.SCHEMA_VERSION + 1, "CREATE TABLE extra (x TEXT);"))
+database.SCHEMA_VERSION += 1
 from app.cli import main
 raise SystemExit(main(sys.argv[1:]))
 """
@@ -73,8 +73,9 @@ def test_token_create_backup_and_migrate_create_private_files(tmp_path: Path) ->
     # `migrate` by a rollcall one schema version newer: the backup it makes first is private too.
     result = subprocess.run([sys.executable, "-c", NEWER_ROLLCALL, "migrate", "--db", str(db)], cwd=REPO,
                             capture_output=True, text=True, timeout=60)
-    assert result.returncode == 0 and "from schema version 1 to 2" in result.stdout, result.stderr
-    made = list(tmp_path.glob("rollcall.db.v1-*.backup"))
+    upgraded = f"from schema version {SCHEMA_VERSION} to {SCHEMA_VERSION + 1}"
+    assert result.returncode == 0 and upgraded in result.stdout, result.stderr
+    made = list(tmp_path.glob(f"rollcall.db.v{SCHEMA_VERSION}-*.backup"))
     assert len(made) == 1 and mode(made[0]) == PRIVATE
     assert mode(db) == PRIVATE
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from app.storage.database import SCHEMA_VERSION
 from tests.conftest import Scim
 
 
@@ -12,7 +13,7 @@ async def test_health_probes_answer_without_a_token(scim: Scim) -> None:
     health = await scim.get("/healthz", auth=False)
     assert health.status == 200 and health.body == {"status": "ok"}
     ready = await scim.get("/readyz", auth=False)
-    assert ready.status == 200 and ready.body["status"] == "ready" and ready.body["schemaVersion"] == 1
+    assert ready.status == 200 and ready.body["status"] == "ready" and ready.body["schemaVersion"] == SCHEMA_VERSION
 
 
 async def test_metrics_are_off_by_default(scim: Scim) -> None:
