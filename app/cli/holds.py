@@ -24,6 +24,8 @@ def register(commands: Any) -> None:
     holds.add_argument("--json", action="store_true", help="print JSON")
     holds.add_argument("action", nargs="?", choices=("show", "approve"), help="show or approve one hold")
     holds.add_argument("id", nargs="?", type=int, help="the hold's id, as `rollcall holds` lists it")
+    holds.add_argument("--leave-no-admin", action="store_true",
+                       help="with approve: approve even though the organization is then left with no admin")
     holds.set_defaults(run=holds_command)
 
 
@@ -64,7 +66,7 @@ def holds_command(args: argparse.Namespace) -> int:
                 print(f"  {person['userName']}  {person['role']} -> {becomes}  [{person['outcome']}]  {person['id']}")
             return 0
         try:
-            done = await holds.approve(args.id, APPROVER)
+            done = await holds.approve(args.id, APPROVER, leave_no_admin=args.leave_no_admin)
         except ScimError as error:
             return fail(error.detail)
         if args.json:

@@ -131,9 +131,10 @@ def expected_roster(conn: sqlite3.Connection, rules: RoleRules) -> dict[str, str
 
 
 def approve(conn: sqlite3.Connection, rules: RoleRules, policy: HoldPolicy, hold_id: int, *, actor: str,
-            now: str) -> dict[str, Any]:
+            now: str, leave_no_admin: bool = False) -> dict[str, Any]:
     """Let a hold's changes happen now: ordinary member.left (with the original reason) and member.role_changed
-    events, each naming the hold. Refused while it would leave the organization with no admin."""
+    events, each naming the hold. While it would leave the organization with no admin, it takes a person's
+    explicit word for it (`leave_no_admin`): one wrong click must not lock everyone out."""
     hold = store.get_hold(conn, hold_id)
     if hold is None:
         raise errors.not_found(f"No hold has the id {hold_id}; `rollcall holds` lists the open ones.")
@@ -147,10 +148,11 @@ def approve(conn: sqlite3.Connection, rules: RoleRules, policy: HoldPolicy, hold
     released = [p for p in people if not still_follows(p, roles.get(p.user_id))]
     loses_admins = any(p.role == "admin" for p in applied)
     regains = sum(1 for p in released if roles.get(p.user_id) == "admin")
-    if policy.enabled and loses_admins and store.admins_not_held(conn) + regains == 0:
+    if policy.enabled and loses_admins and not leave_no_admin and store.admins_not_held(conn) + regains == 0:
         raise errors.ScimError(409, f"Approving hold {hold_id} would leave the organization with no admin. Add "
-                                    "another admin in the identity provider first, or approve it with the safety "
-                                    "nets off (--no-hold).")
+                                    "another admin in the identity provider first, or say that no admin is what "
+                                    "you want: `rollcall holds approve ID --leave-no-admin`, or "
+                                    "POST /api/holds/ID/approve?leave_no_admin=true.")
     entries = roster_store.entries(conn, ids)
     applied_ids = {p.user_id for p in applied}
     events: list[Event] = []
@@ -213,6 +215,7 @@ class Holds:
 
         return await self.db.read(read)
 
-    async def approve(self, hold_id: int, actor: str) -> dict[str, Any]:
+    async def approve(self, hold_id: int, actor: str, *, leave_no_admin: bool = False) -> dict[str, Any]:
         now = utc_now()
-        return await self.db.write(lambda conn: approve(conn, self.rules, self.policy, hold_id, actor=actor, now=now))
+        return await self.db.write(lambda conn: approve(conn, self.rules, self.policy, hold_id, actor=actor, now=now,
+                                                        leave_no_admin=leave_no_admin))

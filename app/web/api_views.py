@@ -74,4 +74,8 @@ async def hold(request: web.Request) -> web.Response:
 
 
 async def approve_hold(request: web.Request) -> web.Response:
-    return _json(await request.app[HOLDS].approve(_hold_id(request), request[TOKEN_NAME]))
+    leave_no_admin = request.query.get("leave_no_admin", "false").lower()
+    if leave_no_admin not in ("true", "false"):
+        raise errors.invalid_value(f"leave_no_admin must be true or false, not {leave_no_admin!r}.")
+    return _json(await request.app[HOLDS].approve(_hold_id(request), request[TOKEN_NAME],
+                                                  leave_no_admin=leave_no_admin == "true"))

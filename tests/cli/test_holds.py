@@ -64,8 +64,8 @@ def test_holds_lists_shows_and_approves(two_holds: RunningServer) -> None:
     events = [json.loads(line) for line in rollcall("events", "--json", "--db", db).stdout.splitlines()]
     assert [e["token"] for e in events if e["type"] == "member.left"] == ["rollcall-cli"] * 5
     assert "closed " in rollcall("holds", "show", "1", "--db", db).stdout
-    # With the safety nets off, a person may let the last admin go.
-    assert rollcall("holds", "approve", "2", "--no-hold", "--db", db).returncode == 0
+    # A person may let the last admin go, by saying so.
+    assert rollcall("holds", "approve", "2", "--leave-no-admin", "--db", db).returncode == 0
     assert assert_invariant(db) == {"roster": {}, "held": {}}
 
 

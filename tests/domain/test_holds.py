@@ -223,6 +223,22 @@ async def test_the_only_admin_stays_until_another_admin_exists_and_a_person_appr
                                                       ("left", "boss@acme.com", "left-role-groups")]
 
 
+async def test_a_person_may_approve_leaving_no_admin_but_only_by_saying_so(scim: Scim, settings: Settings) -> None:
+    boss = await scim.create_user("boss@acme.com")
+    admins = await scim.create_group(ADMINS, [boss["id"]])
+    await organization(scim, 5)
+    await remove(scim, admins, boss)
+    [hold_id] = set(assert_invariant(settings.db_path)["held"].values())
+    refused = await scim.post(f"/api/holds/{hold_id}/approve", {})
+    assert refused.status == 409 and "leave_no_admin=true" in refused.body["detail"]
+    bad = await scim.post(f"/api/holds/{hold_id}/approve?leave_no_admin=maybe", {})
+    assert bad.status == 400 and bad.body["scimType"] == "invalidValue"
+    assert (await scim.post(f"/api/holds/{hold_id}/approve?leave_no_admin=true", {})).status == 200
+    state = assert_invariant(settings.db_path)
+    assert boss["id"] not in state["roster"] and state["held"] == {}
+    assert "admin" not in state["roster"].values()
+
+
 async def test_the_last_admins_demotion_is_held_and_released_when_put_back(scim: Scim, settings: Settings) -> None:
     boss = await scim.create_user("boss@acme.com")
     admins = await scim.create_group(ADMINS, [boss["id"]])
