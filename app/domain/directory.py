@@ -27,7 +27,14 @@ from app.protocol import cursors, errors
 from app.protocol.filters import Filter
 from app.protocol.members import member_ids
 from app.protocol.patch import MemberChange, PatchOperation, apply_patch, parse_patch_request
-from app.protocol.resources import dump_resource, list_response, load_resource, project, wants_attribute
+from app.protocol.resources import (
+    dump_resource,
+    list_response,
+    load_resource,
+    names_sub_attribute,
+    project,
+    wants_attribute,
+)
 from app.protocol.schema_defs import GROUP_RESOURCE, RESOURCE_TYPES, USER_RESOURCE, ResourceType
 from app.storage import resources as store
 from app.storage import roster as roster_store
@@ -436,7 +443,9 @@ class Directory:
             }
         if not wants_attribute(resource_type, ctx.attributes, ctx.excluded, "members"):
             return {i: {} for i in ids}
-        with_display = _asks_for_member_display(ctx.attributes)
+        # members.display is read only when the projection names it (returned="request" in schema_defs).
+        with_display = any(names_sub_attribute(GROUP_RESOURCE, paths, "members", "display")
+                           for paths in (ctx.attributes, ctx.excluded))
         members = store.members_of(conn, ids, with_display)
         return {
             i: {"members": [
@@ -525,12 +534,6 @@ def _apply_member_changes(conn: sqlite3.Connection, group_id: str, member_change
     changes.membership("group.member_added", group_id, added)
     changes.membership("group.member_removed", group_id, removed)
     return bool(added or removed)
-
-
-def _asks_for_member_display(attributes: list[str] | None) -> bool:
-    """Whether `attributes` names members.display (returned="request" in schema_defs), URN-qualified or not."""
-    qualified = f"{GROUP_RESOURCE.schema.id}:members.display".lower()
-    return any(name.lower() in ("members.display", qualified) for name in attributes or ())
 
 
 def _display(user: dict[str, Any]) -> str:

@@ -20,7 +20,7 @@ from marshmallow import fields
 
 from app.protocol.errors import describe as _describe
 from app.protocol.errors import invalid_filter, invalid_syntax, invalid_value
-from app.protocol.filters import PatchPath, parse_selected_path
+from app.protocol.filters import And, Compare, Filter, Not, Or, PatchPath, parse_selected_path
 from app.protocol.members import MemberError, member_id
 from app.protocol.patch import Predicate, value_predicate
 from app.protocol.schema_defs import (
@@ -765,6 +765,38 @@ def wants_attribute(resource_type: ResourceType, attributes: list[str] | None, e
             if segments and target[:len(segments)] == segments:
                 return False
     return True
+
+
+def names_sub_attribute(resource_type: ResourceType, paths: list[str] | None, attribute: str, sub: str) -> bool:
+    """Whether `paths` (an attributes or excludedAttributes list) name `attribute.sub`: as a path, URN-qualified or
+    not, also through a value filter (`members[type eq "User"].display`), or inside a value filter on `attribute`
+    (`members[display pr]`), which needs the sub-attribute to be evaluated. For a sub-attribute that is read only
+    when asked for (Group members' display)."""
+    target = (attribute.lower(), sub.lower())
+    for path in paths or ():
+        if tuple(segment.lower() for segment in _segments(resource_type, path)) == target:
+            return True
+        selected = _value_filtered(path)
+        if selected is not None and selected.attr.name.lower() == target[0] \
+                and target[1] in _names_compared(selected.filter):
+            return True
+    return False
+
+
+def _names_compared(node: Filter | None) -> set[str]:
+    """The lower-cased (sub-)attribute names a value filter compares, walked without recursion."""
+    names: set[str] = set()
+    pending = [node] if node is not None else []
+    while pending:
+        current = pending.pop()
+        if isinstance(current, And | Or):
+            pending.extend((current.left, current.right))
+        elif isinstance(current, Not):
+            pending.append(current.inner)
+        elif isinstance(current, Compare):
+            # `members[members.display pr]` is tolerated as `members[display pr]` (see patch._filter_sub_attribute).
+            names.add((current.path.sub or current.path.name).lower())
+    return names
 
 
 @cache
