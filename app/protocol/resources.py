@@ -197,8 +197,9 @@ class _MultiValued(_ScimField):
         self.inner = inner
 
     def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> Any:
-        if isinstance(value, dict):
-            # Several IdPs send one object where the schema says array; the meaning is unambiguous.
+        if isinstance(value, dict) or (isinstance(value, str) and isinstance(self.inner, _Member)):
+            # Several IdPs send one object where the schema says array; the meaning is unambiguous. A member may
+            # also be its bare id, so one id string is one member, as in PATCH (protocol.members.member_ids).
             value = [value]
         if not isinstance(value, list):
             raise ma.ValidationError(f"must be an array, got {_describe(value)}")

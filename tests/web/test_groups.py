@@ -259,3 +259,27 @@ async def test_post_put_and_patch_refuse_the_same_member_references(scim: Scim, 
     user = await scim.create_user("barbara")
     status, scim_type, members = await _write_member(scim, way, _with_id(member, user["id"]))
     assert (status, scim_type, members) == (400, "invalidValue", [])
+
+
+@pytest.mark.parametrize("way", WAYS)
+@pytest.mark.parametrize("member", [pytest.param({"value": "{id}"}, id="object"), pytest.param("{id}", id="string")])
+async def test_one_member_not_in_an_array_is_read_alike_by_every_way(scim: Scim, way: str, member: object) -> None:
+    # `"members": <one member>` without the array: every way took a lone object, and PATCH (the one member parser)
+    # a lone id string too, but POST and PUT refused the string ("members must be an array").
+    user = await scim.create_user("barbara")
+    group = await scim.create_group(f"g-{way}")
+    url, sent = f"/Groups/{group['id']}", _with_id(member, user["id"])
+    if way == "post":
+        answer = await scim.post("/Groups", {"schemas": [GROUP_SCHEMA], "displayName": "new", "members": sent})
+        group_id = answer.body.get("id", group["id"])
+    else:
+        group_id = group["id"]
+        if way == "put":
+            answer = await scim.put(url, {"schemas": [GROUP_SCHEMA], "displayName": group["displayName"],
+                                          "members": sent})
+        elif way == "patch-pathless":
+            answer = await scim.patch(url, [{"op": "add", "value": {"members": sent}}])
+        else:
+            answer = await scim.patch(url, [{"op": way.removeprefix("patch-"), "path": "members", "value": sent}])
+    assert answer.status in (200, 201), answer.body
+    assert await members_of(scim, group_id) == [user["id"]]
