@@ -29,6 +29,7 @@ from app.protocol.members import member_ids
 from app.protocol.patch import MemberChange, PatchOperation, apply_patch, parse_patch_request
 from app.protocol.resources import (
     dump_resource,
+    has_value_filters,
     list_response,
     load_resource,
     names_sub_attribute,
@@ -117,10 +118,11 @@ OFF_LOOP_BODY_BYTES = 4 * 1024
 # schemas, id, meta, groups and unknown attributes, which identity providers send little of; a body four times
 # the limit is refused rather than validated for a document that could not be stored anyway.
 EARLY_REFUSAL_FACTOR = 4
-# One thread validates every large body: validation is pure Python, so more threads would not validate
-# faster (they share the GIL) but would each compete with the event loop for it. With one, the loop gets
-# the GIL back at every switch interval and keeps answering (tests/reliability/test_event_loop.py: /healthz
-# took 527 ms under 8 clients posting 60 KB bodies with asyncio's default pool of threads).
+# One thread validates every large body (and renders the answers heavy to project): validation is pure
+# Python, so more threads would not validate faster (they share the GIL) but would each compete with the
+# event loop for it. With one, the loop gets the GIL back at every switch interval and keeps answering
+# (tests/reliability/test_event_loop.py: /healthz took 527 ms under 8 clients posting 60 KB bodies with
+# asyncio's default pool of threads).
 _VALIDATOR = ThreadPoolExecutor(max_workers=1, thread_name_prefix="rollcall-validate")
 # A list page fetches User.groups for this many users at a time and Group.members for one group at a time,
 # so that the extras held while a page is built stay near one resource's worth, not a page's.
@@ -155,6 +157,8 @@ class Directory:
                 raise _not_found(resource_type, resource_id)
             return current, self._extras(conn, resource_type, [current.id], ctx)[current.id]
 
+        if _projects_heavily(ctx):
+            return await self.db.read(lambda conn: self.render(resource_type, read(conn), ctx))
         return self.render(resource_type, await self.db.lookup(read), ctx)
 
     async def search(self, resource_type: ResourceType, query: ListQuery, base_url: str) -> dict[str, Any]:
@@ -203,6 +207,8 @@ class Directory:
                                      budget, render)
 
         def read_if_point(conn: sqlite3.Connection) -> paging.Page | None:
+            if _projects_heavily(ctx):
+                return None
             return read(conn) if all(store.is_point_search(conn, s) for s in searches) else None
 
         # A point read (the identity provider's `userName eq` lookup, a resource by id) is answered on the loop
@@ -240,7 +246,7 @@ class Directory:
     # -- writes ------------------------------------------------------------------------------------
     async def create(self, resource_type: ResourceType, body: Any, ctx: Context) -> Rendered:
         document = await self._validated(resource_type, body)
-        return self.render(resource_type, await self.db.write(self.creating(resource_type, document, ctx)), ctx)
+        return await self._answer(resource_type, await self.db.write(self.creating(resource_type, document, ctx)), ctx)
 
     def creating(self, resource_type: ResourceType, document: dict[str, Any], ctx: Context,
                  resource_id: str | None = None) -> Write[Written]:
@@ -273,7 +279,7 @@ class Directory:
                       if_match: str | None = None) -> Rendered:
         document = await self._validated(resource_type, body)
         write = self.replacing(resource_type, resource_id, document, ctx, if_match)
-        return self.render(resource_type, await self.db.write(write), ctx)
+        return await self._answer(resource_type, await self.db.write(write), ctx)
 
     def replacing(self, resource_type: ResourceType, resource_id: str, document: dict[str, Any], ctx: Context,
                   if_match: str | None = None) -> Write[Written]:
@@ -287,7 +293,7 @@ class Directory:
                     if_match: str | None = None) -> Rendered:
         operations = await off_loop_if_large(encoded_size(body), parse_patch_request, body)
         write = self.patching(resource_type, resource_id, operations, ctx, if_match)
-        return self.render(resource_type, await self.db.write(write), ctx)
+        return await self._answer(resource_type, await self.db.write(write), ctx)
 
     def patching(self, resource_type: ResourceType, resource_id: str, operations: list[PatchOperation],
                  ctx: Context, if_match: str | None = None) -> Write[Written]:
@@ -456,6 +462,13 @@ class Directory:
             for i in ids
         }
 
+    async def _answer(self, resource_type: ResourceType, written: Written, ctx: Context) -> Rendered:
+        """The answer to a write: `render`, on a worker thread when the projection is heavy (_projects_heavily)."""
+        if _projects_heavily(ctx):
+            return await asyncio.get_running_loop().run_in_executor(
+                _VALIDATOR, functools.partial(self.render, resource_type, written, ctx))
+        return self.render(resource_type, written, ctx)
+
     def render(self, resource_type: ResourceType, written: Written, ctx: Context) -> Rendered:
         """A stored resource and its extras (User.groups, Group.members) as the client sees it."""
         stored, extra = written
@@ -534,6 +547,13 @@ def _apply_member_changes(conn: sqlite3.Connection, group_id: str, member_change
     changes.membership("group.member_added", group_id, added)
     changes.membership("group.member_removed", group_id, removed)
     return bool(added or removed)
+
+
+def _projects_heavily(ctx: Context) -> bool:
+    """Whether rendering for `ctx` may cost more than the event loop can spare: value filters in attributes or
+    excludedAttributes are bounded only per resource (MAX_PROJECTION_WORK, about half a second of Python), so a
+    read or write answer projected with them runs on a thread, like a scan or a large body's validation."""
+    return has_value_filters(ctx.attributes) or has_value_filters(ctx.excluded)
 
 
 def _display(user: dict[str, Any]) -> str:

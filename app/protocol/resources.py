@@ -530,6 +530,12 @@ def _value_filtered(path: str) -> PatchPath | None:
     return selected if selected is not None and selected.filter is not None else None
 
 
+def has_value_filters(paths: list[str] | None) -> bool:
+    """Whether an attributes/excludedAttributes list holds an `attr[filter]` path: projecting with one may cost up
+    to MAX_PROJECTION_WORK comparisons per resource, too much for the event loop."""
+    return any(_value_filtered(path) is not None for path in paths or ())
+
+
 def _plain_path(path: str) -> str:
     """The path a value filter narrows: `emails[type eq "work"].value` -> `emails.value`."""
     selected = _value_filtered(path)
