@@ -28,6 +28,7 @@ from app.protocol.filters import Filter
 from app.protocol.members import member_ids
 from app.protocol.patch import MemberChange, PatchOperation, apply_patch, parse_patch_request
 from app.protocol.resources import (
+    ProjectionWork,
     dump_resource,
     has_value_filters,
     list_response,
@@ -68,6 +69,9 @@ class Context:
     actor: str = roster.SYSTEM_ACTOR
     attributes: list[str] | None = None
     excluded: list[str] | None = None
+    # What value filters in attributes/excludedAttributes may still cost this request's answer (one budget
+    # for all the resources of a list page).
+    projection: ProjectionWork = field(default_factory=ProjectionWork, compare=False)
 
 
 @dataclass
@@ -478,7 +482,7 @@ class Directory:
                 "lastModified": stored.last_modified, "location": location, "version": etag}
         body = dump_resource(resource_type, stored.document, id=stored.id, meta=meta, extra=extra)
         if ctx.attributes or ctx.excluded:
-            body = project(body, resource_type, ctx.attributes, ctx.excluded)
+            body = project(body, resource_type, ctx.attributes, ctx.excluded, ctx.projection)
         return Rendered(body, etag, location)
 
 

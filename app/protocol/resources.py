@@ -572,22 +572,30 @@ def _value_filters(resource_type: ResourceType, paths: tuple[str, ...]) -> _Valu
     return found
 
 
-def _check_work(resource: dict[str, Any], filters: _ValueFilters) -> None:
-    work = 0
+class ProjectionWork:
+    """The value comparisons an answer's value filters may still make: MAX_PROJECTION_WORK for the whole answer
+    (a list page, or one resource), so that a page of large resources does not multiply the limit."""
+
+    def __init__(self, limit: int = MAX_PROJECTION_WORK) -> None:
+        self.left = limit
+
+
+def _check_work(resource: dict[str, Any], filters: _ValueFilters, work: ProjectionWork) -> None:
     for key, value in resource.items():
         entries = filters.get(key.lower())
         if entries and isinstance(value, list):
-            work += len(value) * sum(max(1, cost) for _, cost, _ in entries)
-            if work > MAX_PROJECTION_WORK:
+            work.left -= len(value) * sum(max(1, cost) for _, cost, _ in entries)
+            if work.left < 0:
                 raise invalid_filter(f"The value filters in attributes/excludedAttributes would compare more than "
-                                     f"{MAX_PROJECTION_WORK:,} values for one resource ({key!r} holds "
-                                     f"{len(value):,}); use a filter with fewer comparisons.")
+                                     f"{MAX_PROJECTION_WORK:,} values in one answer ({key!r} of one resource holds "
+                                     f"{len(value):,}); use a filter with fewer comparisons, or a smaller count.")
 
 
-def _keep_matching(resource: dict[str, Any], filters: _ValueFilters, unfiltered: set[str]) -> dict[str, Any]:
+def _keep_matching(resource: dict[str, Any], filters: _ValueFilters, unfiltered: set[str], work: ProjectionWork
+                   ) -> dict[str, Any]:
     """`attributes`: the values of each filtered attribute that match one of its filters (all of them when the
     attribute is also asked for without a filter)."""
-    _check_work(resource, filters)
+    _check_work(resource, filters, work)
     out = dict(resource)
     for key, value in resource.items():
         entries = filters.get(key.lower())
@@ -598,9 +606,9 @@ def _keep_matching(resource: dict[str, Any], filters: _ValueFilters, unfiltered:
     return out
 
 
-def _drop_matching(resource: dict[str, Any], filters: _ValueFilters) -> dict[str, Any]:
+def _drop_matching(resource: dict[str, Any], filters: _ValueFilters, work: ProjectionWork) -> dict[str, Any]:
     """`excludedAttributes`: each value that matches a filter loses the `.sub` the path names, or all of it."""
-    _check_work(resource, filters)
+    _check_work(resource, filters, work)
     out = dict(resource)
     for key, value in resource.items():
         entries = filters.get(key.lower())
@@ -706,12 +714,14 @@ def _exclude(value: Any, node: _Trie) -> Any:
 
 
 def project(resource: dict[str, Any], resource_type: ResourceType, attributes: list[str] | None,
-            excluded: list[str] | None) -> dict[str, Any]:
-    """Apply `attributes` / `excludedAttributes` to a dumped resource.
+            excluded: list[str] | None, work: ProjectionWork | None = None) -> dict[str, Any]:
+    """Apply `attributes` / `excludedAttributes` to a dumped resource; value filters spend `work`, shared by the
+    resources of one answer (a fresh MAX_PROJECTION_WORK when None).
 
     returned="always" attributes (schemas, id) survive both; "schemas" is left as is, because it
     describes the resource rather than the projection.
     """
+    work = work if work is not None else ProjectionWork()
     always = _always_returned(resource_type)
     out = dict(resource)
     if attributes:
@@ -719,7 +729,7 @@ def project(resource: dict[str, Any], resource_type: ResourceType, attributes: l
         if filters:
             unfiltered = {segments[0].lower() for path in attributes if _value_filtered(path) is None
                           if (segments := _segments(resource_type, path))}
-            resource = _keep_matching(resource, filters, unfiltered)
+            resource = _keep_matching(resource, filters, unfiltered, work)
         trie = _trie(resource_type, attributes)
         out = {}
         for key, value in resource.items():
@@ -739,7 +749,7 @@ def project(resource: dict[str, Any], resource_type: ResourceType, attributes: l
     if excluded:
         filters = _value_filters(resource_type, tuple(excluded))
         if filters:
-            out = _drop_matching(out, filters)
+            out = _drop_matching(out, filters, work)
         trie = _trie(resource_type, [path for path in excluded if _value_filtered(path) is None])
         for name in always:
             trie.pop(name, None)
