@@ -108,6 +108,8 @@ def etag_of(version: int) -> str:
 # A group.members_skipped event names at most this many of the ids it skipped (and counts them all), so that a
 # push of thousands of stale ids does not write an event of a megabyte.
 MAX_SKIPPED_LISTED = 100
+# The warning about skipped ids quotes each of them up to this many characters (ids rollcall makes have 32).
+LOGGED_ID_CHARS = 64
 
 # Answers to writes on a group list its members only up to this many, the default page size
 # (see Directory._written_extras).
@@ -388,9 +390,11 @@ class Directory:
             changes.touched_users.extend(store.all_member_ids(conn, changes.regranting_group))
         for group_id, skipped in changes.skipped.items():
             changes.events.append(_skipped_event(group_id, skipped))
-            # Ids are the client's text: %r keeps a newline in one from forging a log line.
-            log.warning("group %s: skipped %d member id(s) that name no User: %s%s", group_id, len(skipped),
-                        ", ".join(repr(i) for i in skipped[:10]), " (and more)" if len(skipped) > 10 else "")
+            # Ids are the client's text: %r keeps a newline in one from forging a log line, and each is cut to
+            # LOGGED_ID_CHARS so that a few huge ids do not make a megabyte line (the event keeps them whole).
+            quoted = ", ".join(repr(_logged_id(i)) for i in skipped[:10])
+            log.warning("group %s: skipped %d member id(s) that name no User: %s%s", group_id, len(skipped), quoted,
+                        " (and more)" if len(skipped) > 10 else "")
         roster_store.append_events(conn, changes.events, now, ctx.actor)
         roster.settle(conn, self.rules, changes.touched_users, actor=ctx.actor, now=now, reason=changes.reason)
 
@@ -558,6 +562,10 @@ def _projects_heavily(ctx: Context) -> bool:
     excludedAttributes are bounded only per resource (MAX_PROJECTION_WORK, about half a second of Python), so a
     read or write answer projected with them runs on a thread, like a scan or a large body's validation."""
     return has_value_filters(ctx.attributes) or has_value_filters(ctx.excluded)
+
+
+def _logged_id(text: str) -> str:
+    return text if len(text) <= LOGGED_ID_CHARS else text[:LOGGED_ID_CHARS] + "…"
 
 
 def _display(user: dict[str, Any]) -> str:
