@@ -175,21 +175,36 @@ class Directory:
         return await self._search(list(RESOURCE_TYPES), query, base_url)
 
     async def _search(self, resource_types: list[ResourceType], query: ListQuery, base_url: str) -> dict[str, Any]:
-        searches = []
+        def compiled(resource_type: ResourceType, absent_unknown: bool) -> store.Search:
+            where, params = compile_filter(resource_type, query.filter, absent_unknown=absent_unknown) \
+                if query.filter else ("1", [])
+            order_by = compile_sort(resource_type, query.sort_by, absent_unknown=absent_unknown) \
+                if query.sort_by else None
+            return store.Search(resource_type, where, tuple(params), order_by, query.descending)
+
+        compiled_for: dict[str, store.Search | None] = {}
         rejected: list[errors.ScimError] = []
         for resource_type in resource_types:
             try:
-                where, params = compile_filter(resource_type, query.filter) if query.filter else ("1", [])
-                order_by = compile_sort(resource_type, query.sort_by) if query.sort_by else None
+                compiled_for[resource_type.name] = compiled(resource_type, absent_unknown=False)
             except errors.ScimError as error:
-                # Across types, a filter on an attribute one type lacks simply matches none of that type.
                 if len(resource_types) == 1:
                     raise
                 rejected.append(error)
-                continue
-            searches.append(store.Search(resource_type, where, tuple(params), order_by, query.descending))
-        if not searches:
-            raise rejected[0]
+                compiled_for[resource_type.name] = None
+        if len(rejected) == len(resource_types):
+            raise rejected[0]  # names something no type has (or is wrong for every type)
+        searches = []
+        for resource_type in resource_types:
+            search = compiled_for[resource_type.name]
+            if search is None:
+                # Across types, an attribute one type lacks is absent from its resources (a Group has no
+                # userName: `not (userName pr)` lists every Group); a type the filter is wrong for matches none.
+                try:
+                    search = compiled(resource_type, absent_unknown=True)
+                except errors.ScimError:
+                    continue
+            searches.append(search)
         ctx = Context(base_url, attributes=query.attributes, excluded=query.excluded)
         budget = self.limits.max_page_bytes
         shape, key, position = "", b"", None
