@@ -1,4 +1,5 @@
--- rollcall's database. Applied to an empty file on first start; the version lives in PRAGMA user_version.
+-- rollcall's database at schema version 1, applied to an empty file on first start; the version lives in
+-- PRAGMA user_version, and MIGRATIONS in app/storage/database.py bring it (and any older file) up to date.
 -- Each resource keeps its SCIM attributes as one JSON document (`doc`, without id, meta and the
 -- membership lists) plus the columns that lookups, uniqueness and sorting need indexed.
 

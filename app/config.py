@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from app.domain.holds import DEFAULT_MINIMUM, DEFAULT_PERCENT, DEFAULT_WINDOW_SECONDS, HoldPolicy
 from app.domain.limits import (
     DEFAULT_BULK_MAX_OPERATIONS,
     DEFAULT_BULK_MAX_PAYLOAD_BYTES,
@@ -52,6 +53,11 @@ class Settings:
     trusted_hosts: tuple[str, ...] = ()
     # The request header naming the person /auth/forward is asked about, set by the SSO layer in front.
     forward_auth_header: str = "X-Forwarded-Email"
+    # The safety nets (app/domain/holds.py): a mass removal and the last admin's departure wait for a person.
+    hold: bool = True
+    hold_window: float = DEFAULT_WINDOW_SECONDS  # seconds over which departures are counted
+    hold_percent: float = DEFAULT_PERCENT  # of the members at the start of the window
+    hold_min: int = DEFAULT_MINIMUM  # departures in a window that never open a hold
 
     def __post_init__(self) -> None:
         if not 0 < self.port < 65536:
@@ -90,6 +96,7 @@ class Settings:
             raise ValueError(f"--forward-auth-header must be an HTTP header name, e.g. X-Forwarded-Email, "
                              f"not {self.forward_auth_header!r}")
         self.rules  # noqa: B018 -- validates the prefix and default role now, not on first request
+        self.hold_policy  # noqa: B018 -- validates the hold settings now
 
     @property
     def scheme(self) -> str:
@@ -106,3 +113,7 @@ class Settings:
     @property
     def rules(self) -> RoleRules:
         return RoleRules(self.group_prefix, self.default_role)
+
+    @property
+    def hold_policy(self) -> HoldPolicy:
+        return HoldPolicy(self.hold, self.hold_window, self.hold_percent, self.hold_min)

@@ -8,7 +8,7 @@ import os
 from collections.abc import Sequence
 
 from app import __version__
-from app.cli import admin, demo, roster, selftest, serve
+from app.cli import admin, demo, holds, roster, selftest, serve
 from app.cli.common import CommandError, fail
 
 
@@ -19,6 +19,7 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
     serve.register(commands)
     roster.register(commands)
+    holds.register(commands)
     admin.register(commands)
     demo.register(commands)
     selftest.register(commands)

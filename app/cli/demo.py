@@ -102,7 +102,7 @@ async def _run(settings: Settings, story: Story, token: str, args: argparse.Name
     serving = asyncio.create_task(server.serve(
         app, settings.host, settings.port, None,
         server.Limits(100, settings.header_timeout, settings.keepalive_timeout), SHUTDOWN_GRACE_SECONDS))
-    playing = asyncio.create_task(_play(story, f"{root}{SCIM_PREFIX}", token, args, serving))
+    playing = asyncio.create_task(_play(story, f"{root}{SCIM_PREFIX}", token, args, serving, settings.db_path))
     try:
         await serving  # until SIGTERM or SIGINT
     except OSError as error:
@@ -118,7 +118,8 @@ async def _run(settings: Settings, story: Story, token: str, args: argparse.Name
     return 0
 
 
-async def _play(story: Story, base_url: str, token: str, args: argparse.Namespace, serving: asyncio.Task) -> None:
+async def _play(story: Story, base_url: str, token: str, args: argparse.Namespace, serving: asyncio.Task,
+                db_path: str) -> None:
     from app.simulator.client import ScimClient
     from app.simulator.story import RosterError, StoryRunner, format_step
 
@@ -147,8 +148,11 @@ async def _play(story: Story, base_url: str, token: str, args: argparse.Namespac
         summary = ", ".join(f"{count} {role}{'s' if count != 1 else ''}" for role, count in sorted(counts.items()))
         verdict = "as the story says" if all(result.ok for result in results) and \
             len(results) == len(story.steps) else "NOT as the story says (see ✗ above)"
-        print(f"{STORY_OVER}: {len(members)} on the roster ({summary or 'nobody'}), {verdict}. rollcall keeps "
-              "serving until Ctrl-C.", flush=True)
+        held = results[-1].held if results else ()
+        waiting = (f"; {len(held)} more held for approval (`rollcall holds --db {db_path}`"
+                   f" lists them, `rollcall holds approve ID --db {db_path}` lets them go)" if held else "")
+        print(f"{STORY_OVER}: {len(members)} on the roster ({summary or 'nobody'}){waiting}, {verdict}. rollcall "
+              "keeps serving until Ctrl-C.", flush=True)
 
 
 async def _wait_until_up(client: Any, serving: asyncio.Task) -> bool:

@@ -51,8 +51,9 @@ def members_command(args: argparse.Namespace) -> int:
         if args.json:
             print(json.dumps({"members": listed}, indent=2, ensure_ascii=False))
             return 0
-        columns = ("userName", "role", "email", "groups", "since", "id")
-        rows = [[", ".join(m[c]) if c == "groups" else str(m[c] or "") for c in columns] for m in listed]
+        columns = ("userName", "role", "email", "groups", "since", "id", "hold")
+        # `hold`: the id of the hold that keeps a member on the roster (see `rollcall holds`), else empty.
+        rows = [[", ".join(m[c]) if c == "groups" else str(m.get(c) or "") for c in columns] for m in listed]
         if args.csv:
             writer = csv.writer(sys.stdout)
             writer.writerow(columns)

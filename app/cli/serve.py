@@ -26,7 +26,8 @@ log = logging.getLogger("rollcall.serve")
 SERVE_OPTIONS = ("db", "host", "port", "base-url", "group-prefix", "default-role", "tls-cert", "tls-key",
                  "log-format", "metrics", "durability", "max-body-bytes", "max-resource-bytes", "max-page-bytes",
                  "bulk-max-operations", "bulk-max-payload-bytes", "max-connections", "header-timeout",
-                 "keepalive-timeout", "trusted-hosts", "forward-auth-header")
+                 "keepalive-timeout", "trusted-hosts", "forward-auth-header", "hold", "hold-window",
+                 "hold-percent", "hold-min")
 # In-flight requests get this long to finish after SIGTERM or SIGINT.
 SHUTDOWN_GRACE_SECONDS = 3.0
 
@@ -53,6 +54,8 @@ def settings_from(args: argparse.Namespace) -> Settings:
             keepalive_timeout=values["keepalive-timeout"],
             trusted_hosts=tuple(host for host in (values["trusted-hosts"] or "").split(",") if host.strip()),
             forward_auth_header=values["forward-auth-header"],
+            hold=values["hold"], hold_window=values["hold-window"], hold_percent=values["hold-percent"],
+            hold_min=values["hold-min"],
         )
     except ValueError as error:
         raise CommandError(str(error)) from None

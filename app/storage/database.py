@@ -23,7 +23,7 @@ import aiosqlite
 
 from app.storage.filter_sql import register_functions
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 BUSY_TIMEOUT_MS = 5000
 # A lookup on the event loop waits at most this long for SQLite before moving to a reader thread.
 LOOP_BUSY_TIMEOUT_MS = 20
@@ -282,8 +282,38 @@ async def _run(conn: aiosqlite.Connection, function: Callable[..., T], *args: An
     return await conn._execute(lambda: function(conn._conn, *args))
 
 
+# Version 2: the safety nets (app/domain/holds.py). A hold is one change whose departures (or an admin's demotion)
+# wait for a person; `held` names each person it keeps on the roster, and what happened to them once it closed.
+# The partial index lets the sliding window count the feed's joins and departures without walking the feed.
+_HOLDS = """
+CREATE TABLE holds (
+    id         INTEGER PRIMARY KEY AUTOINCREMENT,
+    opened     TEXT NOT NULL,
+    cause      TEXT NOT NULL CHECK (cause IN ('mass-removal', 'last-admin')),
+    actor      TEXT NOT NULL,              -- the name of the token whose change was held
+    change     TEXT NOT NULL,              -- JSON: what that change was
+    state      TEXT NOT NULL DEFAULT 'open' CHECK (state IN ('open', 'approved', 'cancelled')),
+    closed     TEXT,
+    closed_by  TEXT
+);
+CREATE INDEX holds_open ON holds (id) WHERE state = 'open';
+CREATE TABLE held (
+    hold_id    INTEGER NOT NULL REFERENCES holds (id),
+    user_id    TEXT NOT NULL,
+    user_name  TEXT NOT NULL,
+    role       TEXT NOT NULL,              -- the role they keep on the roster while held
+    becomes    TEXT,                       -- the role the change gives them; NULL: they leave
+    reason     TEXT NOT NULL,              -- the member.left reason their departure will carry
+    outcome    TEXT CHECK (outcome IN ('applied', 'released')),  -- NULL while held
+    PRIMARY KEY (hold_id, user_id)
+) WITHOUT ROWID;
+CREATE UNIQUE INDEX held_now ON held (user_id) WHERE outcome IS NULL;
+CREATE INDEX events_members_by_time ON events (type, at) WHERE type IN ('member.joined', 'member.left');
+"""
+
 # Upgrades, by the version they bring the file to. Version 1 is schema.sql itself, applied to an empty
-# file; a later release appends (2, "ALTER TABLE ..."), and so on, and bumps SCHEMA_VERSION.
+# file; each later version is a step here, applied to every file below it (a new file included), so each
+# statement of the schema is written once. A release appends (4, "ALTER TABLE ..."), and bumps SCHEMA_VERSION.
 # Token scopes, expiry, last use and rotation; every user's e-mail addresses, case-folded, for forward auth's
 # point lookup (kept in step by storage/resources.py on every write of a user). Existing tokens get the scopes every
 # token had until then (the column default).
@@ -305,7 +335,7 @@ INSERT OR IGNORE INTO user_emails (email_key, user_id)
     WHERE json_type(e.value, '$.value') = 'text';
 CREATE INDEX events_member_at ON events (at, seq) WHERE type IN ('member.joined', 'member.left', 'member.role_changed');
 """
-MIGRATIONS: tuple[tuple[int, str], ...] = ((2, _TOKEN_SCOPES_AND_EMAILS),)
+MIGRATIONS: tuple[tuple[int, str], ...] = ((2, _HOLDS), (3, _TOKEN_SCOPES_AND_EMAILS))
 
 
 def schema_version(conn: sqlite3.Connection) -> int:

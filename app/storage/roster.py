@@ -138,20 +138,20 @@ WITH last AS (
 SELECT t.user_id, coalesce(u.user_name, json_extract(t.data, '$.userName')) AS user_name, u.display_name, t.role,
        t.since, {_PRIMARY_EMAIL} AS email,
        coalesce(u.user_name_key, scim_fold(json_extract(t.data, '$.userName'))) AS sort_key,
-       json_extract(t.data, '$.groups') AS groups
+       json_extract(t.data, '$.groups') AS groups, NULL AS hold
 FROM roster_then t LEFT JOIN users u ON u.id = t.user_id
 """
+# A held user may have been deleted (the hold keeps their departure waiting): then the roster's own name is all there
+# is, so users is joined LEFT, and the order is (sort key, id), which two such names can share.
 _ROSTER_NOW = f"""
-SELECT r.user_id, u.user_name, u.display_name, r.role, r.since, {_PRIMARY_EMAIL} AS email,
-       u.user_name_key AS sort_key, NULL AS groups
-FROM roster r JOIN users u ON u.id = r.user_id
+SELECT r.user_id, coalesce(u.user_name, r.user_name) AS user_name, u.display_name, r.role, r.since,
+       {_PRIMARY_EMAIL} AS email, coalesce(u.user_name_key, scim_fold(r.user_name)) AS sort_key, NULL AS groups,
+       (SELECT h.hold_id FROM held h WHERE h.user_id = r.user_id AND h.outcome IS NULL) AS hold
+FROM roster r LEFT JOIN users u ON u.id = r.user_id
 """
 
 
-def _member_rows(conn: sqlite3.Connection, base: str, params: list[Any], query: MemberQuery, *, unique_key: bool
-                 ) -> list[dict[str, Any]]:
-    """`unique_key`: the sort key alone orders the rows (a live userName key is unique), so the page is read in
-    the order of its index, a seek and `limit` rows, instead of sorting the whole roster for every page."""
+def _member_rows(conn: sqlite3.Connection, base: str, params: list[Any], query: MemberQuery) -> list[dict[str, Any]]:
     where: list[str] = []
     if query.role is not None:
         where.append("role = ?")
@@ -161,32 +161,30 @@ def _member_rows(conn: sqlite3.Connection, base: str, params: list[Any], query: 
                      "(SELECT 1 FROM user_emails m WHERE m.user_id = listed.user_id AND instr(m.email_key, ?)))")
         params.extend([query.q] * 3)
     if query.after is not None:
-        if unique_key:
-            where.append("sort_key > ?")
-            params.append(query.after[0])
-        else:
-            where.append("(sort_key, user_id) > (?, ?)")
-            params.extend(query.after)
-    order = "sort_key" if unique_key else "sort_key, user_id"
+        where.append("(sort_key, user_id) > (?, ?)")
+        params.extend(query.after)
+    order = "sort_key, user_id"
     sql = (f"SELECT * FROM ({base}) AS listed {'WHERE ' + ' AND '.join(where) if where else ''} "
            f"ORDER BY {order} LIMIT ?")
     params.append(-1 if query.limit is None else query.limit)
     return [
         {"id": row[0], "userName": row[1], "displayName": row[2], "role": row[3], "since": row[4], "email": row[5],
-         "sortKey": row[6], "recordedGroups": json.loads(row[7]) if row[7] else None}
+         "sortKey": row[6], "recordedGroups": json.loads(row[7]) if row[7] else None,
+         "held": row[8] is not None, **({"hold": row[8]} if row[8] is not None else {})}
         for row in conn.execute(sql, params)
     ]
 
 
 def members(conn: sqlite3.Connection, query: MemberQuery | None = None) -> list[dict[str, Any]]:
-    """The roster joined with the users' current names and primary e-mail, ordered by userName."""
-    return _member_rows(conn, _ROSTER_NOW, [], query or MemberQuery(), unique_key=True)
+    """The roster joined with the users' current names and primary e-mail, ordered by userName, each with the open
+    hold that keeps them on it, if any."""
+    return _member_rows(conn, _ROSTER_NOW, [], query or MemberQuery())
 
 
 def members_at(conn: sqlite3.Connection, at: str, query: MemberQuery | None = None) -> list[dict[str, Any]]:
     """The roster as it was at `at`, replayed from the member.* events: the names and e-mail are the user's current
     ones (the name in the event for a user since deleted); recordedGroups the role groups the event recorded."""
-    return _member_rows(conn, _ROSTER_AT, [at, at], query or MemberQuery(), unique_key=False)
+    return _member_rows(conn, _ROSTER_AT, [at, at], query or MemberQuery())
 
 
 @dataclass(frozen=True)

@@ -10,7 +10,7 @@ from app.domain.roles import ROLES
 from app.protocol import errors
 from app.protocol.timestamps import parse_datetime
 from app.web.http import json_response
-from app.web.keys import ROSTER
+from app.web.keys import HOLDS, ROSTER, TOKEN_NAME
 
 MAX_EVENTS = 1000
 # The most members on one page of ?limit=; without ?limit= the whole roster is one answer, as before paging existed.
@@ -75,3 +75,32 @@ async def events(request: web.Request) -> web.Response:
     limit = min(_non_negative_int(request, "limit", 100), MAX_EVENTS)
     found = await request.app[ROSTER].events(after, limit)
     return _json({"events": found, "next": found[-1]["seq"] if found else after})
+
+
+# Holds (app/domain/holds.py). Any live token may list and approve them for now: tokens have no scopes yet, and
+# once they do (a later issue), approving takes an `admin` one.
+async def holds(request: web.Request) -> web.Response:
+    return _json({"holds": await request.app[HOLDS].open_holds()})
+
+
+def _hold_id(request: web.Request) -> int:
+    raw = request.match_info["id"]
+    if not raw.isascii() or not raw.isdigit() or len(raw) > 18:
+        raise errors.not_found(f"No hold has the id {errors.describe(raw)}; GET /api/holds lists the open ones.")
+    return int(raw)
+
+
+async def hold(request: web.Request) -> web.Response:
+    hold_id = _hold_id(request)
+    shown = await request.app[HOLDS].show(hold_id)
+    if shown is None:
+        raise errors.not_found(f"No hold has the id {hold_id}; GET /api/holds lists the open ones.")
+    return _json(shown)
+
+
+async def approve_hold(request: web.Request) -> web.Response:
+    leave_no_admin = request.query.get("leave_no_admin", "false").lower()
+    if leave_no_admin not in ("true", "false"):
+        raise errors.invalid_value(f"leave_no_admin must be true or false, not {leave_no_admin!r}.")
+    return _json(await request.app[HOLDS].approve(_hold_id(request), request[TOKEN_NAME],
+                                                  leave_no_admin=leave_no_admin == "true"))

@@ -25,8 +25,8 @@ PRIVATE = 0o600
 NEWER_ROLLCALL = """
 import sys
 from app.storage import database
+database.MIGRATIONS = (*database.MIGRATIONS, (database.SCHEMA_VERSION + 1, "CREATE TABLE extra (x TEXT);"))
 database.SCHEMA_VERSION += 1
-database.MIGRATIONS = (*database.MIGRATIONS, (database.SCHEMA_VERSION, "CREATE TABLE extra (x TEXT);"))
 from app.cli import main
 raise SystemExit(main(sys.argv[1:]))
 """
