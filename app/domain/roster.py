@@ -15,8 +15,8 @@ import sqlite3
 from collections.abc import Sequence
 from typing import Any
 
-from app.domain.clock import utc_now
 from app.domain import holds
+from app.domain.clock import utc_now
 from app.domain.holds import NO_HOLDS, HoldPolicy
 from app.domain.roles import RoleRules
 from app.protocol.folding import fold_case

@@ -314,7 +314,8 @@ CREATE INDEX events_members_by_time ON events (type, at) WHERE type IN ('member.
 # Upgrades, by the version they bring the file to. Version 1 is schema.sql itself, applied to an empty
 # file; each later version is a step here, applied to every file below it (a new file included), so each
 # statement of the schema is written once. A release appends (4, "ALTER TABLE ..."), and bumps SCHEMA_VERSION.
-# Token scopes, expiry, last use and rotation; every user's e-mail addresses, case-folded, for forward auth's
+# Token scopes, expiry, last use and rotation; the roster's own folded userName, so that /api/members pages in index
+# order; every user's e-mail addresses, case-folded, for forward auth's
 # point lookup (kept in step by storage/resources.py on every write of a user). Existing tokens get the scopes every
 # token had until then (the column default).
 _TOKEN_SCOPES_AND_EMAILS = """
@@ -334,6 +335,9 @@ INSERT OR IGNORE INTO user_emails (email_key, user_id)
     SELECT scim_fold(json_extract(e.value, '$.value')), u.id FROM users u, json_each(u.doc, '$.emails') e
     WHERE json_type(e.value, '$.value') = 'text';
 CREATE INDEX events_member_at ON events (at, seq) WHERE type IN ('member.joined', 'member.left', 'member.role_changed');
+ALTER TABLE roster ADD COLUMN user_name_key TEXT NOT NULL DEFAULT '';
+UPDATE roster SET user_name_key = scim_fold(user_name);
+CREATE INDEX roster_by_name ON roster (user_name_key, user_id);
 """
 MIGRATIONS: tuple[tuple[int, str], ...] = ((2, _HOLDS), (3, _TOKEN_SCOPES_AND_EMAILS))
 

@@ -9,10 +9,18 @@ import subprocess
 import sys
 from typing import Any
 
+import pytest
+
 from app.config import Settings
 from app.domain.roles import RoleRules
-from tests.conftest import REPO, Scim, assert_invariant
+from tests.conftest import REPO, Scim, assert_invariant, mint_token
 from tests.domain.test_roster_lifecycles import ADMINS, GUESTS, MEMBERS, add, feed, last_seq, member_events, remove
+
+
+@pytest.fixture
+async def token(settings: Settings) -> str:
+    """The hold API takes an admin token (README: Tokens and scopes); admin includes the SCIM and roster scopes."""
+    return await mint_token(settings.db_path, scopes=("admin",))
 
 
 async def organization(scim: Scim, size: int, group: str = MEMBERS) -> tuple[list[dict[str, Any]], dict[str, Any]]:

@@ -35,6 +35,7 @@ from tests.conftest import GROUP_SCHEMA, PATCH_OP, REPO, USER_SCHEMA, assert_inv
 from tests.reliability.conftest import (
     ServedDatabase,
     check_feed_matches_roster,
+    cli,
     expected_roles,
 )
 
@@ -459,8 +460,10 @@ async def _members_group(session: aiohttp.ClientSession, base: str, user_ids: li
 
 async def test_sigkill_while_a_hold_opens_leaves_nothing_half_held(served_database: ServedDatabase) -> None:
     served = served_database
+    # The hold API takes an admin token.
+    admin = cli("token", "create", "--name", "crash-admin", "--scope", "admin", "--db", str(served.db_path))
     served.server.start()
-    headers = {"Authorization": f"Bearer {served.token}"}
+    headers = {"Authorization": f"Bearer {admin.stdout.strip().splitlines()[-1]}"}
     timeout = aiohttp.ClientTimeout(total=REQUEST_TIMEOUT_S * 3)
     base = served.server.base_url
     async with aiohttp.ClientSession(headers=headers, timeout=timeout) as session:

@@ -2,8 +2,17 @@
 
 from __future__ import annotations
 
+import pytest
+
 from app.config import Settings
-from tests.conftest import Scim, assert_invariant
+from tests.conftest import Scim, assert_invariant, mint_token
+
+
+@pytest.fixture
+async def token(settings: Settings) -> str:
+    """The hold API takes an admin token (README: Tokens and scopes); admin includes the SCIM and roster scopes."""
+    return await mint_token(settings.db_path, scopes=("admin",))
+
 
 MEMBERS = "rollcall-members"
 
@@ -54,3 +63,11 @@ async def test_unknown_and_malformed_hold_ids_are_404(scim: Scim) -> None:
 async def test_holds_need_a_token(scim: Scim) -> None:
     for method, path in (("GET", "/api/holds"), ("GET", "/api/holds/1"), ("POST", "/api/holds/1/approve")):
         assert (await scim.request(method, path, auth=False)).status == 401
+
+
+async def test_a_token_without_the_admin_scope_may_not_list_or_approve_holds(scim: Scim, settings: Settings) -> None:
+    await _held_group(scim)
+    roster_only = Scim(scim.client, await mint_token(settings.db_path, "app", scopes=("scim", "roster")))
+    for answer in (await roster_only.get("/api/holds"), await roster_only.post("/api/holds/1/approve", {})):
+        assert answer.status == 403 and "admin" in answer.body["detail"]
+    assert len(assert_invariant(settings.db_path)["held"]) == 5
