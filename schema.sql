@@ -1,4 +1,5 @@
--- rollcall's database. Applied to an empty file on first start; the version lives in PRAGMA user_version.
+-- rollcall's database at schema version 1, applied to an empty file on first start; the version lives in
+-- PRAGMA user_version, and MIGRATIONS in app/storage/database.py bring it (and any older file) up to date.
 -- Each resource keeps its SCIM attributes as one JSON document (`doc`, without id, meta and the
 -- membership lists) plus the columns that lookups, uniqueness and sorting need indexed.
 
@@ -49,6 +50,11 @@ CREATE TABLE tokens (
     created     TEXT NOT NULL,
     revoked     TEXT
 );
+-- Migration 3 (database.MIGRATIONS) adds to tokens: scopes ('scim roster' by default, space-separated), expires,
+-- last_used (written at most once a minute per token), previous_hash and previous_until (a rotated-out value
+-- that works until then); the table user_emails (email_key: an e-mail address case-folded, user_id), kept in step
+-- with every write of a user, for forward auth's point lookup; and the index events_member_at, for the roster at
+-- a moment. Version 1 stays as it shipped: a new file gets it, then each migration in turn.
 
 -- The organization's roster: the users who are members right now, with their role. It is derived
 -- from users and role-group memberships and kept in step inside the same transaction as every
@@ -77,34 +83,3 @@ CREATE TABLE settings (
     key    TEXT PRIMARY KEY,
     value  TEXT NOT NULL
 ) WITHOUT ROWID;
-
--- Webhook endpoints (push). Each one keeps its own cursor over the events table: `cursor` is the seq of the last
--- event it has been handed (delivered, or skipped as not matching its patterns). The events are written in the
--- transaction of the change they describe, so the cursor makes them an outbox per endpoint with nothing to copy.
--- The secret is kept in clear: it signs every delivery (HMAC), so it cannot be stored as a hash.
-CREATE TABLE IF NOT EXISTS webhooks (
-    id                    INTEGER PRIMARY KEY AUTOINCREMENT,
-    url                   TEXT NOT NULL,
-    events                TEXT NOT NULL,       -- JSON list of event-type patterns, e.g. ["member.*"]
-    description           TEXT NOT NULL DEFAULT '',
-    secret                TEXT NOT NULL,       -- whsec_<base64>, Standard Webhooks
-    created               TEXT NOT NULL,
-    cursor                INTEGER NOT NULL,    -- the seq of the last event handled
-    state                 TEXT NOT NULL DEFAULT 'active' CHECK (state IN ('active', 'failing')),
-    consecutive_failures  INTEGER NOT NULL DEFAULT 0,
-    failing_since         REAL,                -- unix time of the first failure in the current run of failures
-    retry_at              REAL,                -- unix time before which the next attempt waits
-    revision              INTEGER NOT NULL DEFAULT 0  -- bumped by an admin change the worker must not overwrite
-);
-
--- Recent delivery attempts, kept per endpoint for `rollcall webhook deliveries` (the oldest are pruned).
-CREATE TABLE IF NOT EXISTS webhook_deliveries (
-    id          INTEGER PRIMARY KEY AUTOINCREMENT,
-    webhook_id  INTEGER NOT NULL REFERENCES webhooks (id) ON DELETE CASCADE,
-    seq         INTEGER NOT NULL,
-    at          TEXT NOT NULL,
-    status      INTEGER,                       -- the HTTP status, or NULL when no answer came
-    latency_ms  INTEGER NOT NULL,
-    error       TEXT                           -- why it failed, when it did
-);
-CREATE INDEX IF NOT EXISTS webhook_deliveries_by_webhook ON webhook_deliveries (webhook_id, id);

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
+from app.domain.holds import DEFAULT_MINIMUM, DEFAULT_PERCENT, DEFAULT_WINDOW_SECONDS, HoldPolicy
 from app.domain.limits import (
     DEFAULT_BULK_MAX_OPERATIONS,
     DEFAULT_BULK_MAX_PAYLOAD_BYTES,
@@ -18,6 +20,8 @@ DEFAULT_DB = "rollcall.db"
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8080
 SCIM_PREFIX = "/scim/v2"
+# An HTTP field name (RFC 9110 §5.1: a token).
+_HEADER_NAME = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]{1,128}")
 
 
 @dataclass(frozen=True)
@@ -48,6 +52,13 @@ class Settings:
     keepalive_timeout: float = 15.0  # seconds an idle kept-alive connection stays open
     # Host header values (lowercase, with or without port) answered; empty: any.
     trusted_hosts: tuple[str, ...] = ()
+    # The request header naming the person /auth/forward is asked about, set by the SSO layer in front.
+    forward_auth_header: str = "X-Forwarded-Email"
+    # The safety nets (app/domain/holds.py): a mass removal and the last admin's departure wait for a person.
+    hold: bool = True
+    hold_window: float = DEFAULT_WINDOW_SECONDS  # seconds over which departures are counted
+    hold_percent: float = DEFAULT_PERCENT  # of the members at the start of the window
+    hold_min: int = DEFAULT_MINIMUM  # departures in a window that never open a hold
     # Webhook deliveries (app/web/webhook_delivery.py): retried after base, 2*base, ... up to cap seconds, with
     # jitter, for retry_for seconds, then the endpoint is marked failing; each attempt gets timeout seconds.
     webhook_backoff_base: float = DEFAULT_BACKOFF_BASE
@@ -88,6 +99,9 @@ class Settings:
                 raise ValueError(f"--trusted-hosts takes host names, e.g. rollcall.example.com, "
                                  f"not {host!r}")
         object.__setattr__(self, "trusted_hosts", hosts)
+        if not _HEADER_NAME.fullmatch(self.forward_auth_header):
+            raise ValueError(f"--forward-auth-header must be an HTTP header name, e.g. X-Forwarded-Email, "
+                             f"not {self.forward_auth_header!r}")
         if not 0 < self.webhook_backoff_base <= self.webhook_backoff_cap:
             raise ValueError("--webhook-backoff-base must be above 0 and at most --webhook-backoff-cap, not "
                              f"{self.webhook_backoff_base} (cap {self.webhook_backoff_cap})")
@@ -96,6 +110,7 @@ class Settings:
         if not 0 < self.webhook_timeout <= 300:
             raise ValueError(f"--webhook-timeout must be between 0 and 300 seconds, not {self.webhook_timeout}")
         self.rules  # noqa: B018 -- validates the prefix and default role now, not on first request
+        self.hold_policy  # noqa: B018 -- validates the hold settings now
 
     @property
     def scheme(self) -> str:
@@ -112,3 +127,7 @@ class Settings:
     @property
     def rules(self) -> RoleRules:
         return RoleRules(self.group_prefix, self.default_role)
+
+    @property
+    def hold_policy(self) -> HoldPolicy:
+        return HoldPolicy(self.hold, self.hold_window, self.hold_percent, self.hold_min)

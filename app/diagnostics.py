@@ -59,7 +59,7 @@ def report() -> tuple[list[str], bool]:
     ]
     try:
         schema_sql()
-        lines.append(f"schema.sql found (schema version {SCHEMA_VERSION})")
+        lines.append(f"schema.sql found (with the migrations in this build: schema version {SCHEMA_VERSION})")
         schema_ok = True
     except Exception as error:  # reported, not raised: check must print everything
         lines.append(f"schema.sql MISSING: {error}")

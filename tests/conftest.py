@@ -7,6 +7,7 @@ import json
 import os
 import signal
 import socket
+import sqlite3
 import subprocess
 import sys
 import time
@@ -21,6 +22,9 @@ from aiohttp import ClientResponse
 from aiohttp.test_utils import TestClient
 
 from app.config import Settings
+from app.domain import holds
+from app.domain.roles import RoleRules
+from app.domain.scopes import DEFAULT_SCOPES
 from app.domain.tokens import create_token
 from app.storage.database import Database
 from app.web.app import init_app
@@ -31,7 +35,7 @@ GROUP_SCHEMA = "urn:ietf:params:scim:schemas:core:2.0:Group"
 PATCH_OP = "urn:ietf:params:scim:api:messages:2.0:PatchOp"
 ENTERPRISE = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User"
 REPO = Path(__file__).resolve().parent.parent
-_NOT_SCIM = ("/scim", "/api", "/healthz", "/readyz", "/metrics")
+_NOT_SCIM = ("/scim", "/api", "/auth", "/healthz", "/readyz", "/metrics")
 
 
 @pytest.fixture
@@ -39,11 +43,12 @@ def settings(tmp_path: Path) -> Settings:
     return Settings(db_path=str(tmp_path / "rollcall.db"))
 
 
-async def mint_token(db_path: str, name: str = "tests") -> str:
+async def mint_token(db_path: str, name: str = "tests", scopes: Sequence[str] = DEFAULT_SCOPES,
+                     expires_in: int | None = None) -> str:
     db = Database(db_path)
     await db.open()
     try:
-        return await create_token(db, name)
+        return await create_token(db, name, scopes, expires_in)
     finally:
         await db.close()
 
@@ -287,3 +292,37 @@ async def eventually(check: Callable[[], Awaitable[bool]], seconds: float = 30, 
         if time.monotonic() > deadline:
             raise AssertionError(f"{what} did not hold within {seconds} s")
         await asyncio.sleep(0.05)
+
+
+def assert_invariant(db_path: str, rules: RoleRules | None = None) -> dict[str, Any]:
+    """roster = what the data implies, minus the held departures; every held person's change still follows from
+    the data, and an open hold holds someone. Returns the roster and the people held (user id → hold id)."""
+    rules = rules or RoleRules()
+    conn = sqlite3.connect(db_path)
+    try:
+        roster = dict(conn.execute("SELECT user_id, role FROM roster").fetchall())
+        implied = holds.implied_roster(conn, rules)
+        held = dict(conn.execute("SELECT user_id, hold_id FROM held WHERE outcome IS NULL").fetchall())
+        expected = {u: r for u, r in implied.items() if u not in held}
+        expected.update({u: roster.get(u, "absent") for u in held})
+        assert roster == expected, "the roster is not what the data implies minus the held departures"
+        assert roster == holds.expected_roster(conn, rules)
+        for user_id in held:
+            assert implied.get(user_id) != roster[user_id], f"{user_id} is held from a change the data undid"
+        open_ids = {row[0] for row in conn.execute("SELECT id FROM holds WHERE state = 'open'")}
+        assert set(held.values()) == open_ids, "an open hold that holds nobody, or a person held by a closed hold"
+        # The feed tells each hold's story: opened once with its count; closed once, as it was closed.
+        told: dict[int, list[str]] = {}
+        for kind, hold_id, count in conn.execute(
+                "SELECT type, json_extract(data, '$.holdId'), json_extract(data, '$.count') FROM events "
+                "WHERE type LIKE 'hold.%' ORDER BY seq"):
+            told.setdefault(hold_id, []).append(kind)
+            if kind == "hold.opened":
+                assert count == conn.execute("SELECT count(*) FROM held WHERE hold_id = ?", (hold_id,)).fetchone()[0]
+        stored = {row[0]: row[1] for row in conn.execute("SELECT id, state FROM holds")}
+        assert set(told) == set(stored), "a hold without its events, or events of a hold that is not stored"
+        for hold_id, state in stored.items():
+            assert told[hold_id] == ["hold.opened"] + ([] if state == "open" else [f"hold.{state}"]), (hold_id, state)
+        return {"roster": roster, "held": held}
+    finally:
+        conn.close()

@@ -5,6 +5,7 @@ It runs from an empty temporary folder, far from the source tree, as an admin wo
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import time
 from pathlib import Path
@@ -12,7 +13,8 @@ from pathlib import Path
 import httpx2
 import pytest
 
-from tests.conftest import REPO, serve_process
+from tests.cli.test_demo import read_until_story_over, start_demo
+from tests.conftest import REPO, free_port, serve_process
 
 BINARY = os.environ.get("ROLLCALL_BINARY")
 pytestmark = pytest.mark.skipif(not BINARY, reason="set ROLLCALL_BINARY=dist/rollcall (after `make binary`)")
@@ -55,3 +57,22 @@ def test_the_binary_runs_every_command_and_serves_scim(binary: str, tmp_path: Pa
     assert (tmp_path / "smoke.db").exists()
     assert run("backup", "copy.db", "--db", "smoke.db").returncode == 0
     assert "0 members" in run("members", "--db", "smoke.db").stderr
+
+
+def test_the_binary_plays_the_demo_and_runs_the_selftest(binary: str, tmp_path: Path) -> None:
+    # The simulator is imported lazily and the built-in story is a data file: both must be inside the binary.
+    with serve_process(tmp_path, command=(binary,), cwd=tmp_path) as server:
+        checked = subprocess.run([binary, "selftest", "--base-url", server.base_url, "--token", server.token],
+                                 cwd=tmp_path, capture_output=True, text=True, timeout=60)
+        assert checked.returncode == 0, checked.stdout + checked.stderr
+        assert checked.stdout.splitlines()[-1].endswith(" passed, 0 failed")
+    demo = start_demo("--speed", "50", "--port", str(free_port()), command=(binary,), cwd=tmp_path)
+    try:
+        lines = read_until_story_over(demo)
+        assert "as the story says" in lines[-1]
+        demo.send_signal(signal.SIGTERM)
+        assert demo.wait(timeout=15) == 0
+    finally:
+        if demo.poll() is None:
+            demo.kill()
+            demo.wait()

@@ -8,7 +8,7 @@ import os
 from collections.abc import Sequence
 
 from app import __version__
-from app.cli import admin, roster, serve, webhooks
+from app.cli import admin, demo, holds, roster, selftest, serve, webhooks
 from app.cli.common import CommandError, fail
 
 
@@ -19,8 +19,11 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
     serve.register(commands)
     roster.register(commands)
+    holds.register(commands)
     admin.register(commands)
     webhooks.register(commands)
+    demo.register(commands)
+    selftest.register(commands)
     return parser
 
 

@@ -11,8 +11,10 @@ from typing import Any
 from app import diagnostics
 from app.cli.common import describe, fail, options, run_with_database
 from app.cli.options import add_options
-from app.domain import tokens
+from app.domain import scopes, tokens
+from app.domain.clock import parse_duration, utc_now
 from app.storage.database import Database, DatabaseError, backup, upgrade
+from app.storage.tokens import TokenRecord
 
 
 def register(commands: Any) -> None:
@@ -20,6 +22,9 @@ def register(commands: Any) -> None:
     actions = token.add_subparsers(dest="token_command", metavar="ACTION", required=True)
     create = actions.add_parser("create", help="create a token and print it, alone on the last line (once)")
     create.add_argument("--name", required=True, help="a name for the token, e.g. jumpcloud")
+    create.add_argument("--scope", action="append", choices=scopes.ALL_SCOPES, dest="scopes",
+                        help="what the token may do; repeat for more than one (default: scim and roster)")
+    create.add_argument("--expires", metavar="DURATION", help="stop working after this long, e.g. 90d, 12h")
     add_options(create, ("db",))
     create.set_defaults(run=token_create)
     listing = actions.add_parser("list", help="list tokens (never their values)")
@@ -29,6 +34,13 @@ def register(commands: Any) -> None:
     revoke.add_argument("name")
     add_options(revoke, ("db",))
     revoke.set_defaults(run=token_revoke)
+    rotate = actions.add_parser("rotate", help="give a token a new value (printed alone on the last line, once); "
+                                               "the old value keeps working for --grace")
+    rotate.add_argument("name")
+    rotate.add_argument("--grace", metavar="DURATION", default="24h",
+                        help="how long the old value keeps working, e.g. 24h, 30m (default: 24h)")
+    add_options(rotate, ("db",))
+    rotate.set_defaults(run=token_rotate)
 
     backup_parser = commands.add_parser("backup", help="write a consistent copy of the database, even while served")
     backup_parser.add_argument("out", help="the backup file to create (must not exist)")
@@ -46,13 +58,18 @@ def register(commands: Any) -> None:
 def token_create(args: argparse.Namespace) -> int:
     path = options(args, ("db",))["db"]
     try:
-        tokens.check_name(args.name)  # before the database is opened (or created): a refusal leaves nothing behind
-    except tokens.TokenError as error:
+        # Before the database is opened (or created): a refusal leaves nothing behind.
+        tokens.check_name(args.name)
+        chosen = scopes.parse_scopes(args.scopes)
+        expires_in = parse_duration(args.expires) if args.expires is not None else None
+    except (tokens.TokenError, ValueError) as error:
         return fail(str(error))
 
     async def create(db: Database) -> int:
-        token = await tokens.create_token(db, args.name)  # say "Created" only once it is
-        print(f"Created token {args.name!r}. It is shown only once; store it now:", file=sys.stderr)
+        token = await tokens.create_token(db, args.name, chosen, expires_in)  # say "Created" only once it is
+        ending = f", expires in {args.expires}" if args.expires else ""
+        print(f"Created token {args.name!r} (scopes: {' '.join(chosen)}{ending}). It is shown only once; "
+              "store it now:", file=sys.stderr)
         print(token)
         return 0
 
@@ -61,12 +78,46 @@ def token_create(args: argparse.Namespace) -> int:
 
 def token_list(args: argparse.Namespace) -> int:
     async def show(db: Database) -> int:
-        for record in await tokens.list_tokens(db):
-            state = f"revoked {record.revoked}" if record.revoked else "live"
-            print(f"{record.name}\tcreated {record.created}\t{state}")
+        now = utc_now()
+        columns = ("NAME", "SCOPES", "CREATED", "EXPIRES", "LAST USED", "STATE")
+        rows = [[r.name, ",".join(scopes.decode(r.scopes)), r.created, r.expires or "never", r.last_used or "never",
+                 _state(r, now)] for r in await tokens.list_tokens(db)]
+        print_table(columns, rows)
         return 0
 
     return run_with_database(options(args, ("db",))["db"], show, must_exist=True)
+
+
+def _state(record: TokenRecord, now: str) -> str:
+    if record.revoked:
+        return f"revoked {record.revoked}"
+    if record.expires and record.expires <= now:
+        return "expired"
+    if record.previous_until and record.previous_until > now:
+        return f"live (old value works until {record.previous_until})"
+    return "live"
+
+
+def print_table(columns: tuple[str, ...], rows: list[list[str]]) -> None:
+    widths = [max([len(c), *(len(r[i]) for r in rows)]) for i, c in enumerate(columns)]
+    for row in [list(columns), *rows]:
+        print("  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip())
+
+
+def token_rotate(args: argparse.Namespace) -> int:
+    try:
+        grace = parse_duration(args.grace)
+    except ValueError as error:
+        return fail(f"--grace: {error}")
+
+    async def rotate(db: Database) -> int:
+        token = await tokens.rotate_token(db, args.name, grace)
+        print(f"Rotated token {args.name!r}: the old value works for {args.grace} more. The new one is shown "
+              "only once; store it now:", file=sys.stderr)
+        print(token)
+        return 0
+
+    return run_with_database(options(args, ("db",))["db"], rotate, must_exist=True)
 
 
 def token_revoke(args: argparse.Namespace) -> int:

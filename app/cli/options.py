@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from app.config import DEFAULT_DB, DEFAULT_HOST, DEFAULT_PORT
+from app.domain.holds import DEFAULT_MINIMUM, DEFAULT_PERCENT, DEFAULT_WINDOW_SECONDS
 from app.domain.limits import (
     DEFAULT_BULK_MAX_OPERATIONS,
     DEFAULT_BULK_MAX_PAYLOAD_BYTES,
@@ -88,8 +89,17 @@ OPTIONS = {option.name: option for option in (
                               "longest for a request (unset: 1000, lowered to fit the open-files limit)", None, int),
     Option("header-timeout", "seconds a client has to send a request's headers", 10.0, float),
     Option("keepalive-timeout", "seconds an idle kept-alive connection stays open", 15.0, float),
+    Option("hold", "hold a mass removal, and a change that would leave no admin, on the roster until a person "
+                   "approves it (`rollcall holds`); --no-hold turns both safety nets off", True, _boolean),
+    Option("hold-window", "seconds over which departures from the roster are counted for --hold-percent",
+           DEFAULT_WINDOW_SECONDS, float),
+    Option("hold-percent", "a change is held when the window's departures would pass this percentage of the "
+                           "members at the window's start (and --hold-min)", DEFAULT_PERCENT, float),
+    Option("hold-min", "this many departures in a window are never held", DEFAULT_MINIMUM, int),
     Option("trusted-hosts", "comma-separated Host names to answer (e.g. rollcall.example.com); a request for "
                             "another gets 400; unset: any, echoed into meta.location without --base-url"),
+    Option("forward-auth-header", "the request header naming the person /auth/forward is asked about, set by the "
+                                  "SSO layer in front of the proxy", "X-Forwarded-Email"),
     Option("webhook-backoff-base", "seconds before a failed webhook delivery is first retried; doubled on each "
                                    "failure, with jitter", DEFAULT_BACKOFF_BASE, float),
     Option("webhook-backoff-cap", "most seconds between two attempts of a failing webhook delivery",

@@ -9,10 +9,11 @@ import json
 import sys
 from typing import Any
 
-from app.cli.common import options, rules_from, run_with_database
+from app.cli.common import fail, options, rules_from, run_with_database
 from app.cli.options import add_options
-from app.domain.roles import RoleRules
+from app.domain.roles import ROLES, RoleRules
 from app.domain.roster import RosterReader
+from app.protocol.timestamps import parse_datetime
 from app.storage.database import Database
 
 _MEMBER_OPTIONS = ("db", "group-prefix", "default-role")
@@ -24,7 +25,10 @@ def register(commands: Any) -> None:
     add_options(members, _MEMBER_OPTIONS)
     output = members.add_mutually_exclusive_group()
     output.add_argument("--json", action="store_true", help="print JSON")
-    output.add_argument("--csv", action="store_true", help="print CSV")
+    output.add_argument("--csv", action="store_true", help="print CSV (with --at: an access-review export)")
+    members.add_argument("--at", metavar="DATETIME",
+                         help="the roster as it was then, replayed from the change feed, e.g. 2026-10-01T00:00:00Z")
+    members.add_argument("--role", choices=ROLES, help="only members with this role")
     members.set_defaults(run=members_command)
 
     events = commands.add_parser("events", help="print the change feed (reads the database directly)")
@@ -38,14 +42,18 @@ def register(commands: Any) -> None:
 def members_command(args: argparse.Namespace) -> int:
     values = options(args, _MEMBER_OPTIONS)
     rules = rules_from(values)
+    at = parse_datetime(args.at) if args.at is not None else None
+    if args.at is not None and at is None:
+        return fail(f"--at must be a date and time such as 2026-10-01T00:00:00Z, not {args.at!r}")
 
     async def show(db: Database) -> int:
-        listed = await RosterReader(db, rules).members()
+        listed, _ = await RosterReader(db, rules).members(at, args.role)
         if args.json:
             print(json.dumps({"members": listed}, indent=2, ensure_ascii=False))
             return 0
-        columns = ("userName", "role", "email", "groups", "since", "id")
-        rows = [[", ".join(m[c]) if c == "groups" else str(m[c] or "") for c in columns] for m in listed]
+        columns = ("userName", "role", "email", "groups", "since", "id", "hold")
+        # `hold`: the id of the hold that keeps a member on the roster (see `rollcall holds`), else empty.
+        rows = [[", ".join(m[c]) if c == "groups" else str(m.get(c) or "") for c in columns] for m in listed]
         if args.csv:
             writer = csv.writer(sys.stdout)
             writer.writerow(columns)

@@ -26,8 +26,9 @@ log = logging.getLogger("rollcall.serve")
 SERVE_OPTIONS = ("db", "host", "port", "base-url", "group-prefix", "default-role", "tls-cert", "tls-key",
                  "log-format", "metrics", "durability", "max-body-bytes", "max-resource-bytes", "max-page-bytes",
                  "bulk-max-operations", "bulk-max-payload-bytes", "max-connections", "header-timeout",
-                 "keepalive-timeout", "trusted-hosts", "webhook-backoff-base", "webhook-backoff-cap",
-                 "webhook-retry-for", "webhook-timeout")
+                 "keepalive-timeout", "trusted-hosts", "forward-auth-header", "hold", "hold-window",
+                 "hold-percent", "hold-min", "webhook-backoff-base", "webhook-backoff-cap", "webhook-retry-for",
+                 "webhook-timeout")
 # In-flight requests get this long to finish after SIGTERM or SIGINT.
 SHUTDOWN_GRACE_SECONDS = 3.0
 
@@ -53,6 +54,9 @@ def settings_from(args: argparse.Namespace) -> Settings:
             max_connections=values["max-connections"], header_timeout=values["header-timeout"],
             keepalive_timeout=values["keepalive-timeout"],
             trusted_hosts=tuple(host for host in (values["trusted-hosts"] or "").split(",") if host.strip()),
+            forward_auth_header=values["forward-auth-header"],
+            hold=values["hold"], hold_window=values["hold-window"], hold_percent=values["hold-percent"],
+            hold_min=values["hold-min"],
             webhook_backoff_base=values["webhook-backoff-base"], webhook_backoff_cap=values["webhook-backoff-cap"],
             webhook_retry_for=values["webhook-retry-for"], webhook_timeout=values["webhook-timeout"],
         )
@@ -99,8 +103,12 @@ def serve_command(args: argparse.Namespace) -> int:
         configure_logging(settings.log_format)
         limits = _limits(settings)
         print(f"rollcall {__version__} serving {public} (database {settings.db_path})", flush=True)
-        asyncio.run(server.serve(init_app(settings), settings.host, settings.port, context, limits,
-                                 SHUTDOWN_GRACE_SECONDS))
+        try:
+            asyncio.run(server.serve(init_app(settings), settings.host, settings.port, context, limits,
+                                     SHUTDOWN_GRACE_SECONDS))
+        except OSError as error:
+            return fail(f"cannot listen on {settings.host}:{settings.port}: {error.strerror or error}; is another "
+                        "server using that port? Pick another --port")
         return 0
     finally:
         lock.release()
@@ -138,7 +146,10 @@ def _is_loopback(host: str) -> bool:
 
 async def _first_token(db: Database, public: str) -> int:
     if not await tokens.has_live_token(db):
-        token = await tokens.create_token(db, "default")
+        # Every token may be expired or revoked, "default" among them: a name stays taken, so take the next free one.
+        taken = {record.name for record in await tokens.list_tokens(db)}
+        name = next(n for n in ("default", *(f"default-{i}" for i in range(2, len(taken) + 3))) if n not in taken)
+        token = await tokens.create_token(db, name)
         print("rollcall: this database had no API token, so one was created. It is shown only once:")
         print(f"  Token:    {token}")
         print(f"  Base URL: {public}")

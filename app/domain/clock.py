@@ -1,5 +1,6 @@
 """Timestamps as rollcall stores and serves them."""
 
+import re
 import time
 
 _second = -1
@@ -14,3 +15,26 @@ def utc_now() -> str:
     if second != _second:  # strftime is the costly part, and every write asks for the time
         _second, _prefix = second, time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(second))
     return f"{_prefix}.{int((now - second) * 1_000_000):06d}Z"
+
+
+_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
+_DURATION = re.compile(r"([0-9]{1,6})([smhdw])")
+
+
+def parse_duration(text: str) -> int:
+    """Seconds in a duration such as `90d`, `24h`, `30m`, `45s` or `2w`; ValueError saying what is accepted."""
+    match = _DURATION.fullmatch(text.strip())
+    if not match or int(match.group(1)) == 0:
+        raise ValueError(f"Invalid duration {text!r}: use a positive whole number and a unit, e.g. 90d, 24h, 30m.")
+    return int(match.group(1)) * _UNITS[match.group(2)]
+
+
+def format_time(moment: float) -> str:
+    """A Unix time in utc_now's format, so it compares with stored timestamps as text."""
+    second = int(moment)
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(second)) + f".{int((moment - second) * 1_000_000):06d}Z"
+
+
+def utc_in(seconds: float) -> str:
+    """The time `seconds` from now, in utc_now's format."""
+    return format_time(time.time() + seconds)

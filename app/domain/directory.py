@@ -21,13 +21,23 @@ import orjson
 
 from app.domain import paging, roster
 from app.domain.clock import utc_now
+from app.domain.holds import NO_HOLDS, HoldPolicy
 from app.domain.limits import Limits
 from app.domain.roles import RoleRules
 from app.protocol import cursors, errors
 from app.protocol.filters import Filter
 from app.protocol.members import member_ids
 from app.protocol.patch import MemberChange, PatchOperation, apply_patch, parse_patch_request
-from app.protocol.resources import dump_resource, list_response, load_resource, project, wants_attribute
+from app.protocol.resources import (
+    ProjectionWork,
+    dump_resource,
+    has_value_filters,
+    list_response,
+    load_resource,
+    names_sub_attribute,
+    project,
+    wants_attribute,
+)
 from app.protocol.schema_defs import GROUP_RESOURCE, RESOURCE_TYPES, USER_RESOURCE, ResourceType
 from app.storage import resources as store
 from app.storage import roster as roster_store
@@ -60,6 +70,9 @@ class Context:
     actor: str = roster.SYSTEM_ACTOR
     attributes: list[str] | None = None
     excluded: list[str] | None = None
+    # What value filters in attributes/excludedAttributes may still cost this request's answer (one budget
+    # for all the resources of a list page).
+    projection: ProjectionWork = field(default_factory=ProjectionWork, compare=False)
 
 
 @dataclass
@@ -73,6 +86,16 @@ class _Changes:
     regranting_group: str | None = None
     # Member ids that named no User, skipped rather than stored (see _add_members), by group.
     skipped: dict[str, list[str]] = field(default_factory=dict)
+
+    def described(self) -> dict[str, Any]:
+        """What a hold says this write was: its user.* or group.* event, else the members it removed."""
+        for event in self.events:
+            if not event.type.startswith("group.member"):
+                return {"type": event.type, **(event.data or {})}
+        removed = [e for e in self.events if e.type == "group.member_removed"]
+        if removed:
+            return {"type": "group.member_removed", "groupId": removed[0].group_id, "count": len(removed)}
+        return {"type": self.events[0].type if self.events else "unknown"}
 
     def membership(self, kind: str, group_id: str, user_ids: list[str]) -> None:
         self.events.extend(Event(kind, user_id, group_id, {"groupId": group_id, "userId": user_id})
@@ -96,6 +119,8 @@ def etag_of(version: int) -> str:
 # A group.members_skipped event names at most this many of the ids it skipped (and counts them all), so that a
 # push of thousands of stale ids does not write an event of a megabyte.
 MAX_SKIPPED_LISTED = 100
+# The warning about skipped ids quotes each of them up to this many characters (ids rollcall makes have 32).
+LOGGED_ID_CHARS = 64
 
 # Answers to writes on a group list its members only up to this many, the default page size
 # (see Directory._written_extras).
@@ -110,10 +135,11 @@ OFF_LOOP_BODY_BYTES = 4 * 1024
 # schemas, id, meta, groups and unknown attributes, which identity providers send little of; a body four times
 # the limit is refused rather than validated for a document that could not be stored anyway.
 EARLY_REFUSAL_FACTOR = 4
-# One thread validates every large body: validation is pure Python, so more threads would not validate
-# faster (they share the GIL) but would each compete with the event loop for it. With one, the loop gets
-# the GIL back at every switch interval and keeps answering (tests/reliability/test_event_loop.py: /healthz
-# took 527 ms under 8 clients posting 60 KB bodies with asyncio's default pool of threads).
+# One thread validates every large body (and renders the answers heavy to project): validation is pure
+# Python, so more threads would not validate faster (they share the GIL) but would each compete with the
+# event loop for it. With one, the loop gets the GIL back at every switch interval and keeps answering
+# (tests/reliability/test_event_loop.py: /healthz took 527 ms under 8 clients posting 60 KB bodies with
+# asyncio's default pool of threads).
 _VALIDATOR = ThreadPoolExecutor(max_workers=1, thread_name_prefix="rollcall-validate")
 # A list page fetches User.groups for this many users at a time and Group.members for one group at a time,
 # so that the extras held while a page is built stay near one resource's worth, not a page's.
@@ -133,12 +159,14 @@ def new_id() -> str:
 
 
 class Directory:
-    def __init__(self, db: Database, rules: RoleRules, limits: Limits | None = None) -> None:
+    def __init__(self, db: Database, rules: RoleRules, limits: Limits | None = None,
+                 holds: HoldPolicy = NO_HOLDS) -> None:
         self.db = db
         self.rules = rules
         self.limits = limits or Limits()
         self._hints = paging.PageHints(db)
         self._cursor_key: bytes | None = None
+        self.holds = holds
 
     # -- reads -------------------------------------------------------------------------------------
     async def get(self, resource_type: ResourceType, resource_id: str, ctx: Context) -> Rendered:
@@ -148,6 +176,8 @@ class Directory:
                 raise _not_found(resource_type, resource_id)
             return current, self._extras(conn, resource_type, [current.id], ctx)[current.id]
 
+        if _projects_heavily(ctx):
+            return await self.db.read(lambda conn: self.render(resource_type, read(conn), ctx))
         return self.render(resource_type, await self.db.lookup(read), ctx)
 
     async def search(self, resource_type: ResourceType, query: ListQuery, base_url: str) -> dict[str, Any]:
@@ -158,21 +188,36 @@ class Directory:
         return await self._search(list(RESOURCE_TYPES), query, base_url)
 
     async def _search(self, resource_types: list[ResourceType], query: ListQuery, base_url: str) -> dict[str, Any]:
-        searches = []
+        def compiled(resource_type: ResourceType, absent_unknown: bool) -> store.Search:
+            where, params = compile_filter(resource_type, query.filter, absent_unknown=absent_unknown) \
+                if query.filter else ("1", [])
+            order_by = compile_sort(resource_type, query.sort_by, absent_unknown=absent_unknown) \
+                if query.sort_by else None
+            return store.Search(resource_type, where, tuple(params), order_by, query.descending)
+
+        compiled_for: dict[str, store.Search | None] = {}
         rejected: list[errors.ScimError] = []
         for resource_type in resource_types:
             try:
-                where, params = compile_filter(resource_type, query.filter) if query.filter else ("1", [])
-                order_by = compile_sort(resource_type, query.sort_by) if query.sort_by else None
+                compiled_for[resource_type.name] = compiled(resource_type, absent_unknown=False)
             except errors.ScimError as error:
-                # Across types, a filter on an attribute one type lacks simply matches none of that type.
                 if len(resource_types) == 1:
                     raise
                 rejected.append(error)
-                continue
-            searches.append(store.Search(resource_type, where, tuple(params), order_by, query.descending))
-        if not searches:
-            raise rejected[0]
+                compiled_for[resource_type.name] = None
+        if len(rejected) == len(resource_types):
+            raise rejected[0]  # names something no type has (or is wrong for every type)
+        searches = []
+        for resource_type in resource_types:
+            search = compiled_for[resource_type.name]
+            if search is None:
+                # Across types, an attribute one type lacks is absent from its resources (a Group has no
+                # userName: `not (userName pr)` lists every Group); a type the filter is wrong for matches none.
+                try:
+                    search = compiled(resource_type, absent_unknown=True)
+                except errors.ScimError:
+                    continue
+            searches.append(search)
         ctx = Context(base_url, attributes=query.attributes, excluded=query.excluded)
         budget = self.limits.max_page_bytes
         shape, key, position = "", b"", None
@@ -196,6 +241,8 @@ class Directory:
                                      budget, render)
 
         def read_if_point(conn: sqlite3.Connection) -> paging.Page | None:
+            if _projects_heavily(ctx):
+                return None
             return read(conn) if all(store.is_point_search(conn, s) for s in searches) else None
 
         # A point read (the identity provider's `userName eq` lookup, a resource by id) is answered on the loop
@@ -233,7 +280,7 @@ class Directory:
     # -- writes ------------------------------------------------------------------------------------
     async def create(self, resource_type: ResourceType, body: Any, ctx: Context) -> Rendered:
         document = await self._validated(resource_type, body)
-        return self.render(resource_type, await self.db.write(self.creating(resource_type, document, ctx)), ctx)
+        return await self._answer(resource_type, await self.db.write(self.creating(resource_type, document, ctx)), ctx)
 
     def creating(self, resource_type: ResourceType, document: dict[str, Any], ctx: Context,
                  resource_id: str | None = None) -> Write[Written]:
@@ -266,7 +313,7 @@ class Directory:
                       if_match: str | None = None) -> Rendered:
         document = await self._validated(resource_type, body)
         write = self.replacing(resource_type, resource_id, document, ctx, if_match)
-        return self.render(resource_type, await self.db.write(write), ctx)
+        return await self._answer(resource_type, await self.db.write(write), ctx)
 
     def replacing(self, resource_type: ResourceType, resource_id: str, document: dict[str, Any], ctx: Context,
                   if_match: str | None = None) -> Write[Written]:
@@ -280,7 +327,7 @@ class Directory:
                     if_match: str | None = None) -> Rendered:
         operations = await off_loop_if_large(encoded_size(body), parse_patch_request, body)
         write = self.patching(resource_type, resource_id, operations, ctx, if_match)
-        return self.render(resource_type, await self.db.write(write), ctx)
+        return await self._answer(resource_type, await self.db.write(write), ctx)
 
     def patching(self, resource_type: ResourceType, resource_id: str, operations: list[PatchOperation],
                  ctx: Context, if_match: str | None = None) -> Write[Written]:
@@ -371,11 +418,14 @@ class Directory:
             changes.touched_users.extend(store.all_member_ids(conn, changes.regranting_group))
         for group_id, skipped in changes.skipped.items():
             changes.events.append(_skipped_event(group_id, skipped))
-            # Ids are the client's text: %r keeps a newline in one from forging a log line.
-            log.warning("group %s: skipped %d member id(s) that name no User: %s%s", group_id, len(skipped),
-                        ", ".join(repr(i) for i in skipped[:10]), " (and more)" if len(skipped) > 10 else "")
+            # Ids are the client's text: %r keeps a newline in one from forging a log line, and each is cut to
+            # LOGGED_ID_CHARS so that a few huge ids do not make a megabyte line (the event keeps them whole).
+            quoted = ", ".join(repr(_logged_id(i)) for i in skipped[:10])
+            log.warning("group %s: skipped %d member id(s) that name no User: %s%s", group_id, len(skipped), quoted,
+                        " (and more)" if len(skipped) > 10 else "")
         roster_store.append_events(conn, changes.events, now, ctx.actor)
-        roster.settle(conn, self.rules, changes.touched_users, actor=ctx.actor, now=now, reason=changes.reason)
+        roster.settle(conn, self.rules, changes.touched_users, actor=ctx.actor, now=now, reason=changes.reason,
+                      policy=self.holds, change=changes.described())
 
     # -- helpers -----------------------------------------------------------------------------------
     async def _validated(self, resource_type: ResourceType, body: Any) -> dict[str, Any]:
@@ -436,7 +486,9 @@ class Directory:
             }
         if not wants_attribute(resource_type, ctx.attributes, ctx.excluded, "members"):
             return {i: {} for i in ids}
-        with_display = _asks_for_member_display(ctx.attributes)
+        # members.display is read only when the projection names it (returned="request" in schema_defs).
+        with_display = any(names_sub_attribute(GROUP_RESOURCE, paths, "members", "display")
+                           for paths in (ctx.attributes, ctx.excluded))
         members = store.members_of(conn, ids, with_display)
         return {
             i: {"members": [
@@ -447,6 +499,13 @@ class Directory:
             for i in ids
         }
 
+    async def _answer(self, resource_type: ResourceType, written: Written, ctx: Context) -> Rendered:
+        """The answer to a write: `render`, on a worker thread when the projection is heavy (_projects_heavily)."""
+        if _projects_heavily(ctx):
+            return await asyncio.get_running_loop().run_in_executor(
+                _VALIDATOR, functools.partial(self.render, resource_type, written, ctx))
+        return self.render(resource_type, written, ctx)
+
     def render(self, resource_type: ResourceType, written: Written, ctx: Context) -> Rendered:
         """A stored resource and its extras (User.groups, Group.members) as the client sees it."""
         stored, extra = written
@@ -456,7 +515,7 @@ class Directory:
                 "lastModified": stored.last_modified, "location": location, "version": etag}
         body = dump_resource(resource_type, stored.document, id=stored.id, meta=meta, extra=extra)
         if ctx.attributes or ctx.excluded:
-            body = project(body, resource_type, ctx.attributes, ctx.excluded)
+            body = project(body, resource_type, ctx.attributes, ctx.excluded, ctx.projection)
         return Rendered(body, etag, location)
 
 
@@ -527,10 +586,15 @@ def _apply_member_changes(conn: sqlite3.Connection, group_id: str, member_change
     return bool(added or removed)
 
 
-def _asks_for_member_display(attributes: list[str] | None) -> bool:
-    """Whether `attributes` names members.display (returned="request" in schema_defs), URN-qualified or not."""
-    qualified = f"{GROUP_RESOURCE.schema.id}:members.display".lower()
-    return any(name.lower() in ("members.display", qualified) for name in attributes or ())
+def _projects_heavily(ctx: Context) -> bool:
+    """Whether rendering for `ctx` may cost more than the event loop can spare: value filters in attributes or
+    excludedAttributes are bounded only per resource (MAX_PROJECTION_WORK, about half a second of Python), so a
+    read or write answer projected with them runs on a thread, like a scan or a large body's validation."""
+    return has_value_filters(ctx.attributes) or has_value_filters(ctx.excluded)
+
+
+def _logged_id(text: str) -> str:
+    return text if len(text) <= LOGGED_ID_CHARS else text[:LOGGED_ID_CHARS] + "…"
 
 
 def _display(user: dict[str, Any]) -> str:

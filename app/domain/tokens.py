@@ -2,17 +2,27 @@
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import hmac
+import logging
 import re
 import secrets
 import sqlite3
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
 
-from app.domain.clock import utc_now
+from app.domain import scopes as scope_names
+from app.domain.clock import utc_in, utc_now
 from app.storage import tokens as token_store
 from app.storage.database import Database
 
+log = logging.getLogger("rollcall.tokens")
+
 TOKEN_PREFIX = "rc_"
+# How often, at most, a token's last use is written to the database.
+LAST_USED_EVERY_S = 60.0
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
 # What a bearer token can be (RFC 6750 §2.1 b64token); ours are TOKEN_PREFIX + URL-safe base64, well inside it.
 # Anything else (a non-ASCII byte, a space) is no token of ours, and is refused before it is hashed.
@@ -33,14 +43,37 @@ def check_name(name: str) -> None:
         raise TokenError(f"Invalid token name {name!r}: use 1-64 letters, digits, '.', '_' or '-'.")
 
 
-async def create_token(db: Database, name: str) -> str:
+@dataclass(frozen=True)
+class Identity:
+    """Who a request's token is: its name, its scopes."""
+
+    name: str
+    scopes: tuple[str, ...]
+
+
+async def create_token(db: Database, name: str, scopes: Sequence[str] = scope_names.DEFAULT_SCOPES,
+                       expires_in: int | None = None) -> str:
     """Mint a token called `name` and return it; this is the only time it exists in clear."""
     check_name(name)
-    token = TOKEN_PREFIX + secrets.token_urlsafe(32)
+    token = new_token()
+    expires = utc_in(expires_in) if expires_in is not None else None
     try:
-        await db.write(lambda conn: token_store.insert(conn, name, hash_token(token), utc_now()))
+        await db.write(lambda conn: token_store.insert(conn, name, hash_token(token), utc_now(),
+                                                       scope_names.encode(scopes), expires))
     except token_store.TokenNameTaken:
         raise TokenError(f"A token named {name!r} already exists; pick another name.") from None
+    return token
+
+
+def new_token() -> str:
+    return TOKEN_PREFIX + secrets.token_urlsafe(32)
+
+
+async def rotate_token(db: Database, name: str, grace: int) -> str:
+    """A new value for the live token `name`, same scopes and expiry; the old value works `grace` seconds more."""
+    token = new_token()
+    if not await db.write(lambda conn: token_store.rotate(conn, name, hash_token(token), utc_now(), utc_in(grace))):
+        raise TokenError(f"No live token is named {name!r}; see `rollcall token list`.")
     return token
 
 
@@ -49,37 +82,69 @@ class Authenticator:
     no other connection has committed since.
 
     A revocation (by `rollcall token revoke`, another process, or any other write) is such a commit, so it
-    takes effect on the very next request; meanwhile a request costs a PRAGMA instead of a query."""
+    takes effect on the very next request; meanwhile a request costs a PRAGMA instead of a query. An expiry
+    (or the end of a rotated-out value's grace period) is no commit, so each remembered answer carries its own
+    end and is checked against the clock on every request.
+
+    When a token was last used is remembered here and written at most once a minute per token, in the
+    background: a request never waits for it, and a busy token costs one small write a minute, not one each."""
 
     def __init__(self, db: Database) -> None:
         self.db = db
         self._version: int | None = None
-        self._names: dict[str, str] = {}
+        self._known: dict[str, token_store.LiveHash] = {}
+        self._written: dict[str, float] = {}  # token name -> monotonic time its last use was last written
+        self._writes: set[asyncio.Task[None]] = set()
 
-    async def authenticate(self, presented: str) -> str | None:
-        """The name of the live token `presented` is, or None."""
+    async def authenticate(self, presented: str) -> Identity | None:
+        """Who the live token `presented` is, or None."""
         if not _PRESENTABLE.fullmatch(presented):
             return None
         presented_hash = hash_token(presented)
-        found = await self.db.lookup(lambda conn: self._check(conn, presented_hash))
-        if found is None:
-            return None
-        name, stored_hash = found
+        now = utc_now()
+        found = await self.db.lookup(lambda conn: self._check(conn, presented_hash, now))
         # The lookup matched on the hash already; compare again in constant time so no code path
         # depends on how much of a guess was right.
-        return name if hmac.compare_digest(stored_hash, presented_hash) else None
+        if found is None or not hmac.compare_digest(found.stored_hash, presented_hash):
+            return None
+        if found.until is not None and found.until <= now:
+            return None
+        self._note_use(found.name, now)
+        return Identity(found.name, scope_names.decode(found.scopes))
 
-    def _check(self, conn: sqlite3.Connection, presented_hash: str) -> tuple[str, str] | None:
+    def _check(self, conn: sqlite3.Connection, presented_hash: str, now: str) -> token_store.LiveHash | None:
         version = conn.execute("PRAGMA data_version").fetchone()[0]
         if version != self._version:
-            self._version, self._names = version, {}
-        name = self._names.get(presented_hash)
-        if name is not None:
-            return name, presented_hash
-        found = token_store.find_live_hash(conn, presented_hash)
+            self._version, self._known = version, {}
+        known = self._known.get(presented_hash)
+        if known is not None:
+            return known
+        found = token_store.find_live_hash(conn, presented_hash, now)
         if found is not None:
-            self._names[presented_hash] = found[0]
+            self._known[presented_hash] = found
         return found
+
+    def _note_use(self, name: str, now: str) -> None:
+        moment = time.monotonic()
+        written = self._written.get(name)
+        if written is not None and moment - written < LAST_USED_EVERY_S:
+            return
+        self._written[name] = moment
+        task = asyncio.get_running_loop().create_task(self._write_use(name, now))
+        self._writes.add(task)
+        task.add_done_callback(self._writes.discard)
+
+    async def _write_use(self, name: str, now: str) -> None:
+        try:
+            await self.db.write(lambda conn: token_store.record_use(conn, {name: now}))
+        except Exception:  # a bookkeeping write that fails must not fail anything else; the next one retries
+            self._written.pop(name, None)
+            log.warning("could not record when token %r was last used", name, exc_info=True)
+
+    async def flush(self) -> None:
+        """Wait for the last-use writes under way (before the database closes)."""
+        if self._writes:
+            await asyncio.gather(*self._writes, return_exceptions=True)
 
 
 async def list_tokens(db: Database) -> list[token_store.TokenRecord]:
@@ -87,7 +152,7 @@ async def list_tokens(db: Database) -> list[token_store.TokenRecord]:
 
 
 async def has_live_token(db: Database) -> bool:
-    return await db.read(token_store.count_live) > 0
+    return await db.read(lambda conn: token_store.count_live(conn, utc_now())) > 0
 
 
 async def revoke_token(db: Database, name: str) -> None:

@@ -90,6 +90,11 @@ def unauthorized(detail: str) -> ScimError:
     return ScimError(401, detail, headers={"WWW-Authenticate": 'Bearer realm="rollcall"'})
 
 
+def forbidden(detail: str) -> ScimError:
+    """RFC 7644 §3.12: 403, the request is authenticated but may not do this; no scimType applies."""
+    return ScimError(403, detail)
+
+
 def method_not_allowed(method: str, path: str, allowed: list[str]) -> ScimError:
     return ScimError(405, f"{method} is not supported on {path}; allowed: {', '.join(allowed)}.",
                      headers={"Allow": ", ".join(allowed)})

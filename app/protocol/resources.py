@@ -20,7 +20,7 @@ from marshmallow import fields
 
 from app.protocol.errors import describe as _describe
 from app.protocol.errors import invalid_filter, invalid_syntax, invalid_value
-from app.protocol.filters import PatchPath, parse_selected_path
+from app.protocol.filters import And, Compare, Filter, Not, Or, PatchPath, parse_selected_path
 from app.protocol.members import MemberError, member_id
 from app.protocol.patch import Predicate, value_predicate
 from app.protocol.schema_defs import (
@@ -197,8 +197,9 @@ class _MultiValued(_ScimField):
         self.inner = inner
 
     def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> Any:
-        if isinstance(value, dict):
-            # Several IdPs send one object where the schema says array; the meaning is unambiguous.
+        if isinstance(value, dict) or (isinstance(value, str) and isinstance(self.inner, _Member)):
+            # Several IdPs send one object where the schema says array; the meaning is unambiguous. A member may
+            # also be its bare id, so one id string is one member, as in PATCH (protocol.members.member_ids).
             value = [value]
         if not isinstance(value, list):
             raise ma.ValidationError(f"must be an array, got {_describe(value)}")
@@ -529,6 +530,12 @@ def _value_filtered(path: str) -> PatchPath | None:
     return selected if selected is not None and selected.filter is not None else None
 
 
+def has_value_filters(paths: list[str] | None) -> bool:
+    """Whether an attributes/excludedAttributes list holds an `attr[filter]` path: projecting with one may cost up
+    to MAX_PROJECTION_WORK comparisons per resource, too much for the event loop."""
+    return any(_value_filtered(path) is not None for path in paths or ())
+
+
 def _plain_path(path: str) -> str:
     """The path a value filter narrows: `emails[type eq "work"].value` -> `emails.value`."""
     selected = _value_filtered(path)
@@ -565,22 +572,30 @@ def _value_filters(resource_type: ResourceType, paths: tuple[str, ...]) -> _Valu
     return found
 
 
-def _check_work(resource: dict[str, Any], filters: _ValueFilters) -> None:
-    work = 0
+class ProjectionWork:
+    """The value comparisons an answer's value filters may still make: MAX_PROJECTION_WORK for the whole answer
+    (a list page, or one resource), so that a page of large resources does not multiply the limit."""
+
+    def __init__(self, limit: int = MAX_PROJECTION_WORK) -> None:
+        self.left = limit
+
+
+def _check_work(resource: dict[str, Any], filters: _ValueFilters, work: ProjectionWork) -> None:
     for key, value in resource.items():
         entries = filters.get(key.lower())
         if entries and isinstance(value, list):
-            work += len(value) * sum(max(1, cost) for _, cost, _ in entries)
-            if work > MAX_PROJECTION_WORK:
+            work.left -= len(value) * sum(max(1, cost) for _, cost, _ in entries)
+            if work.left < 0:
                 raise invalid_filter(f"The value filters in attributes/excludedAttributes would compare more than "
-                                     f"{MAX_PROJECTION_WORK:,} values for one resource ({key!r} holds "
-                                     f"{len(value):,}); use a filter with fewer comparisons.")
+                                     f"{MAX_PROJECTION_WORK:,} values in one answer ({key!r} of one resource holds "
+                                     f"{len(value):,}); use a filter with fewer comparisons, or a smaller count.")
 
 
-def _keep_matching(resource: dict[str, Any], filters: _ValueFilters, unfiltered: set[str]) -> dict[str, Any]:
+def _keep_matching(resource: dict[str, Any], filters: _ValueFilters, unfiltered: set[str], work: ProjectionWork
+                   ) -> dict[str, Any]:
     """`attributes`: the values of each filtered attribute that match one of its filters (all of them when the
     attribute is also asked for without a filter)."""
-    _check_work(resource, filters)
+    _check_work(resource, filters, work)
     out = dict(resource)
     for key, value in resource.items():
         entries = filters.get(key.lower())
@@ -591,9 +606,9 @@ def _keep_matching(resource: dict[str, Any], filters: _ValueFilters, unfiltered:
     return out
 
 
-def _drop_matching(resource: dict[str, Any], filters: _ValueFilters) -> dict[str, Any]:
+def _drop_matching(resource: dict[str, Any], filters: _ValueFilters, work: ProjectionWork) -> dict[str, Any]:
     """`excludedAttributes`: each value that matches a filter loses the `.sub` the path names, or all of it."""
-    _check_work(resource, filters)
+    _check_work(resource, filters, work)
     out = dict(resource)
     for key, value in resource.items():
         entries = filters.get(key.lower())
@@ -699,12 +714,14 @@ def _exclude(value: Any, node: _Trie) -> Any:
 
 
 def project(resource: dict[str, Any], resource_type: ResourceType, attributes: list[str] | None,
-            excluded: list[str] | None) -> dict[str, Any]:
-    """Apply `attributes` / `excludedAttributes` to a dumped resource.
+            excluded: list[str] | None, work: ProjectionWork | None = None) -> dict[str, Any]:
+    """Apply `attributes` / `excludedAttributes` to a dumped resource; value filters spend `work`, shared by the
+    resources of one answer (a fresh MAX_PROJECTION_WORK when None).
 
     returned="always" attributes (schemas, id) survive both; "schemas" is left as is, because it
     describes the resource rather than the projection.
     """
+    work = work if work is not None else ProjectionWork()
     always = _always_returned(resource_type)
     out = dict(resource)
     if attributes:
@@ -712,7 +729,7 @@ def project(resource: dict[str, Any], resource_type: ResourceType, attributes: l
         if filters:
             unfiltered = {segments[0].lower() for path in attributes if _value_filtered(path) is None
                           if (segments := _segments(resource_type, path))}
-            resource = _keep_matching(resource, filters, unfiltered)
+            resource = _keep_matching(resource, filters, unfiltered, work)
         trie = _trie(resource_type, attributes)
         out = {}
         for key, value in resource.items():
@@ -732,7 +749,7 @@ def project(resource: dict[str, Any], resource_type: ResourceType, attributes: l
     if excluded:
         filters = _value_filters(resource_type, tuple(excluded))
         if filters:
-            out = _drop_matching(out, filters)
+            out = _drop_matching(out, filters, work)
         trie = _trie(resource_type, [path for path in excluded if _value_filtered(path) is None])
         for name in always:
             trie.pop(name, None)
@@ -765,6 +782,38 @@ def wants_attribute(resource_type: ResourceType, attributes: list[str] | None, e
             if segments and target[:len(segments)] == segments:
                 return False
     return True
+
+
+def names_sub_attribute(resource_type: ResourceType, paths: list[str] | None, attribute: str, sub: str) -> bool:
+    """Whether `paths` (an attributes or excludedAttributes list) name `attribute.sub`: as a path, URN-qualified or
+    not, also through a value filter (`members[type eq "User"].display`), or inside a value filter on `attribute`
+    (`members[display pr]`), which needs the sub-attribute to be evaluated. For a sub-attribute that is read only
+    when asked for (Group members' display)."""
+    target = (attribute.lower(), sub.lower())
+    for path in paths or ():
+        if tuple(segment.lower() for segment in _segments(resource_type, path)) == target:
+            return True
+        selected = _value_filtered(path)
+        if selected is not None and selected.attr.name.lower() == target[0] \
+                and target[1] in _names_compared(selected.filter):
+            return True
+    return False
+
+
+def _names_compared(node: Filter | None) -> set[str]:
+    """The lower-cased (sub-)attribute names a value filter compares, walked without recursion."""
+    names: set[str] = set()
+    pending = [node] if node is not None else []
+    while pending:
+        current = pending.pop()
+        if isinstance(current, And | Or):
+            pending.extend((current.left, current.right))
+        elif isinstance(current, Not):
+            pending.append(current.inner)
+        elif isinstance(current, Compare):
+            # `members[members.display pr]` is tolerated as `members[display pr]` (see patch._filter_sub_attribute).
+            names.add((current.path.sub or current.path.name).lower())
+    return names
 
 
 @cache

@@ -23,7 +23,7 @@ import aiosqlite
 
 from app.storage.filter_sql import register_functions
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 4
 BUSY_TIMEOUT_MS = 5000
 # A lookup on the event loop waits at most this long for SQLite before moving to a reader thread.
 LOOP_BUSY_TIMEOUT_MS = 20
@@ -282,40 +282,98 @@ async def _run(conn: aiosqlite.Connection, function: Callable[..., T], *args: An
     return await conn._execute(lambda: function(conn._conn, *args))
 
 
-# Webhooks (app/domain/webhooks.py): the same tables as schema.sql, IF NOT EXISTS, so that the step is a no-op on a
-# file that schema.sql itself created, and self-contained wherever it is numbered.
+# Version 2: the safety nets (app/domain/holds.py). A hold is one change whose departures (or an admin's demotion)
+# wait for a person; `held` names each person it keeps on the roster, and what happened to them once it closed.
+# The partial index lets the sliding window count the feed's joins and departures without walking the feed.
+_HOLDS = """
+CREATE TABLE holds (
+    id         INTEGER PRIMARY KEY AUTOINCREMENT,
+    opened     TEXT NOT NULL,
+    cause      TEXT NOT NULL CHECK (cause IN ('mass-removal', 'last-admin')),
+    actor      TEXT NOT NULL,              -- the name of the token whose change was held
+    change     TEXT NOT NULL,              -- JSON: what that change was
+    state      TEXT NOT NULL DEFAULT 'open' CHECK (state IN ('open', 'approved', 'cancelled')),
+    closed     TEXT,
+    closed_by  TEXT
+);
+CREATE INDEX holds_open ON holds (id) WHERE state = 'open';
+CREATE TABLE held (
+    hold_id    INTEGER NOT NULL REFERENCES holds (id),
+    user_id    TEXT NOT NULL,
+    user_name  TEXT NOT NULL,
+    role       TEXT NOT NULL,              -- the role they keep on the roster while held
+    becomes    TEXT,                       -- the role the change gives them; NULL: they leave
+    reason     TEXT NOT NULL,              -- the member.left reason their departure will carry
+    outcome    TEXT CHECK (outcome IN ('applied', 'released')),  -- NULL while held
+    PRIMARY KEY (hold_id, user_id)
+) WITHOUT ROWID;
+CREATE UNIQUE INDEX held_now ON held (user_id) WHERE outcome IS NULL;
+CREATE INDEX events_members_by_time ON events (type, at) WHERE type IN ('member.joined', 'member.left');
+"""
+
+# Version 4: webhooks (app/domain/webhooks.py): each endpoint with its cursor over the feed, and its recent attempts.
 _WEBHOOKS_STEP = """
-CREATE TABLE IF NOT EXISTS webhooks (
+-- Webhook endpoints (push). Each one keeps its own cursor over the events table: `cursor` is the seq of the last
+-- event it has been handed (delivered, or skipped as not matching its patterns). The events are written in the
+-- transaction of the change they describe, so the cursor makes them an outbox per endpoint with nothing to copy.
+-- The secret is kept in clear: it signs every delivery (HMAC), so it cannot be stored as a hash.
+CREATE TABLE webhooks (
     id                    INTEGER PRIMARY KEY AUTOINCREMENT,
     url                   TEXT NOT NULL,
-    events                TEXT NOT NULL,
+    events                TEXT NOT NULL,       -- JSON list of event-type patterns, e.g. ["member.*"]
     description           TEXT NOT NULL DEFAULT '',
-    secret                TEXT NOT NULL,
+    secret                TEXT NOT NULL,       -- whsec_<base64>, Standard Webhooks
     created               TEXT NOT NULL,
-    cursor                INTEGER NOT NULL,
+    cursor                INTEGER NOT NULL,    -- the seq of the last event handled
     state                 TEXT NOT NULL DEFAULT 'active' CHECK (state IN ('active', 'failing')),
     consecutive_failures  INTEGER NOT NULL DEFAULT 0,
-    failing_since         REAL,
-    retry_at              REAL,
-    revision              INTEGER NOT NULL DEFAULT 0
+    failing_since         REAL,                -- unix time of the first failure in the current run of failures
+    retry_at              REAL,                -- unix time before which the next attempt waits
+    revision              INTEGER NOT NULL DEFAULT 0  -- bumped by an admin change the worker must not overwrite
 );
-CREATE TABLE IF NOT EXISTS webhook_deliveries (
+
+-- Recent delivery attempts, kept per endpoint for `rollcall webhook deliveries` (the oldest are pruned).
+CREATE TABLE webhook_deliveries (
     id          INTEGER PRIMARY KEY AUTOINCREMENT,
     webhook_id  INTEGER NOT NULL REFERENCES webhooks (id) ON DELETE CASCADE,
     seq         INTEGER NOT NULL,
     at          TEXT NOT NULL,
-    status      INTEGER,
+    status      INTEGER,                       -- the HTTP status, or NULL when no answer came
     latency_ms  INTEGER NOT NULL,
-    error       TEXT
+    error       TEXT                           -- why it failed, when it did
 );
-CREATE INDEX IF NOT EXISTS webhook_deliveries_by_webhook ON webhook_deliveries (webhook_id, id);
+CREATE INDEX webhook_deliveries_by_webhook ON webhook_deliveries (webhook_id, id);
 """
 
 # Upgrades, by the version they bring the file to. Version 1 is schema.sql itself, applied to an empty
-# file; a later release appends (2, "ALTER TABLE ..."), and so on, and bumps SCHEMA_VERSION.
-MIGRATIONS: tuple[tuple[int, str], ...] = (
-    (2, _WEBHOOKS_STEP),
-)
+# file; each later version is a step here, applied to every file below it (a new file included), so each
+# statement of the schema is written once. A release appends (4, "ALTER TABLE ..."), and bumps SCHEMA_VERSION.
+# Token scopes, expiry, last use and rotation; the roster's own folded userName, so that /api/members pages in index
+# order; every user's e-mail addresses, case-folded, for forward auth's
+# point lookup (kept in step by storage/resources.py on every write of a user). Existing tokens get the scopes every
+# token had until then (the column default).
+_TOKEN_SCOPES_AND_EMAILS = """
+ALTER TABLE tokens ADD COLUMN scopes TEXT NOT NULL DEFAULT 'scim roster';
+ALTER TABLE tokens ADD COLUMN expires TEXT;
+ALTER TABLE tokens ADD COLUMN last_used TEXT;
+ALTER TABLE tokens ADD COLUMN previous_hash TEXT;
+ALTER TABLE tokens ADD COLUMN previous_until TEXT;
+CREATE UNIQUE INDEX tokens_previous_hash ON tokens (previous_hash);
+CREATE TABLE user_emails (
+    email_key  TEXT NOT NULL,
+    user_id    TEXT NOT NULL REFERENCES users (id) ON DELETE CASCADE,
+    PRIMARY KEY (email_key, user_id)
+) WITHOUT ROWID;
+CREATE INDEX user_emails_by_user ON user_emails (user_id);
+INSERT OR IGNORE INTO user_emails (email_key, user_id)
+    SELECT scim_fold(json_extract(e.value, '$.value')), u.id FROM users u, json_each(u.doc, '$.emails') e
+    WHERE json_type(e.value, '$.value') = 'text';
+CREATE INDEX events_member_at ON events (at, seq) WHERE type IN ('member.joined', 'member.left', 'member.role_changed');
+ALTER TABLE roster ADD COLUMN user_name_key TEXT NOT NULL DEFAULT '';
+UPDATE roster SET user_name_key = scim_fold(user_name);
+CREATE INDEX roster_by_name ON roster (user_name_key, user_id);
+"""
+MIGRATIONS: tuple[tuple[int, str], ...] = ((2, _HOLDS), (3, _TOKEN_SCOPES_AND_EMAILS), (4, _WEBHOOKS_STEP))
 
 
 def schema_version(conn: sqlite3.Connection) -> int:

@@ -15,7 +15,6 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import Any
 
 from app.protocol.errors import ScimError, invalid_filter, invalid_value
@@ -30,6 +29,7 @@ from app.protocol.schema_defs import (
     ResourceType,
     resolve,
 )
+from app.protocol.timestamps import parse_datetime
 
 _STRING_TYPES = frozenset({"string", "reference", "binary"})
 _NUMBER_TYPES = frozenset({"integer", "decimal"})
@@ -47,24 +47,10 @@ def register_functions(conn: sqlite3.Connection) -> None:
     conn.create_function("scim_fold", 1, fold, deterministic=True)
 
 
-def format_datetime(value: datetime) -> str:
-    """The one stored timestamp format; fixed width, so text order is time order."""
-    value = value.astimezone(UTC)
-    return (f"{value.year:04d}-{value.month:02d}-{value.day:02d}T{value.hour:02d}:{value.minute:02d}:"
-            f"{value.second:02d}.{value.microsecond:06d}Z")
-
-
 def _parse_datetime(label: str, value: Any) -> str:
-    if isinstance(value, str):
-        try:
-            parsed = datetime.fromisoformat(value.strip())
-        except ValueError:
-            parsed = None
-        if parsed is not None:
-            if parsed.tzinfo is None:
-                # RFC 7643 §2.3.5 asks for an offset; a bare time is read as UTC rather than rejected.
-                parsed = parsed.replace(tzinfo=UTC)
-            return format_datetime(parsed)
+    parsed = parse_datetime(value) if isinstance(value, str) else None
+    if parsed is not None:
+        return parsed
     raise invalid_filter(f"{label} is a dateTime; {value!r} is not an xsd:dateTime such as "
                          f"\"2011-05-13T04:42:34Z\" or \"2011-05-13T06:42:34+02:00\".")
 
@@ -161,10 +147,11 @@ _COLUMNS: dict[tuple[str, str | None, str], tuple[str, dict[str, Any]]] = {
 
 class _Compiler:
     def __init__(self, resource_type: ResourceType | None, alias: str,
-                 error: Callable[[str], ScimError] = invalid_filter) -> None:
+                 error: Callable[[str], ScimError] = invalid_filter, absent_unknown: bool = False) -> None:
         self.resource_type = resource_type
         self.alias = alias
         self.error = error
+        self.absent_unknown = absent_unknown
         self.params: list[Any] = []
         self.aliases = 0
 
@@ -174,6 +161,16 @@ class _Compiler:
         return f"{prefix}{self.aliases}"
 
     # -- resolution ----------------------------------------------------------------------------
+    def lacks(self, path: AttrPath) -> bool:
+        """With `absent_unknown`: whether the resource type has no attribute `path` names at all. A search across
+        types (POST /.search) treats such an attribute as absent from that type's resources (`pr` false, a
+        comparison false, sorted last) rather than failing the type: a Group simply has no userName."""
+        rt = self.resource_type
+        if not self.absent_unknown or rt is None or resolve(rt, path.uri, path.name) is not None:
+            return False
+        return not (path.uri is not None and path.uri.lower() == rt.schema.id.lower()
+                    and resolve(rt, None, path.name) is not None)
+
     def resolve(self, path: AttrPath) -> ResolvedAttribute:
         assert self.resource_type is not None
         resolved = resolve(self.resource_type, path.uri, path.name, path.sub)
@@ -287,6 +284,8 @@ class _Compiler:
             return "(" + (" AND " if conjunction else " OR ").join(sql for _, sql, _ in terms) + ")", cost
         if isinstance(node, Not):
             return self.emit(node.inner, scope, not negate)
+        if isinstance(node, ValuePath | Compare) and scope is None and self.lacks(node.path):
+            return ("1" if negate else "0"), 0
         if isinstance(node, ValuePath):
             if scope is not None:
                 raise self.error(f"A value filter cannot be nested inside {scope.label}[...].")
@@ -494,13 +493,15 @@ def members_scope(gm: str, u: str, attr: Attribute | None = None,
     return _Scope("members", attr, operand)
 
 
-def compile_filter(resource_type: ResourceType, node: Filter, alias: str = "r") -> tuple[str, list[Any]]:
+def compile_filter(resource_type: ResourceType, node: Filter, alias: str = "r", absent_unknown: bool = False
+                   ) -> tuple[str, list[Any]]:
     """SQL boolean expression that is never NULL (0/1), plus its positional '?' params.
 
     Raises a 400 invalidFilter ScimError for anything it cannot evaluate faithfully (unknown or
     write-only attributes, a complex attribute compared as a whole, ordering on booleans, bad dates).
+    With `absent_unknown`, an attribute the type does not have is absent instead of unknown (_Compiler.lacks).
     """
-    compiler = _Compiler(resource_type, alias)
+    compiler = _Compiler(resource_type, alias, absent_unknown=absent_unknown)
     return compiler.compile(node), compiler.params
 
 
@@ -511,7 +512,7 @@ def compile_member_filter(node: Filter, group_alias: str = "m") -> tuple[str, li
     return compiler.compile(node, scope), compiler.params
 
 
-def compile_sort(resource_type: ResourceType, sort_by: str, alias: str = "r") -> str:
+def compile_sort(resource_type: ResourceType, sort_by: str, alias: str = "r", absent_unknown: bool = False) -> str:
     """SQL expression to ORDER BY for a `sortBy` attribute path (RFC 7644 §3.4.2.3).
 
     Case-insensitive strings sort by their folded form; a multi-valued attribute sorts by its primary
@@ -521,7 +522,9 @@ def compile_sort(resource_type: ResourceType, sort_by: str, alias: str = "r") ->
     path = parse_attr_path(sort_by.strip())
     if path is None:
         raise invalid_value(f"sortBy {sort_by!r} is not an attribute path such as 'userName' or 'name.familyName'.")
-    compiler = _Compiler(resource_type, alias, error=invalid_value)
+    compiler = _Compiler(resource_type, alias, error=invalid_value, absent_unknown=absent_unknown)
+    if compiler.lacks(path):
+        return "NULL"  # absent from every resource of the type: sorted last, as absent values are
     try:
         resolved = compiler.resolve(path)
     except ScimError as exc:

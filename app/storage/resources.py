@@ -69,6 +69,21 @@ def _derived_columns(resource_type: ResourceType, document: dict[str, Any]) -> t
     return (display_name, fold_case(display_name), document.get("externalId"))
 
 
+def _email_keys(document: dict[str, Any]) -> set[str]:
+    emails = document.get("emails")
+    if not isinstance(emails, list):
+        return set()
+    return {fold_case(e["value"]) for e in emails if isinstance(e, dict) and isinstance(e.get("value"), str)}
+
+
+def _put_emails(conn: sqlite3.Connection, user_id: str, document: dict[str, Any], replacing: bool) -> None:
+    """Keep user_emails (forward auth's lookup by any e-mail) in step with the user's document, in its transaction."""
+    if replacing:
+        conn.execute("DELETE FROM user_emails WHERE user_id = ?", (user_id,))
+    conn.executemany("INSERT OR IGNORE INTO user_emails (email_key, user_id) VALUES (?, ?)",
+                     [(key, user_id) for key in _email_keys(document)])
+
+
 def _dumps(document: dict[str, Any], max_bytes: int | None) -> str:
     encoded = orjson.dumps(document)
     # Measured here, on the very bytes stored, so that no way of writing (POST, PUT, PATCH) can store more.
@@ -112,6 +127,8 @@ def insert(conn: sqlite3.Connection, resource_type: ResourceType, resource_id: s
         )
     except sqlite3.IntegrityError as error:
         raise UniquenessConflict(str(error)) from error
+    if resource_type is USER_RESOURCE:
+        _put_emails(conn, resource_id, document, replacing=False)
     return StoredResource(resource_id, document, now, now, 1)
 
 
@@ -128,6 +145,8 @@ def update(conn: sqlite3.Connection, resource_type: ResourceType, current: Store
         )
     except sqlite3.IntegrityError as error:
         raise UniquenessConflict(str(error)) from error
+    if resource_type is USER_RESOURCE and _email_keys(document) != _email_keys(current.document):
+        _put_emails(conn, current.id, document, replacing=True)
     return StoredResource(current.id, document, current.created, now, current.version + 1)
 
 

@@ -8,6 +8,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from app.protocol.folding import fold_case
 from app.storage.resources import chunks, placeholders
 
 
@@ -67,11 +68,13 @@ def entries(conn: sqlite3.Connection, user_ids: Sequence[str]) -> dict[str, Rost
 
 
 def put_entries(conn: sqlite3.Connection, rows: Sequence[RosterEntry]) -> None:
+    # user_name_key: the roster's own order (roster_by_name), so a page of a 100,000-member roster is an index seek
+    # even for a held member whose user is deleted.
     conn.executemany(
-        "INSERT INTO roster (user_id, user_name, role, since) VALUES (?, ?, ?, ?) "
-        "ON CONFLICT (user_id) DO UPDATE SET user_name = excluded.user_name, role = excluded.role, "
-        "since = excluded.since",
-        [(r.user_id, r.user_name, r.role, r.since) for r in rows],
+        "INSERT INTO roster (user_id, user_name, user_name_key, role, since) VALUES (?, ?, ?, ?, ?) "
+        "ON CONFLICT (user_id) DO UPDATE SET user_name = excluded.user_name, "
+        "user_name_key = excluded.user_name_key, role = excluded.role, since = excluded.since",
+        [(r.user_id, r.user_name, fold_case(r.user_name), r.role, r.since) for r in rows],
     )
 
 
@@ -105,19 +108,109 @@ def last_member_event(conn: sqlite3.Connection, user_id: str) -> dict[str, Any] 
     return _event_row(row) if row else None
 
 
-def members(conn: sqlite3.Connection, user_id: str | None = None) -> list[dict[str, Any]]:
-    """The roster joined with the users' current names and primary e-mail, ordered by userName."""
-    where = "WHERE r.user_id = ?" if user_id is not None else ""
+@dataclass(frozen=True)
+class MemberQuery:
+    """Which members, in (folded userName, id) order: `role` only, `q` (folded) contained in the userName, the
+    displayName or any e-mail, after the keyset position `after`, at most `limit` (None: all)."""
+
+    role: str | None = None
+    q: str | None = None
+    after: tuple[str, str] | None = None
+    limit: int | None = None
+
+
+_PRIMARY_EMAIL = ("(SELECT json_extract(e.value, '$.value') FROM json_each(u.doc, '$.emails') e "
+                  "ORDER BY coalesce(json_extract(e.value, '$.primary'), 0) DESC, e.key LIMIT 1)")
+_MEMBER_TYPES = "('member.joined', 'member.left', 'member.role_changed')"
+# The roster at a moment, replayed from the change feed: each user's last member.* event at or before it says
+# whether they were a member and with which role; their last member.joined up to it, since when.
+_ROSTER_AT = f"""
+WITH last AS (
+    SELECT user_id, max(seq) AS seq FROM events WHERE type IN {_MEMBER_TYPES} AND at <= ? GROUP BY user_id
+), joined AS (
+    SELECT user_id, max(seq) AS seq FROM events WHERE type IN {_MEMBER_TYPES} AND type = 'member.joined'
+    AND at <= ? GROUP BY user_id
+), roster_then AS (
+    SELECT e.user_id, e.data,
+           CASE e.type WHEN 'member.joined' THEN json_extract(e.data, '$.role') ELSE json_extract(e.data, '$.to') END
+               AS role,
+           (SELECT j.at FROM events j WHERE j.seq = joined.seq) AS since
+    FROM last JOIN events e ON e.seq = last.seq JOIN joined ON joined.user_id = last.user_id
+    WHERE e.type != 'member.left'
+)
+SELECT t.user_id, coalesce(u.user_name, json_extract(t.data, '$.userName')) AS user_name, u.display_name, t.role,
+       t.since, {_PRIMARY_EMAIL} AS email,
+       coalesce(u.user_name_key, scim_fold(json_extract(t.data, '$.userName'))) AS sort_key,
+       json_extract(t.data, '$.groups') AS groups, NULL AS hold
+FROM roster_then t LEFT JOIN users u ON u.id = t.user_id
+"""
+# A held user may have been deleted (the hold keeps their departure waiting): then the roster's own name is all there
+# is, so users is joined LEFT, and the roster's own key orders it (roster_by_name: a seek, and `limit` rows).
+_ROSTER_NOW = f"""
+SELECT r.user_id, coalesce(u.user_name, r.user_name) AS user_name, u.display_name, r.role, r.since,
+       {_PRIMARY_EMAIL} AS email, r.user_name_key AS sort_key, NULL AS groups,
+       (SELECT h.hold_id FROM held h WHERE h.user_id = r.user_id AND h.outcome IS NULL) AS hold
+FROM roster r LEFT JOIN users u ON u.id = r.user_id
+"""
+
+
+def _member_rows(conn: sqlite3.Connection, base: str, params: list[Any], query: MemberQuery) -> list[dict[str, Any]]:
+    where: list[str] = []
+    if query.role is not None:
+        where.append("role = ?")
+        params.append(query.role)
+    if query.q:
+        where.append("(instr(sort_key, ?) OR instr(scim_fold(coalesce(display_name, '')), ?) OR EXISTS "
+                     "(SELECT 1 FROM user_emails m WHERE m.user_id = listed.user_id AND instr(m.email_key, ?)))")
+        params.extend([query.q] * 3)
+    if query.after is not None:
+        where.append("(sort_key, user_id) > (?, ?)")
+        params.extend(query.after)
+    order = "sort_key, user_id"
+    sql = (f"SELECT * FROM ({base}) AS listed {'WHERE ' + ' AND '.join(where) if where else ''} "
+           f"ORDER BY {order} LIMIT ?")
+    params.append(-1 if query.limit is None else query.limit)
     return [
-        {"id": row[0], "userName": row[1], "displayName": row[2], "role": row[3], "since": row[4], "email": row[5]}
-        for row in conn.execute(
-            "SELECT r.user_id, u.user_name, u.display_name, r.role, r.since, "
-            "  (SELECT json_extract(e.value, '$.value') FROM json_each(u.doc, '$.emails') e "
-            "   ORDER BY coalesce(json_extract(e.value, '$.primary'), 0) DESC, e.key LIMIT 1) AS email "
-            f"FROM roster r JOIN users u ON u.id = r.user_id {where} ORDER BY u.user_name_key",
-            (user_id,) if user_id is not None else (),
-        )
+        {"id": row[0], "userName": row[1], "displayName": row[2], "role": row[3], "since": row[4], "email": row[5],
+         "sortKey": row[6], "recordedGroups": json.loads(row[7]) if row[7] else None,
+         "held": row[8] is not None, **({"hold": row[8]} if row[8] is not None else {})}
+        for row in conn.execute(sql, params)
     ]
+
+
+def members(conn: sqlite3.Connection, query: MemberQuery | None = None) -> list[dict[str, Any]]:
+    """The roster joined with the users' current names and primary e-mail, ordered by userName, each with the open
+    hold that keeps them on it, if any."""
+    return _member_rows(conn, _ROSTER_NOW, [], query or MemberQuery())
+
+
+def members_at(conn: sqlite3.Connection, at: str, query: MemberQuery | None = None) -> list[dict[str, Any]]:
+    """The roster as it was at `at`, replayed from the member.* events: the names and e-mail are the user's current
+    ones (the name in the event for a user since deleted); recordedGroups the role groups the event recorded."""
+    return _member_rows(conn, _ROSTER_AT, [at, at], query or MemberQuery())
+
+
+@dataclass(frozen=True)
+class NamedUser:
+    """A user an identity names, by userName or by one of their e-mails, with their roster role if any."""
+
+    user_id: str
+    user_name: str
+    role: str | None
+    by_user_name: bool
+
+
+def users_named(conn: sqlite3.Connection, key: str) -> list[NamedUser]:
+    """The users whose folded userName, or any folded e-mail, is `key`: two index lookups (users_user_name_key,
+    user_emails), no scan."""
+    found = [NamedUser(row[0], row[1], row[2], True) for row in conn.execute(
+        "SELECT u.id, u.user_name, r.role FROM users u LEFT JOIN roster r ON r.user_id = u.id "
+        "WHERE u.user_name_key = ?", (key,))]
+    seen = {user.user_id for user in found}
+    found.extend(NamedUser(row[0], row[1], row[2], False) for row in conn.execute(
+        "SELECT u.id, u.user_name, r.role FROM user_emails e JOIN users u ON u.id = e.user_id "
+        "LEFT JOIN roster r ON r.user_id = u.id WHERE e.email_key = ?", (key,)) if row[0] not in seen)
+    return found
 
 
 def get_setting(conn: sqlite3.Connection, key: str) -> str | None:

@@ -10,12 +10,13 @@ from aiohttp import web
 from app.config import Settings
 from app.domain.clock import utc_now
 from app.domain.directory import Directory
+from app.domain.holds import Holds
 from app.domain.roster import RosterReader, reconcile_if_rules_changed
 from app.domain.tokens import Authenticator
 from app.storage.database import Database
 from app.web.access_log import AccessLog
 from app.web.answer_budget import PAGES_IN_FLIGHT, AnswerBudget, answer_budget_middlewares
-from app.web.keys import ACCESS_LOG, AUTHENTICATOR, DATABASE, DIRECTORY, METRICS, ROSTER, SETTINGS
+from app.web.keys import ACCESS_LOG, AUTHENTICATOR, DATABASE, DIRECTORY, HOLDS, METRICS, ROSTER, SETTINGS
 from app.web.metrics import Metrics
 from app.web.middleware import bearer_auth, scim_errors, trusted_host
 from app.web.observability import observe
@@ -27,12 +28,15 @@ async def _database(app: web.Application) -> AsyncIterator[None]:
     settings = app[SETTINGS]
     db = Database(settings.db_path, synchronous=settings.synchronous)
     await db.open()
-    await db.write(lambda conn: reconcile_if_rules_changed(conn, settings.rules, utc_now()))
+    policy = settings.hold_policy
+    await db.write(lambda conn: reconcile_if_rules_changed(conn, settings.rules, utc_now(), policy))
     app[DATABASE] = db
-    app[DIRECTORY] = Directory(db, settings.rules, settings.limits)
+    app[DIRECTORY] = Directory(db, settings.rules, settings.limits, policy)
     app[ROSTER] = RosterReader(db, settings.rules)
+    app[HOLDS] = Holds(db, settings.rules, policy)
     app[AUTHENTICATOR] = Authenticator(db)
     yield
+    await app[AUTHENTICATOR].flush()
     await db.close()
 
 

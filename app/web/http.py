@@ -45,6 +45,10 @@ async def read_json(request: web.Request, limit: int | None = None) -> Any:
         # aiohttp's message quotes the bytes it choked on; the client needs to know what was wrong, not see them.
         raise errors.invalid_syntax("The request body's framing is malformed (chunked encoding or "
                                     "Content-Length); rollcall could not read it.") from None
+    except ConnectionResetError:
+        # The client hung up before its body was complete (aiohttp: "Connection lost"): its fault, not ours, so
+        # a 4xx in the request log rather than an unhandled error, though nobody is left to read the answer.
+        raise errors.invalid_syntax("The connection closed before the request body was complete.") from None
     limit = request.app[SETTINGS].max_body_bytes if limit is None else limit
     raw = decode_body(raw, request.headers.get("Content-Encoding", ""), limit)
     if not raw.strip():

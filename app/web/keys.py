@@ -4,6 +4,7 @@ from aiohttp import web
 
 from app.config import Settings
 from app.domain.directory import Directory
+from app.domain.holds import Holds
 from app.domain.roster import RosterReader
 from app.domain.tokens import Authenticator
 from app.storage.database import Database
@@ -14,6 +15,7 @@ SETTINGS = web.AppKey("settings", Settings)
 DATABASE = web.AppKey("database", Database)
 DIRECTORY = web.AppKey("directory", Directory)
 ROSTER = web.AppKey("roster", RosterReader)
+HOLDS = web.AppKey("holds", Holds)
 AUTHENTICATOR = web.AppKey("authenticator", Authenticator)
 METRICS = web.AppKey("metrics", Metrics)
 ACCESS_LOG = web.AppKey("access_log", AccessLog)

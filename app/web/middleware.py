@@ -7,6 +7,7 @@ from collections.abc import Awaitable, Callable
 
 from aiohttp import web
 
+from app.domain import scopes
 from app.protocol import errors
 from app.web.http import error_response
 from app.web.keys import AUTHENTICATOR, SETTINGS, TOKEN_NAME
@@ -56,7 +57,8 @@ async def trusted_host(request: web.Request, handler: Handler) -> web.StreamResp
 
 @web.middleware
 async def bearer_auth(request: web.Request, handler: Handler) -> web.StreamResponse:
-    """Every route but the health probes needs `Authorization: Bearer <token>` of a live token."""
+    """Every route but the health probes needs `Authorization: Bearer <token>` of a live token, with the scope
+    its path needs (app/domain/scopes.py): no live token is a 401, a live one without the scope a 403."""
     if request.path in UNAUTHENTICATED_PATHS:
         return await handler(request)
     scheme, _, token = request.headers.get("Authorization", "").strip().partition(" ")
@@ -65,8 +67,14 @@ async def bearer_auth(request: web.Request, handler: Handler) -> web.StreamRespo
         raise errors.unauthorized("Authentication required: send 'Authorization: Bearer <token>'.")
     if scheme.lower() != "bearer" or not token:
         raise errors.unauthorized("Unsupported Authorization header: send 'Authorization: Bearer <token>'.")
-    name = await request.app[AUTHENTICATOR].authenticate(token)
-    if name is None:
-        raise errors.unauthorized("The bearer token is not valid (unknown or revoked).")
-    request[TOKEN_NAME] = name
+    identity = await request.app[AUTHENTICATOR].authenticate(token)
+    if identity is None:
+        raise errors.unauthorized("The bearer token is not valid (unknown, expired or revoked).")
+    request[TOKEN_NAME] = identity.name
+    # A path no route answers is a 404 for any live token, whatever its scopes: no scope is needed to learn that.
+    if request.match_info.http_exception is None:
+        needed = scopes.required_scope(request.path)
+        if not scopes.allows(identity.scopes, needed):
+            raise errors.forbidden(f"This token lacks the {needed!r} scope that {request.path} needs; create one "
+                                   f"with `rollcall token create --name NAME --scope {needed}`.")
     return await handler(request)

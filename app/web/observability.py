@@ -10,10 +10,18 @@ from aiohttp import web
 
 from app.web import route_paths
 from app.web.keys import ACCESS_LOG, METRICS, TOKEN_NAME
+from app.web.log_filters import redact
 from app.web.middleware import Handler
 
 # A client's X-Request-Id is echoed into the log, so only a plain token is taken: no newline can forge a line.
+# Nor one shaped like a bearer token: the request log is written directly, past the log handler's redaction.
 _REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,64}")
+
+
+def _request_id(offered: str | None) -> str:
+    if offered and _REQUEST_ID.fullmatch(offered) and redact(offered) == offered:
+        return offered
+    return secrets.token_hex(8)
 _templates: dict[object, str] = {}
 
 
@@ -32,8 +40,7 @@ def route_template(request: web.Request) -> str:
 @web.middleware
 async def observe(request: web.Request, handler: Handler) -> web.StreamResponse:
     """Outermost middleware: sees the final status of every request, errors included."""
-    offered = request.headers.get("X-Request-Id")
-    request_id = offered if offered and _REQUEST_ID.fullmatch(offered) else secrets.token_hex(8)
+    request_id = _request_id(request.headers.get("X-Request-Id"))
     started = time.perf_counter()
     response = await handler(request)
     elapsed = time.perf_counter() - started

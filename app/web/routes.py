@@ -5,7 +5,7 @@ from __future__ import annotations
 from aiohttp import web
 
 from app.protocol.schema_defs import GROUP_RESOURCE, USER_RESOURCE
-from app.web import api_views, bulk_views, ops_views, scim_views, webhook_views
+from app.web import api_views, bulk_views, forward_views, ops_views, scim_views, token_views, webhook_views
 from app.web.keys import METRICS
 from app.web.middleware import Handler
 from app.web.route_paths import scim_path
@@ -47,7 +47,20 @@ def setup_routes(app: web.Application) -> None:
     router.add_get("/api/members", api_views.members)
     router.add_get("/api/members/{id}", api_views.member)
     router.add_get("/api/events", api_views.events)
-    # A live token, as every /api route (middleware.bearer_auth); the `admin` scope applies once scopes land.
+    router.add_get("/api/holds", api_views.holds)
+    router.add_get("/api/holds/{id}", api_views.hold)
+    router.add_post("/api/holds/{id}/approve", api_views.approve_hold)
+    token_list = router.add_resource("/api/tokens", name="tokens")
+    _add_get(token_list, token_views.list_tokens)
+    token_list.add_route("POST", token_views.create)
+    router.add_delete("/api/tokens/{name}", token_views.revoke)
+    router.add_post("/api/tokens/{name}/rotate", token_views.rotate)
+    forward = router.add_resource("/auth/forward", name="forward-auth")
+    _add_get(forward, forward_views.forward)
+    for method in forward_views.METHODS:
+        if method not in ("GET", "HEAD"):
+            forward.add_route(method, forward_views.forward)
+    # The admin scope, by prefix (app/domain/scopes.py).
     router.add_get("/api/webhooks", webhook_views.listing)
     router.add_post("/api/webhooks", webhook_views.add)
     item = router.add_resource("/api/webhooks/{id}")

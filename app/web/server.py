@@ -282,9 +282,14 @@ async def serve(app: web.Application, host: str, port: int, ssl_context: ssl.SSL
             loop.call_later(limits.header_timeout + 1, lambda: None if handler.made else gate.release(handler))
         return handler
 
-    listener = await loop.create_server(connection, host, port, ssl=ssl_context, backlog=limits.backlog,
-                                        reuse_address=True,
-                                        ssl_handshake_timeout=limits.header_timeout if ssl_context else None)
+    try:
+        listener = await loop.create_server(connection, host, port, ssl=ssl_context, backlog=limits.backlog,
+                                            reuse_address=True,
+                                            ssl_handshake_timeout=limits.header_timeout if ssl_context else None)
+    except BaseException:
+        # The runner has opened the database, whose thread would keep the process alive after the error.
+        await runner.cleanup()
+        raise
     try:
         await stop.wait()
     finally:

@@ -106,7 +106,7 @@ def _one_error_line(result: subprocess.CompletedProcess[str]) -> str:
 
 @pytest.mark.parametrize("command", [
     ("token", "list"), ("token", "revoke", "jumpcloud"), ("members",), ("members", "--json"), ("events",),
-    ("events", "--follow"), ("backup", "{dir}/copy.db"),
+    ("events", "--follow"), ("backup", "{dir}/copy.db"), ("holds",), ("holds", "approve", "1"),
 ])
 def test_a_command_on_a_database_that_does_not_exist_refuses_and_creates_nothing(tmp_path: Path,
                                                                                   command: tuple[str, ...]) -> None:

@@ -25,8 +25,8 @@ PRIVATE = 0o600
 NEWER_ROLLCALL = """
 import sys
 from app.storage import database
+database.MIGRATIONS = (*database.MIGRATIONS, (database.SCHEMA_VERSION + 1, "CREATE TABLE extra (x TEXT);"))
 database.SCHEMA_VERSION += 1
-database.MIGRATIONS = (*database.MIGRATIONS, (database.SCHEMA_VERSION, "CREATE TABLE extra (x TEXT);"))
 from app.cli import main
 raise SystemExit(main(sys.argv[1:]))
 """
@@ -73,8 +73,8 @@ def test_token_create_backup_and_migrate_create_private_files(tmp_path: Path) ->
     # `migrate` by a rollcall one schema version newer: the backup it makes first is private too.
     result = subprocess.run([sys.executable, "-c", NEWER_ROLLCALL, "migrate", "--db", str(db)], cwd=REPO,
                             capture_output=True, text=True, timeout=60)
-    assert result.returncode == 0 and f"from schema version {SCHEMA_VERSION} to {SCHEMA_VERSION + 1}" \
-        in result.stdout, result.stderr
+    upgraded = f"from schema version {SCHEMA_VERSION} to {SCHEMA_VERSION + 1}"
+    assert result.returncode == 0 and upgraded in result.stdout, result.stderr
     made = list(tmp_path.glob(f"rollcall.db.v{SCHEMA_VERSION}-*.backup"))
     assert len(made) == 1 and mode(made[0]) == PRIVATE
     assert mode(db) == PRIVATE

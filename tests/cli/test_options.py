@@ -86,3 +86,41 @@ def test_the_connection_options_come_from_flags_environment_and_file(tmp_path: P
                       "trusted-hosts": "a.example,b.example"}
     assert resolve(parser.parse_args([]), names, environ={}) == {
         "max-connections": None, "header-timeout": 10.0, "keepalive-timeout": 15.0, "trusted-hosts": None}
+
+
+def test_the_hold_options_come_from_flags_environment_and_file(tmp_path: Path) -> None:
+    from app.cli.serve import register as register_serve
+    from app.cli.serve import settings_from
+
+    names = ("hold", "hold-window", "hold-percent", "hold-min")
+    parser = argparse.ArgumentParser()
+    add_options(parser, names)
+    assert resolve(parser.parse_args([]), names, environ={}) == {
+        "hold": True, "hold-window": 600.0, "hold-percent": 10.0, "hold-min": 3}
+    config = tmp_path / "rollcall.toml"
+    config.write_text("hold = false\nhold-window = 120\nhold-percent = 2.5\n")
+    values = resolve(parser.parse_args(["--config", str(config)]), names, environ={"ROLLCALL_HOLD_MIN": "10"})
+    assert values == {"hold": False, "hold-window": 120.0, "hold-percent": 2.5, "hold-min": 10}
+    assert resolve(parser.parse_args(["--no-hold"]), names, environ={})["hold"] is False
+
+    commands = argparse.ArgumentParser().add_subparsers()
+    register_serve(commands)
+    serve = commands.choices["serve"]
+    policy = settings_from(serve.parse_args(["--no-hold", "--hold-window", "60", "--hold-min", "0"])).hold_policy
+    assert (policy.enabled, policy.window_seconds, policy.percent, policy.minimum) == (False, 60.0, 10.0, 0)
+
+
+@pytest.mark.parametrize("argv,fragment", [
+    (["--hold-window", "0"], "--hold-window must be between 0 and 604800"),
+    (["--hold-percent", "101"], "--hold-percent must be between 0 and 100"),
+    (["--hold-min", "-1"], "--hold-min must not be negative"),
+])
+def test_bad_hold_settings_are_refused_at_start(argv: list[str], fragment: str) -> None:
+    from app.cli.common import CommandError
+    from app.cli.serve import register as register_serve
+    from app.cli.serve import settings_from
+
+    commands = argparse.ArgumentParser().add_subparsers()
+    register_serve(commands)
+    with pytest.raises(CommandError, match=fragment):
+        settings_from(commands.choices["serve"].parse_args(argv))

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import signal
+import socket
 import sqlite3
 import ssl
 import subprocess
@@ -15,7 +17,7 @@ import httpx2
 import pytest
 import trustme
 
-from tests.conftest import REPO, RunningServer, serve_process
+from tests.conftest import REPO, RunningServer, mint_token, serve_process
 
 
 def client(server: RunningServer, token: str | None = None, **kw: object) -> httpx2.Client:
@@ -123,7 +125,10 @@ def test_config_file_settings_reach_the_server(tmp_path: Path) -> None:
         http.post("/Groups", json={"displayName": "acme-members", "members": [{"value": user["id"]}]})
         roster = http.get(server.base_url.removesuffix("/scim/v2") + "/api/members").json()
         assert [m["role"] for m in roster["members"]] == ["member"]
-        assert http.get(server.base_url.removesuffix("/scim/v2") + "/metrics").status_code == 200
+        scraper = asyncio.run(mint_token(server.db_path, "prometheus", ("admin",)))  # /metrics needs admin
+        metrics = http.get(server.base_url.removesuffix("/scim/v2") + "/metrics",
+                           headers={"Authorization": f"Bearer {scraper}"})
+        assert metrics.status_code == 200
 
 
 def test_size_limits_reach_the_server(tmp_path: Path) -> None:
@@ -172,3 +177,15 @@ def test_a_tls_client_that_never_finishes_its_handshake_is_closed_after_the_head
             started = time.monotonic()
             assert sock.recv(4096) == b""
             assert time.monotonic() - started < 5
+
+
+def test_a_port_in_use_is_one_line_and_exit_1_not_a_hang(tmp_path: Path) -> None:
+    # The database was opened before the port was bound, and its thread kept the process alive after the error.
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        refused = subprocess.run([sys.executable, "-m", "app", "serve", "--db", str(tmp_path / "r.db"), "--port",
+                                  str(port)], cwd=REPO, capture_output=True, text=True, timeout=30)
+    assert refused.returncode == 1, refused.stderr
+    assert f"cannot listen on 127.0.0.1:{port}" in refused.stderr and "Traceback" not in refused.stderr

@@ -9,14 +9,21 @@ from urllib.parse import quote
 
 import pytest
 
+from app.domain.clock import utc_now
 from tests.conftest import GROUP_SCHEMA, USER_SCHEMA, Scim
 
 ADMINS, MEMBERS, GUESTS = "rollcall-administrators", "rollcall-members", "rollcall-guests"
 
 
 async def roster(scim: Scim) -> dict[str, str]:
+    """The live roster as userName → role; and, at every step of every lifecycle, the proof that the roster
+    replayed from the change feed (`?at=` this moment, once it is past) is the very same list."""
     answer = await scim.get("/api/members")
     assert answer.status == 200
+    moment = utc_now()  # after every change the live answer saw, before the next one
+    replayed = await scim.get(f"/api/members?at={moment}")
+    assert replayed.status == 200
+    assert replayed.body["members"] == answer.body["members"], f"?at={moment} differs from the live roster"
     return {m["userName"]: m["role"] for m in answer.body["members"]}
 
 
@@ -100,7 +107,8 @@ async def test_first_provisioning_with_members_inline(scim: Scim) -> None:
     listed = (await scim.get("/api/members")).body["members"]
     ann_entry = next(m for m in listed if m["userName"] == "ann@acme.com")
     assert ann_entry == {"id": ann["id"], "userName": "ann@acme.com", "displayName": "ann", "role": "admin",
-                         "email": "ann@acme.com", "groups": [ADMINS], "since": ann_entry["since"]}
+                         "email": "ann@acme.com", "groups": [ADMINS], "since": ann_entry["since"],
+                         "held": False}
     assert ("joined", "ann@acme.com", "admin") in member_events(await feed(scim))
 
 
@@ -154,14 +162,15 @@ async def test_move_member_to_admin_add_then_remove(scim: Scim, form: str) -> No
 
 
 async def test_demotion_from_admin_to_guest(scim: Scim) -> None:
+    boss = await jumpcloud_user(scim, "boss@acme.com")  # another admin: the last-admin floor (test_holds.py) stays out
     user = await jumpcloud_user(scim, "demoted@acme.com")
-    admins = await scim.create_group(ADMINS, [user["id"]])
+    admins = await scim.create_group(ADMINS, [boss["id"], user["id"]])
     guests = await scim.create_group(GUESTS, [user["id"]])
     assert (await roster(scim))["demoted@acme.com"] == "admin"
     await remove(scim, admins, user)
     assert (await roster(scim))["demoted@acme.com"] == "guest"
     await remove(scim, guests, user)
-    assert await roster(scim) == {}
+    assert await roster(scim) == {"boss@acme.com": "admin"}
 
 
 async def test_concurrent_moves_end_with_the_right_roles(scim: Scim) -> None:
@@ -208,7 +217,7 @@ async def test_deactivation_by_put(scim: Scim) -> None:
 
 async def test_deleting_a_user_removes_them_from_the_organization(scim: Scim) -> None:
     user = await jumpcloud_user(scim, "gone@acme.com")
-    await scim.create_group(ADMINS, [user["id"]])
+    await scim.create_group(MEMBERS, [user["id"]])
     start = await last_seq(scim)
     assert (await scim.delete(f"/Users/{user['id']}")).status == 204
     assert await roster(scim) == {}
@@ -240,16 +249,18 @@ async def test_deleting_an_ordinary_group_changes_no_role(scim: Scim) -> None:
 # -- renames -----------------------------------------------------------------------------------------------
 
 async def test_renaming_a_group_into_and_out_of_a_role_group_name(scim: Scim) -> None:
+    boss = await jumpcloud_user(scim, "boss@acme.com")  # another admin: the last-admin floor stays out of it
+    await scim.create_group(ADMINS, [boss["id"]])
     user = await jumpcloud_user(scim, "ren@acme.com")
     group = await scim.create_group("staff", [user["id"]])
-    assert await roster(scim) == {}
+    assert await roster(scim) == {"boss@acme.com": "admin"}
     rename = {"op": "replace", "path": "displayName", "value": "rollcall-members-eu"}
     await scim.patch(f"/Groups/{group['id']}", [rename])
-    assert await roster(scim) == {"ren@acme.com": "member"}
-    await scim.put(f"/Groups/{group['id']}", {"schemas": [GROUP_SCHEMA], "displayName": "Rollcall-Administrators"})
-    assert await roster(scim) == {"ren@acme.com": "admin"}
+    assert await roster(scim) == {"boss@acme.com": "admin", "ren@acme.com": "member"}
+    await scim.put(f"/Groups/{group['id']}", {"schemas": [GROUP_SCHEMA], "displayName": "Rollcall-Administrators-2"})
+    assert await roster(scim) == {"boss@acme.com": "admin", "ren@acme.com": "admin"}
     await scim.patch(f"/Groups/{group['id']}", [{"op": "replace", "value": {"displayName": "alumni"}}])
-    assert await roster(scim) == {}
+    assert await roster(scim) == {"boss@acme.com": "admin"}
     types = [e["type"] for e in await feed(scim)]
     assert types.count("group.renamed") == 3
 

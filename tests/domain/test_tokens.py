@@ -15,4 +15,7 @@ async def test_a_value_no_token_can_have_is_refused_without_a_500(database: Data
 
 
 async def test_a_real_token_is_still_accepted(database: Database, token: str) -> None:
-    assert await Authenticator(database).authenticate(token) == "tests"
+    authenticator = Authenticator(database)
+    found = await authenticator.authenticate(token)
+    assert found is not None and found.name == "tests" and found.scopes == ("scim", "roster")
+    await authenticator.flush()  # its first use is being written: before the database closes

@@ -681,6 +681,7 @@ def test_group_add_members_with_empty_list_changes_nothing() -> None:
 
 
 # -- linear in the input: values are looked up by key, never compared pairwise ---------------------------------
+# The bounds are ~50x what the keyed engine takes on a busy two-core machine; the pairwise one took minutes.
 
 def many_emails(count: int, prefix: str = "e") -> list[dict[str, Any]]:
     return [{"value": f"{prefix}{n}@example.com", "type": "work"} for n in range(count)]
@@ -699,19 +700,19 @@ def test_removing_a_value_array_is_linear_in_the_values_given_and_held() -> None
     result, seconds = timed_patch(document, {"op": "remove", "path": "emails",
                                              "value": many_emails(20_000, prefix="other")})
     assert result.document == document and result.changed is False
-    assert seconds < 1.0
+    assert seconds < 3.0
     given = [{"value": f"E{n}@EXAMPLE.COM"} for n in range(0, 1000, 2)]  # value is case-insensitive
     result, seconds = timed_patch(document, {"op": "remove", "path": "emails", "value": given * 20})
-    assert result.document["emails"] == many_emails(1000)[1::2] and seconds < 1.0
+    assert result.document["emails"] == many_emails(1000)[1::2] and seconds < 3.0
 
 
 def test_adding_many_values_de_duplicates_in_linear_time() -> None:
     values = many_emails(20_000)
     result, seconds = timed_patch({"userName": "many"}, {"op": "add", "path": "emails", "value": values + values})
-    assert result.document["emails"] == values and seconds < 1.0
+    assert result.document["emails"] == values and seconds < 3.0
     result, seconds = timed_patch({"userName": "many", "emails": values[:10_000]},
                                   {"op": "add", "path": "emails", "value": values[5_000:]})
-    assert result.document["emails"] == values and seconds < 1.0
+    assert result.document["emails"] == values and seconds < 3.0
 
 
 def test_remove_by_value_keeps_its_meaning() -> None:
@@ -755,7 +756,7 @@ def test_member_ids_are_collected_in_linear_time() -> None:
     chain = " or ".join(f'value eq "u{n % 100}"' for n in range(200))
     result = patch_group({"op": "remove", "path": f"members[{chain}]"})
     assert result.member_changes == [MemberChange("remove", tuple(f"u{n}" for n in range(100)))]
-    assert time.perf_counter() - started < 1.0
+    assert time.perf_counter() - started < 3.0
 
 
 def test_a_patch_comparing_more_values_than_MAX_PATCH_WORK_is_refused_before_the_work() -> None:
@@ -774,10 +775,10 @@ def test_a_patch_comparing_more_values_than_MAX_PATCH_WORK_is_refused_before_the
                  [{"op": "replace", "path": f'emails[value eq "e{n}@example.com"].type', "value": "home"}
                   for n in range(101)]):
         assert "more than 100,000" in scim_error(timed_patch, document, *many).detail
-    assert time.perf_counter() - started < 2.0
+    assert time.perf_counter() - started < 5.0
     result, seconds = timed_patch(document, *[{"op": "remove", "path": "emails", "value": [{"value": f"z{n}"}]}
                                               for n in range(99)])
-    assert result.changed is False and seconds < 1.0
+    assert result.changed is False and seconds < 3.0
 
 
 def test_a_large_value_written_to_many_matching_values_is_cleaned_once() -> None:
@@ -786,4 +787,4 @@ def test_a_large_value_written_to_many_matching_values_is_cleaned_once() -> None
     large = {"type": "home", **{f"unknown{n}": n for n in range(50_000)}}
     result, seconds = timed_patch(document, {"op": "replace", "path": 'emails[type eq "work"]', "value": large})
     assert result.document["emails"] == [{**email, "type": "home"} for email in many_emails(1000)]
-    assert seconds < 1.0
+    assert seconds < 3.0

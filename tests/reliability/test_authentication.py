@@ -20,7 +20,7 @@ from app.domain.tokens import create_token, hash_token, revoke_token
 from app.storage.database import Database
 from app.web import route_paths
 from app.web.app import init_app
-from tests.conftest import GROUP_SCHEMA, PATCH_OP, USER_SCHEMA, Scim
+from tests.conftest import GROUP_SCHEMA, PATCH_OP, USER_SCHEMA, Scim, mint_token
 from tests.reliability.conftest import ServedDatabase, assert_scim_error, create_token_with_cli
 
 # Probes that orchestrators call without credentials (they may not exist yet): the only routes left open.
@@ -51,7 +51,9 @@ def endpoints_of(app: web.Application, ids: dict[str, str]) -> list[Endpoint]:
         if template in UNAUTHENTICATED:
             continue
         collection = template.split("{id}")[0].rstrip("/").rsplit("/", 1)[-1]  # e.g. Users in .../Users/{id}
-        url = template.format(id=ids.get(collection, "unknown-id")) if "formatter" in info else template
+        values = {"id": ids.get(collection, "unknown-id")}
+        url = re.sub(r"\{(\w+)\}", lambda v, values=values: values.get(v.group(1), f"unknown-{v.group(1)}"),
+                     template)
         pattern = info.get("pattern")
         assert pattern is None or pattern.fullmatch(url), (template, url)
         found.extend(Endpoint(route.method, template, url) for route in resource if route.method != "*")
@@ -125,6 +127,69 @@ async def test_every_route_rejects_missing_malformed_wrong_and_revoked_tokens(ap
         assert response.status < 500, f"{endpoint.method} {endpoint.url}: {await response.text()}"
     print(f"\n[authentication] {len(endpoints)} route methods x {len(credentials)} bad credentials: "
           f"{checked} requests refused with 401")
+
+
+# What each scope may reach, as the issue states it (not read from app/domain/scopes.py, so that a wrong table
+# there fails here): scim the SCIM endpoint, roster the roster API and forward auth, admin everything.
+SCOPE_REACHES: dict[str, tuple[str, ...]] = {
+    "scim": ("/scim/v2",),
+    "roster": ("/api/members", "/api/events", "/auth/forward"),
+    "admin": (),  # every route
+}
+
+
+def _reaches(scope: str, template: str) -> bool:
+    return scope == "admin" or any(template == p or template.startswith(p + "/") for p in SCOPE_REACHES[scope])
+
+
+async def test_each_scope_reaches_its_routes_and_gets_403_elsewhere(app_with_every_route: Scim,
+                                                                    settings: Settings) -> None:
+    """The scope walk: for a token of each scope alone, every route of the table either lets it through (not 401
+    or 403) or refuses it with 403 and a SCIM Error naming the missing scope, without scimType."""
+    scim = app_with_every_route
+    user = await scim.create_user("someone")
+    group = await scim.create_group("rollcall-members", [user["id"]])
+    # Forward auth is asked about a member that no DELETE of the walk removes.
+    asked = await scim.create_user("asked")
+    await scim.create_group("rollcall-administrators", [asked["id"]])
+    ids = {"Users": user["id"], "Groups": group["id"], "members": user["id"], "ResourceTypes": "User",
+           "Schemas": USER_SCHEMA}
+    endpoints = endpoints_of(scim.client.app, ids)
+    assert "/auth/forward" in {e.template for e in endpoints}
+    tokens = {scope: await mint_token(settings.db_path, f"only-{scope}", (scope,)) for scope in SCOPE_REACHES}
+
+    async def call(endpoint: Endpoint, token: str) -> tuple[int, Any, str]:
+        response = await scim.client.request(endpoint.method, endpoint.url, json=BODIES.get(endpoint.method),
+                                             headers={"Authorization": f"Bearer {token}",
+                                                      "X-Forwarded-Email": "asked"})
+        return response.status, response.headers, await response.text()
+
+    refused = 0
+    for scope, token in tokens.items():
+        for endpoint in endpoints:
+            if _reaches(scope, endpoint.template):
+                continue
+            status, headers, text = await call(endpoint, token)
+            where = f"{endpoint.method} {endpoint.url} with a {scope} token"
+            assert status == 403, f"{where}: {status} {text[:300]}"
+            if endpoint.method != "HEAD":
+                assert_scim_error(status, headers, text)
+                body = json.loads(text)
+                assert "scimType" not in body and "scope" in body["detail"], where
+                assert token not in text
+            refused += 1
+    assert (await scim.get(f"/Users/{user['id']}")).body["userName"] == "someone"  # no refused write happened
+    allowed = 0
+    for scope in ("roster", "admin", "scim"):  # a walk's DELETEs come last: admin's and scim's
+        for endpoint in endpoints:
+            if not _reaches(scope, endpoint.template):
+                continue
+            status, _, text = await call(endpoint, tokens[scope])
+            assert status not in (401, 403), f"{endpoint.method} {endpoint.url} refused a {scope} token: {text}"
+            assert status < 500, f"{endpoint.method} {endpoint.url}: {text}"
+            allowed += 1
+    assert refused and allowed
+    print(f"\n[authentication] scope walk: {allowed} (scope, route) pairs let through, {refused} refused with 403")
 
 
 def _database_bytes(db_path: Path) -> bytes:

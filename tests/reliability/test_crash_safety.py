@@ -7,13 +7,16 @@ one sequence and the expected state is the state after the last acknowledged one
 client has at most one request in flight; that request may or may not have been applied, so for its user both
 outcomes are accepted (and nothing else).
 
-Five kill points: three into a run of 8 clients, one in the middle of group commits of 64 writers (each batch a
-transaction of many savepoints), and one in the middle of a schema migration.
+Six kill points: three into a run of 8 clients, one in the middle of group commits of 64 writers (each batch a
+transaction of many savepoints), one in the middle of a schema migration, and one while a role group's deletion opens
+a hold for its 3,000 members. The workload's departures open holds too; the roster must be what the data implies,
+minus the held departures, and the holds and their events must agree with it.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import random
 import signal
 import sqlite3
@@ -28,10 +31,11 @@ import aiohttp
 import pytest
 
 from app.storage.database import SCHEMA_VERSION
-from tests.conftest import GROUP_SCHEMA, PATCH_OP, REPO, USER_SCHEMA
+from tests.conftest import GROUP_SCHEMA, PATCH_OP, REPO, USER_SCHEMA, assert_invariant
 from tests.reliability.conftest import (
     ServedDatabase,
     check_feed_matches_roster,
+    cli,
     expected_roles,
 )
 
@@ -197,7 +201,8 @@ async def _get_all(session: aiohttp.ClientSession, url: str) -> list[dict[str, A
 
 
 async def _read_everything(served: ServedDatabase) -> tuple[list[dict[str, Any]], list[dict[str, Any]],
-                                                              dict[str, str], list[dict[str, Any]]]:
+                                                              dict[str, str], set[str], list[dict[str, Any]]]:
+    """Users, groups, the roster (id → role), who on it is held, and the feed, as a client reads them."""
     headers = {"Authorization": f"Bearer {served.token}"}
     async with aiohttp.ClientSession(headers=headers, timeout=aiohttp.ClientTimeout(total=30)) as session:
         base = served.server.base_url
@@ -205,7 +210,9 @@ async def _read_everything(served: ServedDatabase) -> tuple[list[dict[str, Any]]
         groups = await _get_all(session, f"{base}/Groups")
         async with session.get(f"{served.server.origin}/api/members") as answer:
             assert answer.status == 200
-            roster = {m["id"]: m["role"] for m in (await answer.json())["members"]}
+            members = (await answer.json())["members"]
+            roster = {m["id"]: m["role"] for m in members}
+            held = {m["id"] for m in members if m["held"]}
         events: list[dict[str, Any]] = []
         after = 0
         while True:
@@ -215,7 +222,7 @@ async def _read_everything(served: ServedDatabase) -> tuple[list[dict[str, Any]]
                 page = await answer.json()
             events += page["events"]
             if not page["events"]:
-                return users, groups, roster, events
+                return users, groups, roster, held, events
             after = page["next"]
 
 
@@ -256,7 +263,7 @@ async def test_acknowledged_changes_survive_sigkill(served_database: ServedDatab
     clients, tally, in_flight = await _drive_until_kill(served, kill_after, seed=kill_after, writers=writers)
 
     served.server.start()  # the same file, after SIGKILL
-    users, groups, roster, events = await _read_everything(served)
+    users, groups, roster, held, events = await _read_everything(served)
 
     # -- every acknowledged change is there; the one in flight is all there or not at all --------------------
     by_name = {u["userName"]: u for u in users}
@@ -284,7 +291,11 @@ async def test_acknowledged_changes_survive_sigkill(served_database: ServedDatab
     assert {g["displayName"] for g in groups} == set(ROLE_GROUPS)
 
     # -- the roster and the change feed agree with the data -----------------------------------------------
-    assert roster == expected_roles(users, groups), "GET /api/members disagrees with GET /Users and GET /Groups"
+    # Past three departures in the window, each one is held (app/domain/holds.py): the held keep their role.
+    implied = expected_roles(users, groups)
+    assert {u: r for u, r in roster.items() if u not in held} == {u: r for u, r in implied.items() if u not in held}, \
+        "GET /api/members disagrees with GET /Users and GET /Groups"
+    assert all(implied.get(u) != roster[u] for u in held), "held from a change the data no longer implies"
     feed_users = check_feed_matches_roster(events, roster)
     created_events = {e["userName"] for e in events if e["type"] == "user.created"}
     deleted_events = {e["userId"] for e in events if e["type"] == "user.deleted"}
@@ -296,11 +307,13 @@ async def test_acknowledged_changes_survive_sigkill(served_database: ServedDatab
 
     served.server.stop()
     assert _integrity_check(str(served.db_path)) == "ok"
+    assert_invariant(str(served.db_path))  # the same, read from the file, with the holds and their events
     print(f"\n[crash safety] kill point {kill_after}: {tally.sent} requests sent by {writers} clients, "
           f"{tally.acknowledged} acknowledged ({', '.join(f'{k}: {v}' for k, v in sorted(tally.by_kind.items()))}), "
           f"{in_flight} in flight at SIGKILL; after restart all {tally.acknowledged} acknowledged changes verified "
           f"through the final state of {verified} users ({facts} facts), {len(roster)} roster entries recomputed, "
-          f"{feed_users} users' feed checked in {len(events)} events; integrity_check ok; nothing lost")
+          f"{feed_users} users' feed checked in {len(events)} events ({len(held)} held); integrity_check ok; "
+          "nothing lost")
 
 
 # -- the fifth kill point: in the middle of a schema migration ------------------------------------------------
@@ -316,8 +329,8 @@ CREATE INDEX users_nick ON users (nick);
 NEWER_ROLLCALL_UPGRADES = """
 import asyncio, sys
 from app.storage import database
+database.MIGRATIONS = (*database.MIGRATIONS, (database.SCHEMA_VERSION + 1, sys.argv[2]))
 database.SCHEMA_VERSION += 1
-database.MIGRATIONS = (*database.MIGRATIONS, (database.SCHEMA_VERSION, sys.argv[2]))
 print(asyncio.run(database.upgrade(sys.argv[1])), flush=True)
 """
 # The step has written this much into the WAL, uncommitted, when the process is killed (SQLite spills a
@@ -426,3 +439,77 @@ async def test_a_migration_killed_midway_leaves_the_old_version_whole(served_dat
     print(f"\n[crash safety] migration of {MIGRATION_USERS} users killed with {killed_at_wal:,} bytes of it in the "
           f"WAL: after restart at schema version {version}, every row as before, integrity_check ok, the backup "
           f"upgrade() made first whole; served, then upgraded undisturbed to version {SCHEMA_VERSION + 1}")
+
+
+# -- a kill point in the middle of opening a hold ---------------------------------------------------------------
+
+HOLD_USERS = 3000
+BULK_REQUEST = "urn:ietf:params:scim:api:messages:2.0:BulkRequest"
+# Where in the measured time of one hold-opening DELETE each kill lands: inside its transaction, and after it.
+KILL_FRACTIONS = (0.25, 0.5, 0.75, 1.0, 3.0)
+
+
+async def _members_group(session: aiohttp.ClientSession, base: str, user_ids: list[str]) -> tuple[str, float]:
+    """POST the members group with every user (releasing whoever an open hold keeps); its id and how long it took."""
+    started = time.monotonic()
+    body = {"schemas": [GROUP_SCHEMA], "displayName": "rollcall-members", "members": [{"value": i} for i in user_ids]}
+    async with session.post(f"{base}/Groups", json=body) as answer:
+        assert answer.status == 201, await answer.text()
+        return (await answer.json(content_type=None))["id"], time.monotonic() - started
+
+
+async def test_sigkill_while_a_hold_opens_leaves_nothing_half_held(served_database: ServedDatabase) -> None:
+    served = served_database
+    # The hold API takes an admin token.
+    admin = cli("token", "create", "--name", "crash-admin", "--scope", "admin", "--db", str(served.db_path))
+    served.server.start()
+    headers = {"Authorization": f"Bearer {admin.stdout.strip().splitlines()[-1]}"}
+    timeout = aiohttp.ClientTimeout(total=REQUEST_TIMEOUT_S * 3)
+    base = served.server.base_url
+    async with aiohttp.ClientSession(headers=headers, timeout=timeout) as session:
+        user_ids: list[str] = []
+        for start in range(0, HOLD_USERS, 1000):
+            operations = [{"method": "POST", "path": "/Users", "bulkId": f"u{n}",
+                           "data": {"schemas": [USER_SCHEMA], "userName": f"held-{n}@acme.com"}}
+                          for n in range(start, start + 1000)]
+            async with session.post(f"{base}/Bulk", json={"schemas": [BULK_REQUEST], "Operations": operations}) as r:
+                assert r.status == 200, await r.text()
+                user_ids += [op["location"].rsplit("/", 1)[1] for op in (await r.json(content_type=None))["Operations"]]
+        group_id, _ = await _members_group(session, base, user_ids)
+        # One undisturbed round, to time the DELETE that opens the hold.
+        started = time.monotonic()
+        async with session.delete(f"{base}/Groups/{group_id}") as answer:
+            assert answer.status == 204
+        took = time.monotonic() - started
+        assert len(assert_invariant(str(served.db_path))["held"]) == HOLD_USERS
+        group_id, _ = await _members_group(session, base, user_ids)
+    outcomes = []
+    for fraction in KILL_FRACTIONS:
+        async with aiohttp.ClientSession(headers=headers, timeout=timeout) as session:
+            deleting = asyncio.create_task(session.delete(f"{base}/Groups/{group_id}"))
+            await asyncio.sleep(took * fraction)
+            served.server.kill()
+            with contextlib.suppress(aiohttp.ClientError, TimeoutError):
+                (await deleting).release()
+        assert _integrity_check(str(served.db_path)) == "ok"
+        served.server.start()
+        # -- after the restart: the whole change and its whole hold, or neither ----------------------------------
+        state = assert_invariant(str(served.db_path))
+        async with aiohttp.ClientSession(headers=headers, timeout=timeout) as session:
+            async with session.get(f"{base}/Groups/{group_id}", params={"excludedAttributes": "members"}) as answer:
+                group_stored = answer.status == 200
+            async with session.get(f"{served.server.origin}/api/holds") as answer:
+                open_holds = (await answer.json())["holds"]
+            if group_stored:
+                assert state["held"] == {} and open_holds == [] and len(state["roster"]) == HOLD_USERS
+                outcomes.append("not applied")
+            else:
+                assert len(state["held"]) == HOLD_USERS and len(state["roster"]) == HOLD_USERS
+                assert [h["count"] for h in open_holds] == [HOLD_USERS]
+                outcomes.append("applied and held")
+                group_id, _ = await _members_group(session, base, user_ids)  # releases them for the next round
+                assert assert_invariant(str(served.db_path))["held"] == {}
+    served.server.stop()
+    print(f"\n[crash safety] SIGKILL while a DELETE of a {HOLD_USERS}-member role group opened its hold "
+          f"(it takes {took * 1000:.0f} ms), at {', '.join(f'{f:.0%}' for f in KILL_FRACTIONS)} of it: "
+          f"{', '.join(outcomes)}; roster = data minus held departures, holds and feed agree, after each restart")

@@ -50,3 +50,33 @@ async def test_other_sqlite_errors_are_raised_at_once_not_retried(database: Data
     with pytest.raises(sqlite3.OperationalError, match="no such column"):
         await database.lookup(work)
     assert calls == 1
+
+
+async def test_a_version_1_file_is_upgraded_to_the_safety_nets_with_its_data(tmp_path: Path) -> None:
+    from app.storage.database import SCHEMA_VERSION, migrate, upgrade
+
+    path = tmp_path / "old.db"
+    conn = sqlite3.connect(path, isolation_level=None)
+    migrate(conn, (), target=1)  # the file a rollcall before the safety nets made
+    conn.execute("INSERT INTO roster (user_id, user_name, role, since) VALUES ('u1', 'ann', 'admin', 't')")
+    conn.execute("INSERT INTO events (at, type, actor, data) VALUES ('t', 'member.joined', 'x', '{}')")
+    conn.close()
+    upgraded = await upgrade(path)
+    assert upgraded is not None and upgraded[:2] == (1, SCHEMA_VERSION)
+    conn = sqlite3.connect(path)
+    try:
+        assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
+        assert conn.execute("SELECT user_id, role FROM roster").fetchall() == [("u1", "admin")]
+        names = {row[0] for row in conn.execute("SELECT name FROM sqlite_schema")}
+        assert {"holds", "held", "held_now", "events_members_by_time"} <= names
+    finally:
+        conn.close()
+    # A new file gets the same schema, by the same steps.
+    fresh = tmp_path / "new.db"
+    db = Database(fresh)
+    await db.open()
+    await db.close()
+    def schema(p: Path) -> list[tuple[str, str]]:
+        with sqlite3.connect(p) as c:
+            return sorted(c.execute("SELECT name, sql FROM sqlite_schema WHERE sql IS NOT NULL").fetchall())
+    assert schema(fresh) == schema(path)

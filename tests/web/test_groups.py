@@ -224,23 +224,25 @@ def _with_id(member: object, user_id: str) -> object:
     return member
 
 
-async def _write_member(scim: Scim, way: str, member: object) -> tuple[int, str | None, list[str]]:
-    """Write one member by `way`; the status, scimType and the group's members afterwards."""
+async def _write_member(scim: Scim, way: str, member: object, in_array: bool = True
+                        ) -> tuple[int, str | None, list[str]]:
+    """Write one member by `way` (in an array of one, or alone); the status, scimType and the group's members
+    afterwards."""
     group = await scim.create_group(f"g-{way}")
-    url = f"/Groups/{group['id']}"
+    url, sent = f"/Groups/{group['id']}", [member] if in_array else member
     if way == "post":
-        answer = await scim.post("/Groups", {"schemas": [GROUP_SCHEMA], "displayName": "new", "members": [member]})
+        answer = await scim.post("/Groups", {"schemas": [GROUP_SCHEMA], "displayName": "new", "members": sent})
         group_id = answer.body.get("id") if answer.status == 201 else group["id"]
     else:
         group_id = group["id"]
         if way == "put":
             answer = await scim.put(url, {"schemas": [GROUP_SCHEMA], "displayName": group["displayName"],
-                                          "members": [member]})
+                                          "members": sent})
         elif way == "patch-pathless":
-            answer = await scim.patch(url, [{"op": "add", "value": {"members": [member]}}])
+            answer = await scim.patch(url, [{"op": "add", "value": {"members": sent}}])
         else:
             op = way.removeprefix("patch-")
-            answer = await scim.patch(url, [{"op": op, "path": "members", "value": [member]}])
+            answer = await scim.patch(url, [{"op": op, "path": "members", "value": sent}])
     scim_type = answer.body.get("scimType") if isinstance(answer.body, dict) else None
     return answer.status, scim_type, await members_of(scim, group_id)
 
@@ -259,3 +261,13 @@ async def test_post_put_and_patch_refuse_the_same_member_references(scim: Scim, 
     user = await scim.create_user("barbara")
     status, scim_type, members = await _write_member(scim, way, _with_id(member, user["id"]))
     assert (status, scim_type, members) == (400, "invalidValue", [])
+
+
+@pytest.mark.parametrize("way", WAYS)
+@pytest.mark.parametrize("member", [pytest.param({"value": "{id}"}, id="object"), pytest.param("{id}", id="string")])
+async def test_one_member_not_in_an_array_is_read_alike_by_every_way(scim: Scim, way: str, member: object) -> None:
+    # `"members": <one member>` without the array: every way took a lone object, and PATCH (the one member parser)
+    # a lone id string too, but POST and PUT refused the string ("members must be an array").
+    user = await scim.create_user("barbara")
+    status, _, members = await _write_member(scim, way, _with_id(member, user["id"]), in_array=False)
+    assert status in (200, 201) and members == [user["id"]], (status, members)

@@ -202,3 +202,42 @@ async def test_a_malformed_value_filter_in_attributes_is_400_invalidFilter(scim:
                    await scim.get("/Users?excludedAttributes=" + q(attributes)),
                    await scim.post("/.search", {"schemas": [SEARCH], "attributes": [attributes]})):
         assert answer.status == 400 and answer.body["scimType"] == "invalidFilter", (attributes, answer.body)
+
+
+async def test_value_filters_in_attributes_have_a_work_limit_per_answer_not_only_per_resource(scim: Scim) -> None:
+    # 1,000,000 comparisons per resource let one 4 KB list request cost a page of them: 20 users with 1,000 emails
+    # and a 250-comparison filter took 6.5 s of CPU (a 4 MiB page of such users, over 30 s). The limit holds for
+    # the whole answer: such a list is refused, while one user alone stays inside it.
+    for k in range(6):
+        await scim.create_user(f"heavy{k}", title="heavy",
+                               emails=[{"value": f"h{i}@acme.com", "type": "work"} for i in range(1000)])
+    heavy = quote("emails[" + " or ".join(['value eq "z"'] * 250) + "]")
+    by_name, by_title = quote('userName eq "heavy0"'), quote('title eq "heavy"')
+    one = await scim.get(f"/Users?filter={by_name}&attributes={heavy}")
+    assert one.status == 200 and one.body["totalResults"] == 1
+    listed = await scim.get(f"/Users?filter={by_title}&attributes={heavy}")
+    assert listed.status == 400 and listed.body["scimType"] == "invalidFilter", listed.body
+    assert "1,000,000" in listed.body["detail"] and "answer" in listed.body["detail"]
+
+
+async def test_a_root_search_treats_an_attribute_one_type_lacks_as_absent_from_it(scim: Scim) -> None:
+    # POST /.search lists Users and Groups. A Group has no userName, so for it `userName pr` is false and
+    # `not (userName pr)` true; sorting by userName puts the Groups last. The unfixed code dropped every Group
+    # from such a search (the type's filter or sort 'failed'), silently answering a wrong list.
+    user = (await scim.create_user("ann", displayName="Ann"))["id"]
+    group = (await scim.create_group("staff"))["id"]
+
+    async def ids(**body: object) -> list[str]:
+        answer = await scim.post("/.search", {"schemas": [SEARCH], "attributes": ["id"], **body})
+        assert answer.status == 200, answer.body
+        return [r["id"] for r in answer.body["Resources"]]
+
+    assert await ids(filter="userName pr") == [user]
+    assert await ids(filter="not (userName pr)") == [group]
+    assert await ids(filter="userName pr or displayName pr") == [user, group]
+    assert await ids(filter='not (userName eq "ann")') == [group]
+    assert await ids(sortBy="userName") == [user, group]
+    assert await ids(sortBy="userName", sortOrder="descending") == [user, group]  # absent values last, both ways
+    assert await ids(sortBy="userName", cursor="", count=1) == [user]
+    # Unknown to every type, it is still a 400.
+    assert (await scim.post("/.search", {"schemas": [SEARCH], "filter": "nope pr"})).status == 400

@@ -57,6 +57,23 @@ async def test_every_answer_that_lists_members_gives_their_display_when_asked(sc
     assert [g["display"] for g in (await scim.get(f"/Users/{alice['id']}")).body["groups"]] == ["h"]
 
 
+async def test_display_named_through_a_value_filter_in_attributes_is_returned(scim: Scim) -> None:
+    # members.display named through a value filter (`members[...].display`, or a filter on display itself) is
+    # asked for as surely as `members.display` is; the unfixed code loaded display only for the literal
+    # `members.display`, so these answers silently dropped the members (or matched none of them).
+    alice = await scim.create_user("alice", displayName="Alice Liddell")
+    bob = await scim.create_user("bob")
+    group = await scim.post("/Groups", {"schemas": [GROUP_SCHEMA], "displayName": "g",
+                                        "members": [{"value": alice["id"]}, {"value": bob["id"]}]})
+    path = f"/Groups/{group.body['id']}"
+    through_filter = (await scim.get(f'{path}?attributes=members[type eq "User"].display')).body
+    assert sorted(m["display"] for m in through_filter["members"]) == ["Alice Liddell", "bob"]
+    matching = (await scim.get(f'{path}?attributes=members[display eq "alice liddell"]')).body
+    assert [m["value"] for m in matching["members"]] == [alice["id"]]
+    remaining = (await scim.get(f'{path}?excludedAttributes=members[display sw "Alice"]')).body
+    assert [m["value"] for m in remaining["members"]] == [bob["id"]]
+
+
 async def test_display_in_input_is_accepted_and_ignored(scim: Scim) -> None:
     """Identity providers send the display they know (RFC 7643 §8.4); rollcall keeps its own."""
     alice = await scim.create_user("alice", displayName="Alice")

@@ -6,7 +6,8 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import GROUP_SCHEMA, PATCH_OP, USER_SCHEMA, Scim
+from app.config import Settings
+from tests.conftest import GROUP_SCHEMA, PATCH_OP, USER_SCHEMA, Scim, mint_token
 
 SEARCH = "urn:ietf:params:scim:api:messages:2.0:SearchRequest"
 SPELLINGS = [str.lower, str.upper]
@@ -54,11 +55,12 @@ async def test_a_name_that_is_no_endpoint_in_any_case_is_still_not_found(scim: S
         assert (await scim.get(path)).status == 404, path
 
 
-async def test_metrics_count_every_spelling_under_the_routes_own_name(scim_with: Any) -> None:
+async def test_metrics_count_every_spelling_under_the_routes_own_name(scim_with: Any, settings: Settings) -> None:
     scim = await scim_with(metrics=True)
+    scraper = await mint_token(settings.db_path, "prometheus", ("admin",))  # /metrics needs the admin scope
     user = await scim.create_user("someone")
     for path in (f"/users/{user['id']}", f"/USERS/{user['id']}", f"/Users/{user['id']}"):
         assert (await scim.get(path)).status == 200
-    response = await scim.client.get("/metrics", headers={"Authorization": f"Bearer {scim.token}"})
+    response = await scim.client.get("/metrics", headers={"Authorization": f"Bearer {scraper}"})
     text = await response.text()
     assert 'rollcall_requests_total{method="GET",route="/scim/v2/Users/{id}",status="200"} 3.0' in text

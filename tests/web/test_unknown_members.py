@@ -96,3 +96,15 @@ async def test_the_event_lists_at_most_100_ids_and_counts_them_all(scim: Scim) -
         {"op": "add", "path": "members", "value": ghosts}])).status == 200
     (event,) = skipped_events(await feed(scim))
     assert len(event["skipped"]) == 100 and event["skippedCount"] == 250
+
+
+async def test_the_warning_about_skipped_ids_stays_short_however_long_the_ids(
+        scim: Scim, caplog: pytest.LogCaptureFixture) -> None:
+    # Ten ids were quoted whole: ten unknown ids of 100,000 characters made a 1 MB warning line per request.
+    group = await scim.create_group("g")
+    long_ids = [f"{i}" + "x" * 100_000 for i in range(10)]
+    with caplog.at_level(logging.WARNING, logger="rollcall.directory"):
+        answer = await scim.patch(f"/Groups/{group['id']}", [{"op": "add", "path": "members", "value": long_ids}])
+    assert answer.status == 200
+    (warning,) = [r.getMessage() for r in caplog.records if r.name == "rollcall.directory"]
+    assert "skipped 10 member id(s)" in warning and len(warning) < 2_000, len(warning)
