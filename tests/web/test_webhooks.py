@@ -13,12 +13,19 @@ from typing import Any
 import pytest
 from aiohttp import web
 
-from tests.conftest import USER_SCHEMA, Scim, WebhookReceiver, eventually, free_port
+from app.config import Settings
+from tests.conftest import USER_SCHEMA, Scim, WebhookReceiver, eventually, free_port, mint_token
 from tests.domain.test_roster_lifecycles import ADMINS, GUESTS, MEMBERS, add, jumpcloud_user, remove
 
 # Small backoff, so that a test sees several retries in a second; the defaults are the issue's (1 s .. 1 h).
 FAST = {"webhook_backoff_base": 0.05, "webhook_backoff_cap": 0.2}
 ERROR_SCHEMA = "urn:ietf:params:scim:api:messages:2.0:Error"
+
+
+@pytest.fixture
+async def token(settings: Settings) -> str:
+    """/api/webhooks takes an admin token (README: Tokens and scopes); admin includes the SCIM and roster scopes."""
+    return await mint_token(settings.db_path, scopes=("admin",))
 
 
 @pytest.fixture
