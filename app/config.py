@@ -49,6 +49,7 @@ class Settings:
     # Connections served at once; None: 1,000, lowered to fit the open-files limit (app/web/server.py).
     max_connections: int | None = None
     header_timeout: float = 10.0  # seconds a client has to send a request's headers
+    body_timeout: float = 30.0  # seconds a client has to send a request's body, once its headers are in
     keepalive_timeout: float = 15.0  # seconds an idle kept-alive connection stays open
     # Host header values (lowercase, with or without port) answered; empty: any.
     trusted_hosts: tuple[str, ...] = ()
@@ -91,6 +92,8 @@ class Settings:
             raise ValueError(f"--max-connections must be at least 1, not {self.max_connections}")
         if not 0 < self.header_timeout <= 300:
             raise ValueError(f"--header-timeout must be between 0 and 300 seconds, not {self.header_timeout}")
+        if not 0 < self.body_timeout <= 600:
+            raise ValueError(f"--body-timeout must be between 0 and 600 seconds, not {self.body_timeout}")
         if not 0 < self.keepalive_timeout <= 3600:
             raise ValueError(f"--keepalive-timeout must be between 0 and 3600 seconds, not {self.keepalive_timeout}")
         hosts = tuple(host.strip().lower() for host in self.trusted_hosts)

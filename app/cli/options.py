@@ -88,6 +88,8 @@ OPTIONS = {option.name: option for option in (
     Option("max-connections", "connections served at once; at the limit a new one replaces the one waiting "
                               "longest for a request (unset: 1000, lowered to fit the open-files limit)", None, int),
     Option("header-timeout", "seconds a client has to send a request's headers", 10.0, float),
+    Option("body-timeout", "seconds a client has to send a request's body once its headers are in; a slower one "
+                           "gets 408", 30.0, float),
     Option("keepalive-timeout", "seconds an idle kept-alive connection stays open", 15.0, float),
     Option("hold", "hold a mass removal, and a change that would leave no admin, on the roster until a person "
                    "approves it (`rollcall holds`); --no-hold turns both safety nets off", True, _boolean),

@@ -25,7 +25,7 @@ log = logging.getLogger("rollcall.serve")
 
 SERVE_OPTIONS = ("db", "host", "port", "base-url", "group-prefix", "default-role", "tls-cert", "tls-key",
                  "log-format", "metrics", "durability", "max-body-bytes", "max-resource-bytes", "max-page-bytes",
-                 "bulk-max-operations", "bulk-max-payload-bytes", "max-connections", "header-timeout",
+                 "bulk-max-operations", "bulk-max-payload-bytes", "max-connections", "header-timeout", "body-timeout",
                  "keepalive-timeout", "trusted-hosts", "forward-auth-header", "hold", "hold-window",
                  "hold-percent", "hold-min", "webhook-backoff-base", "webhook-backoff-cap", "webhook-retry-for",
                  "webhook-timeout")
@@ -52,6 +52,7 @@ def settings_from(args: argparse.Namespace) -> Settings:
             bulk_max_operations=values["bulk-max-operations"],
             bulk_max_payload_bytes=values["bulk-max-payload-bytes"],
             max_connections=values["max-connections"], header_timeout=values["header-timeout"],
+            body_timeout=values["body-timeout"],
             keepalive_timeout=values["keepalive-timeout"],
             trusted_hosts=tuple(host for host in (values["trusted-hosts"] or "").split(",") if host.strip()),
             forward_auth_header=values["forward-auth-header"],
@@ -122,9 +123,9 @@ def _limits(settings: Settings) -> Limits:
     files = server.raise_open_files_limit()
     cap = server.connection_cap(settings.max_connections, files.soft)
     log.info("open files limit: soft %d (was %d), hard %d; serving at most %d connections at once "
-             "(--max-connections), request headers within %g s (--header-timeout), idle connections kept %g s "
-             "(--keepalive-timeout)", files.soft, files.soft_before, files.hard, cap, settings.header_timeout,
-             settings.keepalive_timeout)
+             "(--max-connections), request headers within %g s (--header-timeout) and bodies within %g s "
+             "(--body-timeout), idle connections kept %g s (--keepalive-timeout)", files.soft, files.soft_before,
+             files.hard, cap, settings.header_timeout, settings.body_timeout, settings.keepalive_timeout)
     if settings.max_connections is not None and cap < settings.max_connections:
         log.warning("--max-connections %d lowered to %d to leave %d of the %d open files for the database, the "
                     "log and connections being accepted", settings.max_connections, cap,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import zlib
 from typing import Any
 
@@ -39,8 +40,15 @@ async def read_json(request: web.Request, limit: int | None = None) -> Any:
     if "Content-Type" in request.headers and content_type not in _ACCEPTED_BODY_TYPES:
         raise errors.ScimError(415, f"Send the body as application/scim+json or application/json, "
                                     f"not {content_type}.", "invalidSyntax")
+    settings = request.app[SETTINGS]
     try:
-        raw = await request.read()
+        # A body trickled in a byte at a time would hold its connection (a busy one, which the connection cap
+        # never reclaims) for as long as the client likes.
+        async with asyncio.timeout(settings.body_timeout):
+            raw = await request.read()
+    except TimeoutError:
+        raise errors.ScimError(408, f"The request body did not arrive within {settings.body_timeout:g} seconds "
+                                    "(the server's --body-timeout); send it at once.") from None
     except web.RequestPayloadError:
         # aiohttp's message quotes the bytes it choked on; the client needs to know what was wrong, not see them.
         raise errors.invalid_syntax("The request body's framing is malformed (chunked encoding or "
@@ -49,7 +57,7 @@ async def read_json(request: web.Request, limit: int | None = None) -> Any:
         # The client hung up before its body was complete (aiohttp: "Connection lost"): its fault, not ours, so
         # a 4xx in the request log rather than an unhandled error, though nobody is left to read the answer.
         raise errors.invalid_syntax("The connection closed before the request body was complete.") from None
-    limit = request.app[SETTINGS].max_body_bytes if limit is None else limit
+    limit = settings.max_body_bytes if limit is None else limit
     raw = decode_body(raw, request.headers.get("Content-Encoding", ""), limit)
     if not raw.strip():
         raise errors.invalid_syntax("The request needs a JSON body, and this one is empty.")

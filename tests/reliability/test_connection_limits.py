@@ -218,3 +218,29 @@ def test_at_the_cap_with_every_connection_busy_a_new_one_is_closed_at_once(tmp_p
             sock.close()
         assert "with every connection busy: refused a new connection" in served.log
         _assert_quiet_log(served)
+
+
+def test_a_token_holder_trickling_a_body_gets_408_and_the_connection_back(tmp_path: Path) -> None:
+    # Once its headers are in, a request counts as busy, and the connection cap never takes a busy one back: without
+    # a body deadline, a token holder trickling bodies could hold every connection for as long as it liked.
+    with serve_limited(tmp_path, 1024, None, "--body-timeout", "1") as served:
+        with socket.create_connection(("127.0.0.1", served.port), timeout=10) as sock:
+            sock.sendall(f"POST /scim/v2/Users HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer {served.token}\r\n"
+                         "Content-Type: application/scim+json\r\nContent-Length: 1000\r\n\r\n{\"userName\"".encode())
+            started = time.monotonic()
+            sock.settimeout(0.2)
+            answer = b""
+            while b"408" not in answer and time.monotonic() - started < 10:
+                with suppress(OSError):
+                    sock.sendall(b" ")  # a byte every 0.2 s: never idle, never done
+                with suppress(TimeoutError):
+                    answer += sock.recv(4096)
+            took = time.monotonic() - started
+            assert answer.startswith(b"HTTP/1.1 408"), answer[:300]
+            assert 0.8 < took < 5, took
+            sock.settimeout(20)
+            with suppress(OSError):
+                while chunk := sock.recv(4096):  # the rest of the answer, then the server closes the connection
+                    answer += chunk
+            assert b"--body-timeout" in answer and time.monotonic() - started < 20
+        assert served.token not in served.log and "Traceback" not in served.log
