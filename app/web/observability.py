@@ -22,6 +22,8 @@ def _request_id(offered: str | None) -> str:
     if offered and _REQUEST_ID.fullmatch(offered) and redact(offered) == offered:
         return offered
     return secrets.token_hex(8)
+
+
 _templates: dict[object, str] = {}
 
 
