@@ -21,7 +21,12 @@ $(VENV)/.dev: $(BIN)/python pyproject.toml
 serve: $(VENV)/.installed
 	$(BIN)/rollcall serve $(ARGS)
 
-test: $(VENV)/.dev
+# The Debian packages the tests need (scripts/system-packages.sh), checked again whenever its list changes.
+$(VENV)/.system: $(BIN)/python scripts/system-packages.sh
+	scripts/system-packages.sh
+	touch $@
+
+test: $(VENV)/.dev $(VENV)/.system
 	$(BIN)/ruff check app tests bench
 	$(BIN)/pytest $(ARGS)
 
