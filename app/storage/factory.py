@@ -89,12 +89,15 @@ class _NoLock:
         return None
 
 
-def runtime_report() -> list[str]:
-    """What `rollcall check` says about the engines this build has, and whether their schema files are there;
-    DatabaseError when one is missing."""
+def engine_versions() -> list[str]:
+    """The versions of the engines this build has, for `rollcall check`."""
     import sqlite3
 
+    return [f"sqlite {sqlite3.sqlite_version}"]
+
+
+def check_schema_files() -> None:
+    """DatabaseError when a schema file this build needs is missing (schema.sql beside the application)."""
     from app.storage.sqlite.migrations import schema_sql
 
     schema_sql()
-    return [f"sqlite {sqlite3.sqlite_version}"]

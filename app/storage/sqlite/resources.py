@@ -231,7 +231,7 @@ def is_point_search(conn: sqlite3.Connection, query: SearchQuery) -> bool:
 
 def count(conn: sqlite3.Connection, query: SearchQuery) -> int:
     search = compiled(query)
-    return conn.execute(search.count_sql, search.params).fetchone()[0]
+    return int(conn.execute(search.count_sql, search.params).fetchone()[0])
 
 
 def page(conn: sqlite3.Connection, query: SearchQuery, limit: int, offset: int, max_bytes: int
