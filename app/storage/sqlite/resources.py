@@ -183,7 +183,7 @@ class Search:
         return self._select(f"({self.where}) AND {beyond}", backwards), (*self.params, *values)
 
     def _select(self, where: str, backwards: bool, with_value: bool = True) -> str:
-        # order_by is an expression of filter_sql's without parameters, so `?`s are those of `where` alone.
+        # order_by is an expression of compiler.py's without parameters, so `?`s are those of `where` alone.
         value = self.order_by if self.order_by and with_value else "NULL"
         return (f"SELECT r.rowid AS key_rowid, {value} AS key_value, id, doc, created, "
                 f"last_modified, version FROM {_table(self.resource_type).name} AS r WHERE {where} "
