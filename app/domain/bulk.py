@@ -29,7 +29,7 @@ from app.protocol.bulk import (
     resolve_references,
     unresolved_reference,
 )
-from app.protocol.patch import parse_patch_request
+from app.protocol.patch_message import parse_patch_request
 from app.storage.database import savepoint
 
 log = logging.getLogger("rollcall.bulk")

@@ -25,19 +25,14 @@ from app.domain.holds import NO_HOLDS, HoldPolicy
 from app.domain.limits import Limits
 from app.domain.roles import RoleRules
 from app.protocol import cursors, errors
+from app.protocol.attribute_lists import has_value_filters
 from app.protocol.filters import Filter
 from app.protocol.members import member_ids
-from app.protocol.patch import MemberChange, PatchOperation, apply_patch, parse_patch_request
-from app.protocol.resources import (
-    ProjectionWork,
-    dump_resource,
-    has_value_filters,
-    list_response,
-    load_resource,
-    names_sub_attribute,
-    project,
-    wants_attribute,
-)
+from app.protocol.patch_engine import MemberChange, apply_patch
+from app.protocol.patch_message import PatchOperation, parse_patch_request
+from app.protocol.projection import ProjectionWork, names_sub_attribute, project, wants_attribute
+from app.protocol.representation import dump_resource, list_response
+from app.protocol.resource_loading import load_resource
 from app.protocol.schema_defs import GROUP_RESOURCE, RESOURCE_TYPES, USER_RESOURCE, ResourceType
 from app.storage import resources as store
 from app.storage import roster as roster_store

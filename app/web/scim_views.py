@@ -10,9 +10,11 @@ from aiohttp import web
 from app.config import SCIM_PREFIX
 from app.domain.directory import Context, ListQuery, Rendered, etag_matches
 from app.protocol import discovery, errors
+from app.protocol.attribute_lists import parse_attribute_list
 from app.protocol.filters import parse_filter
-from app.protocol.resources import list_response, load_search_request, parse_attribute_list
+from app.protocol.representation import list_response
 from app.protocol.schema_defs import ResourceType
+from app.protocol.search_request import load_search_request
 from app.web.http import read_json, scim_response
 from app.web.keys import DIRECTORY, SETTINGS, TOKEN_NAME
 

@@ -10,17 +10,10 @@ import pytest
 
 from app.protocol.errors import ScimError
 from app.protocol.filters import Compare, parse_filter
-from app.protocol.patch import (
-    MAX_OPERATIONS,
-    MAX_PATCH_WORK,
-    MemberChange,
-    PatchOperation,
-    PatchResult,
-    apply_patch,
-    matches,
-    parse_patch_request,
-)
+from app.protocol.patch_engine import MAX_PATCH_WORK, MemberChange, PatchResult, apply_patch
+from app.protocol.patch_message import MAX_OPERATIONS, PatchOperation, parse_patch_request
 from app.protocol.schema_defs import GROUP_RESOURCE, PATCH_OP, USER, USER_RESOURCE, Attribute, ResourceType, Schema
+from app.protocol.value_filters import matches
 
 ENTERPRISE = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User"
 EMAILS = USER.attribute("emails")

@@ -6,18 +6,11 @@ import json
 
 import pytest
 
+from app.protocol.attribute_lists import parse_attribute_list
 from app.protocol.errors import ScimError
-from app.protocol.resources import (
-    MAX_MULTI_VALUES,
-    SearchRequest,
-    dump_resource,
-    list_response,
-    load_resource,
-    load_search_request,
-    parse_attribute_list,
-    project,
-    wants_attribute,
-)
+from app.protocol.projection import project, wants_attribute
+from app.protocol.representation import dump_resource, list_response
+from app.protocol.resource_loading import MAX_MULTI_VALUES, load_resource
 from app.protocol.schema_defs import (
     ENTERPRISE_USER_SCHEMA,
     GROUP_RESOURCE,
@@ -27,6 +20,7 @@ from app.protocol.schema_defs import (
     USER_RESOURCE,
     USER_SCHEMA,
 )
+from app.protocol.search_request import SearchRequest, load_search_request
 
 ENT = ENTERPRISE_USER_SCHEMA
 META = {"resourceType": "User", "created": "2024-01-01T00:00:00Z", "lastModified": "2024-01-02T00:00:00Z",
@@ -416,7 +410,7 @@ def test_a_value_filtered_attribute_is_wanted_and_narrowed_not_dropped() -> None
 
 def test_value_filters_in_attributes_have_a_work_limit_per_resource() -> None:
     from app.protocol.errors import ScimError
-    from app.protocol.resources import MAX_PROJECTION_WORK
+    from app.protocol.projection import MAX_PROJECTION_WORK
 
     members = [{"value": f"u{i}", "type": "User"} for i in range(4_000)]
     group = {"schemas": [GROUP_SCHEMA], "id": "g", "displayName": "g", "members": members}
