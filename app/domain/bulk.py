@@ -15,7 +15,16 @@ import sqlite3
 from dataclasses import dataclass
 from typing import Any
 
-from app.domain.directory import Context, Directory, Write, encoded_size, etag_of, new_id, off_loop_if_large
+from app.domain.directory import (
+    Context,
+    Directory,
+    PreparedPatch,
+    Write,
+    encoded_size,
+    etag_of,
+    new_id,
+    off_loop_if_large,
+)
 from app.protocol import errors
 from app.protocol.bulk import (
     REFERENCE_PREFIX,
@@ -29,7 +38,8 @@ from app.protocol.bulk import (
     resolve_references,
     unresolved_reference,
 )
-from app.protocol.patch_message import parse_patch_request
+from app.protocol.patch_message import PatchOperation, parse_patch_request
+from app.protocol.schema_defs import ResourceType
 from app.storage.database import savepoint
 
 log = logging.getLogger("rollcall.bulk")
@@ -75,7 +85,9 @@ class BulkRunner:
         order = the_plan.order
         for start in range(0, len(order), OPERATIONS_PER_TRANSACTION):
             batch = [(request.operations[i], prepared[i]) for i in order[start:start + OPERATIONS_PER_TRANSACTION]]
-            steps = [(operation, ready, self._write_of(operation, ready, ids, ctx)) for operation, ready in batch]
+            patches = await self._patches_of(batch, size)
+            steps = [(operation, ready, self._write_of(operation, ready, ctx, patches.get(operation.index)))
+                     for operation, ready in batch]
 
             def run_batch(conn: sqlite3.Connection, steps: list[Any] = steps) -> None:
                 for operation, ready, write in steps:
@@ -120,8 +132,22 @@ class BulkRunner:
             return _Prepared(resource_id, error=error)
         return _Prepared(resource_id, payload)
 
-    def _write_of(self, operation: BulkOperation, ready: _Prepared, ids: dict[str, str], ctx: Context
-                  ) -> Write[Any] | None:
+    async def _patches_of(self, batch: list[tuple[BulkOperation, _Prepared]], size: int | None
+                          ) -> dict[int, PreparedPatch | None]:
+        """The batch's PATCHes applied and validated before its transaction (Directory.prepare_patches), by index."""
+        indexes: list[int] = []
+        patches: list[tuple[ResourceType, str, list[PatchOperation]]] = []
+        for operation, ready in batch:
+            if operation.method == "PATCH" and ready.error is None and operation.resource_type is not None \
+                    and ready.resource_id is not None:
+                indexes.append(operation.index)
+                patches.append((operation.resource_type, ready.resource_id, ready.payload))
+        if not patches:
+            return {}
+        return dict(zip(indexes, await self.directory.prepare_patches(patches, size), strict=True))
+
+    def _write_of(self, operation: BulkOperation, ready: _Prepared, ctx: Context,
+                  patch: PreparedPatch | None) -> Write[Any] | None:
         """The Directory's own transaction for the operation (None when it cannot run)."""
         if ready.error is not None:
             return None
@@ -132,7 +158,7 @@ class BulkRunner:
         if operation.method == "PUT":
             return self.directory.replacing(resource_type, resource_id, ready.payload, ctx, operation.version)
         if operation.method == "PATCH":
-            return self.directory.patching(resource_type, resource_id, ready.payload, ctx, operation.version)
+            return self.directory.patching(resource_type, resource_id, ready.payload, ctx, operation.version, patch)
         return self.directory.deleting(resource_type, resource_id, ctx, operation.version)
 
     def _run_one(self, conn: sqlite3.Connection, operation: BulkOperation, ready: _Prepared, write: Write[Any] | None,
