@@ -19,11 +19,11 @@ from typing import Any
 import orjson
 
 from app.protocol.attribute_values import clean_complex, clean_multi, clean_scalar, coerce_boolean, unwrap
-from app.protocol.errors import ScimError, invalid_path, invalid_syntax, invalid_value, mutability, no_target
+from app.protocol.errors import ScimError, invalid_path, invalid_value, mutability, no_target
 from app.protocol.filters import And, Compare, Filter, Or, PatchPath, parse_patch_path
 from app.protocol.folding import fold_case
 from app.protocol.members import member_ids
-from app.protocol.patch_message import OPS, PatchOperation
+from app.protocol.patch_message import PatchOperation
 from app.protocol.schema_defs import GROUP_SCHEMA, Attribute, ResourceType, resolve
 from app.protocol.value_filters import Predicate, filter_sub_attribute, sub_value, value_predicate
 
@@ -54,7 +54,6 @@ class MemberChange:
 class PatchResult:
     document: dict[str, Any]
     member_changes: list[MemberChange]
-    changed: bool  # False when nothing in the document or membership would change
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -93,12 +92,9 @@ class _Patch:
 
     # -- dispatch ------------------------------------------------------------------------------------------------
     def apply(self, operation: PatchOperation) -> None:
-        op = operation.op.lower()
-        if op not in OPS:
-            raise invalid_syntax(f"Unknown PATCH op {operation.op!r}; expected add, replace or remove.")
+        # parse_patch_request made `op` one of OPS, and gave every remove a path.
+        op = operation.op
         if operation.path is None:
-            if op == "remove":
-                raise no_target("A remove operation needs a 'path'.")
             self._apply_object(op, operation.value, None)
             return
         target = self._resolve(operation.path)
@@ -370,8 +366,7 @@ def apply_patch(resource_type: ResourceType, document: dict[str, Any],
     for extension in resource_type.extensions:
         if patch.document.get(extension.id) == {} and document.get(extension.id) != {}:
             del patch.document[extension.id]  # an extension left without attributes is not there
-    changed = patch.document != document or bool(patch.member_changes)
-    return PatchResult(patch.document, patch.member_changes, changed)
+    return PatchResult(patch.document, patch.member_changes)
 
 
 def _store(container: dict[str, Any], name: str, value: Any) -> None:

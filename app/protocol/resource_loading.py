@@ -224,7 +224,6 @@ class _ScimSchema(ma.Schema):
     class Meta:
         unknown = ma.EXCLUDE
 
-    scim_attributes: ClassVar[tuple[Attribute, ...]] = ()
     scim_names: ClassVar[dict[str, Attribute]] = {}  # lower-cased name -> attribute, for every request key
 
     @ma.pre_load
@@ -279,7 +278,6 @@ def _schema_class(name: str, attributes: tuple[Attribute, ...], owner: str | Non
         declared[attribute.name] = field
     declared.update(extra_fields or {})
     schema_class = base.from_dict(declared, name=f"{name}Schema")
-    schema_class.scim_attributes = chosen
     schema_class.scim_names = {attribute.name.lower(): attribute for attribute in chosen}
     return schema_class
 
