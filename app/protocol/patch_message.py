@@ -10,6 +10,7 @@ from marshmallow import EXCLUDE, Schema, ValidationError, fields, pre_load, vali
 from app.protocol.errors import ScimError, invalid_syntax, invalid_value, no_target
 from app.protocol.filters import PatchPath, parse_patch_path
 from app.protocol.schema_defs import PATCH_OP
+from app.protocol.validation_errors import flatten_errors
 
 MAX_OPERATIONS = 1000
 
@@ -51,35 +52,20 @@ class _PatchOpSchema(Schema):
         unknown = EXCLUDE
 
     schemas = fields.List(fields.String(), required=True)
-    operations = fields.List(fields.Nested(_OperationSchema), required=True,
+    # Loaded from "Operations", so that errors name it as RFC 7644 spells it (flatten_errors).
+    operations = fields.List(fields.Nested(_OperationSchema), required=True, data_key="Operations",
                              validate=validate.Length(min=1, error="must hold at least one operation"))
 
     @pre_load
     def _normalise(self, data: Any, **_: Any) -> Any:
-        return _lower_keys(data)
+        data = _lower_keys(data)
+        if isinstance(data, dict) and "operations" in data:
+            data["Operations"] = data.pop("operations")
+        return data
 
 
 # Built once: constructing a marshmallow Schema deep-copies its fields, which cost more than a load.
 _PATCH_OP_SCHEMA = _PatchOpSchema()
-
-
-def _flatten(messages: Any, prefix: str = "") -> list[str]:
-    if isinstance(messages, dict):
-        out: list[str] = []
-        for key, inner in messages.items():
-            if isinstance(key, int):
-                name = f"{prefix}[{key}]"
-            elif key == "_schema":
-                name = prefix
-            else:
-                name = "Operations" if key == "operations" else str(key)
-                name = f"{prefix}.{name}" if prefix else name
-            out.extend(_flatten(inner, name))
-        return out
-    if isinstance(messages, list) and all(isinstance(m, str) for m in messages):
-        text = " ".join(messages)
-        return [f"{prefix}: {text}" if prefix else text]
-    return [f"{prefix}: {messages}"]
 
 
 def parse_patch_request(body: Any) -> list[PatchOperation]:
@@ -96,7 +82,7 @@ def parse_patch_request(body: Any) -> list[PatchOperation]:
     try:
         message = _PATCH_OP_SCHEMA.load(body)
     except ValidationError as error:
-        raise invalid_syntax("Invalid PatchOp message: " + "; ".join(_flatten(error.messages))) from None
+        raise invalid_syntax("Invalid PatchOp message: " + "; ".join(flatten_errors(error.messages))) from None
     if PATCH_OP.lower() not in (urn.lower() for urn in message["schemas"]):
         raise invalid_syntax(f"A PatchOp message must list {PATCH_OP!r} in 'schemas'.")
 

@@ -82,6 +82,15 @@ def test_parse_normalises_op_case_and_parses_paths() -> None:
     assert second is not None and second.sub == "value" and isinstance(second.filter, Compare)
 
 
+def test_a_malformed_patchop_names_each_problem_by_its_path() -> None:
+    # One flattener (validation_errors) for every marshmallow error: `Operations[1].op`, as RFC 7644 spells it.
+    problems = {"operations": [{"op": "add", "path": "title", "value": 1}, {"op": "move"}, {}]}
+    error = scim_error(parse_patch_request, {"schemas": [PATCH_OP], **problems})
+    assert (error.status, error.scim_type) == (400, "invalidSyntax")
+    assert error.detail == ("Invalid PatchOp message: Operations[1].op must be one of add, replace, remove; "
+                            "Operations[2].op Missing data for required field.")
+
+
 def test_parse_accepts_lower_case_operations_key_and_any_member_case() -> None:
     body = {"SCHEMAS": [PATCH_OP], "operations": [{"OP": "add", "Path": "title", "Value": "Tour Guide"}]}
     assert parse_patch_request(body) == [PatchOperation("add", parse_patch_request(message(
