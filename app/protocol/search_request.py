@@ -21,7 +21,8 @@ class SearchRequest:
     excluded_attributes: list[str] | None = None
     filter: str | None = None
     sort_by: str | None = None
-    sort_order: str | None = None  # "ascending" or "descending"
+    # As sent: out-of-range values and sortOrder are read by app.protocol.list_parameters, as a query string's are.
+    sort_order: str | None = None
     start_index: int | None = None
     count: int | None = None
     cursor: str | None = None  # RFC 9865 §3
@@ -66,9 +67,7 @@ class _SearchRequestSchema(ma.Schema):
     excluded_attributes = _AttributeListField(data_key="excludedAttributes")
     filter = _TextField()
     sort_by = _TextField(data_key="sortBy")
-    sort_order = _TextField(data_key="sortOrder",
-                            validate=ma.validate.OneOf(["ascending", "descending"],
-                                                       error='must be "ascending" or "descending"'))
+    sort_order = _TextField(data_key="sortOrder")
     start_index = _WholeNumberField(data_key="startIndex")
     count = _WholeNumberField()
     cursor = _TextField()
@@ -85,7 +84,7 @@ class _SearchRequestSchema(ma.Schema):
         for key, value in data.items():
             canonical = self._KEYS.get(key.lower())
             if canonical is not None and value is not None:
-                out[canonical] = value.lower() if canonical == "sortOrder" and isinstance(value, str) else value
+                out[canonical] = value
         return out
 
     @ma.validates("schemas")
@@ -99,11 +98,6 @@ class _SearchRequestSchema(ma.Schema):
     @ma.post_load
     def _make(self, data: dict[str, Any], **kwargs: Any) -> SearchRequest:
         data.pop("schemas", None)
-        # RFC 7644 §3.4.2.4: startIndex below 1 means 1, a negative count means 0.
-        if data.get("start_index") is not None:
-            data["start_index"] = max(1, data["start_index"])
-        if data.get("count") is not None:
-            data["count"] = max(0, data["count"])
         return SearchRequest(**data)
 
 

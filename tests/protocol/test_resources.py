@@ -8,6 +8,7 @@ import pytest
 
 from app.protocol.attribute_lists import parse_attribute_list
 from app.protocol.errors import ScimError
+from app.protocol.list_parameters import MAX_START_INDEX, is_descending, page_size, start_index
 from app.protocol.projection import project, wants_attribute
 from app.protocol.representation import dump_resource, list_response
 from app.protocol.resource_loading import MAX_MULTI_VALUES, load_resource
@@ -341,14 +342,24 @@ def test_search_request_is_parsed_into_snake_case_fields() -> None:
         "sortOrder": "DESCENDING", "startIndex": 2, "count": 5,
     })
     assert request == SearchRequest(attributes=["userName", "name.givenName"], excluded_attributes=["emails", "groups"],
-                                    filter='userName eq "a"', sort_by="userName", sort_order="descending",
+                                    filter='userName eq "a"', sort_by="userName", sort_order="DESCENDING",
                                     start_index=2, count=5)
 
 
-def test_search_request_defaults_are_none_and_out_of_range_paging_is_clamped() -> None:
+def test_search_request_defaults_are_none_and_paging_is_kept_as_sent() -> None:
     assert load_search_request({"schemas": [SEARCH_REQUEST]}) == SearchRequest()
     request = load_search_request({"schemas": [SEARCH_REQUEST], "startIndex": 0, "count": -4})
-    assert (request.start_index, request.count) == (1, 0)
+    assert (request.start_index, request.count) == (0, -4)  # list_parameters reads them as it does a query's
+
+
+def test_list_parameters_clamp_paging_and_check_sort_order() -> None:
+    assert (start_index(None), start_index(0), start_index(-5), start_index(7), start_index(10**30)) == (
+        1, 1, 1, 7, MAX_START_INDEX)
+    assert (page_size(None, 50, 200), page_size(-4, 50, 200), page_size(10**30, 50, 200)) == (50, 0, 200)
+    assert (is_descending(None), is_descending("Ascending"), is_descending("DESCENDING")) == (False, False, True)
+    with pytest.raises(ScimError) as caught:
+        is_descending("up")
+    assert caught.value.scim_type == "invalidValue" and "'up'" in caught.value.detail
 
 
 def test_search_request_requires_its_schema_urn() -> None:
@@ -359,7 +370,7 @@ def test_search_request_requires_its_schema_urn() -> None:
 
 
 def test_search_request_rejects_malformed_members() -> None:
-    for bad in ({"sortOrder": "up"}, {"count": "many"}, {"filter": 3}, {"attributes": [1]}, {"startIndex": True}):
+    for bad in ({"sortOrder": 1}, {"count": "many"}, {"filter": 3}, {"attributes": [1]}, {"startIndex": True}):
         with pytest.raises(ScimError) as caught:
             load_search_request({"schemas": [SEARCH_REQUEST], **bad})
         assert caught.value.scim_type == "invalidSyntax"
