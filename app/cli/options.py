@@ -11,7 +11,7 @@ import os
 import tomllib
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 from app.config import DEFAULT_DB, DEFAULT_HOST, DEFAULT_PORT, DURABILITY_CHOICES, LOG_FORMAT_CHOICES
 from app.domain.holds import DEFAULT_MINIMUM, DEFAULT_PERCENT, DEFAULT_WINDOW_SECONDS
@@ -173,7 +173,8 @@ def resolve(args: argparse.Namespace, names: Iterable[str], environ: Mapping[str
             raw = from_file[name]
             values[name] = raw if not isinstance(raw, str) or option.convert is str else \
                 _from_text(option, raw, f"{config_path}: {name}")
-            expected = bool if option.convert is _boolean else option.convert
+            # The converters of file values are types (int, float, str), but for _boolean's.
+            expected = bool if option.convert is _boolean else cast(type, option.convert)
             if expected is float and isinstance(values[name], int) and not isinstance(values[name], bool):
                 values[name] = float(values[name])  # TOML: `header-timeout = 5` means 5.0
             if not isinstance(values[name], expected) or (expected is int and isinstance(values[name], bool)):

@@ -121,6 +121,7 @@ class BulkRunner:
         elif operation.method == "POST":
             resource_id = ids[operation.bulk_id] if operation.bulk_id in ids else new_id()
         data = resolve_references(operation.data, ids)
+        payload: Any  # a validated document (POST, PUT) or parsed PatchOp operations (PATCH)
         try:
             if operation.method in ("POST", "PUT"):
                 payload = self.directory.validate(operation.resource_type, data, encoded_size(data))

@@ -433,12 +433,13 @@ def _without(items: list[Any], given: list[Any], attribute: Attribute, spend: Ca
             continue
         names = tuple(sorted(value))
         if names not in groups:
-            subs = [attribute.sub(name) for name in names]
-            if any(sub is None for sub in subs):
+            found = [attribute.sub(name) for name in names]
+            subs = [sub for sub in found if sub is not None]
+            if len(subs) < len(found):
                 continue  # names nothing the attribute has, so it matches no value
-            groups[names] = ([sub for sub in subs if sub is not None], set())
-        subs, keys = groups[names]
-        keys.add(tuple(_eq_key(sub, value[name]) for sub, name in zip(subs, names, strict=True)))
+            groups[names] = (subs, set())
+        known, keys = groups[names]
+        keys.add(tuple(_eq_key(sub, value[name]) for sub, name in zip(known, names, strict=True)))
     if not groups:
         return list(items)
     spend(len(given) + len(items) * len(groups))

@@ -277,7 +277,9 @@ def _schema_class(name: str, attributes: tuple[Attribute, ...], owner: str | Non
             field.error_messages = {**field.error_messages, "required": "is required"}
         declared[attribute.name] = field
     declared.update(extra_fields or {})
+    # from_dict makes a subclass of `base`; typeshed-wise marshmallow says only "a Schema".
     schema_class = base.from_dict(declared, name=f"{name}Schema")
+    assert issubclass(schema_class, _ScimSchema)
     schema_class.scim_names = {attribute.name.lower(): attribute for attribute in chosen}
     return schema_class
 

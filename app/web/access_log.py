@@ -48,9 +48,10 @@ class JsonFormatter(_CachedTimeFormatter):
     def format(self, record: logging.LogRecord) -> str:
         line = {"time": self.formatTime(record), "level": record.levelname, "logger": record.name,
                 "message": record.getMessage()}
-        if record.exc_info or record.exc_text:
-            # exc_text when a filter has already formatted (and redacted) it.
-            line["exception"] = record.exc_text or self.formatException(record.exc_info)
+        if record.exc_text:
+            line["exception"] = record.exc_text  # a filter has already formatted (and redacted) it
+        elif record.exc_info:
+            line["exception"] = self.formatException(record.exc_info)
         return orjson.dumps(line).decode()
 
 
