@@ -28,6 +28,7 @@ $(VENV)/.system: $(BIN)/python scripts/system-packages.sh
 
 test: $(VENV)/.dev $(VENV)/.system
 	$(BIN)/ruff check app tests bench
+	$(BIN)/mypy app
 	$(BIN)/pytest $(ARGS)
 
 # The single-file executable dist/rollcall (PyInstaller, see build.spec).

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from functools import cached_property
 
 from app.domain.holds import DEFAULT_MINIMUM, DEFAULT_PERCENT, DEFAULT_WINDOW_SECONDS, HoldPolicy
 from app.domain.limits import (
@@ -20,6 +21,8 @@ DEFAULT_DB = "rollcall.db"
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8080
 SCIM_PREFIX = "/scim/v2"
+DURABILITY_CHOICES = ("normal", "full")
+LOG_FORMAT_CHOICES = ("text", "json")
 # An HTTP field name (RFC 9110 §5.1: a token).
 _HEADER_NAME = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]{1,128}")
 
@@ -68,6 +71,10 @@ class Settings:
     webhook_timeout: float = DEFAULT_TIMEOUT
 
     def __post_init__(self) -> None:
+        if self.durability not in DURABILITY_CHOICES:
+            raise ValueError(f"--durability must be one of {', '.join(DURABILITY_CHOICES)}, not {self.durability!r}")
+        if self.log_format not in LOG_FORMAT_CHOICES:
+            raise ValueError(f"--log-format must be one of {', '.join(LOG_FORMAT_CHOICES)}, not {self.log_format!r}")
         if not 0 < self.port < 65536:
             raise ValueError(f"--port must be between 1 and 65535, not {self.port}")
         if self.base_url is not None:
@@ -127,10 +134,10 @@ class Settings:
     def limits(self) -> Limits:
         return Limits(self.max_resource_bytes, self.max_page_bytes)
 
-    @property
+    @cached_property
     def rules(self) -> RoleRules:
         return RoleRules(self.group_prefix, self.default_role)
 
-    @property
+    @cached_property
     def hold_policy(self) -> HoldPolicy:
         return HoldPolicy(self.hold, self.hold_window, self.hold_percent, self.hold_min)

@@ -44,7 +44,7 @@ from footprint import ROOT, free_port
 from app.domain.clock import utc_now
 from app.domain.directory import new_id
 from app.domain.tokens import create_token
-from app.protocol.resources import load_resource
+from app.protocol.resource_loading import load_resource
 from app.protocol.schema_defs import USER_RESOURCE
 from app.storage.factory import open_storage
 from app.storage.interface import Transaction

@@ -34,8 +34,9 @@ from typing import Any
 
 from footprint import ROOT, free_port, rollcall_command, started
 
-from app.protocol.patch import apply_patch, parse_patch_request
-from app.protocol.resources import MAX_MULTI_VALUES
+from app.protocol.patch_engine import apply_patch
+from app.protocol.patch_message import parse_patch_request
+from app.protocol.resource_loading import MAX_MULTI_VALUES
 from app.protocol.schema_defs import PATCH_OP, USER_RESOURCE
 
 SIZES = (1000, 4000)

@@ -11,9 +11,9 @@ import os
 import tomllib
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
-from app.config import DEFAULT_DB, DEFAULT_HOST, DEFAULT_PORT
+from app.config import DEFAULT_DB, DEFAULT_HOST, DEFAULT_PORT, DURABILITY_CHOICES, LOG_FORMAT_CHOICES
 from app.domain.holds import DEFAULT_MINIMUM, DEFAULT_PERCENT, DEFAULT_WINDOW_SECONDS
 from app.domain.limits import (
     DEFAULT_BULK_MAX_OPERATIONS,
@@ -71,10 +71,10 @@ OPTIONS = {option.name: option for option in (
            "none", choices=DEFAULT_ROLE_CHOICES),
     Option("tls-cert", "PEM certificate (chain) file: serve HTTPS"),
     Option("tls-key", "PEM private key file for --tls-cert"),
-    Option("log-format", "request log format", "text", choices=("text", "json")),
+    Option("log-format", "request log format", "text", choices=LOG_FORMAT_CHOICES),
     Option("metrics", "serve Prometheus metrics at /metrics (bearer token required)", False, _boolean),
     Option("durability", "normal: a committed change survives a crash of rollcall; full: also a power loss "
-                         "(SQLite synchronous=FULL, slower writes)", "normal", choices=("normal", "full")),
+                         "(SQLite synchronous=FULL, slower writes)", "normal", choices=DURABILITY_CHOICES),
     Option("max-body-bytes", "largest request body accepted; larger ones get 413", 1024 * 1024, int),
     Option("max-resource-bytes", "largest stored User or Group document (its JSON); a write that would store a "
                                  "larger one gets 413", DEFAULT_MAX_RESOURCE_BYTES, int),
@@ -173,7 +173,8 @@ def resolve(args: argparse.Namespace, names: Iterable[str], environ: Mapping[str
             raw = from_file[name]
             values[name] = raw if not isinstance(raw, str) or option.convert is str else \
                 _from_text(option, raw, f"{config_path}: {name}")
-            expected = bool if option.convert is _boolean else option.convert
+            # The converters of file values are types (int, float, str), but for _boolean's.
+            expected = bool if option.convert is _boolean else cast(type, option.convert)
             if expected is float and isinstance(values[name], int) and not isinstance(values[name], bool):
                 values[name] = float(values[name])  # TOML: `header-timeout = 5` means 5.0
             if not isinstance(values[name], expected) or (expected is int and isinstance(values[name], bool)):

@@ -14,7 +14,16 @@ import logging
 from dataclasses import dataclass, field
 from typing import Any
 
-from app.domain.directory import Context, Directory, Write, encoded_size, etag_of, new_id, off_loop_if_large
+from app.domain.directory import (
+    Context,
+    Directory,
+    PreparedPatch,
+    Write,
+    encoded_size,
+    etag_of,
+    new_id,
+    off_loop_if_large,
+)
 from app.protocol import errors
 from app.protocol.bulk import (
     REFERENCE_PREFIX,
@@ -28,7 +37,8 @@ from app.protocol.bulk import (
     resolve_references,
     unresolved_reference,
 )
-from app.protocol.patch import parse_patch_request
+from app.protocol.patch_message import PatchOperation, parse_patch_request
+from app.protocol.schema_defs import ResourceType
 from app.storage.interface import Transaction
 
 log = logging.getLogger("rollcall.bulk")
@@ -77,7 +87,9 @@ class BulkRunner:
         order = the_plan.order
         for start in range(0, len(order), OPERATIONS_PER_TRANSACTION):
             batch = [(request.operations[i], prepared[i]) for i in order[start:start + OPERATIONS_PER_TRANSACTION]]
-            steps = [(operation, ready, self._write_of(operation, ready, ids, ctx)) for operation, ready in batch]
+            patches = await self._patches_of(batch, size)
+            steps = [(operation, ready, self._write_of(operation, ready, ctx, patches.get(operation.index)))
+                     for operation, ready in batch]
 
             def run_batch(tx: Transaction, steps: list[Any] = steps, before: _Progress = progress
                           ) -> tuple[_Progress, dict[int, BulkResult]]:
@@ -118,7 +130,7 @@ class BulkRunner:
         elif operation.method == "POST":
             resource_id = ids[operation.bulk_id] if operation.bulk_id in ids else new_id()
         data = resolve_references(operation.data, ids)
-        payload: Any
+        payload: Any  # a validated document (POST, PUT) or parsed PatchOp operations (PATCH)
         try:
             if operation.method in ("POST", "PUT"):
                 payload = self.directory.validate(operation.resource_type, data, encoded_size(data))
@@ -130,8 +142,22 @@ class BulkRunner:
             return _Prepared(resource_id, error=error)
         return _Prepared(resource_id, payload)
 
-    def _write_of(self, operation: BulkOperation, ready: _Prepared, ids: dict[str, str], ctx: Context
-                  ) -> Write[Any] | None:
+    async def _patches_of(self, batch: list[tuple[BulkOperation, _Prepared]], size: int | None
+                          ) -> dict[int, PreparedPatch | None]:
+        """The batch's PATCHes applied and validated before its transaction (Directory.prepare_patches), by index."""
+        indexes: list[int] = []
+        patches: list[tuple[ResourceType, str, list[PatchOperation]]] = []
+        for operation, ready in batch:
+            if operation.method == "PATCH" and ready.error is None and operation.resource_type is not None \
+                    and ready.resource_id is not None:
+                indexes.append(operation.index)
+                patches.append((operation.resource_type, ready.resource_id, ready.payload))
+        if not patches:
+            return {}
+        return dict(zip(indexes, await self.directory.prepare_patches(patches, size), strict=True))
+
+    def _write_of(self, operation: BulkOperation, ready: _Prepared, ctx: Context,
+                  patch: PreparedPatch | None) -> Write[Any] | None:
         """The Directory's own transaction for the operation (None when it cannot run)."""
         if ready.error is not None:
             return None
@@ -142,7 +168,7 @@ class BulkRunner:
         if operation.method == "PUT":
             return self.directory.replacing(resource_type, resource_id, ready.payload, ctx, operation.version)
         if operation.method == "PATCH":
-            return self.directory.patching(resource_type, resource_id, ready.payload, ctx, operation.version)
+            return self.directory.patching(resource_type, resource_id, ready.payload, ctx, operation.version, patch)
         return self.directory.deleting(resource_type, resource_id, ctx, operation.version)
 
     def _run_one(self, tx: Transaction, operation: BulkOperation, ready: _Prepared, write: Write[Any] | None,

@@ -3,18 +3,15 @@
 import re
 import time
 
-_second = -1
-_prefix = ""
+# The second last formatted and its text: strftime is the costly part of a timestamp, and every write and every
+# log line asks for one, nearly always within the same second as the one before. One tuple, replaced whole, so
+# that threads (logging, the writer) never read a second with another second's text.
+_last: tuple[int, str] = (-1, "")
 
 
 def utc_now() -> str:
     """Now as RFC 3339 UTC with microseconds; one fixed width so stored values sort as text."""
-    global _second, _prefix
-    now = time.time()
-    second = int(now)
-    if second != _second:  # strftime is the costly part, and every write asks for the time
-        _second, _prefix = second, time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(second))
-    return f"{_prefix}.{int((now - second) * 1_000_000):06d}Z"
+    return format_time(time.time())
 
 
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
@@ -29,10 +26,17 @@ def parse_duration(text: str) -> int:
     return int(match.group(1)) * _UNITS[match.group(2)]
 
 
-def format_time(moment: float) -> str:
-    """A Unix time in utc_now's format, so it compares with stored timestamps as text."""
+def format_time(moment: float, *, millis: bool = False) -> str:
+    """A Unix time in utc_now's format, so it compares with stored timestamps as text; with `millis`, to the
+    millisecond (as log lines show it)."""
+    global _last
     second = int(moment)
-    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(second)) + f".{int((moment - second) * 1_000_000):06d}Z"
+    last = _last
+    if last[0] != second:
+        last = _last = (second, time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(second)))
+    if millis:
+        return f"{last[1]}.{int((moment - second) * 1000):03d}Z"
+    return f"{last[1]}.{int((moment - second) * 1_000_000):06d}Z"
 
 
 def utc_in(seconds: float) -> str:

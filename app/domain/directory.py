@@ -24,21 +24,16 @@ from app.domain.holds import NO_HOLDS, HoldPolicy
 from app.domain.limits import Limits
 from app.domain.roles import RoleRules
 from app.protocol import cursors, errors
+from app.protocol.attribute_lists import has_value_filters
 from app.protocol.filter_resolution import resolve_member_filter, resolve_search
 from app.protocol.filters import Filter
 from app.protocol.members import member_ids
-from app.protocol.patch import MemberChange, PatchOperation, apply_patch, parse_patch_request
+from app.protocol.patch_engine import MemberChange, apply_patch
+from app.protocol.patch_message import PatchOperation, parse_patch_request
+from app.protocol.projection import ProjectionWork, names_sub_attribute, project, wants_attribute
+from app.protocol.representation import dump_resource, list_response
 from app.protocol.resolved import SearchQuery
-from app.protocol.resources import (
-    ProjectionWork,
-    dump_resource,
-    has_value_filters,
-    list_response,
-    load_resource,
-    names_sub_attribute,
-    project,
-    wants_attribute,
-)
+from app.protocol.resource_loading import load_resource
 from app.protocol.schema_defs import GROUP_RESOURCE, RESOURCE_TYPES, USER_RESOURCE, ResourceType
 from app.storage.errors import DocumentTooLarge, UniquenessConflict
 from app.storage.interface import Storage, Transaction
@@ -140,6 +135,9 @@ EARLY_REFUSAL_FACTOR = 4
 # (tests/reliability/test_event_loop.py: /healthz took 527 ms under 8 clients posting 60 KB bodies with
 # asyncio's default pool of threads).
 _VALIDATOR = ThreadPoolExecutor(max_workers=1, thread_name_prefix="rollcall-validate")
+# How many times a PATCH is applied before its write to the resource as read, when another write keeps landing in
+# between (each attempt re-reads it); the last resort applies it inside the write transaction (see Directory.patch).
+PATCH_ATTEMPTS = 4
 # A list page fetches User.groups for this many users at a time and Group.members for one group at a time,
 # so that the extras held while a page is built stay near one resource's worth, not a page's.
 _EXTRAS_BATCH = {"User": 100, "Group": 1}
@@ -306,7 +304,8 @@ class Directory:
 
     def replacing(self, resource_type: ResourceType, resource_id: str, document: dict[str, Any], ctx: Context,
                   if_match: str | None = None) -> Write[Written]:
-        """The transaction of a PUT of `document` (as `validate` made it), to run with Storage.write."""
+        """The transaction of a PUT of `document` (as `validate` made it, before the write), to run with
+        Storage.write. A PUT replaces whatever is there, so it has no base to go stale."""
         # A PUT without `members` leaves the membership alone: a rename must never empty a role group.
         members = document.pop("members", None)
         change = [MemberChange("replace", member_ids(members))] if members is not None else []
@@ -314,20 +313,65 @@ class Directory:
 
     async def patch(self, resource_type: ResourceType, resource_id: str, body: Any, ctx: Context,
                     if_match: str | None = None) -> Rendered:
-        operations = await off_loop_if_large(encoded_size(body), parse_patch_request, body)
+        """Parse, apply and validate before the write, against the resource as read; the write transaction only
+        checks that the resource is still what the PATCH was applied to (optimistic), writes, and settles the
+        roster. When another write landed in between, the PATCH is applied again to what that write left (with
+        If-Match, the write transaction answers 412 instead)."""
+        size = encoded_size(body)
+        operations = await off_loop_if_large(size, parse_patch_request, body)
+        for _ in range(PATCH_ATTEMPTS):
+            base = await self.db.lookup(lambda tx: self._current(tx, resource_type, resource_id, if_match))
+            work = None if size is None else size + (encoded_size(base.document) or OFF_LOOP_BODY_BYTES)
+            prepared = await off_loop_if_large(work, prepare_patch, resource_type, base, operations)
+            try:
+                written = await self.db.write(self.patching_prepared(resource_type, prepared, ctx, if_match))
+            except _BaseMoved:
+                continue
+            return await self._answer(resource_type, written, ctx)
+        # Other writes to this resource landed between every read and write: apply the PATCH inside the
+        # transaction, where none can, so that contention on one resource slows a PATCH rather than failing it.
         write = self.patching(resource_type, resource_id, operations, ctx, if_match)
         return await self._answer(resource_type, await self.db.write(write), ctx)
 
+    def patching_prepared(self, resource_type: ResourceType, prepared: PreparedPatch, ctx: Context,
+                          if_match: str | None = None) -> Write[Written]:
+        """The transaction of a PATCH applied and validated beforehand (prepare_patch), to run with Storage.write:
+        it writes `prepared.document` as it is, if the resource's document is still the one the PATCH was applied
+        to, and raises _BaseMoved otherwise. Member changes are deltas applied to the membership as it is now, so
+        concurrent member PATCHes of one group never conflict; a group's version moved by one of them alone does
+        not make another PATCH stale either, since membership is not part of the document."""
+        base = prepared.base
+
+        def unless_moved(current: StoredResource) -> tuple[dict[str, Any], list[MemberChange]]:
+            if _moved(base, current):
+                raise _BaseMoved
+            return prepared.document, prepared.member_changes
+
+        return self._updating(resource_type, base.id, ctx, if_match, unless_moved)
+
     def patching(self, resource_type: ResourceType, resource_id: str, operations: list[PatchOperation],
-                 ctx: Context, if_match: str | None = None) -> Write[Written]:
-        """The transaction of a PATCH (operations as parse_patch_request made them), to run with Storage.write."""
-        def patched(current: dict[str, Any]) -> tuple[dict[str, Any], list[MemberChange]]:
-            result = apply_patch(resource_type, current, operations)
-            document = load_resource(resource_type, result.document)
-            document.pop("members", None)
-            return document, result.member_changes
+                 ctx: Context, if_match: str | None = None, prepared: PreparedPatch | None = None) -> Write[Written]:
+        """The transaction of a PATCH that writes `prepared` (see prepare_patches) if the resource is still what it
+        was applied to, and otherwise applies `operations` inside it, to the resource as the transaction reads it:
+        for Bulk operations (an earlier operation of the same transaction may have changed the resource) and for
+        a PATCH whose optimistic attempts all lost (see patch)."""
+        def patched(current: StoredResource) -> tuple[dict[str, Any], list[MemberChange]]:
+            done = prepared if prepared is not None and not _moved(prepared.base, current) else \
+                prepare_patch(resource_type, current, operations)
+            return done.document, done.member_changes
 
         return self._updating(resource_type, resource_id, ctx, if_match, patched)
+
+    async def prepare_patches(self, patches: list[tuple[ResourceType, str, list[PatchOperation]]], size: int | None
+                              ) -> list[PreparedPatch | None]:
+        """Bulk's PATCHes applied and validated before their transaction, to the resources as read now (for
+        `patching`); None for one that cannot be (its resource does not exist yet, or the PATCH fails against it),
+        which is then applied in the transaction and answered as its own request would be. `size`: the body's."""
+        def read(tx: Transaction) -> list[StoredResource | None]:
+            return [tx.resources.get(resource_type, resource_id) for resource_type, resource_id, _ in patches]
+
+        bases = await self.db.read(read)
+        return await off_loop_if_large(size, _prepare_each, patches, bases)
 
     async def delete(self, resource_type: ResourceType, resource_id: str, ctx: Context,
                      if_match: str | None = None) -> None:
@@ -358,14 +402,15 @@ class Directory:
         return write
 
     def _updating(self, resource_type: ResourceType, resource_id: str, ctx: Context, if_match: str | None,
-                  change: Callable[[dict[str, Any]], tuple[dict[str, Any], list[MemberChange]]]) -> Write[Written]:
+                  change: Callable[[StoredResource], tuple[dict[str, Any], list[MemberChange]]]
+                  ) -> Write[Written]:
         """PUT and PATCH: read, change, write and settle the roster in one transaction."""
         now = utc_now()
 
         def write(tx: Transaction) -> Written:
             changes = _Changes()
             current = self._current(tx, resource_type, resource_id, if_match)
-            document, member_changes = change(current.document)
+            document, member_changes = change(current)
             membership_changed = _apply_member_changes(tx, resource_id, member_changes, now, changes)
             updated = current
             if document != current.document:
@@ -523,6 +568,48 @@ async def off_loop_if_large(size: int | None, function: Callable[..., T], *args:
     if size is None or size > OFF_LOOP_BODY_BYTES:
         return await asyncio.get_running_loop().run_in_executor(_VALIDATOR, functools.partial(function, *args))
     return function(*args)
+
+
+@dataclass(frozen=True)
+class PreparedPatch:
+    """A PATCH applied and validated outside the write transaction: the resource as it was read, and the document
+    (as load_resource made it) and member changes the PATCH makes of it."""
+
+    base: StoredResource
+    document: dict[str, Any]
+    member_changes: list[MemberChange]
+
+
+def prepare_patch(resource_type: ResourceType, base: StoredResource, operations: list[PatchOperation]
+                  ) -> PreparedPatch:
+    """Apply `operations` to `base` and validate the result (marshmallow): CPU work that belongs before the write,
+    not on the single writer thread, where it would queue every other write."""
+    result = apply_patch(resource_type, base.document, operations)
+    document = load_resource(resource_type, result.document)
+    document.pop("members", None)
+    return PreparedPatch(base, document, result.member_changes)
+
+
+def _prepare_each(patches: list[tuple[ResourceType, str, list[PatchOperation]]],
+                  bases: list[StoredResource | None]) -> list[PreparedPatch | None]:
+    prepared: list[PreparedPatch | None] = []
+    for (resource_type, _, operations), base in zip(patches, bases, strict=True):
+        try:
+            prepared.append(None if base is None else prepare_patch(resource_type, base, operations))
+        except errors.ScimError:
+            prepared.append(None)
+    return prepared
+
+
+def _moved(base: StoredResource, current: StoredResource) -> bool:
+    """Whether a PATCH applied to `base` may differ applied to `current`: the document changed. A version moved
+    by membership alone does not count, since a PATCH's member changes are deltas applied to the membership as it
+    is when they are written."""
+    return current.version != base.version and current.document != base.document
+
+
+class _BaseMoved(Exception):
+    """The resource a PATCH was applied to changed before the PATCH's write transaction (see Directory.patch)."""
 
 
 def etag_matches(header: str, etag: str) -> bool:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
+from functools import cached_property
 
 from app.protocol.folding import fold_case
 
@@ -31,11 +32,16 @@ class RoleRules:
         """The role → the displayName prefix of its groups, e.g. admin → rollcall-administrators."""
         return {role: f"{self.prefix}-{word}" for role, word in GROUP_WORDS.items()}
 
+    @cached_property
+    def _folded_group_names(self) -> tuple[tuple[str, str], ...]:
+        # Built once: role_of_group runs for every group of every user the roster settles.
+        return tuple((role, fold_case(prefix)) for role, prefix in self.group_names().items())
+
     def role_of_group(self, display_name: str) -> str | None:
         """The role a group grants, matched by prefix without regard to case; None for any other group."""
         folded = fold_case(display_name)
-        for role, prefix in self.group_names().items():
-            if folded.startswith(fold_case(prefix)):
+        for role, prefix in self._folded_group_names:
+            if folded.startswith(prefix):
                 return role
         return None
 

@@ -56,7 +56,7 @@ class WebhookNotFound(WebhookError):
         super().__init__(f"No webhook has the id {webhook_id}; see `rollcall webhook list`.")
 
 
-def check_url(url: str) -> str:
+def check_url(url: object) -> str:
     """The URL as given, if deliveries can be POSTed to it; refuses anything else with a reason."""
     if not isinstance(url, str) or not url:
         raise WebhookError("The webhook URL is missing: give an http:// or https:// URL.")
@@ -80,7 +80,7 @@ def check_url(url: str) -> str:
     return url
 
 
-def check_patterns(patterns: list[str] | tuple[str, ...] | None) -> list[str]:
+def check_patterns(patterns: object) -> list[str]:
     """The event-type patterns, `member.*` if none are given: refuses ones that could never match."""
     if patterns is None:
         return list(DEFAULT_PATTERNS)
@@ -93,7 +93,7 @@ def check_patterns(patterns: list[str] | tuple[str, ...] | None) -> list[str]:
     return list(dict.fromkeys(patterns))
 
 
-def check_description(description: str | None) -> str:
+def check_description(description: object) -> str:
     if description is None:
         return ""
     if not isinstance(description, str) or len(description) > MAX_DESCRIPTION_LENGTH:
@@ -169,9 +169,10 @@ def describe_attempt(attempt: Attempt) -> dict[str, Any]:
             "latencyMs": attempt.latency_ms, "error": attempt.error}
 
 
-async def add(db: Storage, url: str, patterns: list[str] | None = None, description: str | None = None
+async def add(db: Storage, url: object, patterns: object = None, description: object = None
               ) -> tuple[dict[str, Any], str]:
-    """Register an endpoint; returns it and its secret, which is shown this once."""
+    """Register an endpoint; returns it and its secret, which is shown this once. The values are checked here,
+    whatever JSON a request held."""
     url, patterns, description = check_url(url), check_patterns(patterns), check_description(description)
     secret = new_secret()
 
@@ -213,7 +214,7 @@ async def deliveries(db: Storage, webhook_id: int, limit: int = 50) -> list[dict
     return await db.read(read)
 
 
-async def redeliver(db: Storage, webhook_id: int, from_seq: int) -> dict[str, Any]:
+async def redeliver(db: Storage, webhook_id: int, from_seq: object) -> dict[str, Any]:
     """Send every matching event from `from_seq` on again, in order, and make a `failing` endpoint active."""
     if not isinstance(from_seq, int) or isinstance(from_seq, bool) or not 1 <= from_seq < 2**63:
         raise WebhookError("from must be an event seq, a whole number of at least 1 (see `rollcall events`).")

@@ -1,7 +1,7 @@
 """The discovery endpoints (RFC 7644 §4, RFC 7643 §5-§7), rendered from `schema_defs`.
 
 Nothing here is hand-written per attribute: /Schemas and /ResourceTypes describe exactly what the
-resource schemas in `resources.py` accept, because both read the same definitions.
+resource schemas in `resource_loading.py` accept, because both read the same definitions.
 """
 
 from __future__ import annotations

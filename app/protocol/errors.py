@@ -64,10 +64,6 @@ def uniqueness(detail: str) -> ScimError:
     return ScimError(409, detail, "uniqueness")
 
 
-def too_many(detail: str) -> ScimError:
-    return ScimError(400, detail, "tooMany")
-
-
 def invalid_cursor(detail: str) -> ScimError:
     """RFC 9865 §2.1: a cursor this server did not issue for this query."""
     return ScimError(400, detail, "invalidCursor")

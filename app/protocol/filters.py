@@ -214,7 +214,8 @@ class _Parser:
         """Enter one level of parentheses or brackets; the token at hand is the opening one."""
         self.depth += 1
         if self.depth > MAX_FILTER_DEPTH:
-            raise self.error.at(self.text, self.peek().pos if self.peek() else 0,
+            token = self.peek()
+            raise self.error.at(self.text, token.pos if token else 0,
                                 f"nesting deeper than {MAX_FILTER_DEPTH} levels of parentheses or brackets")
 
     def count_term(self, token: _Token) -> None:

@@ -221,10 +221,6 @@ class ResolvedAttribute:
     attribute: Attribute
     sub_attribute: Attribute | None = None
 
-    @property
-    def target(self) -> Attribute:
-        return self.sub_attribute or self.attribute
-
 
 def resolve(resource_type: ResourceType, uri: str | None, name: str, sub: str | None = None
             ) -> ResolvedAttribute | None:

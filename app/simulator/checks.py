@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import ipaddress
 from dataclasses import dataclass
+from typing import Any
 from urllib.parse import urlsplit
 
 from app.simulator.client import Reply, Request, ScimClient, split_base_url
@@ -49,7 +50,8 @@ def location_problem(reply: Reply, base_url: str) -> str | None:
     are not: the provider would be handed an address it cannot reach."""
     expected = split_base_url(base_url)[0].rstrip("/")
     body = reply.body if isinstance(reply.body, dict) else {}
-    meta = body.get("meta") if isinstance(body.get("meta"), dict) else {}
+    found = body.get("meta")
+    meta: dict[str, Any] = found if isinstance(found, dict) else {}
     for where, value in (("the Location header", reply.headers.get("Location")),
                          ("meta.location", meta.get("location"))):
         if value is None:

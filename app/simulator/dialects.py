@@ -1,6 +1,6 @@
 """What each identity provider sends, request by request: one class per provider, each building the exact
 requests that provider is known to send (../shared/jumpcloud-client.md §3-§4 and §9, and the traffic recorded in
-tests/web/test_users.py, tests/web/test_groups.py and tests/protocol/test_patch.py).
+tests/web/test_users.py, tests/web/test_groups.py and tests/protocol/test_patch_engine.py).
 
 These classes only build requests; `provider.py` sends them and remembers the ids rollcall assigns.
 """

@@ -9,6 +9,7 @@ from typing import TextIO
 
 import orjson
 
+from app.domain.clock import format_time
 from app.web.log_filters import RedactSecrets, RepeatFilter
 
 
@@ -21,10 +22,9 @@ class AccessLog:
     def __init__(self, log_format: str, stream: TextIO | None = None) -> None:
         self.json = log_format == "json"
         self.stream = stream
-        self._clock = _SecondClock()
 
     def write(self, request_id: str, method: str, route: str, status: int, duration_ms: float, token: str) -> None:
-        stamp = self._clock.stamp(time.time())
+        stamp = format_time(time.time(), millis=True)
         if self.json:
             line = orjson.dumps({"time": stamp, "level": "INFO", "logger": "rollcall.access",
                                  "request_id": request_id, "method": method, "route": route, "status": status,
@@ -35,25 +35,11 @@ class AccessLog:
         (self.stream or sys.stderr).write(line + "\n")
 
 
-class _SecondClock:
-    """strftime once a second instead of once a line."""
-
-    def __init__(self) -> None:
-        self._second = -1
-        self._prefix = ""
-
-    def stamp(self, now: float) -> str:
-        second = int(now)
-        if second != self._second:
-            self._second, self._prefix = second, time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(second))
-        return f"{self._prefix}.{int((now - second) * 1000):03d}Z"
-
-
 class _CachedTimeFormatter(logging.Formatter):
     """Time stamps like the access log's."""
 
     def formatTime(self, record: logging.LogRecord, datefmt: str | None = None) -> str:
-        return _SecondClock().stamp(record.created)
+        return format_time(record.created, millis=True)
 
 
 class JsonFormatter(_CachedTimeFormatter):
@@ -62,9 +48,10 @@ class JsonFormatter(_CachedTimeFormatter):
     def format(self, record: logging.LogRecord) -> str:
         line = {"time": self.formatTime(record), "level": record.levelname, "logger": record.name,
                 "message": record.getMessage()}
-        if record.exc_info or record.exc_text:
-            # exc_text when a filter has already formatted (and redacted) it.
-            line["exception"] = record.exc_text or self.formatException(record.exc_info)
+        if record.exc_text:
+            line["exception"] = record.exc_text  # a filter has already formatted (and redacted) it
+        elif record.exc_info:
+            line["exception"] = self.formatException(record.exc_info)
         return orjson.dumps(line).decode()
 
 

@@ -10,13 +10,10 @@ always sent.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
-
 from aiohttp import web
+from aiohttp.typedefs import Handler, Middleware
 
 from app.protocol import errors
-
-Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 # Answers below this size are not counted: what they can hold in all is bounded by the number of connections
 # (--max-connections) times this, and lookups must never be refused because large lists are stalled.
@@ -45,7 +42,6 @@ class AnswerBudget:
 
 # Set on a request whose answer holds a reservation, by `reserve` (innermost) for `send` (outermost).
 _HELD = web.RequestKey("held_answer_bytes", int)
-Middleware = Callable[[web.Request, Handler], Awaitable[web.StreamResponse]]
 
 
 def answer_budget_middlewares(budget: AnswerBudget) -> tuple[Middleware, Middleware]:

@@ -9,10 +9,12 @@ from aiohttp import web
 
 from app.config import SCIM_PREFIX
 from app.domain.directory import Context, ListQuery, Rendered, etag_matches
-from app.protocol import discovery, errors
+from app.protocol import discovery, errors, list_parameters
+from app.protocol.attribute_lists import parse_attribute_list
 from app.protocol.filters import parse_filter
-from app.protocol.resources import list_response, load_search_request, parse_attribute_list
+from app.protocol.representation import list_response
 from app.protocol.schema_defs import ResourceType
+from app.protocol.search_request import load_search_request
 from app.web.http import read_json, scim_response
 from app.web.keys import DIRECTORY, SETTINGS, TOKEN_NAME
 
@@ -47,19 +49,12 @@ def list_query(request: web.Request, *, filter_text: str | None, start_index: in
         # RFC 9865 §2.4: the client picks one method per request; there is no meaning for a mix of the two.
         raise errors.invalid_value("startIndex and cursor cannot be used together: send startIndex to page by "
                                    "index, or cursor (empty for the first page) to page by cursor.")
-    # RFC 7644 §3.4.2.4: startIndex below 1 means 1, a negative count means 0.
-    # Clamped above too: nothing has an index past 2^62, and larger integers overflow SQLite and JSON.
-    start = min(max(1, start_index if start_index is not None else 1), 2**62)
-    wanted = settings.default_page_size if count is None else max(0, count)
-    order = (sort_order or "ascending").lower()
-    if order not in ("ascending", "descending"):
-        raise errors.invalid_value(f"sortOrder must be 'ascending' or 'descending', not {sort_order!r}.")
     return ListQuery(
         filter=parse_filter(filter_text) if filter_text is not None else None,
-        start_index=start,
-        count=min(wanted, settings.max_page_size),
+        start_index=list_parameters.start_index(start_index),
+        count=list_parameters.page_size(count, settings.default_page_size, settings.max_page_size),
         sort_by=sort_by or None,
-        descending=order == "descending",
+        descending=list_parameters.is_descending(sort_order),
         attributes=attributes,
         excluded=excluded,
         cursor=cursor,

@@ -5,7 +5,8 @@ from __future__ import annotations
 import scim2_models
 
 from app.protocol.discovery import resource_types, schemas, service_provider_config
-from app.protocol.resources import dump_resource, load_resource
+from app.protocol.representation import dump_resource
+from app.protocol.resource_loading import load_resource
 from app.protocol.schema_defs import (
     ENTERPRISE_USER_SCHEMA,
     GROUP_SCHEMA,

@@ -1,4 +1,5 @@
-"""The SCIM PATCH engine (RFC 7644 §3.5.2): a PatchOp message in, a patched resource document out.
+"""The SCIM PATCH engine (RFC 7644 §3.5.2): a PatchOp message's operations (patch_message) in, a patched resource
+document out.
 
 A resource *document* is a dict holding every client-writable attribute of a resource under its canonical name
 (as spelled in schema_defs); extension attributes live under their schema URN. It never holds id, meta,
@@ -16,142 +17,30 @@ from dataclasses import dataclass
 from typing import Any
 
 import orjson
-from marshmallow import EXCLUDE, Schema, ValidationError, fields, pre_load, validate
 
-from app.protocol.errors import (
-    ScimError,
-    invalid_filter,
-    invalid_path,
-    invalid_syntax,
-    invalid_value,
-    mutability,
-    no_target,
-)
-from app.protocol.filters import And, AttrPath, Compare, Filter, Not, Or, PatchPath, operands, parse_patch_path
+from app.protocol.attribute_values import clean_complex, clean_multi, clean_scalar, coerce_boolean, unwrap
+from app.protocol.errors import ScimError, invalid_path, invalid_value, mutability, no_target
+from app.protocol.filters import And, Compare, Filter, Or, PatchPath, parse_patch_path
 from app.protocol.folding import fold_case
 from app.protocol.members import member_ids
-from app.protocol.schema_defs import GROUP_SCHEMA, PATCH_OP, Attribute, ResourceType, resolve
+from app.protocol.patch_message import PatchOperation
+from app.protocol.schema_defs import GROUP_SCHEMA, Attribute, ResourceType, resolve
+from app.protocol.value_filters import Predicate, filter_sub_attribute, sub_value, value_predicate
 
-MAX_OPERATIONS = 1000
 # Value comparisons one PATCH may make in all. Each operation looks at every value of its attribute (up to
 # MAX_MULTI_VALUES), once per comparison of its filter (up to MAX_FILTER_TERMS), so operations x values x terms
 # would otherwise reach 10^8 in one 1 MiB body: minutes of the single writer. 100,000 cost at most a quarter of
 # a second, and are a hundred times what identity providers send (a few operations on a few values).
 MAX_PATCH_WORK = 100_000
 
-OPS = ("add", "replace", "remove")
-
 # Keys clients echo back in path-less values (RFC 7643 §3: not attributes one can PATCH); ignored there.
 _ECHOED_KEYS = frozenset({"schemas", "id", "meta"})
 
 
 # ---------------------------------------------------------------------------------------------------------------
-# The PatchOp message (RFC 7644 §3.5.2)
-# ---------------------------------------------------------------------------------------------------------------
-
-@dataclass(frozen=True)
-class PatchOperation:
-    op: str  # "add" | "replace" | "remove" (normalised to lower case)
-    path: PatchPath | None
-    value: Any
-
-
-def _lower_keys(data: Any) -> Any:
-    """Member names of a PatchOp message are matched case-insensitively ("Operations", "operations", "OP")."""
-    if isinstance(data, dict):
-        return {key.lower() if isinstance(key, str) else key: value for key, value in data.items()}
-    return data
-
-
-class _OperationSchema(Schema):
-    class Meta:
-        unknown = EXCLUDE
-
-    op = fields.String(required=True, validate=validate.OneOf(OPS, error="must be one of add, replace, remove"))
-    path = fields.String(allow_none=True)
-    value = fields.Raw(allow_none=True)
-
-    @pre_load
-    def _normalise(self, data: Any, **_: Any) -> Any:
-        data = _lower_keys(data)
-        if isinstance(data, dict) and isinstance(data.get("op"), str):
-            data["op"] = data["op"].strip().lower()
-        return data
-
-
-class _PatchOpSchema(Schema):
-    class Meta:
-        unknown = EXCLUDE
-
-    schemas = fields.List(fields.String(), required=True)
-    operations = fields.List(fields.Nested(_OperationSchema), required=True,
-                             validate=validate.Length(min=1, error="must hold at least one operation"))
-
-    @pre_load
-    def _normalise(self, data: Any, **_: Any) -> Any:
-        return _lower_keys(data)
-
-
-# Built once: constructing a marshmallow Schema deep-copies its fields, which cost more than a load.
-_PATCH_OP_SCHEMA = _PatchOpSchema()
-
-
-def _flatten(messages: Any, prefix: str = "") -> list[str]:
-    if isinstance(messages, dict):
-        out: list[str] = []
-        for key, inner in messages.items():
-            if isinstance(key, int):
-                name = f"{prefix}[{key}]"
-            elif key == "_schema":
-                name = prefix
-            else:
-                name = "Operations" if key == "operations" else str(key)
-                name = f"{prefix}.{name}" if prefix else name
-            out.extend(_flatten(inner, name))
-        return out
-    if isinstance(messages, list) and all(isinstance(m, str) for m in messages):
-        text = " ".join(messages)
-        return [f"{prefix}: {text}" if prefix else text]
-    return [f"{prefix}: {messages}"]
-
-
-def parse_patch_request(body: Any) -> list[PatchOperation]:
-    """Validate a PatchOp message (RFC 7644 §3.5.2) and return its operations in order."""
-    if not isinstance(body, dict):
-        raise invalid_syntax("A PATCH request body must be a JSON object (a PatchOp message).")
-    lowered = _lower_keys(body)
-    if "schemas" not in lowered:
-        raise invalid_syntax(f"A PatchOp message must list {PATCH_OP!r} in 'schemas'.")
-    operations = lowered.get("operations")
-    if isinstance(operations, list) and len(operations) > MAX_OPERATIONS:
-        raise ScimError(400, f"The PatchOp message holds {len(operations)} operations; the limit is "
-                             f"{MAX_OPERATIONS}.", "invalidValue")
-    try:
-        message = _PATCH_OP_SCHEMA.load(body)
-    except ValidationError as error:
-        raise invalid_syntax("Invalid PatchOp message: " + "; ".join(_flatten(error.messages))) from None
-    if PATCH_OP.lower() not in (urn.lower() for urn in message["schemas"]):
-        raise invalid_syntax(f"A PatchOp message must list {PATCH_OP!r} in 'schemas'.")
-
-    parsed: list[PatchOperation] = []
-    for index, raw in enumerate(message["operations"]):
-        op = raw["op"]
-        text = raw.get("path")
-        path = parse_patch_path(text) if text is not None and text.strip() else None
-        if op in ("add", "replace") and "value" not in raw:
-            raise invalid_syntax(f"Operation {index + 1} ({op}) has no 'value'; add and replace require one.")
-        if op == "remove" and path is None:
-            raise no_target(f"Operation {index + 1} (remove) has no 'path'; remove needs a target.")
-        value = raw.get("value")
-        if path is None and op != "remove" and not isinstance(value, dict):
-            raise invalid_value(f"Operation {index + 1} ({op}) has no 'path', so its 'value' must be an object "
-                                f"of attribute names and values.")
-        parsed.append(PatchOperation(op, path, value))
-    return parsed
-
-
-# ---------------------------------------------------------------------------------------------------------------
 # Results
+
+
 # ---------------------------------------------------------------------------------------------------------------
 
 @dataclass(frozen=True)
@@ -165,104 +54,12 @@ class MemberChange:
 class PatchResult:
     document: dict[str, Any]
     member_changes: list[MemberChange]
-    changed: bool  # False when nothing in the document or membership would change
-
-
-# ---------------------------------------------------------------------------------------------------------------
-# In-memory value filters (RFC 7644 §3.4.2.2) over one value of a multi-valued complex attribute
-# ---------------------------------------------------------------------------------------------------------------
-
-Predicate = Callable[[dict[str, Any]], bool]
-
-
-def value_predicate(node: Filter, attribute: Attribute) -> tuple[Predicate, int]:
-    """The value filter `node` over values of the multi-valued complex `attribute`, resolved once (a filter is
-    applied to every value), and how many comparisons it makes per value. Raises invalidFilter for a
-    sub-attribute `attribute` does not have, before any value is looked at."""
-    if isinstance(node, And | Or):
-        compiled = [value_predicate(term, attribute) for term in operands(node)]  # chains: no deep recursion
-        predicates = [predicate for predicate, _ in compiled]
-        cost = sum(cost for _, cost in compiled)
-        if isinstance(node, And):
-            return (lambda item: all(predicate(item) for predicate in predicates)), cost
-        return (lambda item: any(predicate(item) for predicate in predicates)), cost
-    if isinstance(node, Not):
-        inner, cost = value_predicate(node.inner, attribute)
-        return (lambda item: not inner(item)), cost
-    if isinstance(node, Compare):
-        sub = _filter_sub_attribute(node.path, attribute)
-        op, expected, name = node.op, node.value, sub.name
-        return (lambda item: _compare(op, _get(item, name), expected, sub)), 1
-    raise invalid_filter(f"A filter on {attribute.name!r} cannot nest another value filter.")
-
-
-def matches(node: Filter, item: dict[str, Any], attribute: Attribute) -> bool:
-    """Whether `item`, one value of the multi-valued complex `attribute`, satisfies the value filter `node`."""
-    return value_predicate(node, attribute)[0](item)
-
-
-def _filter_sub_attribute(path: AttrPath, attribute: Attribute) -> Attribute:
-    name = path.name
-    if path.sub is not None and path.uri is None and path.name.lower() == attribute.name.lower():
-        name = path.sub  # `emails[emails.type eq "work"]`: tolerated
-    elif path.sub is not None or path.uri is not None:
-        name = ""
-    sub = attribute.sub(name) if name else None
-    if sub is None:
-        raise invalid_filter(f"{attribute.name!r} has no sub-attribute {str(path)!r} to filter on.")
-    return sub
-
-
-def _compare(op: str, actual: Any, expected: Any, sub: Attribute) -> bool:
-    if op == "pr":
-        return actual not in (None, "", [], {})
-    if sub.type == "boolean":
-        if op not in ("eq", "ne"):
-            raise invalid_filter(f"{sub.name!r} is a boolean; only eq, ne and pr apply to it.")
-        actual, expected = _coerce_boolean(actual), _coerce_boolean(expected)
-    elif sub.type == "binary" and op in ("gt", "ge", "lt", "le"):
-        raise invalid_filter(f"{sub.name!r} is binary; gt, ge, lt and le do not apply to it.")
-    if expected is None or actual is None:
-        if op == "eq":
-            return actual is None and expected is None
-        return op == "ne" and (actual is None) != (expected is None)
-    if isinstance(actual, str) and isinstance(expected, str):
-        if not sub.case_exact:
-            actual, expected = fold_case(actual), fold_case(expected)
-        return _ORDERED_OPS[op](actual, expected)
-    numeric = (int, float)
-    if (isinstance(actual, numeric) and isinstance(expected, numeric)
-            and not isinstance(actual, bool) and not isinstance(expected, bool)):
-        return op not in ("co", "sw", "ew") and _ORDERED_OPS[op](actual, expected)
-    if op == "eq":
-        return bool(actual == expected)
-    if op == "ne":
-        return bool(actual != expected)
-    return False
-
-
-_ORDERED_OPS: dict[str, Any] = {
-    "eq": lambda a, b: a == b,
-    "ne": lambda a, b: a != b,
-    "co": lambda a, b: b in a,
-    "sw": lambda a, b: a.startswith(b),
-    "ew": lambda a, b: a.endswith(b),
-    "gt": lambda a, b: a > b,
-    "ge": lambda a, b: a >= b,
-    "lt": lambda a, b: a < b,
-    "le": lambda a, b: a <= b,
-}
-
-
-def _get(item: dict[str, Any], name: str) -> Any:
-    if name in item:
-        return item[name]
-    lowered = name.lower()
-    return next((value for key, value in item.items() if key.lower() == lowered), None)
 
 
 # ---------------------------------------------------------------------------------------------------------------
 # Applying operations (RFC 7644 §3.5.2.1 add, §3.5.2.2 remove, §3.5.2.3 replace)
+
+
 # ---------------------------------------------------------------------------------------------------------------
 
 @dataclass(frozen=True)
@@ -295,12 +92,9 @@ class _Patch:
 
     # -- dispatch ------------------------------------------------------------------------------------------------
     def apply(self, operation: PatchOperation) -> None:
-        op = operation.op.lower()
-        if op not in OPS:
-            raise invalid_syntax(f"Unknown PATCH op {operation.op!r}; expected add, replace or remove.")
+        # parse_patch_request made `op` one of OPS, and gave every remove a path.
+        op = operation.op
         if operation.path is None:
-            if op == "remove":
-                raise no_target("A remove operation needs a 'path'.")
             self._apply_object(op, operation.value, None)
             return
         target = self._resolve(operation.path)
@@ -436,7 +230,7 @@ class _Patch:
         if target.filter is not None:
             self._write_matching(op, target, container, raw)
         elif target.sub is not None:
-            value = _clean_scalar(target.sub, raw)
+            value = clean_scalar(target.sub, raw)
             if attribute.multi_valued:
                 # `emails.value`: every value of the attribute; a first value when there is none.
                 items = container.get(name) or [{}]
@@ -449,7 +243,7 @@ class _Patch:
                 current = container.get(name)
                 container[name] = {**(current if isinstance(current, dict) else {}), target.sub.name: value}
         elif attribute.multi_valued:
-            items = _clean_multi(attribute, raw)
+            items = clean_multi(attribute, raw)
             if op == "add":
                 existing = list(container.get(name) or [])
                 # A few values are looked for by scanning (see _new_values): dict comparisons in C, some 30 times
@@ -465,10 +259,10 @@ class _Patch:
         elif attribute.is_complex:
             # RFC 7644 §3.5.2.1/§3.5.2.3: sub-attributes not given are left unchanged.
             current = container.get(name)
-            merged = {**(current if isinstance(current, dict) else {}), **_clean_complex(attribute, raw)}
+            merged = {**(current if isinstance(current, dict) else {}), **clean_complex(attribute, raw)}
             _store(container, name, merged)
         else:
-            container[name] = _clean_scalar(attribute, raw)
+            container[name] = clean_scalar(attribute, raw)
 
     def _write_matching(self, op: str, target: _Target, container: dict[str, Any], raw: Any) -> None:
         attribute, value_filter, predicate = target.attribute, target.filter, target.predicate
@@ -485,11 +279,11 @@ class _Patch:
             matched = [seed]
         # Cleaned once, not per matched value: the value may be a large object, and many values may match.
         if target.sub is not None:
-            name, value = target.sub.name, _clean_scalar(target.sub, raw)
+            name, value = target.sub.name, clean_scalar(target.sub, raw)
             for item in matched:
                 item[name] = value
         else:
-            clean = _clean_complex(attribute, _unwrap(raw))
+            clean = clean_complex(attribute, unwrap(raw))
             for item in matched:
                 item.update(clean)
         _settle_primary(items, matched)
@@ -508,7 +302,7 @@ class _Patch:
         if target.filter is None and target.sub is None:
             if attribute.multi_valued and value not in (None, [], {}):
                 # `{"op":"remove","path":"emails","value":[{"value":"x"}]}`: only the values given.
-                given = _clean_multi(attribute, value)
+                given = clean_multi(attribute, value)
                 _store(container, name, _without(container[name], given, attribute, self.spend))
             else:
                 del container[name]
@@ -572,52 +366,7 @@ def apply_patch(resource_type: ResourceType, document: dict[str, Any],
     for extension in resource_type.extensions:
         if patch.document.get(extension.id) == {} and document.get(extension.id) != {}:
             del patch.document[extension.id]  # an extension left without attributes is not there
-    changed = patch.document != document or bool(patch.member_changes)
-    return PatchResult(patch.document, patch.member_changes, changed)
-
-
-# ---------------------------------------------------------------------------------------------------------------
-# Values: canonical names, dropped unknown/read-only sub-attributes, booleans sent as strings
-# ---------------------------------------------------------------------------------------------------------------
-
-def _coerce_boolean(value: Any) -> Any:
-    if isinstance(value, str) and value.strip().lower() in ("true", "false"):
-        return value.strip().lower() == "true"
-    return value
-
-
-def _unwrap(value: Any) -> Any:
-    """A single value sent as a one-element array (`"value": ["x"]`) is that value."""
-    if isinstance(value, list) and len(value) == 1:
-        return value[0]
-    return value
-
-
-def _clean_scalar(attribute: Attribute, value: Any) -> Any:
-    value = _unwrap(value)
-    return _coerce_boolean(value) if attribute.type == "boolean" else value
-
-
-def _clean_complex(attribute: Attribute, value: Any) -> dict[str, Any]:
-    if isinstance(value, str | int | float) and not isinstance(value, bool) and attribute.sub("value"):
-        value = {"value": value}  # Entra sends `manager` as the bare id: `"value": "id2"`
-    if not isinstance(value, dict):
-        raise invalid_value(f"{attribute.name!r} is complex; its value must be an object, not {value!r}.")
-    clean: dict[str, Any] = {}
-    for key, inner in value.items():
-        sub = attribute.sub(key) if isinstance(key, str) else None
-        if sub is None or sub.mutability in ("readOnly", "writeOnly") or inner is None:
-            continue
-        clean[sub.name] = _clean_scalar(sub, inner)
-    return clean
-
-
-def _clean_multi(attribute: Attribute, value: Any) -> list[Any]:
-    values = value if isinstance(value, list) else [value]
-    if not attribute.is_complex:
-        return [_clean_scalar(attribute, v) for v in values if v is not None]
-    cleaned = [_clean_complex(attribute, v) for v in values if v is not None]
-    return [item for item in cleaned if item]
+    return PatchResult(patch.document, patch.member_changes)
 
 
 def _store(container: dict[str, Any], name: str, value: Any) -> None:
@@ -668,7 +417,7 @@ def _eq_key(sub: Attribute, value: Any) -> Any:
     a boolean sub-attribute reads "true"/"false" as booleans first; None (absent) matches nothing given.
     """
     if sub.type == "boolean":
-        value = _coerce_boolean(value)
+        value = coerce_boolean(value)
     if isinstance(value, str):
         return value if sub.case_exact else fold_case(value)
     return _frozen(value)
@@ -684,12 +433,13 @@ def _without(items: list[Any], given: list[Any], attribute: Attribute, spend: Ca
             continue
         names = tuple(sorted(value))
         if names not in groups:
-            subs = [attribute.sub(name) for name in names]
-            if any(sub is None for sub in subs):
+            found = [attribute.sub(name) for name in names]
+            subs = [sub for sub in found if sub is not None]
+            if len(subs) < len(found):
                 continue  # names nothing the attribute has, so it matches no value
-            groups[names] = ([sub for sub in subs if sub is not None], set())
-        subs, keys = groups[names]
-        keys.add(tuple(_eq_key(sub, value[name]) for sub, name in zip(subs, names, strict=True)))
+            groups[names] = (subs, set())
+        known, keys = groups[names]
+        keys.add(tuple(_eq_key(sub, value[name]) for sub, name in zip(known, names, strict=True)))
     if not groups:
         return list(items)
     spend(len(given) + len(items) * len(groups))
@@ -702,7 +452,7 @@ def _has_one_of(item: dict[str, Any], plans: list[tuple[tuple[str, ...], list[At
     for names, subs, keys in plans:
         key = []
         for name, sub in zip(names, subs, strict=True):
-            actual = _get(item, name)
+            actual = sub_value(item, name)
             if actual is None:
                 break  # absent equals nothing given (given values are never None)
             key.append(_eq_key(sub, actual))
@@ -729,8 +479,8 @@ def _seed_from_filter(node: Filter, attribute: Attribute) -> dict[str, Any] | No
         left, right = _seed_from_filter(node.left, attribute), _seed_from_filter(node.right, attribute)
         return None if left is None or right is None else {**left, **right}
     if isinstance(node, Compare) and node.op == "eq" and node.value is not None:
-        sub = _filter_sub_attribute(node.path, attribute)
-        return {sub.name: _clean_scalar(sub, node.value)}
+        sub = filter_sub_attribute(node.path, attribute)
+        return {sub.name: clean_scalar(sub, node.value)}
     return None
 
 

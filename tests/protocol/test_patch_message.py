@@ -1,0 +1,98 @@
+"""The PatchOp message (app/protocol/patch_message.py, RFC 7644 §3.5.2): what a PATCH body may hold, and the
+errors that name what it got wrong."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from app.protocol.filters import Compare
+from app.protocol.patch_message import MAX_OPERATIONS, PatchOperation, parse_patch_request
+from app.protocol.schema_defs import PATCH_OP
+from tests.protocol.conftest import (
+    message,
+    scim_error,
+)
+
+
+def test_parse_normalises_op_case_and_parses_paths() -> None:
+    operations = parse_patch_request(message(
+        {"op": "Replace", "path": "name.givenName", "value": "Janet"},
+        {"op": "ADD", "path": 'emails[type eq "work"].value', "value": "x@y"},
+        {"op": "remove", "path": "nickName"},
+    ))
+    assert [o.op for o in operations] == ["replace", "add", "remove"]
+    first = operations[0].path
+    assert first is not None and (first.attr.name, first.attr.sub) == ("name", "givenName")
+    second = operations[1].path
+    assert second is not None and second.sub == "value" and isinstance(second.filter, Compare)
+
+
+def test_a_malformed_patchop_names_each_problem_by_its_path() -> None:
+    # One flattener (validation_errors) for every marshmallow error: `Operations[1].op`, as RFC 7644 spells it.
+    problems = {"operations": [{"op": "add", "path": "title", "value": 1}, {"op": "move"}, {}]}
+    error = scim_error(parse_patch_request, {"schemas": [PATCH_OP], **problems})
+    assert (error.status, error.scim_type) == (400, "invalidSyntax")
+    assert error.detail == ("Invalid PatchOp message: Operations[1].op must be one of add, replace, remove; "
+                            "Operations[2].op Missing data for required field.")
+
+
+def test_parse_accepts_lower_case_operations_key_and_any_member_case() -> None:
+    body = {"SCHEMAS": [PATCH_OP], "operations": [{"OP": "add", "Path": "title", "Value": "Tour Guide"}]}
+    assert parse_patch_request(body) == [PatchOperation("add", parse_patch_request(message(
+        {"op": "add", "path": "title", "value": "x"}))[0].path, "Tour Guide")]
+
+
+def test_parse_treats_an_empty_path_as_no_path() -> None:
+    [operation] = parse_patch_request(message({"op": "replace", "path": "", "value": {"active": False}}))
+    assert operation.path is None
+
+
+@pytest.mark.parametrize("body", [[], "text", None])
+def test_parse_rejects_a_body_that_is_not_an_object(body: Any) -> None:
+    error = scim_error(parse_patch_request, body)
+    assert (error.status, error.scim_type) == (400, "invalidSyntax")
+
+
+def test_parse_requires_the_patchop_schema_urn() -> None:
+    error = scim_error(parse_patch_request, {"Operations": [{"op": "add", "path": "title", "value": "x"}]})
+    assert (error.status, error.scim_type) == (400, "invalidSyntax")
+    error = scim_error(parse_patch_request, {"schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"],
+                                             "Operations": [{"op": "add", "path": "title", "value": "x"}]})
+    assert error.scim_type == "invalidSyntax" and PATCH_OP in error.detail
+
+
+@pytest.mark.parametrize("operations", [None, [], "add", [{"path": "title", "value": "x"}],
+                                        [{"op": "move", "path": "title"}], ["add"], [{"op": "add", "path": 5}]])
+def test_parse_rejects_malformed_operations_as_invalid_syntax(operations: Any) -> None:
+    body = {"schemas": [PATCH_OP]} if operations is None else {"schemas": [PATCH_OP], "Operations": operations}
+    error = scim_error(parse_patch_request, body)
+    assert (error.status, error.scim_type) == (400, "invalidSyntax")
+
+
+def test_parse_limits_a_message_to_1000_operations() -> None:
+    ops = [{"op": "replace", "path": "title", "value": str(i)} for i in range(MAX_OPERATIONS + 1)]
+    error = scim_error(parse_patch_request, message(*ops))
+    assert (error.status, error.scim_type) == (400, "invalidValue")
+    assert len(parse_patch_request(message(*ops[:MAX_OPERATIONS]))) == MAX_OPERATIONS
+
+
+def test_rfc7644_3_5_2_add_and_replace_require_a_value() -> None:
+    error = scim_error(parse_patch_request, message({"op": "add", "path": "title"}))
+    assert (error.status, error.scim_type) == (400, "invalidSyntax")
+
+
+def test_rfc7644_3_5_2_2_remove_without_path_is_no_target() -> None:
+    error = scim_error(parse_patch_request, message({"op": "remove", "value": {"title": "x"}}))
+    assert (error.status, error.scim_type) == (400, "noTarget")
+
+
+def test_pathless_add_needs_an_object_value() -> None:
+    error = scim_error(parse_patch_request, message({"op": "add", "value": "x"}))
+    assert (error.status, error.scim_type) == (400, "invalidValue")
+
+
+def test_an_unparseable_path_is_invalid_path() -> None:
+    error = scim_error(parse_patch_request, message({"op": "add", "path": "emails[type eq", "value": "x"}))
+    assert (error.status, error.scim_type) == (400, "invalidPath")

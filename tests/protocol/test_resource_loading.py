@@ -1,0 +1,208 @@
+"""Loading SCIM resources (app/protocol/resource_loading.py, RFC 7643 §2-§4): bodies validated into stored documents."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from app.protocol.representation import dump_resource
+from app.protocol.resource_loading import MAX_MULTI_VALUES, load_resource
+from app.protocol.schema_defs import (
+    GROUP_RESOURCE,
+    USER_RESOURCE,
+    USER_SCHEMA,
+)
+from tests.protocol.conftest import ENT, META, load_error, load_user
+
+
+def test_rfc7643_2_1_attribute_names_are_case_insensitive_on_input() -> None:
+    document = load_resource(USER_RESOURCE, {
+        "USERNAME": "bjensen",
+        "Name": {"GIVENNAME": "Barbara"},
+        "emails": [{"VALUE": "b@example.com", "Primary": True}],
+        "externalid": "x",
+        ENT.lower(): {"DEPARTMENT": "R&D", "Manager": {"Value": "42"}},
+    })
+    assert document == {
+        "externalId": "x",
+        "userName": "bjensen",
+        "name": {"givenName": "Barbara"},
+        "emails": [{"value": "b@example.com", "primary": True}],
+        ENT: {"department": "R&D", "manager": {"value": "42"}},
+    }
+
+
+def test_extension_attributes_written_at_top_level_are_folded_into_the_extension() -> None:
+    document = load_user({f"{ENT}:department": "R&D", f"{ENT.upper()}:costCenter": "CC1", ENT: {"division": "D"}})
+    assert document[ENT] == {"costCenter": "CC1", "division": "D", "department": "R&D"}
+
+
+def test_core_urn_qualified_attribute_names_are_accepted() -> None:
+    assert load_resource(USER_RESOURCE, {f"{USER_SCHEMA}:userName": "bjensen"}) == {"userName": "bjensen"}
+
+
+def test_same_attribute_given_twice_in_different_case_is_rejected() -> None:
+    error = load_error(USER_RESOURCE, {"userName": "a", "USERNAME": "b"})
+    assert error.scim_type == "invalidValue"
+    assert "userName" in error.detail
+
+
+def test_unknown_attributes_are_ignored() -> None:
+    document = load_user({"favouriteColour": "blue", "name": {"nickname2": "x"}, "urn:example:ext:1.0:User": {"a": 1}})
+    assert document == {"userName": "bjensen"}
+
+
+def test_read_only_attributes_in_the_body_are_ignored() -> None:
+    document = load_user({
+        "id": "client-chosen", "meta": {"created": "2000-01-01T00:00:00Z"}, "schemas": [USER_SCHEMA],
+        "groups": [{"value": "g1"}], ENT: {"manager": {"value": "42", "displayName": "Boss"}},
+    })
+    assert document == {"userName": "bjensen", ENT: {"manager": {"value": "42"}}}
+
+
+def test_password_is_never_stored() -> None:
+    document = load_user({"password": "hunter2", "PASSWORD": "again"})
+    assert "password" not in json.dumps(document).lower()
+    assert "hunter2" not in json.dumps(document)
+
+
+def test_password_never_reaches_a_stored_document_or_the_output() -> None:
+    document = load_resource(USER_RESOURCE, {"userName": "bjensen", "password": "hunter2"})
+    out = dump_resource(USER_RESOURCE, document, id="1", meta=META)
+    assert "password" not in document and "password" not in out
+
+
+def test_body_must_be_a_json_object() -> None:
+    error = load_error(USER_RESOURCE, [{"userName": "bjensen"}])
+    assert (error.status, error.scim_type) == (400, "invalidSyntax")
+    assert error.detail == "The request body must be a JSON object, not a list"
+
+
+def test_boolean_strings_from_entra_are_accepted() -> None:
+    document = load_user({"active": "False", "emails": [{"value": "a@b", "primary": "True"}]})
+    assert document["active"] is False
+    assert document["emails"][0]["primary"] is True
+    assert load_user({"active": "true"})["active"] is True
+
+
+def test_wrong_types_name_the_attribute_path_and_expectation() -> None:
+    error = load_error(USER_RESOURCE, {"userName": "a", "emails": [{"value": "a@b", "primary": "yes"}]})
+    assert (error.status, error.scim_type) == (400, "invalidValue")
+    assert error.detail == 'emails[0].primary must be a boolean, got "yes"'
+
+
+def test_wrong_types_report_every_offending_attribute() -> None:
+    error = load_error(USER_RESOURCE, {"userName": 7, "name": "Barbara", "active": 1, ENT: {"department": 5}})
+    assert "userName must be a string, got 7" in error.detail
+    assert 'name must be an object, got "Barbara"' in error.detail
+    assert "active must be a boolean, got 1" in error.detail
+    assert f"{ENT}:department must be a string, got 5" in error.detail
+
+
+def test_multi_valued_attribute_given_as_scalar_is_rejected() -> None:
+    error = load_error(USER_RESOURCE, {"userName": "a", "emails": "a@b"})
+    assert error.detail == 'emails must be an array, got "a@b"'
+
+
+def test_single_object_for_multi_valued_attribute_is_wrapped_in_a_list() -> None:
+    assert load_user({"emails": {"value": "a@b"}})["emails"] == [{"value": "a@b"}]
+
+
+def test_entra_manager_given_as_a_bare_id_string_means_its_value() -> None:
+    assert load_user({ENT: {"manager": "42"}})[ENT] == {"manager": {"value": "42"}}
+
+
+def test_null_values_mean_absent() -> None:
+    document = load_user({"displayName": None, "name": {"givenName": None}, "emails": [None], ENT: None,
+                          "phoneNumbers": []})
+    assert document == {"userName": "bjensen"}
+
+
+def test_required_attributes_missing_or_empty_are_rejected() -> None:
+    for body in ({}, {"userName": None}, {"userName": ""}, {"userName": "   "}):
+        error = load_error(USER_RESOURCE, body)
+        assert error.scim_type == "invalidValue"
+        assert error.detail.startswith("userName is required")
+    assert load_error(GROUP_RESOURCE, {"members": []}).detail == "displayName is required"
+
+
+def test_strings_with_nul_bytes_are_rejected() -> None:
+    error = load_error(USER_RESOURCE, {"userName": "bad\u0000name"})
+    assert (error.scim_type, error.detail) == ("invalidValue", "userName must not contain NUL characters")
+
+
+def test_strings_are_not_trimmed() -> None:
+    assert load_user({"displayName": "  Babs  "})["displayName"] == "  Babs  "
+
+
+def test_non_canonical_type_values_are_accepted() -> None:
+    assert load_user({"emails": [{"value": "a@b", "type": "Corporate"}]})["emails"][0]["type"] == "Corporate"
+
+
+def test_at_most_one_primary_value_per_multi_valued_attribute() -> None:
+    error = load_error(USER_RESOURCE, {"userName": "a", "emails": [
+        {"value": "a@b", "primary": True}, {"value": "c@d", "primary": "true"}]})
+    assert error.scim_type == "invalidValue"
+    assert error.detail.startswith("emails ")
+    assert load_user({"emails": [{"value": "a@b", "primary": True}, {"value": "c@d", "primary": False}]})
+
+
+def test_binary_values_must_be_base64() -> None:
+    assert load_user({"x509Certificates": [{"value": "TUlJ\nREJE"}]})["x509Certificates"] == [{"value": "TUlJ\nREJE"}]
+    error = load_error(USER_RESOURCE, {"userName": "a", "x509Certificates": [{"value": "not base64!"}]})
+    assert error.detail.startswith("x509Certificates[0].value must be base64")
+
+
+def test_schemas_are_kept_out_of_the_document() -> None:
+    assert "schemas" not in load_user({"schemas": [USER_SCHEMA, ENT]})
+
+
+def test_group_members_are_validated_and_returned_for_the_caller() -> None:
+    document = load_resource(GROUP_RESOURCE, {
+        "displayName": "Admins",
+        "members": [
+            {"value": "u1", "display": "Barbara", "$ref": "https://example.test/Users/u1"},
+            {"$ref": "https://example.test/scim/v2/Users/u2", "type": "User"},
+            {"value": "u1"},
+        ],
+    })
+    assert document == {"displayName": "Admins", "members": [{"value": "u1"}, {"value": "u2"}]}
+
+
+def test_explicit_empty_members_list_is_kept_so_put_can_empty_a_group() -> None:
+    assert load_resource(GROUP_RESOURCE, {"displayName": "g", "members": []}) == {"displayName": "g", "members": []}
+    assert load_resource(GROUP_RESOURCE, {"displayName": "g", "members": None}) == {"displayName": "g"}
+    assert load_resource(GROUP_RESOURCE, {"displayName": "g"}) == {"displayName": "g"}
+
+
+def test_group_members_must_be_users_with_an_id() -> None:
+    error = load_error(GROUP_RESOURCE, {"displayName": "g", "members": [{"value": "g2", "type": "Group"}]})
+    assert error.detail == 'members[0].type must be "User" (rollcall has no nested groups), got "Group"'
+    error = load_error(GROUP_RESOURCE, {"displayName": "g", "members": [{"display": "nobody"}]})
+    assert error.detail == "members[0].value is required (the user's id)"
+    error = load_error(GROUP_RESOURCE, {"displayName": "g", "members": [{"value": 3}]})
+    assert error.detail == "members[0].value must be a non-empty user id, got 3"
+
+
+@pytest.mark.parametrize("name,value", [
+    ("emails", {"value": "x@example.com"}), ("phoneNumbers", {"value": "+1 555 0100"}),
+    ("addresses", {"locality": "Paris"}), ("roles", {"value": "admin"}), ("entitlements", {"value": "e"}),
+])
+def test_a_multi_valued_attribute_holds_at_most_MAX_MULTI_VALUES_values(name: str, value: dict) -> None:
+    assert MAX_MULTI_VALUES == 1000
+    values = [{**value, "display": str(n)} for n in range(MAX_MULTI_VALUES)]
+    assert len(load_user({name: values})[name]) == MAX_MULTI_VALUES
+    error = load_error(USER_RESOURCE, {"userName": "b", name: [*values, value]})
+    assert (error.status, error.scim_type) == (400, "invalidValue")
+    assert error.detail == (f"{name} holds more than 1000 values (1001 given); the limit is 1000 per attribute")
+
+
+def test_nulls_and_empty_values_do_not_count_towards_the_cap() -> None:
+    values = [{"value": str(n)} for n in range(MAX_MULTI_VALUES)]
+    assert len(load_user({"emails": [*values, None, {}, {"unknown": 1}]})["emails"]) == MAX_MULTI_VALUES
+
+
+def test_group_members_are_not_capped() -> None:
+    members = [{"value": f"u{n}"} for n in range(5 * MAX_MULTI_VALUES)]
+    assert len(load_resource(GROUP_RESOURCE, {"displayName": "big", "members": members})["members"]) == 5000
