@@ -29,6 +29,9 @@ from app.domain.tokens import create_token
 from app.storage.database import Database
 from app.web.app import init_app
 
+# The PostgreSQL server fixtures (tests/postgres_server.py): a cluster started only when a test asks for one.
+pytest_plugins = ("tests.postgres_server",)
+
 SCIM_JSON = "application/scim+json"
 USER_SCHEMA = "urn:ietf:params:scim:schemas:core:2.0:User"
 GROUP_SCHEMA = "urn:ietf:params:scim:schemas:core:2.0:Group"
