@@ -90,7 +90,8 @@ CREATE TABLE events (
     actor    TEXT NOT NULL,
     user_id  TEXT,
     group_id TEXT,
-    data     JSONB NOT NULL
+    data     JSONB NOT NULL,
+    user_name_key TEXT           -- data.userName folded (fold_case), when it names one: the roster at a moment
 );
 CREATE INDEX events_by_user ON events (user_id, seq) WHERE user_id IS NOT NULL;
 CREATE INDEX events_members_by_time ON events (type, at) WHERE type IN ('member.joined', 'member.left');

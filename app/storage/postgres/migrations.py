@@ -14,10 +14,10 @@ from pathlib import Path
 
 import psycopg
 
-from app.storage.database import DatabaseError
+from app.storage.errors import DatabaseError
+from app.storage.schema_version import SCHEMA_VERSION
 
 BASE_VERSION = 4
-SCHEMA_VERSION = 4
 # Steps after BASE_VERSION, by the version they bring the database to: (5, "CREATE TABLE ...").
 MIGRATIONS: tuple[tuple[int, str], ...] = ()
 # pg_advisory_lock key held while migrating: "rollcall" in ASCII, so that nobody else's lock collides with it.
@@ -79,3 +79,29 @@ def migrate(conn: psycopg.Connection, migrations: Sequence[tuple[int, str]] | No
         return before, version
     finally:
         conn.execute("SELECT pg_advisory_unlock(%s)", (_MIGRATION_LOCK,))
+
+
+def pending_migration(url: str) -> tuple[int, int] | None:
+    """(current, target) when the database at `url` holds data at an older schema version; else None."""
+    from app.storage.postgres.engine import redact
+
+    try:
+        with psycopg.connect(url, autocommit=True) as conn:
+            version = schema_version(conn)
+    except psycopg.OperationalError as error:
+        raise DatabaseError(f"Cannot connect to {redact(url)}: {str(error).strip().splitlines()[0]}") from None
+    return (version, SCHEMA_VERSION) if 0 < version < SCHEMA_VERSION else None
+
+
+async def upgrade(url: str) -> tuple[int, int, None] | None:
+    """Apply pending steps (no file to back up: back PostgreSQL up with pg_dump first). (before, after, None)."""
+    import asyncio
+
+    def run() -> tuple[int, int, None] | None:
+        if pending_migration(url) is None:
+            return None
+        with psycopg.connect(url, autocommit=True) as conn:
+            before, after = migrate(conn)
+        return before, after, None
+
+    return await asyncio.to_thread(run)
