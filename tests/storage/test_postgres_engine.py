@@ -127,3 +127,21 @@ def test_the_location_never_carries_a_password() -> None:
     assert redact("postgresql://db:5432/rollcall?password=s3cret&sslmode=require") == \
         "postgresql://db:5432/rollcall?sslmode=require"
     assert PostgresStorage("postgresql://a:b@h/d").location == "postgresql://a@h/d"
+
+
+async def test_one_instance_at_a_time_delivers_an_endpoints_events(postgres_url: str) -> None:
+    one, two = PostgresStorage(postgres_url), PostgresStorage(postgres_url)
+    await one.open()
+    await two.open()
+    try:
+        assert await one.claim_endpoint(1) is True
+        assert await one.claim_endpoint(1) is True, "a claim is kept by the instance that holds it"
+        assert await two.claim_endpoint(1) is False
+        assert await two.claim_endpoint(2) is True, "other endpoints can go to the other instance"
+        await one.release_endpoint(1)
+        assert await two.claim_endpoint(1) is True
+        await two.close()  # an instance that stops (or dies) lets go of all its endpoints
+        assert await one.claim_endpoint(1) is True and await one.claim_endpoint(2) is True
+    finally:
+        await one.close()
+        await two.close()

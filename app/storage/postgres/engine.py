@@ -22,7 +22,9 @@ so a webhook cursor never skips an event that committed late.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import random
+import threading
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -42,6 +44,8 @@ from app.storage.postgres.transaction import RETRYABLE, Conflict, Tx
 T = TypeVar("T")
 
 POOL_SIZE = 8
+# The first key of the webhook endpoints' advisory locks (the second is the endpoint's id): "whk".
+WEBHOOK_LOCKS = 0x77686B
 MAX_ATTEMPTS = 64
 CONNECT_TIMEOUT_S = 10.0
 
@@ -75,6 +79,11 @@ class PostgresStorage:
         self._pool: ConnectionPool | None = None
         self._threads: ThreadPoolExecutor | None = None
         self.retries = 0  # bodies run again after a conflict, for tests and diagnostics
+        # Webhook endpoints this instance delivers for: session advisory locks on one connection of their own, so
+        # that they last across transactions and vanish with the connection if this process dies.
+        self._claims: psycopg.Connection | None = None
+        self._claimed: set[int] = set()
+        self._claims_lock = threading.Lock()
 
     @property
     def location(self) -> str:
@@ -101,6 +110,7 @@ class PostgresStorage:
         self._threads = ThreadPoolExecutor(max_workers=self.pool_size, thread_name_prefix="rollcall-pg")
 
     async def close(self) -> None:
+        await asyncio.to_thread(self._drop_claims)
         pool, threads = self._pool, self._threads
         self._pool = self._threads = None
         if threads is not None:
@@ -122,6 +132,57 @@ class PostgresStorage:
 
     async def schema_version(self) -> int:
         return await self.read(lambda tx: migrations.schema_version(tx.conn))
+
+    async def claim_endpoint(self, webhook_id: int) -> bool:
+        """Whether this instance may deliver the endpoint's events now: True while it holds the endpoint's advisory
+        lock (taken here if free), False while another instance does. Checked before each delivery, so that an
+        instance that lost its lock connection stops at once and another takes over, in order, from the cursor."""
+        return await asyncio.to_thread(self._claim, webhook_id)
+
+    async def release_endpoint(self, webhook_id: int) -> None:
+        await asyncio.to_thread(self._release, webhook_id)
+
+    def _claim(self, webhook_id: int) -> bool:
+        with self._claims_lock:
+            try:
+                if self._claims is None or self._claims.closed:
+                    self._claimed.clear()
+                    self._claims = psycopg.connect(self._url, autocommit=True, connect_timeout=CONNECT_TIMEOUT_S)
+                if webhook_id in self._claimed:
+                    self._claims.execute("SELECT 1")  # the connection, and so the lock, is still there
+                    return True
+                row = self._claims.execute("SELECT pg_try_advisory_lock(%s, %s)",
+                                           (WEBHOOK_LOCKS, webhook_id)).fetchone()
+            except psycopg.OperationalError:
+                self._drop_claims_locked()
+                return False
+            if row and row[0]:
+                self._claimed.add(webhook_id)
+                return True
+            return False
+
+    def _release(self, webhook_id: int) -> None:
+        with self._claims_lock:
+            if webhook_id not in self._claimed or self._claims is None:
+                return
+            self._claimed.discard(webhook_id)
+            try:
+                self._claims.execute("SELECT pg_advisory_unlock(%s, %s)", (WEBHOOK_LOCKS, webhook_id))
+            except psycopg.OperationalError:
+                self._drop_claims_locked()
+
+    def _drop_claims(self) -> None:
+        with self._claims_lock:
+            self._drop_claims_locked()
+
+    def _drop_claims_locked(self) -> None:
+        self._claimed.clear()
+        if self._claims is not None:
+            # A closed connection's locks go when its backend exits, a moment later; a clean stop lets go at once.
+            with contextlib.suppress(psycopg.Error):
+                self._claims.execute("SELECT pg_advisory_unlock_all()")
+            self._claims.close()
+            self._claims = None
 
     async def _on_thread(self, function: Callable[..., T], *args: Any) -> T:
         assert self._threads is not None, "PostgresStorage.open() was not called"
