@@ -133,20 +133,20 @@ class Compiler:
         e = self.fresh("e")
         arrays = []
         for column in ("doc", "doc_folded"):
-            path = self._param(list(collection.keys))
-            value = f"{self.alias}.{column} #> {path}"
+            def value(column: str = column) -> str:
+                return f"({self.alias}.{column} #> {self._param(list(collection.keys))})"
             # Not an array (absent, null, or bad data): no elements, rather than an error.
-            arrays.append(f"jsonb_array_elements(CASE WHEN jsonb_typeof({value}) = 'array' THEN {value} END)")
+            arrays.append(f"jsonb_array_elements(CASE WHEN jsonb_typeof({value()}) = 'array' THEN {value()} END)")
         source = f"ROWS FROM ({arrays[0]}, {arrays[1]}) WITH ORDINALITY AS {e} (value, folded, n)"
         return source, f"jsonb_typeof({e}.value) = 'object'", _Element(f"{e}.value", f"{e}.folded")
 
     def _present(self, doc: str, keys: tuple[str, ...]) -> str:
         """RFC 7644 `pr` of a complex attribute: present with a value; null, "", [] and {} are absent."""
-        path = self._param(list(keys))
-        value = f"({doc} #> {path})"
-        return (f"coalesce(CASE jsonb_typeof({value}) WHEN 'null' THEN FALSE "
-                f"WHEN 'string' THEN {value} <> '\"\"'::jsonb WHEN 'array' THEN jsonb_array_length({value}) > 0 "
-                f"WHEN 'object' THEN {value} <> '{{}}'::jsonb ELSE TRUE END, FALSE)")
+        def value() -> str:
+            return f"({doc} #> {self._param(list(keys))})"
+        return (f"coalesce(CASE coalesce(jsonb_typeof({value()}), 'null') WHEN 'null' THEN FALSE "
+                f"WHEN 'string' THEN {value()} <> '\"\"'::jsonb WHEN 'array' THEN jsonb_array_length({value()}) > 0 "
+                f"WHEN 'object' THEN {value()} <> '{{}}'::jsonb ELSE TRUE END, FALSE)")
 
     def _compare(self, node: Compare) -> str:
         operand = self.operand(node.value, folded=not node.value.case_exact)
