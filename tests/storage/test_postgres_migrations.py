@@ -5,7 +5,7 @@ from __future__ import annotations
 import psycopg
 import pytest
 
-from app.storage.database import DatabaseError
+from app.storage.errors import DatabaseError
 from app.storage.postgres import migrations
 from tests.postgres_server import PostgresServer
 

@@ -47,7 +47,7 @@ POOL_SIZE = 8
 # The first key of the webhook endpoints' advisory locks (the second is the endpoint's id): "whk".
 WEBHOOK_LOCKS = 0x77686B
 MAX_ATTEMPTS = 64
-CONNECT_TIMEOUT_S = 10.0
+CONNECT_TIMEOUT_S = 10
 
 
 def redact(url: str) -> str:

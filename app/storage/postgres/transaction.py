@@ -87,6 +87,12 @@ class Tx:
             self.doomed = True
             raise Conflict(str(error)) from error
 
+    def scalar(self, statement: str, params: Sequence[Any] | None = None) -> Any:
+        """The first column of the one row a statement answers (an aggregate, a RETURNING)."""
+        row = self.sql(statement, params).fetchone()
+        assert row is not None, "the statement answered no row"
+        return row[0]
+
     def many(self, statement: str, rows: Iterable[Sequence[Any]]) -> int:
         rows = list(rows)
         if not rows:
@@ -237,7 +243,7 @@ class _Resources(_Part):
     def count(self, query: SearchQuery) -> int:
         table, _ = _table(query.resource_type)
         where, params = self._where(query)
-        return self.tx.sql(f"SELECT count(*) FROM {table} AS r WHERE {where}", params).fetchone()[0]
+        return self.tx.scalar(f"SELECT count(*) FROM {table} AS r WHERE {where}", params)
 
     def page(self, query: SearchQuery, limit: int, offset: int, max_bytes: int) -> tuple[list[Found], bool]:
         if limit <= 0:
@@ -513,7 +519,7 @@ class _Feed(_Part):
         return _event(row) if row else None
 
     def last_seq(self) -> int:
-        return self.tx.sql("SELECT coalesce(max(seq), 0) FROM events").fetchone()[0]
+        return self.tx.scalar("SELECT coalesce(max(seq), 0) FROM events")
 
 
 class _Settings(_Part):
@@ -548,9 +554,9 @@ class _Holds(_Part):
             "ORDER BY h.user_name", (hold_id,))]
 
     def open(self, now: str, cause: str, actor: str, change: dict[str, Any], people: Sequence[Held]) -> int:
-        hold_id = self.tx.sql(
+        hold_id = self.tx.scalar(
             "INSERT INTO holds (opened, cause, actor, change) VALUES (%s, %s, %s, %s::jsonb) RETURNING id",
-            (now, cause, actor, json.dumps(change, ensure_ascii=False))).fetchone()[0]
+            (now, cause, actor, json.dumps(change, ensure_ascii=False)))
         self.tx.many(
             "INSERT INTO held (hold_id, user_id, user_name, role, becomes, reason) VALUES (%s, %s, %s, %s, %s, %s)",
             [(hold_id, p.user_id, p.user_name, p.role, p.becomes, p.reason) for p in people])
@@ -562,8 +568,8 @@ class _Holds(_Part):
                         (outcome, hold_id, list(user_ids)))
 
     def still_held(self, hold_id: int) -> int:
-        return self.tx.sql("SELECT count(*) FROM held WHERE hold_id = %s AND outcome IS NULL",
-                           (hold_id,)).fetchone()[0]
+        return self.tx.scalar("SELECT count(*) FROM held WHERE hold_id = %s AND outcome IS NULL",
+                           (hold_id,))
 
     def close(self, hold_id: int, state: str, now: str, actor: str) -> None:
         self.tx.sql("UPDATE holds SET state = %s, closed = %s, closed_by = %s WHERE id = %s",
@@ -578,16 +584,18 @@ class _Holds(_Part):
             f"SELECT {_HOLD_COLUMNS} FROM holds d WHERE d.state = 'open' ORDER BY d.id")]
 
     def admins_not_held(self) -> int:
-        return self.tx.sql(
+        return self.tx.scalar(
             "SELECT count(*) FROM roster r WHERE r.role = 'admin' AND NOT EXISTS "
-            "(SELECT 1 FROM held h WHERE h.user_id = r.user_id AND h.outcome IS NULL)").fetchone()[0]
+            "(SELECT 1 FROM held h WHERE h.user_id = r.user_id AND h.outcome IS NULL)")
 
     def window_since(self, start: str) -> Window:
-        joined, left, unapproved = self.tx.sql(
+        counts = self.tx.sql(
             "SELECT count(*) FILTER (WHERE type = 'member.joined'), count(*) FILTER (WHERE type = 'member.left'), "
             "count(*) FILTER (WHERE type = 'member.left' AND data ->> 'hold' IS NULL) FROM events "
             "WHERE type IN ('member.joined', 'member.left') AND at >= %s", (start,)).fetchone()
-        roster_now = self.tx.sql("SELECT count(*) FROM roster").fetchone()[0]
+        assert counts is not None
+        joined, left, unapproved = counts
+        roster_now = self.tx.scalar("SELECT count(*) FROM roster")
         return Window(joined, left, unapproved, roster_now)
 
 
@@ -623,8 +631,8 @@ class _Tokens(_Part):
         return [TokenRecord(*row) for row in self.tx.sql(f"SELECT {_TOKEN_COLUMNS} FROM tokens ORDER BY created, name")]
 
     def count_live(self, now: str) -> int:
-        return self.tx.sql("SELECT count(*) FROM tokens WHERE revoked IS NULL AND (expires IS NULL OR expires > %s)",
-                           (now,)).fetchone()[0]
+        return self.tx.scalar("SELECT count(*) FROM tokens WHERE revoked IS NULL AND (expires IS NULL OR expires > %s)",
+                           (now,))
 
     def revoke(self, name: str, now: str) -> bool:
         return self.tx.sql("UPDATE tokens SET revoked = %s WHERE name = %s AND revoked IS NULL",
@@ -653,10 +661,10 @@ def _endpoint(row: Sequence[Any]) -> Endpoint:
 
 class _Webhooks(_Part):
     def insert(self, url: str, patterns: list[str], description: str, secret: str, now: str) -> int:
-        return int(self.tx.sql(
+        return int(self.tx.scalar(
             "INSERT INTO webhooks (url, events, description, secret, created, cursor) "
             "VALUES (%s, %s::jsonb, %s, %s, %s, (SELECT coalesce(max(seq), 0) FROM events)) RETURNING id",
-            (url, json.dumps(patterns), description, secret, now)).fetchone()[0])
+            (url, json.dumps(patterns), description, secret, now)))
 
     def get(self, webhook_id: int) -> Endpoint | None:
         row = self.tx.sql(f"SELECT {_ENDPOINT_COLUMNS} FROM webhooks WHERE id = %s", (webhook_id,)).fetchone()
@@ -669,7 +677,7 @@ class _Webhooks(_Part):
         return [row[0] for row in self.tx.sql("SELECT id FROM webhooks ORDER BY id")]
 
     def revisions(self) -> int:
-        return int(self.tx.sql("SELECT coalesce(sum(revision), 0) FROM webhooks").fetchone()[0])
+        return int(self.tx.scalar("SELECT coalesce(sum(revision), 0) FROM webhooks"))
 
     def last_attempts(self) -> dict[int, Attempt]:
         return {row[0]: Attempt(*row[1:]) for row in self.tx.sql(
