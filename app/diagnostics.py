@@ -7,7 +7,6 @@ A PyInstaller bundle that misses aiohttp's compiled parser still works, only sev
 from __future__ import annotations
 
 import importlib
-import sqlite3
 import sys
 from importlib import metadata
 
@@ -22,7 +21,7 @@ SPEEDUPS = (
     "propcache._helpers_c",
     "frozenlist._frozenlist",
 )
-_PACKAGES = ("aiohttp", "aiosqlite", "marshmallow", "multidict", "yarl")
+_PACKAGES = ("aiohttp", "marshmallow", "multidict", "yarl")
 
 
 def missing_speedups() -> list[str]:
@@ -49,15 +48,21 @@ def _version(package: str) -> str:
 
 def report() -> tuple[list[str], bool]:
     """Lines describing the runtime, and whether everything needed for full speed is there."""
-    from app.storage.database import SCHEMA_VERSION, schema_sql
+    from app.storage.factory import runtime_report
+    from app.storage.schema_version import SCHEMA_VERSION
 
     lines = [
         f"rollcall {__version__} ({'single-file binary' if getattr(sys, 'frozen', False) else 'Python package'})",
         f"python {sys.version.split()[0]}",
-        f"sqlite {sqlite3.sqlite_version}",
-        *(f"{package} {_version(package)}" for package in _PACKAGES),
     ]
     try:
+        engines = runtime_report()
+    except Exception as error:  # reported, not raised: check must print everything
+        engines = [f"sqlite (schema.sql MISSING: {error})"]
+    lines += [*engines, *(f"{package} {_version(package)}" for package in _PACKAGES)]
+    try:
+        from app.storage.sqlite.migrations import schema_sql
+
         schema_sql()
         lines.append(f"schema.sql found (with the migrations in this build: schema version {SCHEMA_VERSION})")
         schema_ok = True

@@ -26,7 +26,9 @@ from app.domain import holds
 from app.domain.roles import RoleRules
 from app.domain.scopes import DEFAULT_SCOPES
 from app.domain.tokens import create_token
-from app.storage.database import Database
+from app.storage.factory import open_storage
+from app.storage.interface import Storage
+from app.storage.sqlite.transaction import SqliteTransaction
 from app.web.app import init_app
 
 # The PostgreSQL server fixtures (tests/postgres_server.py): a cluster started only when a test asks for one.
@@ -48,7 +50,7 @@ def settings(tmp_path: Path) -> Settings:
 
 async def mint_token(db_path: str, name: str = "tests", scopes: Sequence[str] = DEFAULT_SCOPES,
                      expires_in: int | None = None) -> str:
-    db = Database(db_path)
+    db = open_storage(db_path)
     await db.open()
     try:
         return await create_token(db, name, scopes, expires_in)
@@ -200,8 +202,8 @@ def running_server(tmp_path: Path) -> Iterator[RunningServer]:
 
 
 @pytest.fixture
-async def database(settings: Settings) -> AsyncIterator[Database]:
-    db = Database(settings.db_path)
+async def database(settings: Settings) -> AsyncIterator[Storage]:
+    db = open_storage(settings.db_path)
     await db.open()
     yield db
     await db.close()
@@ -304,12 +306,13 @@ def assert_invariant(db_path: str, rules: RoleRules | None = None) -> dict[str, 
     conn = sqlite3.connect(db_path)
     try:
         roster = dict(conn.execute("SELECT user_id, role FROM roster").fetchall())
-        implied = holds.implied_roster(conn, rules)
+        tx = SqliteTransaction(conn)
+        implied = holds.implied_roster(tx, rules)
         held = dict(conn.execute("SELECT user_id, hold_id FROM held WHERE outcome IS NULL").fetchall())
         expected = {u: r for u, r in implied.items() if u not in held}
         expected.update({u: roster.get(u, "absent") for u in held})
         assert roster == expected, "the roster is not what the data implies minus the held departures"
-        assert roster == holds.expected_roster(conn, rules)
+        assert roster == holds.expected_roster(tx, rules)
         for user_id in held:
             assert implied.get(user_id) != roster[user_id], f"{user_id} is held from a change the data undid"
         open_ids = {row[0] for row in conn.execute("SELECT id FROM holds WHERE state = 'open'")}

@@ -13,8 +13,10 @@ from app.cli.common import describe, fail, options, run_with_database
 from app.cli.options import add_options
 from app.domain import scopes, tokens
 from app.domain.clock import parse_duration, utc_now
-from app.storage.database import Database, DatabaseError, backup, upgrade
-from app.storage.tokens import TokenRecord
+from app.storage.errors import DatabaseError
+from app.storage.factory import backup, upgrade
+from app.storage.interface import Storage
+from app.storage.records import TokenRecord
 
 
 def register(commands: Any) -> None:
@@ -65,7 +67,7 @@ def token_create(args: argparse.Namespace) -> int:
     except (tokens.TokenError, ValueError) as error:
         return fail(str(error))
 
-    async def create(db: Database) -> int:
+    async def create(db: Storage) -> int:
         token = await tokens.create_token(db, args.name, chosen, expires_in)  # say "Created" only once it is
         ending = f", expires in {args.expires}" if args.expires else ""
         print(f"Created token {args.name!r} (scopes: {' '.join(chosen)}{ending}). It is shown only once; "
@@ -77,7 +79,7 @@ def token_create(args: argparse.Namespace) -> int:
 
 
 def token_list(args: argparse.Namespace) -> int:
-    async def show(db: Database) -> int:
+    async def show(db: Storage) -> int:
         now = utc_now()
         columns = ("NAME", "SCOPES", "CREATED", "EXPIRES", "LAST USED", "STATE")
         rows = [[r.name, ",".join(scopes.decode(r.scopes)), r.created, r.expires or "never", r.last_used or "never",
@@ -110,7 +112,7 @@ def token_rotate(args: argparse.Namespace) -> int:
     except ValueError as error:
         return fail(f"--grace: {error}")
 
-    async def rotate(db: Database) -> int:
+    async def rotate(db: Storage) -> int:
         token = await tokens.rotate_token(db, args.name, grace)
         print(f"Rotated token {args.name!r}: the old value works for {args.grace} more. The new one is shown "
               "only once; store it now:", file=sys.stderr)
@@ -121,7 +123,7 @@ def token_rotate(args: argparse.Namespace) -> int:
 
 
 def token_revoke(args: argparse.Namespace) -> int:
-    async def revoke(db: Database) -> int:
+    async def revoke(db: Storage) -> int:
         await tokens.revoke_token(db, args.name)
         print(f"Revoked token {args.name!r}.")
         return 0

@@ -11,7 +11,9 @@ from typing import Any
 from app.cli.options import OptionError, resolve
 from app.domain.roles import RoleRules
 from app.domain.tokens import TokenError
-from app.storage.database import Database, DatabaseError, NoDatabase
+from app.storage.errors import DatabaseError, NoDatabase
+from app.storage.factory import open_storage
+from app.storage.interface import Storage
 
 
 class CommandError(Exception):
@@ -45,8 +47,8 @@ def describe(error: DatabaseError) -> str:
     return str(error)
 
 
-async def _with_database(path: str, action: Callable[[Database], Awaitable[int]], must_exist: bool) -> int:
-    db = Database(path, must_exist=must_exist)
+async def _with_database(path: str, action: Callable[[Storage], Awaitable[int]], must_exist: bool) -> int:
+    db = open_storage(path, must_exist=must_exist)
     await db.open()
     try:
         return await action(db)
@@ -54,7 +56,7 @@ async def _with_database(path: str, action: Callable[[Database], Awaitable[int]]
         await db.close()
 
 
-def run_with_database(path: str, action: Callable[[Database], Awaitable[int]], *, must_exist: bool = False) -> int:
+def run_with_database(path: str, action: Callable[[Storage], Awaitable[int]], *, must_exist: bool = False) -> int:
     """Run `action` on the database at `path`; `must_exist` refuses a path with no database (and creates nothing)
     instead of creating one there."""
     try:

@@ -21,7 +21,9 @@ from app import __version__
 from app.cli.common import CommandError, fail, run_with_database
 from app.config import SCIM_PREFIX, Settings
 from app.domain import tokens
-from app.storage.database import Database, DatabaseError, DatabaseLock, upgrade
+from app.storage.errors import DatabaseError
+from app.storage.factory import serve_lock, upgrade
+from app.storage.interface import Storage
 
 if TYPE_CHECKING:  # the simulator brings aiohttp, imported only when the demo runs, so other commands start fast
     from app.simulator.story import Story
@@ -63,7 +65,7 @@ def demo_command(args: argparse.Namespace) -> int:
             settings = Settings(db_path=db_path, host=DEMO_HOST, port=args.port, group_prefix=story.prefix)
         except ValueError as error:
             raise CommandError(str(error)) from None
-        lock = DatabaseLock(db_path)
+        lock = serve_lock(db_path)
         try:
             lock.acquire()
             asyncio.run(upgrade(db_path))
@@ -72,7 +74,7 @@ def demo_command(args: argparse.Namespace) -> int:
         try:
             minted: list[str] = []
 
-            async def mint(db: Database) -> int:
+            async def mint(db: Storage) -> int:
                 minted.append(await tokens.create_token(db, f"demo-{secrets.token_hex(3)}"))
                 return 0
 

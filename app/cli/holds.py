@@ -11,7 +11,7 @@ from app.cli.common import CommandError, fail, options, rules_from, run_with_dat
 from app.cli.options import add_options
 from app.domain.holds import HoldPolicy, Holds
 from app.protocol.errors import ScimError
-from app.storage.database import Database
+from app.storage.interface import Storage
 
 # The role rules and --no-hold decide what an approval does: the same options (and config file) as `serve`.
 _HOLD_OPTIONS = ("db", "group-prefix", "default-role", "hold")
@@ -29,7 +29,7 @@ def register(commands: Any) -> None:
     holds.set_defaults(run=holds_command)
 
 
-def _holds(db: Database, values: dict[str, Any]) -> Holds:
+def _holds(db: Storage, values: dict[str, Any]) -> Holds:
     return Holds(db, rules_from(values), HoldPolicy(enabled=values["hold"]))
 
 
@@ -38,7 +38,7 @@ def holds_command(args: argparse.Namespace) -> int:
     if args.action is not None and args.id is None:
         raise CommandError(f"`rollcall holds {args.action}` needs the hold's id, e.g. `rollcall holds {args.action} 3`")
 
-    async def run(db: Database) -> int:
+    async def run(db: Storage) -> int:
         holds = _holds(db, values)
         if args.action is None:
             listed = await holds.open_holds()

@@ -14,7 +14,7 @@ from app.cli.options import add_options
 from app.domain.roles import ROLES, RoleRules
 from app.domain.roster import RosterReader
 from app.protocol.timestamps import parse_datetime
-from app.storage.database import Database
+from app.storage.interface import Storage
 
 _MEMBER_OPTIONS = ("db", "group-prefix", "default-role")
 _EVENT_BATCH = 1000
@@ -46,7 +46,7 @@ def members_command(args: argparse.Namespace) -> int:
     if args.at is not None and at is None:
         return fail(f"--at must be a date and time such as 2026-10-01T00:00:00Z, not {args.at!r}")
 
-    async def show(db: Database) -> int:
+    async def show(db: Storage) -> int:
         listed, _ = await RosterReader(db, rules).members(at, args.role)
         if args.json:
             print(json.dumps({"members": listed}, indent=2, ensure_ascii=False))
@@ -76,7 +76,7 @@ def format_event(event: dict[str, Any]) -> str:
 def events_command(args: argparse.Namespace) -> int:
     values = options(args, ("db",))
 
-    async def show(db: Database) -> int:
+    async def show(db: Storage) -> int:
         reader = RosterReader(db, RoleRules())
         after = args.after
         while True:

@@ -16,7 +16,9 @@ from app.cli.options import PRECEDENCE, add_options
 from app.config import SCIM_PREFIX, Settings
 from app.diagnostics import missing_speedups
 from app.domain import tokens
-from app.storage.database import Database, DatabaseError, DatabaseLock, upgrade
+from app.storage.errors import DatabaseError
+from app.storage.factory import serve_lock, upgrade
+from app.storage.interface import Storage
 
 if TYPE_CHECKING:  # aiohttp is imported only by `serve`, so that the other commands start quickly
     from app.web.server import Limits
@@ -89,7 +91,7 @@ def serve_command(args: argparse.Namespace) -> int:
                     "several times slower. Rebuild it with `make binary` (see `rollcall check`).")
     context = tls_context(settings)
     public = settings.base_url or f"{settings.scheme}://{settings.host}:{settings.port}{SCIM_PREFIX}"
-    lock = DatabaseLock(settings.db_path)
+    lock = serve_lock(settings.db_path)
     try:
         lock.acquire()
         upgraded = asyncio.run(upgrade(settings.db_path))
@@ -145,7 +147,7 @@ def _is_loopback(host: str) -> bool:
         return False
 
 
-async def _first_token(db: Database, public: str) -> int:
+async def _first_token(db: Storage, public: str) -> int:
     if not await tokens.has_live_token(db):
         # Every token may be expired or revoked, "default" among them: a name stays taken, so take the next free one.
         taken = {record.name for record in await tokens.list_tokens(db)}

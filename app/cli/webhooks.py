@@ -10,7 +10,7 @@ from typing import Any
 from app.cli.common import fail, options, run_with_database
 from app.cli.options import add_options
 from app.domain import webhooks
-from app.storage.database import Database
+from app.storage.interface import Storage
 
 
 def register(commands: Any) -> None:
@@ -48,7 +48,7 @@ def register(commands: Any) -> None:
 
 
 def _run(args: argparse.Namespace, action: Any, *, must_exist: bool = True) -> int:
-    async def guarded(db: Database) -> int:
+    async def guarded(db: Storage) -> int:
         try:
             return await action(db)
         except webhooks.WebhookError as error:
@@ -64,7 +64,7 @@ def add_command(args: argparse.Namespace) -> int:
     except webhooks.WebhookError as error:
         return fail(str(error))
 
-    async def add(db: Database) -> int:
+    async def add(db: Storage) -> int:
         added, secret = await webhooks.add(db, args.url, args.events, args.description)
         print(f"Added webhook {added['id']} for {added['url']} ({', '.join(added['events'])}). Its signing secret "
               "is shown only once; give it to the receiver now:", file=sys.stderr)
@@ -82,7 +82,7 @@ def _last(hook: dict[str, Any]) -> str:
 
 
 def list_command(args: argparse.Namespace) -> int:
-    async def show(db: Database) -> int:
+    async def show(db: Storage) -> int:
         for hook in await webhooks.listing(db):
             print(f"{hook['id']}\t{hook['url']}\t{','.join(hook['events'])}\t{hook['state']}\t"
                   f"last delivery {_last(hook)}\t{hook['consecutiveFailures']} consecutive failures"
@@ -93,7 +93,7 @@ def list_command(args: argparse.Namespace) -> int:
 
 
 def remove_command(args: argparse.Namespace) -> int:
-    async def remove(db: Database) -> int:
+    async def remove(db: Storage) -> int:
         await webhooks.remove(db, args.id)
         print(f"Removed webhook {args.id}.")
         return 0
@@ -102,7 +102,7 @@ def remove_command(args: argparse.Namespace) -> int:
 
 
 def deliveries_command(args: argparse.Namespace) -> int:
-    async def show(db: Database) -> int:
+    async def show(db: Storage) -> int:
         for attempt in await webhooks.deliveries(db, args.id, max(1, args.limit)):
             status = attempt["status"] if attempt["status"] is not None else "-"
             print(f"{attempt['at']}\tseq {attempt['seq']}\t{status}\t{attempt['latencyMs']} ms"
@@ -113,7 +113,7 @@ def deliveries_command(args: argparse.Namespace) -> int:
 
 
 def redeliver_command(args: argparse.Namespace) -> int:
-    async def redeliver(db: Database) -> int:
+    async def redeliver(db: Storage) -> int:
         await webhooks.redeliver(db, args.id, args.from_seq)
         print(f"Webhook {args.id} will be sent every matching event from seq {args.from_seq} on, in order.")
         return 0
@@ -122,7 +122,7 @@ def redeliver_command(args: argparse.Namespace) -> int:
 
 
 def rotate_command(args: argparse.Namespace) -> int:
-    async def rotate(db: Database) -> int:
+    async def rotate(db: Storage) -> int:
         _, secret = await webhooks.rotate_secret(db, args.id)
         print(f"Webhook {args.id} has a new signing secret, used from the next delivery on. It is shown only once:",
               file=sys.stderr)

@@ -11,7 +11,6 @@ clients' writes get their turn, so they are not held up for the length of a whol
 from __future__ import annotations
 
 import logging
-import sqlite3
 from dataclasses import dataclass
 from typing import Any
 
@@ -30,7 +29,7 @@ from app.protocol.bulk import (
     unresolved_reference,
 )
 from app.protocol.patch import parse_patch_request
-from app.storage.database import savepoint
+from app.storage.interface import Transaction
 
 log = logging.getLogger("rollcall.bulk")
 
@@ -77,12 +76,12 @@ class BulkRunner:
             batch = [(request.operations[i], prepared[i]) for i in order[start:start + OPERATIONS_PER_TRANSACTION]]
             steps = [(operation, ready, self._write_of(operation, ready, ids, ctx)) for operation, ready in batch]
 
-            def run_batch(conn: sqlite3.Connection, steps: list[Any] = steps) -> None:
+            def run_batch(tx: Transaction, steps: list[Any] = steps) -> None:
                 for operation, ready, write in steps:
                     if request.fail_on_errors is not None and progress.errors >= request.fail_on_errors:
                         progress.stopped = True
                         return
-                    result = self._run_one(conn, operation, ready, write, the_plan, failed, ctx)
+                    result = self._run_one(tx, operation, ready, write, the_plan, failed, ctx)
                     if result.error is not None:
                         progress.errors += 1
                         # Only the POST that declares a bulkId fails it: a later one repeating it is refused alone.
@@ -135,14 +134,14 @@ class BulkRunner:
             return self.directory.patching(resource_type, resource_id, ready.payload, ctx, operation.version)
         return self.directory.deleting(resource_type, resource_id, ctx, operation.version)
 
-    def _run_one(self, conn: sqlite3.Connection, operation: BulkOperation, ready: _Prepared, write: Write[Any] | None,
+    def _run_one(self, tx: Transaction, operation: BulkOperation, ready: _Prepared, write: Write[Any] | None,
                  the_plan: Plan, failed: set[str], ctx: Context) -> BulkResult:
         error = ready.error or _reference_error(operation, the_plan, failed)
         written = None
         if error is None and write is not None:
             try:
-                with savepoint(conn):
-                    written = write(conn)
+                with tx.savepoint():
+                    written = write(tx)
             except errors.ScimError as refused:
                 error = refused
             except Exception:

@@ -1,7 +1,7 @@
 """The directory of Users and Groups: what each SCIM operation does, in one transaction each.
 
 Views hand in parsed requests; this module validates through the protocol layer, runs the storage
-calls inside one Database transaction, and hands back rendered SCIM resources.
+calls inside one storage transaction (app/storage/interface.py), and hands back rendered SCIM resources.
 """
 
 from __future__ import annotations
@@ -10,7 +10,6 @@ import asyncio
 import functools
 import logging
 import secrets
-import sqlite3
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -25,9 +24,11 @@ from app.domain.holds import NO_HOLDS, HoldPolicy
 from app.domain.limits import Limits
 from app.domain.roles import RoleRules
 from app.protocol import cursors, errors
+from app.protocol.filter_resolution import resolve_member_filter, resolve_search
 from app.protocol.filters import Filter
 from app.protocol.members import member_ids
 from app.protocol.patch import MemberChange, PatchOperation, apply_patch, parse_patch_request
+from app.protocol.resolved import SearchQuery
 from app.protocol.resources import (
     ProjectionWork,
     dump_resource,
@@ -39,11 +40,9 @@ from app.protocol.resources import (
     wants_attribute,
 )
 from app.protocol.schema_defs import GROUP_RESOURCE, RESOURCE_TYPES, USER_RESOURCE, ResourceType
-from app.storage import resources as store
-from app.storage import roster as roster_store
-from app.storage.database import Database
-from app.storage.filter_sql import compile_filter, compile_member_filter, compile_sort
-from app.storage.roster import Event
+from app.storage.errors import DocumentTooLarge, UniquenessConflict
+from app.storage.interface import Storage, Transaction
+from app.storage.records import Event, StoredResource
 
 
 @dataclass(frozen=True)
@@ -147,10 +146,10 @@ _EXTRAS_BATCH = {"User": 100, "Group": 1}
 
 T = TypeVar("T")
 log = logging.getLogger("rollcall.directory")
-# A transaction: a function of the writer's connection, for Database.write.
-Write = Callable[[sqlite3.Connection], T]
+# A transaction: a body for Storage.write.
+Write = Callable[[Transaction], T]
 # What a write of a User or Group stores and its extras (User.groups, Group.members), for `render`.
-Written = tuple[store.StoredResource, dict[str, Any]]
+Written = tuple[StoredResource, dict[str, Any]]
 
 
 def new_id() -> str:
@@ -159,7 +158,7 @@ def new_id() -> str:
 
 
 class Directory:
-    def __init__(self, db: Database, rules: RoleRules, limits: Limits | None = None,
+    def __init__(self, db: Storage, rules: RoleRules, limits: Limits | None = None,
                  holds: HoldPolicy = NO_HOLDS) -> None:
         self.db = db
         self.rules = rules
@@ -170,14 +169,14 @@ class Directory:
 
     # -- reads -------------------------------------------------------------------------------------
     async def get(self, resource_type: ResourceType, resource_id: str, ctx: Context) -> Rendered:
-        def read(conn: sqlite3.Connection) -> tuple[store.StoredResource, dict[str, Any]]:
-            current = store.get(conn, resource_type, resource_id)
+        def read(tx: Transaction) -> tuple[StoredResource, dict[str, Any]]:
+            current = tx.resources.get(resource_type, resource_id)
             if current is None:
                 raise _not_found(resource_type, resource_id)
-            return current, self._extras(conn, resource_type, [current.id], ctx)[current.id]
+            return current, self._extras(tx, resource_type, [current.id], ctx)[current.id]
 
         if _projects_heavily(ctx):
-            return await self.db.read(lambda conn: self.render(resource_type, read(conn), ctx))
+            return await self.db.read(lambda tx: self.render(resource_type, read(tx), ctx))
         return self.render(resource_type, await self.db.lookup(read), ctx)
 
     async def search(self, resource_type: ResourceType, query: ListQuery, base_url: str) -> dict[str, Any]:
@@ -188,14 +187,10 @@ class Directory:
         return await self._search(list(RESOURCE_TYPES), query, base_url)
 
     async def _search(self, resource_types: list[ResourceType], query: ListQuery, base_url: str) -> dict[str, Any]:
-        def compiled(resource_type: ResourceType, absent_unknown: bool) -> store.Search:
-            where, params = compile_filter(resource_type, query.filter, absent_unknown=absent_unknown) \
-                if query.filter else ("1", [])
-            order_by = compile_sort(resource_type, query.sort_by, absent_unknown=absent_unknown) \
-                if query.sort_by else None
-            return store.Search(resource_type, where, tuple(params), order_by, query.descending)
+        def compiled(resource_type: ResourceType, absent_unknown: bool) -> SearchQuery:
+            return resolve_search(resource_type, query.filter, query.sort_by, query.descending, absent_unknown)
 
-        compiled_for: dict[str, store.Search | None] = {}
+        compiled_for: dict[str, SearchQuery | None] = {}
         rejected: list[errors.ScimError] = []
         for resource_type in resource_types:
             try:
@@ -227,29 +222,23 @@ class Directory:
             shape, key = paging.shape_of(searches), self._cursor_key
             position = cursors.decode(query.cursor, shape, key, int(time.time())) if query.cursor else None
 
-        def render(conn: sqlite3.Connection, search: store.Search, found: list[store.StoredResource],
+        def render(tx: Transaction, search: SearchQuery, found: list[StoredResource],
                    page: list[orjson.Fragment], used: int) -> tuple[int, int]:
-            return self._render_page(conn, search.resource_type, found, ctx, page, used, budget)
+            return self._render_page(tx, search.resource_type, found, ctx, page, used, budget)
 
-        def read(conn: sqlite3.Connection) -> paging.Page:
+        def read(tx: Transaction) -> paging.Page:
             # Before the first statement, so that the generation is no newer than the snapshot (paging.PageHints).
             generation = self._hints.generation()
             if query.cursor is not None:
-                return paging.cursor_page(conn, self._hints, generation, searches, position, query.count, budget,
+                return paging.cursor_page(tx, self._hints, generation, searches, position, query.count, budget,
                                           render)
-            return paging.index_page(conn, self._hints, generation, searches, query.start_index, query.count,
+            return paging.index_page(tx, self._hints, generation, searches, query.start_index, query.count,
                                      budget, render)
 
-        def read_if_point(conn: sqlite3.Connection) -> paging.Page | None:
-            if _projects_heavily(ctx):
-                return None
-            return read(conn) if all(store.is_point_search(conn, s) for s in searches) else None
-
-        # A point read (the identity provider's `userName eq` lookup, a resource by id) is answered on the loop
-        # at once, in the transaction that asked SQLite for its plan; anything the plan says may walk the table
-        # runs on a reader thread, so the event loop keeps serving while it does.
-        answer = await self.db.lookup(read_if_point)
-        page = answer if answer is not None else await self.db.read(read)
+        # The engine decides where a search runs (SQLite: a point read such as the identity provider's `userName eq`
+        # lookup on the event loop, anything that may walk a table on a reader thread); a heavy projection is CPU
+        # work of ours, which never runs on the loop.
+        page = await self.db.read(read) if _projects_heavily(ctx) else await self.db.search(read, searches)
         if query.cursor is None:
             return list_response(page.resources, page.total, query.start_index)
         issued = int(time.time())
@@ -260,7 +249,7 @@ class Directory:
         return list_response(page.resources, page.total, None, next_cursor=cursor(page.next_position),
                              previous_cursor=cursor(page.previous_position))
 
-    def _render_page(self, conn: sqlite3.Connection, resource_type: ResourceType, found: list[store.StoredResource],
+    def _render_page(self, tx: Transaction, resource_type: ResourceType, found: list[StoredResource],
                      ctx: Context, page: list[orjson.Fragment], used: int, budget: int) -> tuple[int, int]:
         """Render `found` onto `page`, each resource encoded once, until the page's bytes would pass `budget`
         (the first resource of a page always goes in, so that paging moves on). Returns how many went in
@@ -268,7 +257,7 @@ class Directory:
         step = _EXTRAS_BATCH[resource_type.name]
         for start in range(0, len(found), step):
             batch = found[start:start + step]
-            extras = self._extras(conn, resource_type, [r.id for r in batch], ctx)
+            extras = self._extras(tx, resource_type, [r.id for r in batch], ctx)
             for position, stored in enumerate(batch, start):
                 encoded = orjson.dumps(self.render(resource_type, (stored, extras[stored.id]), ctx).body)
                 if page and used + len(encoded) > budget:
@@ -284,28 +273,28 @@ class Directory:
 
     def creating(self, resource_type: ResourceType, document: dict[str, Any], ctx: Context,
                  resource_id: str | None = None) -> Write[Written]:
-        """The transaction of a POST of `document` (as `validate` made it), to run with Database.write: the
+        """The transaction of a POST of `document` (as `validate` made it), to run with Storage.write: the
         resource, its members, its events and the roster. `resource_id` is the id to give it (a new one if None)."""
         members = member_ids(document.pop("members", None))
         created_id = resource_id or new_id()
         now = utc_now()
 
-        def write(conn: sqlite3.Connection) -> Written:
+        def write(tx: Transaction) -> Written:
             changes = _Changes()
             try:
-                created = store.insert(conn, resource_type, created_id, document, now, self.limits.max_resource_bytes)
-            except store.UniquenessConflict:
+                created = tx.resources.insert(resource_type, created_id, document, now, self.limits.max_resource_bytes)
+            except UniquenessConflict:
                 raise _conflict(resource_type, document) from None
-            except store.DocumentTooLarge as error:
+            except DocumentTooLarge as error:
                 raise self._too_large(resource_type, error.size) from None
             changes.events.append(_resource_event(resource_type, "created", created.id, document))
             if resource_type is USER_RESOURCE:
                 changes.touched_users.append(created.id)
             elif members:
-                added = _add_members(conn, created.id, members, now, changes)
+                added = _add_members(tx, created.id, members, now, changes)
                 changes.membership("group.member_added", created.id, added)
-            self._finish(conn, changes, ctx, now)
-            return created, self._written_extras(conn, resource_type, created.id, ctx)
+            self._finish(tx, changes, ctx, now)
+            return created, self._written_extras(tx, resource_type, created.id, ctx)
 
         return write
 
@@ -317,7 +306,7 @@ class Directory:
 
     def replacing(self, resource_type: ResourceType, resource_id: str, document: dict[str, Any], ctx: Context,
                   if_match: str | None = None) -> Write[Written]:
-        """The transaction of a PUT of `document` (as `validate` made it), to run with Database.write."""
+        """The transaction of a PUT of `document` (as `validate` made it), to run with Storage.write."""
         # A PUT without `members` leaves the membership alone: a rename must never empty a role group.
         members = document.pop("members", None)
         change = [MemberChange("replace", member_ids(members))] if members is not None else []
@@ -331,7 +320,7 @@ class Directory:
 
     def patching(self, resource_type: ResourceType, resource_id: str, operations: list[PatchOperation],
                  ctx: Context, if_match: str | None = None) -> Write[Written]:
-        """The transaction of a PATCH (operations as parse_patch_request made them), to run with Database.write."""
+        """The transaction of a PATCH (operations as parse_patch_request made them), to run with Storage.write."""
         def patched(current: dict[str, Any]) -> tuple[dict[str, Any], list[MemberChange]]:
             result = apply_patch(resource_type, current, operations)
             document = load_resource(resource_type, result.document)
@@ -346,25 +335,25 @@ class Directory:
 
     def deleting(self, resource_type: ResourceType, resource_id: str, ctx: Context,
                  if_match: str | None = None) -> Write[None]:
-        """The transaction of a DELETE, to run with Database.write."""
+        """The transaction of a DELETE, to run with Storage.write."""
         now = utc_now()
 
-        def write(conn: sqlite3.Connection) -> None:
+        def write(tx: Transaction) -> None:
             changes = _Changes()
-            current = self._current(conn, resource_type, resource_id, if_match)
+            current = self._current(tx, resource_type, resource_id, if_match)
             if resource_type is USER_RESOURCE:
-                group_ids = store.group_ids_of_user(conn, resource_id)
+                group_ids = tx.members.groups_of_user(resource_id)
                 # The groups lose a member, so their version and lastModified move too.
-                store.touch_groups(conn, group_ids, now)
+                tx.resources.touch_groups(group_ids, now)
                 for group_id in group_ids:
                     changes.membership("group.member_removed", group_id, [resource_id])
                 changes.touched_users.append(resource_id)
             else:
-                changes.membership("group.member_removed", resource_id, store.all_member_ids(conn, resource_id))
+                changes.membership("group.member_removed", resource_id, tx.members.all_of(resource_id))
                 changes.reason = roster.GROUP_DELETED
-            store.delete(conn, resource_type, resource_id)
+            tx.resources.delete(resource_type, resource_id)
             changes.events.append(_resource_event(resource_type, "deleted", resource_id, current.document))
-            self._finish(conn, changes, ctx, now)
+            self._finish(tx, changes, ctx, now)
 
         return write
 
@@ -373,33 +362,33 @@ class Directory:
         """PUT and PATCH: read, change, write and settle the roster in one transaction."""
         now = utc_now()
 
-        def write(conn: sqlite3.Connection) -> Written:
+        def write(tx: Transaction) -> Written:
             changes = _Changes()
-            current = self._current(conn, resource_type, resource_id, if_match)
+            current = self._current(tx, resource_type, resource_id, if_match)
             document, member_changes = change(current.document)
-            membership_changed = _apply_member_changes(conn, resource_id, member_changes, now, changes)
+            membership_changed = _apply_member_changes(tx, resource_id, member_changes, now, changes)
             updated = current
             if document != current.document:
                 try:
-                    updated = store.update(conn, resource_type, current, document, now,
+                    updated = tx.resources.update(resource_type, current, document, now,
                                            self.limits.max_resource_bytes)
-                except store.UniquenessConflict:
+                except UniquenessConflict:
                     raise _conflict(resource_type, document) from None
-                except store.DocumentTooLarge as error:
+                except DocumentTooLarge as error:
                     raise self._too_large(resource_type, error.size) from None
                 changes.events.extend(self._update_events(resource_type, current, document, changes))
                 if resource_type is USER_RESOURCE and _display(current.document) != _display(document):
                     # Its groups list it by this name (members[].display): their versions move with it, so that
                     # an ETag or If-None-Match on a group never vouches for a stale name.
-                    store.touch_groups(conn, store.group_ids_of_user(conn, resource_id), now)
+                    tx.resources.touch_groups(tx.members.groups_of_user(resource_id), now)
             elif membership_changed:
-                updated = store.touch(conn, resource_type, current, now)
-            self._finish(conn, changes, ctx, now)
-            return updated, self._written_extras(conn, resource_type, resource_id, ctx)
+                updated = tx.resources.touch(resource_type, current, now)
+            self._finish(tx, changes, ctx, now)
+            return updated, self._written_extras(tx, resource_type, resource_id, ctx)
 
         return write
 
-    def _update_events(self, resource_type: ResourceType, current: store.StoredResource,
+    def _update_events(self, resource_type: ResourceType, current: StoredResource,
                        document: dict[str, Any], changes: _Changes) -> list[Event]:
         if resource_type is USER_RESOURCE:
             changes.touched_users.append(current.id)
@@ -412,10 +401,10 @@ class Directory:
         return [Event("group.renamed", group_id=current.id,
                       data={"groupId": current.id, "from": before, "to": after})]
 
-    def _finish(self, conn: sqlite3.Connection, changes: _Changes, ctx: Context, now: str) -> None:
+    def _finish(self, tx: Transaction, changes: _Changes, ctx: Context, now: str) -> None:
         """Record the request's events, then bring the roster in line for every user it touched."""
         if changes.regranting_group is not None:
-            changes.touched_users.extend(store.all_member_ids(conn, changes.regranting_group))
+            changes.touched_users.extend(tx.members.all_of(changes.regranting_group))
         for group_id, skipped in changes.skipped.items():
             changes.events.append(_skipped_event(group_id, skipped))
             # Ids are the client's text: %r keeps a newline in one from forging a log line, and each is cut to
@@ -423,8 +412,8 @@ class Directory:
             quoted = ", ".join(repr(_logged_id(i)) for i in skipped[:10])
             log.warning("group %s: skipped %d member id(s) that name no User: %s%s", group_id, len(skipped), quoted,
                         " (and more)" if len(skipped) > 10 else "")
-        roster_store.append_events(conn, changes.events, now, ctx.actor)
-        roster.settle(conn, self.rules, changes.touched_users, actor=ctx.actor, now=now, reason=changes.reason,
+        tx.feed.append(changes.events, now, ctx.actor)
+        roster.settle(tx, self.rules, changes.touched_users, actor=ctx.actor, now=now, reason=changes.reason,
                       policy=self.holds, change=changes.described())
 
     # -- helpers -----------------------------------------------------------------------------------
@@ -448,9 +437,9 @@ class Directory:
             413, f"The {resource_type.name} is too large: {what} {size:,} bytes of JSON, and a {resource_type.name} "
                  f"may hold at most {limit:,} (the server's --max-resource-bytes). Send fewer or shorter values.")
 
-    def _current(self, conn: sqlite3.Connection, resource_type: ResourceType, resource_id: str,
-                 if_match: str | None) -> store.StoredResource:
-        current = store.get(conn, resource_type, resource_id)
+    def _current(self, tx: Transaction, resource_type: ResourceType, resource_id: str,
+                 if_match: str | None) -> StoredResource:
+        current = tx.resources.get(resource_type, resource_id)
         if current is None:
             raise _not_found(resource_type, resource_id)
         if if_match is not None and not etag_matches(if_match, etag_of(current.version)):
@@ -460,22 +449,22 @@ class Directory:
             )
         return current
 
-    def _written_extras(self, conn: sqlite3.Connection, resource_type: ResourceType, resource_id: str,
+    def _written_extras(self, tx: Transaction, resource_type: ResourceType, resource_id: str,
                         ctx: Context) -> dict[str, Any]:
         """User.groups or Group.members for the answer to a write. A large group's members are left out
         of it: echoing 100,000 ids after adding one would make every add cost as much as the group is big.
         GET /Groups/{id} still lists them all."""
-        if resource_type is GROUP_RESOURCE and store.has_more_members_than(conn, resource_id, MAX_ECHOED_MEMBERS):
+        if resource_type is GROUP_RESOURCE and tx.members.has_more_than(resource_id, MAX_ECHOED_MEMBERS):
             return {}
-        return self._extras(conn, resource_type, [resource_id], ctx)[resource_id]
+        return self._extras(tx, resource_type, [resource_id], ctx)[resource_id]
 
-    def _extras(self, conn: sqlite3.Connection, resource_type: ResourceType, ids: list[str], ctx: Context
+    def _extras(self, tx: Transaction, resource_type: ResourceType, ids: list[str], ctx: Context
                 ) -> dict[str, dict[str, Any]]:
         """The multi-valued attributes that live outside the document: User.groups, Group.members."""
         if resource_type is USER_RESOURCE:
             if not wants_attribute(resource_type, ctx.attributes, ctx.excluded, "groups"):
                 return {i: {} for i in ids}
-            groups = store.groups_of(conn, ids)
+            groups = tx.members.groups_of(ids)
             return {
                 i: {"groups": [
                     {"value": g.group_id, "$ref": f"{ctx.base_url}/Groups/{g.group_id}", "display": g.display,
@@ -489,7 +478,7 @@ class Directory:
         # members.display is read only when the projection names it (returned="request" in schema_defs).
         with_display = any(names_sub_attribute(GROUP_RESOURCE, paths, "members", "display")
                            for paths in (ctx.attributes, ctx.excluded))
-        members = store.members_of(conn, ids, with_display)
+        members = tx.members.of_groups(ids, with_display)
         return {
             i: {"members": [
                 {"value": m.user_id, "$ref": f"{ctx.base_url}/Users/{m.user_id}", "type": "User",
@@ -546,41 +535,40 @@ def etag_matches(header: str, etag: str) -> bool:
     return False
 
 
-def _add_members(conn: sqlite3.Connection, group_id: str, user_ids: tuple[str, ...], now: str, changes: _Changes
+def _add_members(tx: Transaction, group_id: str, user_ids: tuple[str, ...], now: str, changes: _Changes
                  ) -> list[str]:
     """Add the members that are Users; returns the ids that were not members before.
 
     An id that names no User is skipped (noted in `changes`), not refused: identity providers take a 400 as
     final (Okta does not retry), so one stale id would cost every valid member of the push their access.
     The skipped ids are never stored, so no membership ever dangles."""
-    missing = store.missing_users(conn, user_ids)
+    missing = tx.members.missing_users(user_ids)
     if missing:
         changes.skipped.setdefault(group_id, []).extend(missing)
         absent = set(missing)
         user_ids = tuple(i for i in user_ids if i not in absent)
-    return store.add_members(conn, group_id, user_ids, now)
+    return tx.members.add(group_id, user_ids, now)
 
 
-def _apply_member_changes(conn: sqlite3.Connection, group_id: str, member_changes: list[MemberChange],
+def _apply_member_changes(tx: Transaction, group_id: str, member_changes: list[MemberChange],
                                 now: str, changes: _Changes) -> bool:
     """Apply PATCH/PUT membership changes in order; True when the membership is different afterwards."""
     added: list[str] = []
     removed: list[str] = []
     for change in member_changes:
         if change.kind == "add":
-            added += _add_members(conn, group_id, change.ids, now, changes)
+            added += _add_members(tx, group_id, change.ids, now, changes)
         elif change.kind == "remove":
-            removed += store.remove_members(conn, group_id, change.ids)
+            removed += tx.members.remove(group_id, change.ids)
         elif change.kind == "remove_where":
             assert change.filter is not None
-            where, params = compile_member_filter(change.filter)
-            removed += store.remove_members(conn, group_id, store.member_ids_where(conn, group_id, where, params))
+            removed += tx.members.remove(group_id, tx.members.matching(group_id, resolve_member_filter(change.filter)))
         elif change.kind == "replace":
             wanted = set(change.ids)
-            present = store.all_member_ids(conn, group_id)
-            removed += store.remove_members(conn, group_id, [i for i in present if i not in wanted])
+            present = tx.members.all_of(group_id)
+            removed += tx.members.remove(group_id, [i for i in present if i not in wanted])
             present_set = set(present)
-            added += _add_members(conn, group_id, tuple(i for i in change.ids if i not in present_set), now, changes)
+            added += _add_members(tx, group_id, tuple(i for i in change.ids if i not in present_set), now, changes)
     changes.membership("group.member_added", group_id, added)
     changes.membership("group.member_removed", group_id, removed)
     return bool(added or removed)

@@ -7,8 +7,7 @@ from dataclasses import dataclass
 
 from app.domain.roles import ROLES
 from app.protocol.folding import fold_case
-from app.storage import roster as store
-from app.storage.database import Database
+from app.storage.interface import Storage
 
 
 @dataclass(frozen=True)
@@ -34,10 +33,10 @@ def at_least(role: str, minimum: str) -> bool:
     return ROLES.index(role) <= ROLES.index(minimum)  # ROLES lists the highest first
 
 
-async def decide(db: Database, identity: str, min_role: str | None) -> Verdict:
+async def decide(db: Storage, identity: str, min_role: str | None) -> Verdict:
     """Whether the person named `identity` (a userName or any e-mail, in any case) is a member with `min_role`
     or above."""
-    named = await db.lookup(lambda conn: store.users_named(conn, fold_case(identity)))
+    named = await db.lookup(lambda tx: tx.roster.users_named(fold_case(identity)))
     # A userName names one user; an e-mail may be on several, and then it names none of them for certain.
     by_name = [user for user in named if user.by_user_name]
     candidates = by_name or named

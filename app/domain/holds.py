@@ -11,7 +11,6 @@ its hold both committed, or neither.
 
 from __future__ import annotations
 
-import sqlite3
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -19,11 +18,8 @@ from typing import Any
 from app.domain.clock import utc_now
 from app.domain.roles import RoleRules
 from app.protocol import errors
-from app.storage import holds as store
-from app.storage import roster as roster_store
-from app.storage.database import Database
-from app.storage.holds import Held
-from app.storage.roster import Event, RosterEntry
+from app.storage.interface import Storage, Transaction
+from app.storage.records import Event, Held, Hold, RosterEntry
 
 MASS_REMOVAL = "mass-removal"
 LAST_ADMIN = "last-admin"
@@ -87,73 +83,73 @@ class Departure:
     reason: str
 
 
-def open_hold(conn: sqlite3.Connection, cause: str, people: list[Departure], *, actor: str, now: str,
+def open_hold(tx: Transaction, cause: str, people: list[Departure], *, actor: str, now: str,
               change: dict[str, Any]) -> Event:
     """Hold these people's changes; the hold.opened event for the feed."""
-    hold_id = store.open_hold(conn, now, cause, actor, change, [
+    hold_id = tx.holds.open(now, cause, actor, change, [
         Held(0, p.user_id, p.user_name, p.role, p.becomes, p.reason) for p in people])
     return Event("hold.opened", data={"holdId": hold_id, "cause": cause, "count": len(people), "change": change,
                                       "userIds": [p.user_id for p in people[:MAX_LISTED]]})
 
 
-def cancel_if_empty(conn: sqlite3.Connection, hold_ids: set[int], *, actor: str, now: str) -> list[Event]:
+def cancel_if_empty(tx: Transaction, hold_ids: set[int], *, actor: str, now: str) -> list[Event]:
     """Close the holds among `hold_ids` whose people have all been released: hold.cancelled."""
     events = []
     for hold_id in sorted(hold_ids):
-        if store.still_held(conn, hold_id) == 0:
-            hold = store.get_hold(conn, hold_id)
+        if tx.holds.still_held(hold_id) == 0:
+            hold = tx.holds.get(hold_id)
             assert hold is not None
-            released = len(store.held_in(conn, hold_id, still_held=False))
-            store.close_hold(conn, hold_id, "cancelled", now, actor)
+            released = len(tx.holds.held_in(hold_id, still_held=False))
+            tx.holds.close(hold_id, "cancelled", now, actor)
             events.append(Event("hold.cancelled", data={"holdId": hold_id, "cause": hold.cause,
                                                         "released": released}))
     return events
 
 
-def implied_roster(conn: sqlite3.Connection, rules: RoleRules) -> dict[str, str]:
+def implied_roster(tx: Transaction, rules: RoleRules) -> dict[str, str]:
     """Every user's role as the stored data implies it (user id → role), with no hold in the way."""
     implied = {}
-    for user_id, facts in roster_store.role_inputs(conn, roster_store.all_user_ids(conn)).items():
+    for user_id, facts in tx.roster.role_inputs(tx.roster.all_user_ids()).items():
         role = rules.role_of_user(facts.active, facts.group_names)
         if role is not None:
             implied[user_id] = role
     return implied
 
 
-def expected_roster(conn: sqlite3.Connection, rules: RoleRules) -> dict[str, str]:
+def expected_roster(tx: Transaction, rules: RoleRules) -> dict[str, str]:
     """What the roster must be: what the data implies, except that each held person keeps the role they are held
     with, as long as the data still implies the change they are held from (else they would have been released)."""
-    expected = implied_roster(conn, rules)
-    for user_id, held in store.held_now(conn, roster_store.all_user_ids(conn)).items():
+    expected = implied_roster(tx, rules)
+    for user_id, held in tx.holds.held_now(tx.roster.all_user_ids()).items():
         if still_follows(held, expected.get(user_id)):
             expected[user_id] = held.role
     return expected
 
 
-def approve(conn: sqlite3.Connection, rules: RoleRules, policy: HoldPolicy, hold_id: int, *, actor: str,
+def approve(tx: Transaction, rules: RoleRules, policy: HoldPolicy, hold_id: int, *, actor: str,
             now: str, leave_no_admin: bool = False) -> dict[str, Any]:
     """Let a hold's changes happen now: ordinary member.left (with the original reason) and member.role_changed
     events, each naming the hold. While it would leave the organization with no admin, it takes a person's
     explicit word for it (`leave_no_admin`): one wrong click must not lock everyone out."""
-    hold = store.get_hold(conn, hold_id)
+    hold = tx.holds.get(hold_id)
     if hold is None:
         raise errors.not_found(f"No hold has the id {hold_id}; `rollcall holds` lists the open ones.")
     if hold.state != "open":
         raise errors.ScimError(409, f"Hold {hold_id} is {hold.state} already; there is nothing left to approve.")
-    people = store.held_in(conn, hold_id)
+    people = tx.holds.held_in(hold_id)
     ids = [p.user_id for p in people]
-    inputs = roster_store.role_inputs(conn, ids)
+    inputs = tx.roster.role_inputs(ids)
     roles = {i: rules.role_of_user(f.active, f.group_names) for i, f in inputs.items()}
     applied = [p for p in people if still_follows(p, roles.get(p.user_id))]
     released = [p for p in people if not still_follows(p, roles.get(p.user_id))]
     loses_admins = any(p.role == "admin" for p in applied)
     regains = sum(1 for p in released if roles.get(p.user_id) == "admin")
-    if policy.enabled and loses_admins and not leave_no_admin and store.admins_not_held(conn) + regains == 0:
+    if policy.enabled and loses_admins and not leave_no_admin and tx.holds.admins_not_held() + regains == 0:
         raise errors.ScimError(409, f"Approving hold {hold_id} would leave the organization with no admin. Add "
                                     "another admin in the identity provider first, or say that no admin is what "
                                     "you want: `rollcall holds approve ID --leave-no-admin`, or "
                                     "POST /api/holds/ID/approve?leave_no_admin=true.")
-    entries = roster_store.entries(conn, ids)
+    entries = tx.roster.entries(ids)
     applied_ids = {p.user_id for p in applied}
     events: list[Event] = []
     put: list[RosterEntry] = []
@@ -175,19 +171,19 @@ def approve(conn: sqlite3.Connection, rules: RoleRules, policy: HoldPolicy, hold
             if role != before.role:
                 events.append(Event("member.role_changed", person.user_id, data={
                     "userId": person.user_id, "userName": name, "from": before.role, "to": role, **tag}))
-    store.settle_held(conn, hold_id, [p.user_id for p in applied], "applied")
-    store.settle_held(conn, hold_id, [p.user_id for p in released], "released")
+    tx.holds.settle(hold_id, [p.user_id for p in applied], "applied")
+    tx.holds.settle(hold_id, [p.user_id for p in released], "released")
     state = "approved" if applied else "cancelled"
-    store.close_hold(conn, hold_id, state, now, actor)
+    tx.holds.close(hold_id, state, now, actor)
     events.append(Event(f"hold.{state}", data={"holdId": hold_id, "cause": hold.cause, "count": len(applied)}
                         if applied else {"holdId": hold_id, "cause": hold.cause, "released": len(released)}))
-    roster_store.put_entries(conn, put)
-    roster_store.drop_entries(conn, drop)
-    roster_store.append_events(conn, events, now, actor)
+    tx.roster.put(put)
+    tx.roster.drop(drop)
+    tx.feed.append(events, now, actor)
     return {"id": hold_id, "state": state, "applied": len(applied), "released": len(released)}
 
 
-def describe(hold: store.Hold) -> dict[str, Any]:
+def describe(hold: Hold) -> dict[str, Any]:
     return {"id": hold.id, "opened": hold.opened, "cause": hold.cause, "token": hold.actor, "change": hold.change,
             "state": hold.state, "closed": hold.closed, "closedBy": hold.closed_by, "count": hold.count}
 
@@ -195,20 +191,20 @@ def describe(hold: store.Hold) -> dict[str, Any]:
 class Holds:
     """The holds, for `/api/holds` and `rollcall holds`: list, show, approve."""
 
-    def __init__(self, db: Database, rules: RoleRules, policy: HoldPolicy) -> None:
+    def __init__(self, db: Storage, rules: RoleRules, policy: HoldPolicy) -> None:
         self.db = db
         self.rules = rules
         self.policy = policy
 
     async def open_holds(self) -> list[dict[str, Any]]:
-        return await self.db.read(lambda conn: [describe(h) for h in store.open_holds(conn)])
+        return await self.db.read(lambda tx: [describe(h) for h in tx.holds.all_open()])
 
     async def show(self, hold_id: int) -> dict[str, Any] | None:
-        def read(conn: sqlite3.Connection) -> dict[str, Any] | None:
-            hold = store.get_hold(conn, hold_id)
+        def read(tx: Transaction) -> dict[str, Any] | None:
+            hold = tx.holds.get(hold_id)
             if hold is None:
                 return None
-            people = store.held_in(conn, hold_id, still_held=False)
+            people = tx.holds.held_in(hold_id, still_held=False)
             return {**describe(hold), "people": [
                 {"id": p.user_id, "userName": p.user_name, "role": p.role, "becomes": p.becomes, "reason": p.reason,
                  "outcome": p.outcome or ("held" if hold.state == "open" else None)} for p in people]}
@@ -217,5 +213,5 @@ class Holds:
 
     async def approve(self, hold_id: int, actor: str, *, leave_no_admin: bool = False) -> dict[str, Any]:
         now = utc_now()
-        return await self.db.write(lambda conn: approve(conn, self.rules, self.policy, hold_id, actor=actor, now=now,
-                                                        leave_no_admin=leave_no_admin))
+        return await self.db.write(lambda tx: approve(tx, self.rules, self.policy, hold_id, actor=actor, now=now,
+                                                    leave_no_admin=leave_no_admin))

@@ -10,7 +10,6 @@ A startIndex nobody ended a page at (a client jumping) falls back to an OFFSET s
 from __future__ import annotations
 
 import secrets
-import sqlite3
 import threading
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
@@ -20,31 +19,30 @@ from typing import Any
 import orjson
 
 from app.protocol import cursors, errors
-from app.storage import resources as store
-from app.storage import roster as settings_store
-from app.storage.database import Database
+from app.protocol.resolved import SearchQuery
+from app.storage.interface import Storage, Transaction
+from app.storage.records import Key, StoredResource
 
-# Render `found` onto the page within the byte budget: (conn, search, found, page, used) -> (kept, used).
-Render = Callable[[sqlite3.Connection, store.Search, list[store.StoredResource], list[orjson.Fragment], int],
+# Render `found` onto the page within the byte budget: (tx, search, found, page, used) -> (kept, used).
+Render = Callable[[Transaction, SearchQuery, list[StoredResource], list[orjson.Fragment], int],
                   tuple[int, int]]
 
 _CURSOR_KEY_SETTING = "cursor_key"
 
 
-def cursor_key(conn: sqlite3.Connection) -> bytes:
+def cursor_key(tx: Transaction) -> bytes:
     """The key cursors are signed with: made once per database and kept in it, so that cursors outlive a restart
     (cursorTimeout promises they stay valid that long) and every process serving the file accepts them."""
-    stored = settings_store.get_setting(conn, _CURSOR_KEY_SETTING)
+    stored = tx.settings.get(_CURSOR_KEY_SETTING)
     if stored is None:
         stored = secrets.token_hex(32)
-        settings_store.put_setting(conn, _CURSOR_KEY_SETTING, stored)
+        tx.settings.put(_CURSOR_KEY_SETTING, stored)
     return bytes.fromhex(stored)
 
 
-def shape_of(searches: Sequence[store.Search]) -> str:
+def shape_of(searches: Sequence[SearchQuery]) -> str:
     """The fingerprint of what a query selects and in what order: a cursor is valid only for its own."""
-    return cursors.fingerprint([[s.resource_type.name, s.where, s.params, s.order_by, s.descending]
-                                for s in searches])
+    return cursors.fingerprint([s.shape() for s in searches])
 
 
 @dataclass(frozen=True)
@@ -59,11 +57,11 @@ class Page:
 class PageHints:
     """What recent pages found out, for the pages after them: the number of matches of each search, and the
     position of the row each index page ended at. An entry is trusted only while the database has seen no
-    commit since it was made (Database.generation is unchanged and even), so a hint is never stale."""
+    commit since it was made (Storage.generation is unchanged and even), so a hint is never stale."""
 
     _MAX = 256
 
-    def __init__(self, db: Database) -> None:
+    def __init__(self, db: Storage) -> None:
         self.db = db
         self._entries: OrderedDict[Any, tuple[int, Any]] = OrderedDict()
         self._lock = threading.Lock()  # pages are read on several reader threads at once
@@ -89,38 +87,38 @@ class PageHints:
             while len(self._entries) > self._MAX:
                 self._entries.popitem(last=False)
 
-    def count(self, conn: sqlite3.Connection, generation: int | None, search: store.Search) -> int:
+    def count(self, tx: Transaction, generation: int | None, search: SearchQuery) -> int:
         total = self.get(generation, ("count", search))
         if total is None:
-            total = store.count(conn, search)
+            total = tx.resources.count(search)
             self.put(generation, ("count", search), total)
         return total
 
 
-def index_page(conn: sqlite3.Connection, hints: PageHints, generation: int | None, searches: Sequence[store.Search],
+def index_page(tx: Transaction, hints: PageHints, generation: int | None, searches: Sequence[SearchQuery],
                start_index: int, count: int, budget: int, render: Render) -> Page:
     """The page at `start_index` (1-based) across `searches` in turn (a root search: Users, then Groups)."""
-    totals = [hints.count(conn, generation, s) for s in searches]
+    totals = [hints.count(tx, generation, s) for s in searches]
     offset = start_index - 1
     shape = tuple(searches)
     hint = hints.get(generation, ("end", shape, offset)) if offset else None
     if hint is not None:
         # A page ended right before this one: continue after its last row, as a cursor would.
         index, rowid, value = hint
-        page = _read(conn, searches, totals, index, store.Key(rowid, value), False, count, budget, render,
+        page = _read(tx, searches, totals, index, Key(rowid, value), False, count, budget, render,
                      links=False)
     else:
-        page = _offset_page(conn, searches, totals, offset, count, budget, render)
+        page = _offset_page(tx, searches, totals, offset, count, budget, render)
     last = page.last
-    # An OFFSET page's keys carry no sort value (store.Search.page_sql), so only unsorted pages are continued from.
-    if last is not None and last.rowid is not None and not any(s.order_by for s in searches):
+    # An OFFSET page's keys carry no sort value (Resources.page), so only unsorted pages are continued from.
+    if last is not None and last.rowid is not None and not any(s.sort for s in searches):
         names = [s.resource_type.name for s in searches]
         hints.put(generation, ("end", shape, offset + len(page.resources)),
                   (names.index(last.resource_type), last.rowid, last.value))
     return Page(sum(totals), page.resources)
 
 
-def _offset_page(conn: sqlite3.Connection, searches: Sequence[store.Search], totals: list[int], offset: int,
+def _offset_page(tx: Transaction, searches: Sequence[SearchQuery], totals: list[int], offset: int,
                  count: int, budget: int, render: Render) -> Page:
     page: list[orjson.Fragment] = []
     used, room, last = 0, count, None
@@ -130,9 +128,9 @@ def _offset_page(conn: sqlite3.Connection, searches: Sequence[store.Search], tot
         if offset >= matched:
             offset -= matched
             continue
-        found, cut = store.page(conn, search, room, offset, budget - used)
+        found, cut = tx.resources.page(search, room, offset, budget - used)
         offset = 0
-        kept, used = render(conn, search, [f.resource for f in found], page, used)
+        kept, used = render(tx, search, [f.resource for f in found], page, used)
         if kept:
             last = _position(search, found[kept - 1].key)
         # A page cut short by the budget ends there: the next type must not fill in after a gap.
@@ -140,21 +138,21 @@ def _offset_page(conn: sqlite3.Connection, searches: Sequence[store.Search], tot
     return Page(sum(totals), page, last=last)
 
 
-def cursor_page(conn: sqlite3.Connection, hints: PageHints, generation: int | None, searches: Sequence[store.Search],
+def cursor_page(tx: Transaction, hints: PageHints, generation: int | None, searches: Sequence[SearchQuery],
                 position: cursors.Position | None, count: int, budget: int, render: Render) -> Page:
     """The page a cursor names (None: the first), with the positions its nextCursor and previousCursor hold."""
-    totals = [hints.count(conn, generation, s) for s in searches]
+    totals = [hints.count(tx, generation, s) for s in searches]
     names = [s.resource_type.name for s in searches]
     if position is None or position.rowid is None:
-        return _read(conn, searches, totals, 0, None, False, count, budget, render)
+        return _read(tx, searches, totals, 0, None, False, count, budget, render)
     if position.resource_type not in names:  # pragma: no cover - the fingerprint covers the resource types
         raise errors.invalid_cursor("The cursor is invalid: it names a resource type this query does not list.")
-    return _read(conn, searches, totals, names.index(position.resource_type),
-                 store.Key(position.rowid, position.value), position.backwards, count, budget, render)
+    return _read(tx, searches, totals, names.index(position.resource_type),
+                 Key(position.rowid, position.value), position.backwards, count, budget, render)
 
 
-def _read(conn: sqlite3.Connection, searches: Sequence[store.Search], totals: list[int], start: int,
-          key: store.Key | None, backwards: bool, count: int, budget: int, render: Render, links: bool = True
+def _read(tx: Transaction, searches: Sequence[SearchQuery], totals: list[int], start: int,
+          key: Key | None, backwards: bool, count: int, budget: int, render: Render, links: bool = True
           ) -> Page:
     """Up to `count` resources beyond `key` of searches[start] (from its start when None) in the reading
     direction, then on through the following searches (the preceding ones when `backwards`); with `links`,
@@ -169,13 +167,13 @@ def _read(conn: sqlite3.Connection, searches: Sequence[store.Search], totals: li
         search = searches[index]
         after = key if step == 0 else None
         if room <= 0:
-            more = store.seek(conn, search, after, 0, budget, backwards)[1] if after is not None \
+            more = tx.resources.seek(search, after, 0, budget, backwards)[1] if after is not None \
                 else totals[index] > 0
             if more:
                 break
             continue
-        found, rest = store.seek(conn, search, after, room, budget - used, backwards)
-        kept, used = render(conn, search, [f.resource for f in found], page, used)
+        found, rest = tx.resources.seek(search, after, room, budget - used, backwards)
+        kept, used = render(tx, search, [f.resource for f in found], page, used)
         if kept:
             near = near or _position(search, found[0].key)
             far = _position(search, found[kept - 1].key)
@@ -192,7 +190,7 @@ def _read(conn: sqlite3.Connection, searches: Sequence[store.Search], totals: li
         return Page(total, page, here if more and not backwards else None)
     if not links:
         return Page(total, page, last=near if backwards else far)
-    behind = _any_behind(conn, searches, totals, near, backwards, budget)
+    behind = _any_behind(tx, searches, totals, near, backwards, budget)
     if backwards:
         return Page(total, page, next_position=_flip(near, backwards=False) if behind else None,
                     previous_position=_flip(far, backwards=True) if more else None, last=near)
@@ -200,19 +198,19 @@ def _read(conn: sqlite3.Connection, searches: Sequence[store.Search], totals: li
                 previous_position=_flip(near, backwards=True) if behind else None, last=far)
 
 
-def _any_behind(conn: sqlite3.Connection, searches: Sequence[store.Search], totals: list[int],
+def _any_behind(tx: Transaction, searches: Sequence[SearchQuery], totals: list[int],
                 near: cursors.Position, backwards: bool, budget: int) -> bool:
     """Whether any row lies on the other side of `near` from the reading direction."""
     names = [s.resource_type.name for s in searches]
     index = names.index(near.resource_type)
     assert near.rowid is not None
-    if store.seek(conn, searches[index], store.Key(near.rowid, near.value), 0, budget, not backwards)[1]:
+    if tx.resources.seek(searches[index], Key(near.rowid, near.value), 0, budget, not backwards)[1]:
         return True
     others = range(index + 1, len(searches)) if backwards else range(index)
     return any(totals[i] > 0 for i in others)
 
 
-def _position(search: store.Search, key: store.Key) -> cursors.Position:
+def _position(search: SearchQuery, key: Key) -> cursors.Position:
     return cursors.Position(search.resource_type.name, key.rowid, key.value)
 
 

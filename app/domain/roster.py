@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import base64
 import json
-import sqlite3
 from collections.abc import Sequence
 from typing import Any
 
@@ -21,12 +20,8 @@ from app.domain.holds import NO_HOLDS, HoldPolicy
 from app.domain.roles import RoleRules
 from app.protocol.folding import fold_case
 from app.protocol.schema_defs import USER_RESOURCE
-from app.storage import holds as holds_store
-from app.storage import resources as resources_store
-from app.storage import roster as store
-from app.storage.database import Database
-from app.storage.resources import Membership
-from app.storage.roster import Event, RosterEntry
+from app.storage.interface import Storage, Transaction
+from app.storage.records import Event, MemberQuery, Membership, RoleInputs, RosterEntry
 
 SYSTEM_ACTOR = "rollcall"
 _RULES_KEY = "role_rules"
@@ -36,7 +31,7 @@ LEFT_ROLE_GROUPS = "left-role-groups"
 GROUP_DELETED = "group-deleted"
 
 
-def settle(conn: sqlite3.Connection, rules: RoleRules, user_ids: Sequence[str], *, actor: str, now: str,
+def settle(tx: Transaction, rules: RoleRules, user_ids: Sequence[str], *, actor: str, now: str,
            reason: str = LEFT_ROLE_GROUPS, policy: HoldPolicy = NO_HOLDS,
            change: dict[str, Any] | None = None) -> list[Event]:
     """Bring the roster entries of `user_ids` in line with the data, and return the events it wrote.
@@ -47,9 +42,9 @@ def settle(conn: sqlite3.Connection, rules: RoleRules, user_ids: Sequence[str], 
     if not user_ids:
         return []
     user_ids = list(dict.fromkeys(user_ids))
-    inputs = store.role_inputs(conn, user_ids)
-    previous = store.entries(conn, user_ids)
-    held = holds_store.held_now(conn, user_ids)
+    inputs = tx.roster.role_inputs(user_ids)
+    previous = tx.roster.entries(user_ids)
+    held = tx.holds.held_now(user_ids)
     joined_or_changed: list[RosterEntry] = []
     departures: list[holds.Departure] = []
     demotions: list[holds.Departure] = []
@@ -64,7 +59,7 @@ def settle(conn: sqlite3.Connection, rules: RoleRules, user_ids: Sequence[str], 
         if kept is not None:
             if holds.still_follows(kept, role):
                 continue  # still held: the roster keeps them as they were
-            holds_store.settle_held(conn, kept.hold_id, [user_id], "released")
+            tx.holds.settle(kept.hold_id, [user_id], "released")
             released_from.add(kept.hold_id)
         if before is None and role is not None:
             assert facts is not None
@@ -91,15 +86,15 @@ def settle(conn: sqlite3.Connection, rules: RoleRules, user_ids: Sequence[str], 
                 admins_gained += role == "admin"
     change = change or {"type": "rules.changed"}
     if departures and policy.enabled:
-        window = holds_store.window_since(conn, policy.window_start(now))
+        window = tx.holds.window_since(policy.window_start(now))
         if policy.is_mass_removal(window.left_unapproved + len(departures), window.members_at_start):
-            events.append(holds.open_hold(conn, holds.MASS_REMOVAL, departures, actor=actor, now=now, change=change))
+            events.append(holds.open_hold(tx, holds.MASS_REMOVAL, departures, actor=actor, now=now, change=change))
             departures = []
     admin_losses = [d for d in (*departures, *demotions) if d.role == "admin"]
     if admin_losses and policy.enabled:
-        admins = holds_store.admins_not_held(conn)
+        admins = tx.holds.admins_not_held()
         if admins > 0 and admins - len(admin_losses) + admins_gained <= 0:
-            events.append(holds.open_hold(conn, holds.LAST_ADMIN, admin_losses, actor=actor, now=now, change=change))
+            events.append(holds.open_hold(tx, holds.LAST_ADMIN, admin_losses, actor=actor, now=now, change=change))
             departures = [d for d in departures if d.role != "admin"]
             demotions = []
     for demoted in demotions:
@@ -113,29 +108,29 @@ def settle(conn: sqlite3.Connection, rules: RoleRules, user_ids: Sequence[str], 
         events.append(Event("member.left", departed.user_id, data={
             "userId": departed.user_id, "userName": departed.user_name, "role": departed.role,
             "reason": departed.reason}))
-    events += holds.cancel_if_empty(conn, released_from, actor=actor, now=now)
-    store.put_entries(conn, joined_or_changed)
-    store.drop_entries(conn, [d.user_id for d in departures])
-    store.append_events(conn, events, now, actor)
+    events += holds.cancel_if_empty(tx, released_from, actor=actor, now=now)
+    tx.roster.put(joined_or_changed)
+    tx.roster.drop([d.user_id for d in departures])
+    tx.feed.append(events, now, actor)
     return events
 
 
-def _granting(rules: RoleRules, role: str, facts: store.RoleInputs) -> list[str]:
+def _granting(rules: RoleRules, role: str, facts: RoleInputs) -> list[str]:
     """The displayNames of the user's groups that grant `role` (none for a default role): recorded in the event, so
     that the roster at a past moment can say which groups gave each member their role then."""
     return sorted(name for name in facts.group_names if rules.role_of_group(name) == role)
 
 
-def reconcile_if_rules_changed(conn: sqlite3.Connection, rules: RoleRules, now: str,
+def reconcile_if_rules_changed(tx: Transaction, rules: RoleRules, now: str,
                                policy: HoldPolicy = NO_HOLDS) -> int:
     """After a restart with another --group-prefix or --default-role, re-derive everyone's role once (a prefix
     mistyped on restart would empty the roster: under `policy`, that is a mass removal, held like any other)."""
     fingerprint = rules.fingerprint()
-    if store.get_setting(conn, _RULES_KEY) == fingerprint:
+    if tx.settings.get(_RULES_KEY) == fingerprint:
         return 0
-    events = settle(conn, rules, store.all_user_ids(conn), actor=SYSTEM_ACTOR, now=now, policy=policy,
+    events = settle(tx, rules, tx.roster.all_user_ids(), actor=SYSTEM_ACTOR, now=now, policy=policy,
                     change={"type": "rules.changed", "rules": fingerprint})
-    store.put_setting(conn, _RULES_KEY, fingerprint)
+    tx.settings.put(_RULES_KEY, fingerprint)
     return len(events)
 
 
@@ -161,7 +156,7 @@ def decode_cursor(cursor: str) -> tuple[str, str]:
 class RosterReader:
     """Answers "who is a member, with which role, and why" from the database."""
 
-    def __init__(self, db: Database, rules: RoleRules) -> None:
+    def __init__(self, db: Storage, rules: RoleRules) -> None:
         self.db = db
         self.rules = rules
 
@@ -172,19 +167,19 @@ class RosterReader:
         `at` (stored format): the roster as it was then, replayed from the change feed; a moment not yet past is
         the live roster. `role`, `q` (contained in userName, displayName or an e-mail, without regard to case) and
         `after` (a cursor from an earlier page) narrow it; `limit` None means every member."""
-        query = store.MemberQuery(role, fold_case(q) if q else None, decode_cursor(after) if after else None,
+        query = MemberQuery(role, fold_case(q) if q else None, decode_cursor(after) if after else None,
                                   None if limit is None else limit + 1)
         live = at is None or at >= utc_now()
 
-        def read(conn: sqlite3.Connection) -> list[dict[str, Any]]:
+        def read(tx: Transaction) -> list[dict[str, Any]]:
             if live:
-                listed = store.members(conn, query)
-                groups = resources_store.groups_of(conn, [m["id"] for m in listed])
+                listed = tx.roster.members(query)
+                groups = tx.members.groups_of([m["id"] for m in listed])
                 for m in listed:
                     m["groups"] = self._granting(m["role"], groups[m["id"]])
             else:
                 assert at is not None
-                listed = store.members_at(conn, at, query)
+                listed = tx.roster.members_at(at, query)
                 for m in listed:
                     m["groups"] = m["recordedGroups"] or []
             return listed
@@ -198,13 +193,13 @@ class RosterReader:
     async def explain(self, user_id: str) -> dict[str, Any] | None:
         """One user, member or not: status, role, every group and what it grants, the last role change, and the
         hold that keeps them on the roster, if one does (even once the user is deleted)."""
-        def read(conn: sqlite3.Connection) -> dict[str, Any] | None:
-            user = resources_store.get(conn, USER_RESOURCE, user_id)
-            entry = store.entries(conn, [user_id]).get(user_id)
-            kept = holds_store.held_now(conn, [user_id]).get(user_id)
+        def read(tx: Transaction) -> dict[str, Any] | None:
+            user = tx.resources.get(USER_RESOURCE, user_id)
+            entry = tx.roster.entries([user_id]).get(user_id)
+            kept = tx.holds.held_now([user_id]).get(user_id)
             if user is None and kept is None:
                 return None
-            groups = resources_store.groups_of(conn, [user_id])[user_id]
+            groups = tx.members.groups_of([user_id])[user_id]
             active = user is not None and user.document.get("active") is not False
             role = entry.role if entry else None
             status = "held" if kept else "member" if role else "deactivated" if not active else "no-role"
@@ -219,10 +214,10 @@ class RosterReader:
                 "defaultRole": self.rules.default_role,
                 "groups": [{"id": g.group_id, "displayName": g.display, "grants": self.rules.role_of_group(g.display)}
                            for g in groups],
-                "lastChange": store.last_member_event(conn, user_id),
+                "lastChange": tx.feed.last_member_event(user_id),
             }
             if kept is not None:
-                hold = holds_store.get_hold(conn, kept.hold_id)
+                hold = tx.holds.get(kept.hold_id)
                 assert hold is not None
                 explained["hold"] = {"id": hold.id, "cause": hold.cause, "opened": hold.opened, "token": hold.actor,
                                      "change": hold.change, "reason": kept.reason, "becomes": kept.becomes}
@@ -231,7 +226,7 @@ class RosterReader:
         return await self.db.read(read)
 
     async def events(self, after: int = 0, limit: int = 100) -> list[dict[str, Any]]:
-        return await self.db.read(lambda conn: store.events_after(conn, after, limit))
+        return await self.db.read(lambda tx: tx.feed.after(after, limit))
 
     def _granting(self, role: str, groups: list[Membership]) -> list[str]:
         return [g.display for g in groups if self.rules.role_of_group(g.display) == role]

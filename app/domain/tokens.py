@@ -8,15 +8,15 @@ import hmac
 import logging
 import re
 import secrets
-import sqlite3
 import time
-from collections.abc import Sequence
+from collections.abc import Hashable, Sequence
 from dataclasses import dataclass
 
 from app.domain import scopes as scope_names
 from app.domain.clock import utc_in, utc_now
-from app.storage import tokens as token_store
-from app.storage.database import Database
+from app.storage.errors import TokenNameTaken
+from app.storage.interface import Storage, Transaction
+from app.storage.records import LiveHash, TokenRecord
 
 log = logging.getLogger("rollcall.tokens")
 
@@ -51,16 +51,16 @@ class Identity:
     scopes: tuple[str, ...]
 
 
-async def create_token(db: Database, name: str, scopes: Sequence[str] = scope_names.DEFAULT_SCOPES,
+async def create_token(db: Storage, name: str, scopes: Sequence[str] = scope_names.DEFAULT_SCOPES,
                        expires_in: int | None = None) -> str:
     """Mint a token called `name` and return it; this is the only time it exists in clear."""
     check_name(name)
     token = new_token()
     expires = utc_in(expires_in) if expires_in is not None else None
     try:
-        await db.write(lambda conn: token_store.insert(conn, name, hash_token(token), utc_now(),
-                                                       scope_names.encode(scopes), expires))
-    except token_store.TokenNameTaken:
+        await db.write(lambda tx: tx.tokens.insert(name, hash_token(token), utc_now(), scope_names.encode(scopes),
+                                                   expires))
+    except TokenNameTaken:
         raise TokenError(f"A token named {name!r} already exists; pick another name.") from None
     return token
 
@@ -69,17 +69,17 @@ def new_token() -> str:
     return TOKEN_PREFIX + secrets.token_urlsafe(32)
 
 
-async def rotate_token(db: Database, name: str, grace: int) -> str:
+async def rotate_token(db: Storage, name: str, grace: int) -> str:
     """A new value for the live token `name`, same scopes and expiry; the old value works `grace` seconds more."""
     token = new_token()
-    if not await db.write(lambda conn: token_store.rotate(conn, name, hash_token(token), utc_now(), utc_in(grace))):
+    if not await db.write(lambda tx: tx.tokens.rotate(name, hash_token(token), utc_now(), utc_in(grace))):
         raise TokenError(f"No live token is named {name!r}; see `rollcall token list`.")
     return token
 
 
 class Authenticator:
-    """Checks bearer tokens, remembering the ones seen valid for as long as SQLite's data_version says
-    no other connection has committed since.
+    """Checks bearer tokens, remembering the ones seen valid for as long as the storage's change stamp says
+    nothing has been committed since (Transaction.change_stamp; SQLite: PRAGMA data_version, on one connection).
 
     A revocation (by `rollcall token revoke`, another process, or any other write) is such a commit, so it
     takes effect on the very next request; meanwhile a request costs a PRAGMA instead of a query. An expiry
@@ -89,10 +89,10 @@ class Authenticator:
     When a token was last used is remembered here and written at most once a minute per token, in the
     background: a request never waits for it, and a busy token costs one small write a minute, not one each."""
 
-    def __init__(self, db: Database) -> None:
+    def __init__(self, db: Storage) -> None:
         self.db = db
-        self._version: int | None = None
-        self._known: dict[str, token_store.LiveHash] = {}
+        self._stamp: Hashable = None
+        self._known: dict[str, LiveHash] = {}
         self._written: dict[str, float] = {}  # token name -> monotonic time its last use was last written
         self._writes: set[asyncio.Task[None]] = set()
 
@@ -102,7 +102,7 @@ class Authenticator:
             return None
         presented_hash = hash_token(presented)
         now = utc_now()
-        found = await self.db.lookup(lambda conn: self._check(conn, presented_hash, now))
+        found = await self.db.lookup(lambda tx: self._check(tx, presented_hash, now))
         # The lookup matched on the hash already; compare again in constant time so no code path
         # depends on how much of a guess was right.
         if found is None or not hmac.compare_digest(found.stored_hash, presented_hash):
@@ -112,14 +112,14 @@ class Authenticator:
         self._note_use(found.name, now)
         return Identity(found.name, scope_names.decode(found.scopes))
 
-    def _check(self, conn: sqlite3.Connection, presented_hash: str, now: str) -> token_store.LiveHash | None:
-        version = conn.execute("PRAGMA data_version").fetchone()[0]
-        if version != self._version:
-            self._version, self._known = version, {}
+    def _check(self, tx: Transaction, presented_hash: str, now: str) -> LiveHash | None:
+        stamp = tx.change_stamp()
+        if stamp != self._stamp:
+            self._stamp, self._known = stamp, {}
         known = self._known.get(presented_hash)
         if known is not None:
             return known
-        found = token_store.find_live_hash(conn, presented_hash, now)
+        found = tx.tokens.find_live_hash(presented_hash, now)
         if found is not None:
             self._known[presented_hash] = found
         return found
@@ -136,7 +136,7 @@ class Authenticator:
 
     async def _write_use(self, name: str, now: str) -> None:
         try:
-            await self.db.write(lambda conn: token_store.record_use(conn, {name: now}))
+            await self.db.write(lambda tx: tx.tokens.record_use({name: now}))
         except Exception:  # a bookkeeping write that fails must not fail anything else; the next one retries
             self._written.pop(name, None)
             log.warning("could not record when token %r was last used", name, exc_info=True)
@@ -147,14 +147,14 @@ class Authenticator:
             await asyncio.gather(*self._writes, return_exceptions=True)
 
 
-async def list_tokens(db: Database) -> list[token_store.TokenRecord]:
-    return await db.read(token_store.list_all)
+async def list_tokens(db: Storage) -> list[TokenRecord]:
+    return await db.read(lambda tx: tx.tokens.list_all())
 
 
-async def has_live_token(db: Database) -> bool:
-    return await db.read(lambda conn: token_store.count_live(conn, utc_now())) > 0
+async def has_live_token(db: Storage) -> bool:
+    return await db.read(lambda tx: tx.tokens.count_live(utc_now())) > 0
 
 
-async def revoke_token(db: Database, name: str) -> None:
-    if not await db.write(lambda conn: token_store.revoke(conn, name, utc_now())):
+async def revoke_token(db: Storage, name: str) -> None:
+    if not await db.write(lambda tx: tx.tokens.revoke(name, utc_now())):
         raise TokenError(f"No live token is named {name!r}; see `rollcall token list`.")

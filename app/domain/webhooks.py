@@ -8,10 +8,11 @@ seq of the last event it has been handed) instead of a copy of each event per en
 cursor only moves after a 2xx is in, so a crash at any point re-sends at most the event in flight, and loses none:
 at least once, in seq order), and simpler: no fan-out on the write path of a SCIM request, nothing to write when
 an endpoint is added or removed, and `redeliver --from SEQ` is moving the cursor back. The body of a delivery is
-rendered from the event row by the same code that renders /api/events (storage.roster.events_after).
+rendered from the event row by the same code that renders /api/events (Transaction.feed.after).
 
-This module has no I/O of its own: what an endpoint is (URL and pattern checks, the secret), how a delivery is
-signed, and the retry schedule. The worker that sends them is app/web/webhook_delivery.py.
+This module says what an endpoint is (URL and pattern checks, the secret), how a delivery is signed, and the retry
+schedule, and reads and writes endpoints and their outbox through the storage interface. The worker that sends the
+deliveries is app/web/webhook_delivery.py.
 """
 
 from __future__ import annotations
@@ -28,8 +29,8 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from app.domain.clock import utc_now
-from app.storage import webhooks as store
-from app.storage.database import Database
+from app.storage.interface import Storage, Transaction
+from app.storage.records import Attempt, Endpoint
 
 SECRET_PREFIX = "whsec_"
 SECRET_BYTES = 24  # Standard Webhooks: 24 to 64 random bytes
@@ -152,7 +153,7 @@ class RetryPolicy:
 
 # -- administration, for the CLI and /api/webhooks alike ----------------------------------------------------------
 
-def describe(endpoint: store.Endpoint, last: store.Attempt | None) -> dict[str, Any]:
+def describe(endpoint: Endpoint, last: Attempt | None) -> dict[str, Any]:
     """An endpoint as `webhook list` and GET /api/webhooks show it: never its secret."""
     return {
         "id": endpoint.id, "url": endpoint.url, "events": endpoint.patterns, "description": endpoint.description,
@@ -163,67 +164,99 @@ def describe(endpoint: store.Endpoint, last: store.Attempt | None) -> dict[str, 
     }
 
 
-def describe_attempt(attempt: store.Attempt) -> dict[str, Any]:
+def describe_attempt(attempt: Attempt) -> dict[str, Any]:
     return {"seq": attempt.seq, "webhookId": message_id(attempt.seq), "at": attempt.at, "status": attempt.status,
             "latencyMs": attempt.latency_ms, "error": attempt.error}
 
 
-async def add(db: Database, url: str, patterns: list[str] | None = None, description: str | None = None
+async def add(db: Storage, url: str, patterns: list[str] | None = None, description: str | None = None
               ) -> tuple[dict[str, Any], str]:
     """Register an endpoint; returns it and its secret, which is shown this once."""
     url, patterns, description = check_url(url), check_patterns(patterns), check_description(description)
     secret = new_secret()
 
-    def write(conn: Any) -> dict[str, Any]:
-        webhook_id = store.insert(conn, url, patterns, description, secret, utc_now())
-        endpoint = store.get(conn, webhook_id)
+    def write(tx: Transaction) -> dict[str, Any]:
+        webhook_id = tx.webhooks.insert(url, patterns, description, secret, utc_now())
+        endpoint = tx.webhooks.get(webhook_id)
         assert endpoint is not None
         return describe(endpoint, None)
 
     return await db.write(write), secret
 
 
-async def listing(db: Database) -> list[dict[str, Any]]:
-    def read(conn: Any) -> list[dict[str, Any]]:
-        last = store.last_attempts(conn)
-        return [describe(endpoint, last.get(endpoint.id)) for endpoint in store.all_endpoints(conn)]
+async def listing(db: Storage) -> list[dict[str, Any]]:
+    def read(tx: Transaction) -> list[dict[str, Any]]:
+        last = tx.webhooks.last_attempts()
+        return [describe(endpoint, last.get(endpoint.id)) for endpoint in tx.webhooks.all()]
     return await db.read(read)
 
 
-async def one(db: Database, webhook_id: int) -> dict[str, Any]:
-    def read(conn: Any) -> dict[str, Any]:
-        endpoint = store.get(conn, webhook_id)
+async def one(db: Storage, webhook_id: int) -> dict[str, Any]:
+    def read(tx: Transaction) -> dict[str, Any]:
+        endpoint = tx.webhooks.get(webhook_id)
         if endpoint is None:
             raise WebhookNotFound(webhook_id)
-        return describe(endpoint, store.last_attempts(conn).get(webhook_id))
+        return describe(endpoint, tx.webhooks.last_attempts().get(webhook_id))
     return await db.read(read)
 
 
-async def remove(db: Database, webhook_id: int) -> None:
-    if not await db.write(lambda conn: store.delete(conn, webhook_id)):
+async def remove(db: Storage, webhook_id: int) -> None:
+    if not await db.write(lambda tx: tx.webhooks.delete(webhook_id)):
         raise WebhookNotFound(webhook_id)
 
 
-async def deliveries(db: Database, webhook_id: int, limit: int = 50) -> list[dict[str, Any]]:
-    def read(conn: Any) -> list[dict[str, Any]]:
-        if store.get(conn, webhook_id) is None:
+async def deliveries(db: Storage, webhook_id: int, limit: int = 50) -> list[dict[str, Any]]:
+    def read(tx: Transaction) -> list[dict[str, Any]]:
+        if tx.webhooks.get(webhook_id) is None:
             raise WebhookNotFound(webhook_id)
-        return [describe_attempt(a) for a in store.deliveries(conn, webhook_id, limit)]
+        return [describe_attempt(a) for a in tx.webhooks.deliveries(webhook_id, limit)]
     return await db.read(read)
 
 
-async def redeliver(db: Database, webhook_id: int, from_seq: int) -> dict[str, Any]:
+async def redeliver(db: Storage, webhook_id: int, from_seq: int) -> dict[str, Any]:
     """Send every matching event from `from_seq` on again, in order, and make a `failing` endpoint active."""
     if not isinstance(from_seq, int) or isinstance(from_seq, bool) or not 1 <= from_seq < 2**63:
         raise WebhookError("from must be an event seq, a whole number of at least 1 (see `rollcall events`).")
-    if not await db.write(lambda conn: store.rewind(conn, webhook_id, from_seq)):
+    if not await db.write(lambda tx: tx.webhooks.rewind(webhook_id, from_seq)):
         raise WebhookNotFound(webhook_id)
     return await one(db, webhook_id)
 
 
-async def rotate_secret(db: Database, webhook_id: int) -> tuple[dict[str, Any], str]:
+async def rotate_secret(db: Storage, webhook_id: int) -> tuple[dict[str, Any], str]:
     """A new secret for the endpoint, used from the next attempt on; the old one stops signing at once."""
     secret = new_secret()
-    if not await db.write(lambda conn: store.set_secret(conn, webhook_id, secret)):
+    if not await db.write(lambda tx: tx.webhooks.set_secret(webhook_id, secret)):
         raise WebhookNotFound(webhook_id)
     return await one(db, webhook_id), secret
+
+
+# -- the outbox, for the delivery worker (app/web/webhook_delivery.py) ---------------------------------
+
+async def survey(db: Storage) -> tuple[set[int], tuple[int, int]]:
+    """The endpoints' ids, and what changes when there is something new for one of them: the newest event's seq
+    and the sum of the endpoints' revisions (bumped by redeliver and rotate-secret)."""
+    def read(tx: Transaction) -> tuple[set[int], tuple[int, int]]:
+        return set(tx.webhooks.ids()), (tx.feed.last_seq(), tx.webhooks.revisions())
+
+    return await db.read(read)
+
+
+async def endpoint(db: Storage, webhook_id: int) -> Endpoint | None:
+    return await db.read(lambda tx: tx.webhooks.get(webhook_id))
+
+
+async def pending_events(db: Storage, endpoint: Endpoint, limit: int) -> list[dict[str, Any]]:
+    """The next `limit` events past the endpoint's cursor, whether it subscribes to them or not."""
+    return await db.read(lambda tx: tx.feed.after(endpoint.cursor, limit))
+
+
+async def skip_to(db: Storage, endpoint: Endpoint, seq: int) -> None:
+    """Move the cursor past events the endpoint does not subscribe to, unless an admin changed it meanwhile."""
+    await db.write(lambda tx: tx.webhooks.skip_to(endpoint.id, endpoint.revision, seq))
+
+
+async def record_attempt(db: Storage, endpoint: Endpoint, attempt: Attempt, *, delivered: bool,
+                         retry_at: float | None, failing_since: float | None, failing: bool) -> None:
+    """Log an attempt and move the endpoint on: past the event when delivered, to its next retry when not."""
+    await db.write(lambda tx: tx.webhooks.record(endpoint.id, endpoint.revision, attempt, delivered=delivered,
+                                                 retry_at=retry_at, failing_since=failing_since, failing=failing))

@@ -87,3 +87,14 @@ class _NoLock:
 
     def release(self) -> None:
         return None
+
+
+def runtime_report() -> list[str]:
+    """What `rollcall check` says about the engines this build has, and whether their schema files are there;
+    DatabaseError when one is missing."""
+    import sqlite3
+
+    from app.storage.sqlite.migrations import schema_sql
+
+    schema_sql()
+    return [f"sqlite {sqlite3.sqlite_version}"]

@@ -13,7 +13,7 @@ from app.domain.directory import Directory
 from app.domain.holds import Holds
 from app.domain.roster import RosterReader, reconcile_if_rules_changed
 from app.domain.tokens import Authenticator
-from app.storage.database import Database
+from app.storage.factory import open_storage
 from app.web.access_log import AccessLog
 from app.web.answer_budget import PAGES_IN_FLIGHT, AnswerBudget, answer_budget_middlewares
 from app.web.keys import ACCESS_LOG, AUTHENTICATOR, DATABASE, DIRECTORY, HOLDS, METRICS, ROSTER, SETTINGS
@@ -26,10 +26,10 @@ from app.web.webhook_delivery import webhook_worker
 
 async def _database(app: web.Application) -> AsyncIterator[None]:
     settings = app[SETTINGS]
-    db = Database(settings.db_path, synchronous=settings.synchronous)
+    db = open_storage(settings.db_path, synchronous=settings.synchronous)
     await db.open()
     policy = settings.hold_policy
-    await db.write(lambda conn: reconcile_if_rules_changed(conn, settings.rules, utc_now(), policy))
+    await db.write(lambda tx: reconcile_if_rules_changed(tx, settings.rules, utc_now(), policy))
     app[DATABASE] = db
     app[DIRECTORY] = Directory(db, settings.rules, settings.limits, policy)
     app[ROSTER] = RosterReader(db, settings.rules)

@@ -7,12 +7,12 @@ from app.domain.directory import Directory
 from app.domain.holds import Holds
 from app.domain.roster import RosterReader
 from app.domain.tokens import Authenticator
-from app.storage.database import Database
+from app.storage.interface import Storage
 from app.web.access_log import AccessLog
 from app.web.metrics import Metrics
 
 SETTINGS = web.AppKey("settings", Settings)
-DATABASE = web.AppKey("database", Database)
+DATABASE = web.AppKey("database", Storage)  # type: ignore[type-abstract]
 DIRECTORY = web.AppKey("directory", Directory)
 ROSTER = web.AppKey("roster", RosterReader)
 HOLDS = web.AppKey("holds", Holds)

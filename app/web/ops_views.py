@@ -5,7 +5,7 @@ from __future__ import annotations
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-from app.storage.database import SCHEMA_VERSION
+from app.storage.schema_version import SCHEMA_VERSION
 from app.web.http import json_response
 from app.web.keys import DATABASE, METRICS
 
@@ -18,7 +18,7 @@ async def healthz(request: web.Request) -> web.Response:
 async def readyz(request: web.Request) -> web.Response:
     """The database answers and its schema is the one this rollcall expects."""
     try:
-        version = await request.app[DATABASE].current_schema_version()
+        version = await request.app[DATABASE].schema_version()
     except Exception as error:  # any failure here means "not ready", which is the answer
         return json_response({"status": "unavailable", "detail": type(error).__name__}, "application/json", 503)
     if version != SCHEMA_VERSION:

@@ -10,7 +10,7 @@ from aiohttp import web
 from app.domain import scopes, tokens
 from app.domain.clock import parse_duration
 from app.protocol import errors
-from app.storage.tokens import TokenRecord
+from app.storage.records import TokenRecord
 from app.web.http import json_response, read_json
 from app.web.keys import DATABASE
 

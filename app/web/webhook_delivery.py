@@ -14,7 +14,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import sqlite3
 import time
 from collections.abc import AsyncIterator
 from typing import Any
@@ -24,9 +23,8 @@ from aiohttp import web
 
 from app.domain import webhooks
 from app.domain.clock import utc_now
-from app.storage import roster as roster_store
-from app.storage import webhooks as store
-from app.storage.database import Database
+from app.storage.interface import Storage
+from app.storage.records import Attempt, Endpoint
 from app.web.keys import DATABASE, SETTINGS
 
 log = logging.getLogger("rollcall.webhooks")
@@ -41,7 +39,7 @@ _USER_AGENT = "rollcall-webhooks"
 
 
 class Worker:
-    def __init__(self, db: Database, session: aiohttp.ClientSession, policy: webhooks.RetryPolicy,
+    def __init__(self, db: Storage, session: aiohttp.ClientSession, policy: webhooks.RetryPolicy,
                  poll_interval: float = POLL_INTERVAL) -> None:
         self.db = db
         self.session = session
@@ -57,7 +55,7 @@ class Worker:
         try:
             while True:
                 try:
-                    present, news = await self.db.read(_survey)
+                    present, news = await webhooks.survey(self.db)
                 except Exception:
                     log.exception("could not read the webhook endpoints; trying again")
                     present, news = set(self.tasks), seen
@@ -100,7 +98,7 @@ class Worker:
     async def _turn(self, webhook_id: int) -> float | None:
         """Deliver the next matching event, if one is due; the seconds to wait before the next turn (None: the
         endpoint is gone)."""
-        endpoint = await self.db.read(lambda conn: store.get(conn, webhook_id))
+        endpoint = await webhooks.endpoint(self.db, webhook_id)
         if endpoint is None:
             return None
         if endpoint.state == "failing":
@@ -108,18 +106,17 @@ class Worker:
         if endpoint.retry_at is not None and endpoint.retry_at > time.time():
             # A redeliver or removal wakes the task: it need not wait out an hour's backoff.
             return min(IDLE_RECHECK, endpoint.retry_at - time.time())
-        events = await self.db.read(lambda conn: roster_store.events_after(conn, endpoint.cursor, EVENT_BATCH))
+        events = await webhooks.pending_events(self.db, endpoint, EVENT_BATCH)
         due = next((e for e in events if webhooks.matches(endpoint.patterns, e["type"])), None)
         if due is None:
             if events:
-                await self.db.write(lambda conn: store.skip_to(conn, webhook_id, endpoint.revision,
-                                                               events[-1]["seq"]))
+                await webhooks.skip_to(self.db, endpoint, events[-1]["seq"])
                 return 0
             return IDLE_RECHECK
         await self._deliver(endpoint, due)
         return 0
 
-    async def _deliver(self, endpoint: store.Endpoint, event: dict[str, Any]) -> None:
+    async def _deliver(self, endpoint: Endpoint, event: dict[str, Any]) -> None:
         seq = int(event["seq"])
         body = webhooks.payload(event)
         headers = webhooks.signed_headers(endpoint.secret, seq, body, int(time.time()))
@@ -136,7 +133,7 @@ class Worker:
         delivered = status is not None and 200 <= status < 300
         if status is not None and not delivered:
             error = f"answered {status}" + (" (redirects are not followed)" if 300 <= status < 400 else "")
-        attempt = store.Attempt(seq, utc_now(), status, latency_ms, error)
+        attempt = Attempt(seq, utc_now(), status, latency_ms, error)
         now = time.time()
         failing_since = None if delivered else (endpoint.failing_since or now)
         failing = not delivered and now - (failing_since or now) >= self.policy.retry_for
@@ -146,15 +143,8 @@ class Worker:
             log.warning("webhook %d: delivery of event %d failed (%s); %s", endpoint.id, seq, error,
                         "marked failing: `rollcall webhook redeliver` resumes it" if failing
                         else f"retrying in {backoff:.1f} s")
-        await self.db.write(lambda conn: store.record(conn, endpoint.id, endpoint.revision, attempt,
-                                                      delivered=delivered, retry_at=retry_at,
-                                                      failing_since=failing_since, failing=failing))
-
-
-def _survey(conn: sqlite3.Connection) -> tuple[set[int], tuple[int, int]]:
-    """The endpoints' ids, and what changes when there is something new for one of them: the newest event's seq
-    and the sum of the endpoints' revisions (bumped by redeliver and rotate-secret)."""
-    return set(store.ids(conn)), (store.last_seq(conn), store.revisions(conn))
+        await webhooks.record_attempt(self.db, endpoint, attempt, delivered=delivered, retry_at=retry_at,
+                                      failing_since=failing_since, failing=failing)
 
 
 def _describe(failure: BaseException) -> str:

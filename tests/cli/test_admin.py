@@ -11,7 +11,10 @@ from pathlib import Path
 import httpx2
 import pytest
 
-from app.storage.database import SCHEMA_VERSION, Database, backup, migrate
+from app.storage.factory import open_storage
+from app.storage.schema_version import SCHEMA_VERSION
+from app.storage.sqlite.backup import backup
+from app.storage.sqlite.migrations import migrate
 from tests.conftest import REPO, serve_process
 
 
@@ -52,7 +55,7 @@ def test_backup_refuses_to_overwrite(tmp_path: Path) -> None:
 
 
 async def _create(path: Path) -> None:
-    db = Database(path)
+    db = open_storage(path)
     await db.open()
     await db.close()
 

@@ -17,14 +17,17 @@ from pathlib import Path
 import httpx2
 import pytest
 
-from app.storage.database import SCHEMA_VERSION, Database, DatabaseLock, backup
+from app.storage.factory import open_storage
+from app.storage.schema_version import SCHEMA_VERSION
+from app.storage.sqlite.backup import backup
+from app.storage.sqlite.lock import DatabaseLock
 from tests.conftest import REPO, serve_process
 
 PRIVATE = 0o600
 # The real `rollcall` command line, as a release with one more schema step would ship it.
 NEWER_ROLLCALL = """
 import sys
-from app.storage import database
+from app.storage.sqlite import migrations as database
 database.MIGRATIONS = (*database.MIGRATIONS, (database.SCHEMA_VERSION + 1, "CREATE TABLE extra (x TEXT);"))
 database.SCHEMA_VERSION += 1
 from app.cli import main
@@ -87,10 +90,10 @@ def test_the_storage_layer_creates_private_files_when_used_as_a_library(tmp_path
     lock.acquire()
     try:
         async def use() -> None:
-            db = Database(path)
+            db = open_storage(path)
             await db.open()
             try:
-                await db.write(lambda conn: conn.execute("INSERT INTO settings VALUES ('k', 'v')"))
+                await db.write(lambda tx: tx.connection.execute("INSERT INTO settings VALUES ('k', 'v')"))
                 files = [path, Path(f"{path}-wal"), Path(f"{path}-shm"), lock.path]
                 assert {f.name: oct(mode(f)) for f in files} == {f.name: oct(PRIVATE) for f in files}
             finally:

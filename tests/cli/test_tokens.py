@@ -12,7 +12,10 @@ from typing import Any
 
 from app.config import Settings
 from app.domain.tokens import LAST_USED_EVERY_S, revoke_token, rotate_token
-from app.storage.database import SCHEMA_VERSION, Database, migrate
+from app.storage.factory import open_storage
+from app.storage.interface import Storage, Transaction
+from app.storage.schema_version import SCHEMA_VERSION
+from app.storage.sqlite.migrations import migrate
 from app.web.keys import DATABASE
 from tests.conftest import REPO, Scim, free_port, mint_token
 
@@ -70,7 +73,7 @@ async def test_an_expired_token_is_refused_like_a_revoked_one(scim: Scim, settin
 async def test_rotate_keeps_the_old_value_for_the_grace_period_only(scim: Scim, settings: Settings,
                                                                     tmp_path: Path) -> None:
     old = await mint_token(settings.db_path, "idp", ("scim",))
-    db = Database(settings.db_path)
+    db = open_storage(settings.db_path)
     await db.open()
     try:
         new = await rotate_token(db, "idp", 1)
@@ -102,7 +105,7 @@ def test_rotate_on_the_command_line(tmp_path: Path) -> None:
 
 async def test_a_revoked_rotated_token_loses_both_values(scim: Scim, settings: Settings) -> None:
     old = await mint_token(settings.db_path, "idp")
-    db = Database(settings.db_path)
+    db = open_storage(settings.db_path)
     await db.open()
     try:
         new = await rotate_token(db, "idp", 3600)
@@ -114,12 +117,12 @@ async def test_a_revoked_rotated_token_loses_both_values(scim: Scim, settings: S
 
 
 async def test_last_use_is_recorded_without_a_write_per_request(scim: Scim) -> None:
-    db: Database = scim.client.server.app[DATABASE]
+    db: Storage = scim.client.server.app[DATABASE]
     assert (await scim.get("/Users")).status == 200
-    await db.write(lambda conn: None)  # the background write of the first use has committed before this one
+    await db.write(lambda tx: None)  # the background write of the first use has committed before this one
 
-    def last_used(conn: sqlite3.Connection) -> Any:
-        return conn.execute("SELECT last_used FROM tokens WHERE name = 'tests'").fetchone()[0]
+    def last_used(tx: Transaction) -> Any:
+        return tx.connection.execute("SELECT last_used FROM tokens WHERE name = 'tests'").fetchone()[0]
 
     first = await db.read(last_used)
     assert first is not None
@@ -143,7 +146,7 @@ def test_a_version_1_database_keeps_its_tokens_with_scim_and_roster(tmp_path: Pa
         conn.close()
 
     async def upgrade() -> None:
-        db = Database(path)
+        db = open_storage(path)
         await db.open()
         await db.close()
 

@@ -8,7 +8,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-from app.storage.database import SCHEMA_VERSION, migrate
+from app.storage.schema_version import SCHEMA_VERSION
+from app.storage.sqlite.migrations import migrate
 from tests.conftest import REPO
 
 

@@ -4,38 +4,39 @@ was learnt about the data is never used once a write has committed."""
 from __future__ import annotations
 
 import re
-import sqlite3
 
 import orjson
 
 from app.domain import paging
+from app.protocol.resolved import SearchQuery
 from app.protocol.schema_defs import USER_RESOURCE
-from app.storage import resources as store
-from app.storage.database import Database
+from app.storage.interface import Storage, Transaction
+from app.storage.records import StoredResource
 
 BUDGET = 1 << 20
-SEARCHES = [store.Search(USER_RESOURCE, "1", ())]
+SEARCHES = [SearchQuery(USER_RESOURCE)]
 
 
-def render(conn: sqlite3.Connection, search: store.Search, found: list[store.StoredResource],
+def render(tx: Transaction, search: SearchQuery, found: list[StoredResource],
            page: list[orjson.Fragment], used: int) -> tuple[int, int]:
     page.extend(orjson.Fragment(orjson.dumps(r.id)) for r in found)
     return len(found), used
 
 
-def seeded(conn: sqlite3.Connection) -> None:
+def seeded(tx: Transaction) -> None:
     for i in range(30):
-        store.insert(conn, USER_RESOURCE, f"id{i:02d}", {"userName": f"u{i:02d}"}, "2026-01-01T00:00:00.000000Z")
+        tx.resources.insert(USER_RESOURCE, f"id{i:02d}", {"userName": f"u{i:02d}"}, "2026-01-01T00:00:00.000000Z")
 
 
-async def page_and_statements(database: Database, hints: paging.PageHints, start_index: int
+async def page_and_statements(database: Storage, hints: paging.PageHints, start_index: int
                               ) -> tuple[list[str], list[str]]:
-    def read(conn: sqlite3.Connection) -> tuple[list[str], list[str]]:
+    def read(tx: Transaction) -> tuple[list[str], list[str]]:
+        conn = tx.connection  # type: ignore[attr-defined]
         statements: list[str] = []
         generation = hints.generation()
         conn.set_trace_callback(statements.append)
         try:
-            page = paging.index_page(conn, hints, generation, SEARCHES, start_index, 10, BUDGET, render)
+            page = paging.index_page(tx, hints, generation, SEARCHES, start_index, 10, BUDGET, render)
         finally:
             conn.set_trace_callback(None)
         return orjson.loads(orjson.dumps(page.resources)), statements
@@ -43,7 +44,7 @@ async def page_and_statements(database: Database, hints: paging.PageHints, start
     return await database.read(read)
 
 
-async def test_the_page_after_a_page_seeks_and_counts_nothing(database: Database) -> None:
+async def test_the_page_after_a_page_seeks_and_counts_nothing(database: Storage) -> None:
     await database.write(seeded)
     hints = paging.PageHints(database)
     first, counted = await page_and_statements(database, hints, 1)
@@ -55,24 +56,24 @@ async def test_the_page_after_a_page_seeks_and_counts_nothing(database: Database
     assert any(re.search(r"r\.rowid > 10\b", s) for s in statements), statements  # after the 10th row
 
 
-async def test_a_write_makes_every_hint_stale(database: Database) -> None:
+async def test_a_write_makes_every_hint_stale(database: Storage) -> None:
     await database.write(seeded)
     hints = paging.PageHints(database)
     await page_and_statements(database, hints, 1)
-    await database.write(lambda conn: store.delete(conn, USER_RESOURCE, "id00"))
+    await database.write(lambda tx: tx.resources.delete(USER_RESOURCE, "id00"))
     assert database.generation % 2 == 0
     second, statements = await page_and_statements(database, hints, 11)
     assert second == [f"id{i:02d}" for i in range(11, 21)]  # id00 is gone: everyone moved up one
     assert any("OFFSET" in s for s in statements) and any("count(*)" in s for s in statements)
 
 
-async def test_nothing_is_trusted_while_a_commit_is_under_way(database: Database) -> None:
+async def test_nothing_is_trusted_while_a_commit_is_under_way(database: Storage) -> None:
     hints = paging.PageHints(database)
     hints.put(hints.generation(), "key", "value")
     assert hints.get(hints.generation(), "key") == "value"
-    database.generation += 1  # what Database._commit_pending does before it commits
+    database._generation += 1  # type: ignore[attr-defined]  # what SqliteStorage does before it commits
     try:
         assert hints.generation() is None
         assert hints.get(hints.generation(), "key") is None
     finally:
-        database.generation -= 1
+        database._generation -= 1  # type: ignore[attr-defined]

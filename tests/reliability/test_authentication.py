@@ -17,7 +17,7 @@ from aiohttp import web
 
 from app.config import Settings
 from app.domain.tokens import create_token, hash_token, revoke_token
-from app.storage.database import Database
+from app.storage.factory import open_storage
 from app.web import route_paths
 from app.web.app import init_app
 from tests.conftest import GROUP_SCHEMA, PATCH_OP, USER_SCHEMA, Scim, mint_token
@@ -69,7 +69,7 @@ async def app_with_every_route(aiohttp_client: Any, settings: Settings, token: s
 
 
 async def _revoked_token(db_path: str) -> str:
-    db = Database(db_path)
+    db = open_storage(db_path)
     await db.open()
     try:
         revoked = await create_token(db, "revoked")
@@ -251,7 +251,7 @@ async def test_a_revoked_token_stops_working_at_once_without_a_restart(served_da
                 return response.status
 
         assert await status_with(doomed) == 200  # created while the server runs: works at once too
-        db = Database(str(served.db_path))
+        db = open_storage(str(served.db_path))
         await db.open()
         try:
             await revoke_token(db, "doomed")

@@ -30,7 +30,7 @@ from typing import Any
 import aiohttp
 import pytest
 
-from app.storage.database import SCHEMA_VERSION
+from app.storage.schema_version import SCHEMA_VERSION
 from tests.conftest import GROUP_SCHEMA, PATCH_OP, REPO, USER_SCHEMA, assert_invariant
 from tests.reliability.conftest import (
     ServedDatabase,
@@ -328,7 +328,7 @@ CREATE INDEX users_nick ON users (nick);
 # The real upgrade path (upgrade(): back up, then migrate()), as a release one schema version newer would run it.
 NEWER_ROLLCALL_UPGRADES = """
 import asyncio, sys
-from app.storage import database
+from app.storage.sqlite import migrations as database
 database.MIGRATIONS = (*database.MIGRATIONS, (database.SCHEMA_VERSION + 1, sys.argv[2]))
 database.SCHEMA_VERSION += 1
 print(asyncio.run(database.upgrade(sys.argv[1])), flush=True)
@@ -341,19 +341,19 @@ KILL_AT_WAL_BYTES = 3 * 1024 * 1024
 async def _fill(db_path: str) -> None:
     from app.domain.directory import new_id
     from app.protocol.schema_defs import USER_RESOURCE
-    from app.storage import resources
-    from app.storage.database import Database
+    from app.storage.factory import open_storage
+    from app.storage.interface import Transaction
 
     padding = "x" * 600
 
-    def insert_all(conn: sqlite3.Connection) -> None:
+    def insert_all(tx: Transaction) -> None:
         for n in range(MIGRATION_USERS):
             document = {"schemas": [USER_SCHEMA], "userName": f"user{n}@acme.com", "title": f"t{n}",
                         "displayName": f"User {n}", "emails": [{"value": f"user{n}@acme.com", "primary": True}],
                         "addresses": [{"streetAddress": padding}]}
-            resources.insert(conn, USER_RESOURCE, new_id(), document, "2026-12-01T00:00:00Z")
+            tx.resources.insert(USER_RESOURCE, new_id(), document, "2026-12-01T00:00:00Z")
 
-    db = Database(db_path)
+    db = open_storage(db_path)
     await db.open()
     try:
         await db.write(insert_all)

@@ -21,8 +21,7 @@ from urllib.parse import quote, urlsplit
 from app.domain.clock import utc_now
 from app.domain.directory import new_id
 from app.protocol.schema_defs import USER_RESOURCE
-from app.storage import resources as store
-from app.storage.database import Database
+from app.storage.factory import open_storage
 from tests.conftest import USER_SCHEMA, RunningServer, serve_process
 
 CLIENTS = 8
@@ -38,17 +37,17 @@ PERCENTILE = 0.95
 
 async def seed_users(db_path: str, count: int) -> None:
     """Users written straight through the storage layer (20,000 POSTs would take most of a minute)."""
-    db = Database(db_path)
+    db = open_storage(db_path)
     await db.open()
     now = utc_now()
 
-    def insert_all(conn):  # type: ignore[no-untyped-def]
+    def insert_all(tx):  # type: ignore[no-untyped-def]
         for i in range(count):
             # Every user has the same externalId (an import batch's, say): `externalId eq null` matches none and
             # must walk them all, and `externalId eq "imported"` is indexed but matches every one of them.
             document = {"userName": f"seeded{i:05d}@acme.com", "externalId": "imported", "title": "t" * 400,
                         "emails": [{"value": f"seeded{i:05d}@acme.com", "type": "work"}]}
-            store.insert(conn, USER_RESOURCE, new_id(), document, now)
+            tx.resources.insert(USER_RESOURCE, new_id(), document, now)
 
     try:
         await db.write(insert_all)

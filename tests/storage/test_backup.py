@@ -9,7 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from app.storage.database import DatabaseError, backup
+from app.storage.errors import DatabaseError
+from app.storage.sqlite.backup import backup
 
 
 def test_a_file_that_appears_at_the_name_during_the_backup_is_kept(tmp_path: Path) -> None:

@@ -1,4 +1,5 @@
-"""Database.lookup: a read on the event loop's connection that moves to a reader thread only when SQLite is busy."""
+"""SqliteStorage.lookup: a read on the event loop's connection that moves to a reader thread only when SQLite
+is busy."""
 
 from __future__ import annotations
 
@@ -8,10 +9,11 @@ from pathlib import Path
 
 import pytest
 
-from app.storage.database import Database
+from app.storage.factory import open_storage
+from app.storage.interface import Storage, Transaction
 
 
-async def test_a_busy_lookup_is_run_again_on_a_reader_thread(database: Database, tmp_path: Path) -> None:
+async def test_a_busy_lookup_is_run_again_on_a_reader_thread(database: Storage, tmp_path: Path) -> None:
     # A genuine SQLITE_BUSY, from a file another connection holds exclusively (WAL readers of our own file are
     # never blocked, so the busy error is borrowed from elsewhere).
     elsewhere = str(tmp_path / "elsewhere.db")
@@ -20,7 +22,8 @@ async def test_a_busy_lookup_is_run_again_on_a_reader_thread(database: Database,
     blocker.execute("BEGIN EXCLUSIVE")
     on_loop_thread: list[bool] = []
 
-    def work(conn: sqlite3.Connection) -> int:
+    def work(tx: Transaction) -> int:
+        conn = tx.connection  # type: ignore[attr-defined]
         on_loop_thread.append(threading.current_thread() is threading.main_thread())
         if len(on_loop_thread) == 1:
             busy = sqlite3.connect(elsewhere, timeout=0)
@@ -37,15 +40,15 @@ async def test_a_busy_lookup_is_run_again_on_a_reader_thread(database: Database,
     assert on_loop_thread == [True, False]
 
 
-async def test_other_sqlite_errors_are_raised_at_once_not_retried(database: Database) -> None:
+async def test_other_sqlite_errors_are_raised_at_once_not_retried(database: Storage) -> None:
     # Whether an error means "busy" is decided by its code: a message that merely mentions "busy" or "locked"
     # (here a column name in SQLite's own "no such column") must not send the work to a second attempt.
     calls = 0
 
-    def work(conn: sqlite3.Connection) -> None:
+    def work(tx: Transaction) -> None:
         nonlocal calls
         calls += 1
-        conn.execute("SELECT busy, locked FROM users")
+        tx.connection.execute("SELECT busy, locked FROM users")  # type: ignore[attr-defined]
 
     with pytest.raises(sqlite3.OperationalError, match="no such column"):
         await database.lookup(work)
@@ -53,7 +56,8 @@ async def test_other_sqlite_errors_are_raised_at_once_not_retried(database: Data
 
 
 async def test_a_version_1_file_is_upgraded_to_the_safety_nets_with_its_data(tmp_path: Path) -> None:
-    from app.storage.database import SCHEMA_VERSION, migrate, upgrade
+    from app.storage.schema_version import SCHEMA_VERSION
+    from app.storage.sqlite.migrations import migrate, upgrade
 
     path = tmp_path / "old.db"
     conn = sqlite3.connect(path, isolation_level=None)
@@ -73,7 +77,7 @@ async def test_a_version_1_file_is_upgraded_to_the_safety_nets_with_its_data(tmp
         conn.close()
     # A new file gets the same schema, by the same steps.
     fresh = tmp_path / "new.db"
-    db = Database(fresh)
+    db = open_storage(fresh)
     await db.open()
     await db.close()
     def schema(p: Path) -> list[tuple[str, str]]:

@@ -1,4 +1,5 @@
-"""SCIM filters compiled to SQL (RFC 7644 §3.4.2.2), checked against a real database built from schema.sql."""
+"""SCIM filters resolved (app/protocol/filter_resolution.py) and compiled to SQL (app/storage/sqlite/compiler.py),
+RFC 7644 §3.4.2.2, checked against a real database built from schema.sql."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 from app.protocol.errors import ScimError
+from app.protocol.filter_resolution import resolve_filter, resolve_member_filter, resolve_sort
 from app.protocol.filters import MAX_FILTER_DEPTH, And, Filter, Not, Or, parse_filter
 from app.protocol.schema_defs import (
     ENTERPRISE_USER_SCHEMA,
@@ -22,7 +24,21 @@ from app.protocol.schema_defs import (
     ResourceType,
     Schema,
 )
-from app.storage.filter_sql import compile_filter, compile_member_filter, compile_sort, register_functions
+from app.storage.sqlite import compiler
+from app.storage.sqlite.functions import register_functions
+
+
+def compile_filter(resource_type: ResourceType, node: Filter, absent_unknown: bool = False) -> tuple[str, list[Any]]:
+    return compiler.compile_filter(resource_type, resolve_filter(resource_type, node, absent_unknown))
+
+
+def compile_sort(resource_type: ResourceType, sort_by: str) -> str:
+    return compiler.compile_sort(resource_type, resolve_sort(resource_type, sort_by))
+
+
+def compile_member_filter(node: Filter) -> tuple[str, list[Any]]:
+    return compiler.compile_member_filter(resolve_member_filter(node))
+
 
 SCHEMA_SQL = Path(__file__).resolve().parents[2] / "schema.sql"
 

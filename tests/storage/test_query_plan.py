@@ -5,20 +5,18 @@ from __future__ import annotations
 
 import pytest
 
+from app.protocol.filter_resolution import resolve_search
 from app.protocol.filters import parse_filter
 from app.protocol.schema_defs import GROUP_RESOURCE, USER_RESOURCE, ResourceType
-from app.storage import resources as store
-from app.storage.database import Database
-from app.storage.filter_sql import compile_filter, compile_sort
+from app.storage.interface import Storage
+from app.storage.sqlite.resources import is_point_search
 
 USERS, GROUPS = USER_RESOURCE, GROUP_RESOURCE
 
 
-async def point_read(database: Database, resource_type: ResourceType, text: str, sort_by: str | None = None) -> bool:
-    where, params = compile_filter(resource_type, parse_filter(text))
-    order_by = compile_sort(resource_type, sort_by) if sort_by else None
-    search = store.Search(resource_type, where, tuple(params), order_by)
-    return await database.lookup(lambda conn: store.is_point_search(conn, search))
+async def point_read(database: Storage, resource_type: ResourceType, text: str, sort_by: str | None = None) -> bool:
+    search = resolve_search(resource_type, parse_filter(text), sort_by, False)
+    return await database.lookup(lambda tx: is_point_search(tx.connection, search))
 
 
 @pytest.mark.parametrize(("resource_type", "text"), [
@@ -30,7 +28,7 @@ async def point_read(database: Database, resource_type: ResourceType, text: str,
     (GROUPS, 'displayName eq "rollcall-members"'),
     (GROUPS, 'id eq "e9e30dba"'),
 ])
-async def test_equality_on_a_unique_key_is_a_point_read(database: Database, resource_type: ResourceType,
+async def test_equality_on_a_unique_key_is_a_point_read(database: Storage, resource_type: ResourceType,
                                                         text: str) -> None:
     assert await point_read(database, resource_type, text)
 
@@ -52,12 +50,12 @@ async def test_equality_on_a_unique_key_is_a_point_read(database: Database, reso
     (GROUPS, "displayName eq null"),
     (GROUPS, 'externalId eq "x"'),
 ])
-async def test_anything_that_may_scan_is_not_a_point_read(database: Database, resource_type: ResourceType,
+async def test_anything_that_may_scan_is_not_a_point_read(database: Storage, resource_type: ResourceType,
                                                           text: str) -> None:
     assert not await point_read(database, resource_type, text)
 
 
-async def test_the_sorted_page_statement_is_planned_too(database: Database) -> None:
+async def test_the_sorted_page_statement_is_planned_too(database: Storage) -> None:
     # One row needs no sorting, so SQLite drops even a per-row subquery sort; a scan that walks an index in
     # sort order (no temp b-tree) is still a scan.
     assert await point_read(database, USERS, 'userName eq "alice"', sort_by="emails.value")
@@ -65,26 +63,26 @@ async def test_the_sorted_page_statement_is_planned_too(database: Database) -> N
     assert not await point_read(database, USERS, 'userName eq "a" or userName eq "b"', sort_by="emails.value")
 
 
-async def test_a_point_read_decides_where_the_list_runs(database: Database) -> None:
+async def test_a_point_read_decides_where_the_list_runs(database: Storage) -> None:
     """The decision is what the directory acts on: a scan over many rows never runs on the loop connection."""
     from app.domain.directory import Directory, ListQuery
     from app.domain.roles import RoleRules
 
     directory = Directory(database, RoleRules())
     on_loop: list[bool] = []
-    lookup, read = database.lookup, database.read
+    search, read = database.search, database.read
 
-    async def spy_lookup(work):  # type: ignore[no-untyped-def]
+    async def spy_search(work, queries):  # type: ignore[no-untyped-def]
         on_loop.append(True)
-        return await lookup(work)
+        return await search(work, queries)
 
     async def spy_read(work):  # type: ignore[no-untyped-def]
         on_loop.append(False)
         return await read(work)
 
-    database.lookup, database.read = spy_lookup, spy_read  # type: ignore[method-assign]
+    database.search, database.read = spy_search, spy_read  # type: ignore[method-assign]
     for text, expected in [('userName eq "a"', True), ("externalId eq null", False)]:
         on_loop.clear()
         await directory.search(USERS, ListQuery(filter=parse_filter(text), count=1000), "http://x/scim/v2")
-        # A point read runs in the lookup that asked for the plan; anything else then goes to read().
+        # A point read runs in the search that asked for the plan; anything else then goes to read().
         assert on_loop[-1] is expected, (text, on_loop)

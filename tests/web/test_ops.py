@@ -10,7 +10,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from app.config import Settings
-from app.storage.database import SCHEMA_VERSION
+from app.storage.schema_version import SCHEMA_VERSION
 from tests.conftest import Scim, mint_token, serve_process
 
 

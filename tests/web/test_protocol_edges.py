@@ -26,10 +26,10 @@ async def test_bearer_scheme_word_is_case_insensitive(scim: Scim) -> None:
 
 async def test_revoked_token_stops_working_at_once(scim: Scim, settings) -> None:
     from app.domain.tokens import revoke_token
-    from app.storage.database import Database
+    from app.storage.factory import open_storage
 
     assert (await scim.get("/Users")).status == 200
-    db = Database(settings.db_path)
+    db = open_storage(settings.db_path)
     await db.open()
     await revoke_token(db, "tests")
     await db.close()
@@ -121,7 +121,7 @@ async def test_durability_full_makes_every_commit_wait_for_the_disk(scim_with) -
 
     async def synchronous_of(scim) -> int:
         database = scim.client.server.app[DATABASE]
-        return await database.read(lambda conn: conn.execute("PRAGMA synchronous").fetchone()[0])
+        return await database.read(lambda tx: tx.connection.execute("PRAGMA synchronous").fetchone()[0])
 
     assert await synchronous_of(await scim_with()) == 1  # NORMAL
     assert await synchronous_of(await scim_with(durability="full")) == 2  # FULL

@@ -3,12 +3,11 @@ SQLite."""
 
 from __future__ import annotations
 
-import sqlite3
 from typing import Any
 
 from app.domain.clock import utc_now
-from app.storage import roster as store
-from app.storage.database import Database
+from app.storage.interface import Storage, Transaction
+from app.storage.sqlite import roster as store
 from tests.conftest import Scim
 
 ADMINS, MEMBERS = "rollcall-administrators", "rollcall-members"
@@ -96,9 +95,10 @@ async def test_bad_roster_queries_get_a_400_that_says_why(scim: Scim) -> None:
         assert answer.status == 400 and words in answer.body["detail"], (query, answer.body)
 
 
-async def test_a_live_page_is_read_by_index_not_sorted(database: Database) -> None:
+async def test_a_live_page_is_read_by_index_not_sorted(database: Storage) -> None:
     """For a roster of 100,000 each page is a seek on users_user_name_key and `limit` rows, not a sort of all."""
-    def plan(conn: sqlite3.Connection) -> list[str]:
+    def plan(tx: Transaction) -> list[str]:
+        conn = tx.connection  # type: ignore[attr-defined]
         sql = ("SELECT * FROM (" + store._ROSTER_NOW + ") AS listed WHERE (sort_key, user_id) > (?, ?) "
                "ORDER BY sort_key, user_id LIMIT ?")
         # The top level only (parent 0): the one user's e-mails a correlated subquery orders are no concern here.

@@ -1,8 +1,9 @@
 """SQL for Users, Groups and memberships. Every function takes the connection of the transaction it runs
-in (a function passed to Database.read() or Database.write()); nothing here opens a transaction of its own."""
+in (app/storage/sqlite/transaction.py); nothing here opens a transaction of its own."""
 
 from __future__ import annotations
 
+import functools
 import sqlite3
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -11,39 +12,15 @@ from typing import Any
 import orjson
 
 from app.protocol.folding import fold_case
+from app.protocol.resolved import Node, SearchQuery
 from app.protocol.schema_defs import USER_RESOURCE, ResourceType
-from app.storage.query_plan import is_point_read
+from app.storage.errors import DocumentTooLarge, IntegrityViolation, UniquenessConflict
+from app.storage.records import Found, Key, Member, Membership, StoredResource
+from app.storage.sqlite.compiler import compile_filter, compile_member_filter, compile_sort
+from app.storage.sqlite.query_plan import is_point_read
 
 # SQLite accepts at most 32,766 host parameters; batches stay well below.
 _BATCH = 500
-
-
-class UniquenessConflict(Exception):
-    """A unique column (userName, Group displayName) already holds the value."""
-
-
-class DocumentTooLarge(Exception):
-    """The document to store is larger than the limit the caller set; nothing was written."""
-
-    def __init__(self, size: int, limit: int) -> None:
-        super().__init__(f"{size} bytes, limit {limit}")
-        self.size = size
-        self.limit = limit
-
-
-@dataclass(frozen=True)
-class StoredResource:
-    id: str
-    document: dict[str, Any]
-    created: str
-    last_modified: str
-    version: int
-
-
-@dataclass(frozen=True)
-class Membership:
-    group_id: str
-    display: str
 
 
 @dataclass(frozen=True)
@@ -82,6 +59,17 @@ def _put_emails(conn: sqlite3.Connection, user_id: str, document: dict[str, Any]
         conn.execute("DELETE FROM user_emails WHERE user_id = ?", (user_id,))
     conn.executemany("INSERT OR IGNORE INTO user_emails (email_key, user_id) VALUES (?, ?)",
                      [(key, user_id) for key in _email_keys(document)])
+
+
+# A unique index or a primary key refused the value; any other constraint failing is a bug, not a conflict.
+_UNIQUENESS_CODES = frozenset({sqlite3.SQLITE_CONSTRAINT_UNIQUE, sqlite3.SQLITE_CONSTRAINT_PRIMARYKEY})
+
+
+def integrity_error(error: sqlite3.IntegrityError) -> Exception:
+    """What an IntegrityError means, told apart by SQLite's extended result code (never by its message)."""
+    if error.sqlite_errorcode in _UNIQUENESS_CODES:
+        return UniquenessConflict(str(error))
+    return IntegrityViolation(str(error))
 
 
 def _dumps(document: dict[str, Any], max_bytes: int | None) -> str:
@@ -126,7 +114,7 @@ def insert(conn: sqlite3.Connection, resource_type: ResourceType, resource_id: s
             (resource_id, *_derived_columns(resource_type, document), doc, now, now),
         )
     except sqlite3.IntegrityError as error:
-        raise UniquenessConflict(str(error)) from error
+        raise integrity_error(error) from error
     if resource_type is USER_RESOURCE:
         _put_emails(conn, resource_id, document, replacing=False)
     return StoredResource(resource_id, document, now, now, 1)
@@ -144,7 +132,7 @@ def update(conn: sqlite3.Connection, resource_type: ResourceType, current: Store
             (*_derived_columns(resource_type, document), doc, now, current.id),
         )
     except sqlite3.IntegrityError as error:
-        raise UniquenessConflict(str(error)) from error
+        raise integrity_error(error) from error
     if resource_type is USER_RESOURCE and _email_keys(document) != _email_keys(current.document):
         _put_emails(conn, current.id, document, replacing=True)
     return StoredResource(current.id, document, current.created, now, current.version + 1)
@@ -165,24 +153,8 @@ def delete(conn: sqlite3.Connection, resource_type: ResourceType, resource_id: s
 
 
 @dataclass(frozen=True)
-class Key:
-    """Where a row sits in a Search's order: its rowid and, when the search is sorted, its sort value."""
-
-    rowid: int
-    value: Any = None
-
-
-@dataclass(frozen=True)
-class Found:
-    """A resource a search found, with its place in the search's order."""
-
-    key: Key
-    resource: StoredResource
-
-
-@dataclass(frozen=True)
 class Search:
-    """A list query over one resource type, compiled: `where` and `order_by` come from filter_sql.
+    """A SearchQuery compiled for SQLite: `where` and `order_by` come from compiler.py.
 
     Its order is total: the sort value (absent values last either way, RFC 7644 §3.4.2.3), then rowid, so
     that a Key names one place in it and a page can continue from a Key by seeking (keyset pagination)."""
@@ -241,32 +213,43 @@ class Search:
         return f"({expr} IS NULL OR {same_or_past})", (key.value, key.value, key.rowid)
 
 
-def is_point_search(conn: sqlite3.Connection, query: Search) -> bool:
+@functools.lru_cache(maxsize=1024)
+def compiled(query: SearchQuery) -> Search:
+    """The SQL of a query; remembered, as a client asks the same few queries again and again."""
+    where, params = compile_filter(query.resource_type, query.filter) if query.filter is not None else ("1", [])
+    order_by = compile_sort(query.resource_type, query.sort) if query.sort is not None else None
+    return Search(query.resource_type, where, tuple(params), order_by, query.descending)
+
+
+def is_point_search(conn: sqlite3.Connection, query: SearchQuery) -> bool:
     """Whether both statements of `query` reach rows only by equality on unique keys (see query_plan),
     so that it may run on the event loop."""
-    return (is_point_read(conn, query.count_sql, query.params)
-            and is_point_read(conn, query.page_sql, (*query.params, 1, 0)))
+    search = compiled(query)
+    return (is_point_read(conn, search.count_sql, search.params)
+            and is_point_read(conn, search.page_sql, (*search.params, 1, 0)))
 
 
-def count(conn: sqlite3.Connection, query: Search) -> int:
-    return conn.execute(query.count_sql, query.params).fetchone()[0]
+def count(conn: sqlite3.Connection, query: SearchQuery) -> int:
+    search = compiled(query)
+    return conn.execute(search.count_sql, search.params).fetchone()[0]
 
 
-def page(conn: sqlite3.Connection, query: Search, limit: int, offset: int, max_bytes: int
+def page(conn: sqlite3.Connection, query: SearchQuery, limit: int, offset: int, max_bytes: int
          ) -> tuple[list[Found], bool]:
     """The resources at `offset` onwards in the query's order: see `_take` for `limit`, `max_bytes` and the
     flag. The OFFSET walks the rows before it; `seek` is the way to a page that does not."""
     if limit <= 0:
         return [], False
-    return _take(conn.execute(query.page_sql, (*query.params, limit, offset)), limit, max_bytes)
+    search = compiled(query)
+    return _take(conn.execute(search.page_sql, (*search.params, limit, offset)), limit, max_bytes)
 
 
-def seek(conn: sqlite3.Connection, query: Search, key: Key | None, limit: int, max_bytes: int,
+def seek(conn: sqlite3.Connection, query: SearchQuery, key: Key | None, limit: int, max_bytes: int,
          backwards: bool = False) -> tuple[list[Found], bool]:
     """The resources right after `key` in the query's order (from its start when None), or right before it,
     nearest first, when `backwards`: through the index that orders them, so that a page costs the same at
     the end of 100,000 rows as at the start. See `_take` for `limit`, `max_bytes` and the flag."""
-    sql, params = query.seek_sql(key, backwards)
+    sql, params = compiled(query).seek_sql(key, backwards)
     # One row more than asked for says whether any follow.
     return _take(conn.execute(f"{sql} LIMIT ?", (*params, max(0, limit) + 1)), limit, max_bytes)
 
@@ -297,12 +280,6 @@ def has_more_members_than(conn: sqlite3.Connection, group_id: str, limit: int) -
     would walk every member)."""
     return conn.execute("SELECT 1 FROM group_members WHERE group_id = ? LIMIT 1 OFFSET ?",
                         (group_id, limit)).fetchone() is not None
-
-
-@dataclass(frozen=True)
-class Member:
-    user_id: str
-    display: str  # the User's displayName, or its userName when it has none
 
 
 def members_of(conn: sqlite3.Connection, group_ids: Sequence[str], with_display: bool = False
@@ -353,8 +330,9 @@ def remove_members(conn: sqlite3.Connection, group_id: str, user_ids: Sequence[s
     return [user_id for user_id in user_ids if conn.execute(delete_one, (group_id, user_id)).rowcount > 0]
 
 
-def member_ids_where(conn: sqlite3.Connection, group_id: str, where: str, params: Sequence[Any]) -> list[str]:
-    """Ids of the members of a group matching a member filter compiled by filter_sql (alias m)."""
+def member_ids_matching(conn: sqlite3.Connection, group_id: str, condition: Node) -> list[str]:
+    """Ids of the members of a group that satisfy a resolved member filter (PATCH `members[...]`)."""
+    where, params = compile_member_filter(condition, "m")
     return [row[0] for row in conn.execute(
         f"SELECT m.user_id FROM group_members m WHERE m.group_id = ? AND ({where})", (group_id, *params))]
 

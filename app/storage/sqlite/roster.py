@@ -5,36 +5,11 @@ from __future__ import annotations
 import json
 import sqlite3
 from collections.abc import Sequence
-from dataclasses import dataclass
 from typing import Any
 
 from app.protocol.folding import fold_case
-from app.storage.resources import chunks, placeholders
-
-
-@dataclass(frozen=True)
-class RoleInputs:
-    """What a user's role is derived from."""
-
-    user_name: str
-    active: bool
-    group_names: list[str]
-
-
-@dataclass(frozen=True)
-class RosterEntry:
-    user_id: str
-    user_name: str
-    role: str
-    since: str
-
-
-@dataclass(frozen=True)
-class Event:
-    type: str
-    user_id: str | None = None
-    group_id: str | None = None
-    data: dict[str, Any] | None = None
+from app.storage.records import Event, MemberQuery, NamedUser, RoleInputs, RosterEntry
+from app.storage.sqlite.resources import chunks, placeholders
 
 
 def role_inputs(conn: sqlite3.Connection, user_ids: Sequence[str]) -> dict[str, RoleInputs]:
@@ -108,17 +83,6 @@ def last_member_event(conn: sqlite3.Connection, user_id: str) -> dict[str, Any] 
     return _event_row(row) if row else None
 
 
-@dataclass(frozen=True)
-class MemberQuery:
-    """Which members, in (folded userName, id) order: `role` only, `q` (folded) contained in the userName, the
-    displayName or any e-mail, after the keyset position `after`, at most `limit` (None: all)."""
-
-    role: str | None = None
-    q: str | None = None
-    after: tuple[str, str] | None = None
-    limit: int | None = None
-
-
 _PRIMARY_EMAIL = ("(SELECT json_extract(e.value, '$.value') FROM json_each(u.doc, '$.emails') e "
                   "ORDER BY coalesce(json_extract(e.value, '$.primary'), 0) DESC, e.key LIMIT 1)")
 _MEMBER_TYPES = "('member.joined', 'member.left', 'member.role_changed')"
@@ -188,16 +152,6 @@ def members_at(conn: sqlite3.Connection, at: str, query: MemberQuery | None = No
     """The roster as it was at `at`, replayed from the member.* events: the names and e-mail are the user's current
     ones (the name in the event for a user since deleted); recordedGroups the role groups the event recorded."""
     return _member_rows(conn, _ROSTER_AT, [at, at], query or MemberQuery())
-
-
-@dataclass(frozen=True)
-class NamedUser:
-    """A user an identity names, by userName or by one of their e-mails, with their roster role if any."""
-
-    user_id: str
-    user_name: str
-    role: str | None
-    by_user_name: bool
 
 
 def users_named(conn: sqlite3.Connection, key: str) -> list[NamedUser]:

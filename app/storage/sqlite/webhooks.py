@@ -4,40 +4,14 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from dataclasses import dataclass
 from typing import Any
+
+from app.storage.records import Attempt, Endpoint
 
 # Attempts kept per endpoint for `rollcall webhook deliveries`; older ones are pruned as new ones are written.
 KEPT_DELIVERIES = 200
 _COLUMNS = ("id, url, events, description, secret, created, cursor, state, consecutive_failures, failing_since, "
             "retry_at, revision")
-
-
-@dataclass(frozen=True)
-class Endpoint:
-    id: int
-    url: str
-    patterns: list[str]
-    description: str
-    secret: str
-    created: str
-    cursor: int
-    state: str
-    consecutive_failures: int
-    failing_since: float | None
-    retry_at: float | None
-    revision: int
-
-
-@dataclass(frozen=True)
-class Attempt:
-    """One delivery attempt, as the worker reports it."""
-
-    seq: int
-    at: str
-    status: int | None
-    latency_ms: int
-    error: str | None
 
 
 def _endpoint(row: Any) -> Endpoint:

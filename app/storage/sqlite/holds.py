@@ -5,38 +5,10 @@ from __future__ import annotations
 import json
 import sqlite3
 from collections.abc import Sequence
-from dataclasses import dataclass
 from typing import Any
 
-from app.storage.resources import chunks, placeholders
-
-
-@dataclass(frozen=True)
-class Held:
-    """One person a hold keeps on the roster."""
-
-    hold_id: int
-    user_id: str
-    user_name: str
-    role: str  # the role they keep while held
-    becomes: str | None  # the role the held change gives them; None: they leave
-    reason: str  # the reason their member.left will carry
-    cause: str = ""  # the hold's cause, when read back
-    outcome: str | None = None
-
-
-@dataclass(frozen=True)
-class Hold:
-    id: int
-    opened: str
-    cause: str
-    actor: str
-    change: dict[str, Any]
-    state: str
-    closed: str | None
-    closed_by: str | None
-    count: int  # people still held (all of them while it is open)
-
+from app.storage.records import Held, Hold, Window
+from app.storage.sqlite.resources import chunks, placeholders
 
 _HELD_COLUMNS = "h.hold_id, h.user_id, h.user_name, h.role, h.becomes, h.reason, d.cause, h.outcome"
 
@@ -112,20 +84,6 @@ def admins_not_held(conn: sqlite3.Connection) -> int:
     return conn.execute(
         "SELECT count(*) FROM roster r WHERE r.role = 'admin' AND NOT EXISTS "
         "(SELECT 1 FROM held h WHERE h.user_id = r.user_id AND h.outcome IS NULL)").fetchone()[0]
-
-
-@dataclass(frozen=True)
-class Window:
-    """The roster's joins and departures since the window's start, from the change feed."""
-
-    joined: int
-    left: int
-    left_unapproved: int  # departures nobody approved: the ones a hold counts
-    roster_now: int
-
-    @property
-    def members_at_start(self) -> int:
-        return max(0, self.roster_now - self.joined + self.left)
 
 
 # Each query repeats the partial index's own condition, so that SQLite can tell the index covers it.

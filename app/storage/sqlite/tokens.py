@@ -1,35 +1,12 @@
-"""SQL for bearer tokens. Only SHA-256 hashes are stored; see schema.sql and database.MIGRATIONS (version 2)."""
+"""SQL for bearer tokens. Only SHA-256 hashes are stored; see schema.sql and migrations.py."""
 
 from __future__ import annotations
 
 import sqlite3
-from dataclasses import dataclass
 
-
-class TokenNameTaken(Exception):
-    """A token (live or revoked) already has this name."""
-
-
-@dataclass(frozen=True)
-class TokenRecord:
-    name: str
-    scopes: str
-    created: str
-    expires: str | None
-    last_used: str | None
-    revoked: str | None
-    previous_until: str | None  # while a rotated-out value still works
-
-
-@dataclass(frozen=True)
-class LiveHash:
-    """What authenticating a hash needs: the token's name and scopes, and until when this value works."""
-
-    name: str
-    stored_hash: str
-    scopes: str
-    until: str | None  # None: until revoked
-
+from app.storage.errors import TokenNameTaken, UniquenessConflict
+from app.storage.records import LiveHash, TokenRecord
+from app.storage.sqlite.resources import integrity_error
 
 _COLUMNS = "name, scopes, created, expires, last_used, revoked, previous_until"
 
@@ -40,7 +17,8 @@ def insert(conn: sqlite3.Connection, name: str, token_hash: str, now: str, scope
         conn.execute("INSERT INTO tokens (name, hash, created, scopes, expires) VALUES (?, ?, ?, ?, ?)",
                      (name, token_hash, now, scopes, expires))
     except sqlite3.IntegrityError as error:
-        raise TokenNameTaken(name) from error
+        failure = integrity_error(error)
+        raise (TokenNameTaken(name) if isinstance(failure, UniquenessConflict) else failure) from error
 
 
 def find_live_hash(conn: sqlite3.Connection, token_hash: str, now: str) -> LiveHash | None:

@@ -1,0 +1,335 @@
+"""The SQLite engine: opening the file, and the threads and connections every transaction runs on.
+
+One writer connection, whose thread runs write transactions one at a time, gives SQLite's single-writer
+model without "database is locked" errors; readers use their own connections so a request never sees
+another request's uncommitted writes (WAL lets them read while the writer writes).
+
+Why threads of its own, not aiosqlite: a transaction here is a plain function of the connection (a body of the
+Transaction in transaction.py), run whole on the connection's thread: one thread hop per transaction instead of
+one per statement and per fetch, which profiling showed to be the largest cost of a request. aiosqlite has no
+public call for running a function on its thread (its `_execute` is private), and its public API hops once per
+statement. So each connection here lives on a thread the engine owns, fed through a queue: a write is one hop
+for a whole group commit (bench/: the writes' requests per second are those of the aiosqlite version, which
+used the same one-hop design through `_execute`). rollcall no longer depends on aiosqlite.
+
+Lookups that an index answers in microseconds (a token, a resource by id, `userName eq`) skip even
+that hop: under load a hop costs more than the query, as the thread waits for the GIL and the event
+loop for the thread's answer (bench/: GET by id went from 780 to 1,380 requests/s on two cores when
+its reads stopped hopping). They run on the event loop's own connection, with a short busy timeout
+and a fall-back to the reader threads, so a slow moment in SQLite never stalls the loop for long. Whether a
+search is such a lookup is the engine's decision, from SQLite's own query plan (query_plan.py).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import queue
+import sqlite3
+import threading
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any, TypeVar
+
+from app.protocol.resolved import SearchQuery
+from app.storage.errors import DatabaseError, NoDatabase
+from app.storage.interface import Transaction
+from app.storage.sqlite.files import PRIVATE_FILE_MODE
+from app.storage.sqlite.functions import register_functions
+from app.storage.sqlite.migrations import migrate, schema_version
+from app.storage.sqlite.resources import is_point_search
+from app.storage.sqlite.transaction import SqliteTransaction
+
+BUSY_TIMEOUT_MS = 5000
+# A lookup on the event loop waits at most this long for SQLite before moving to a reader thread.
+LOOP_BUSY_TIMEOUT_MS = 20
+# The most writes one group commit takes; a bound on how long the first of them waits for the others.
+MAX_GROUP_COMMIT = 64
+READ_CONNECTIONS = 2
+# SQLite's primary result codes for "another connection holds the lock": the only errors a lookup retries on a
+# reader thread, where a longer busy timeout applies. Decided by code, never by the message's wording.
+_BUSY_CODES = frozenset({sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED})
+# change_stamp's name for the event loop's connection; reader threads are 1, 2, ...
+_LOOP_READER = 0
+
+T = TypeVar("T")
+Body = Callable[[Transaction], T]
+
+
+def _configure(conn: sqlite3.Connection, synchronous: str) -> None:
+    conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+    conn.execute("PRAGMA foreign_keys = ON")
+    conn.execute(f"PRAGMA synchronous = {synchronous}")
+    register_functions(conn)
+
+
+def _connect(path: str, synchronous: str) -> sqlite3.Connection:
+    conn = sqlite3.connect(path, isolation_level=None)
+    try:
+        conn.row_factory = sqlite3.Row
+        _configure(conn, synchronous)
+    except BaseException:
+        conn.close()
+        raise
+    return conn
+
+
+def _pragma(conn: sqlite3.Connection, setting: str) -> list[Any]:
+    # Fetch the answer: a cursor left unread keeps its statement open, and COMMIT refuses to run after it.
+    return conn.execute(f"PRAGMA {setting}").fetchall()
+
+
+def _commit_together(conn: sqlite3.Connection, bodies: list[Body[Any]]) -> list[tuple[bool, Any]]:
+    """One transaction for a batch of writes, each in its own savepoint: (failed, result or exception)."""
+    outcomes: list[tuple[bool, Any]] = []
+    tx = SqliteTransaction(conn)
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        for body in bodies:
+            conn.execute("SAVEPOINT request")
+            try:
+                outcomes.append((False, body(tx)))
+            except Exception as error:
+                conn.execute("ROLLBACK TO request")
+                outcomes.append((True, error))
+            conn.execute("RELEASE request")
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+    conn.execute("COMMIT")
+    return outcomes
+
+
+def _in_transaction(conn: sqlite3.Connection, tx: SqliteTransaction, body: Body[T]) -> T:
+    conn.execute("BEGIN")
+    try:
+        result = body(tx)
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+    conn.execute("COMMIT")
+    return result
+
+
+def _settle(future: asyncio.Future[Any], failed: bool, value: Any) -> None:
+    if future.done():  # cancelled while its work ran
+        return
+    if failed:
+        future.set_exception(value)
+    else:
+        future.set_result(value)
+
+
+class _ConnectionThread:
+    """A thread that owns one connection and runs functions of it, one at a time, in the order asked."""
+
+    def __init__(self, name: str) -> None:
+        self._work: queue.SimpleQueue[Any] = queue.SimpleQueue()
+        self._thread = threading.Thread(target=self._serve, name=name, daemon=True)
+        self._thread.start()
+        self.conn: sqlite3.Connection | None = None
+
+    def _serve(self) -> None:
+        while True:
+            item = self._work.get()
+            if item is None:
+                return
+            loop, future, function, args = item
+            try:
+                outcome = (False, function(*args))
+            except BaseException as error:  # handed to the caller, whatever it is
+                outcome = (True, error)
+            with contextlib.suppress(RuntimeError):  # the loop closed meanwhile: nobody is waiting
+                loop.call_soon_threadsafe(_settle, future, *outcome)
+
+    async def run(self, function: Callable[..., T], *args: Any) -> T:
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[T] = loop.create_future()
+        self._work.put((loop, future, function, args))
+        return await future
+
+    async def open(self, path: str, synchronous: str) -> sqlite3.Connection:
+        self.conn = await self.run(_connect, path, synchronous)
+        return self.conn
+
+    async def close(self) -> None:
+        if self.conn is not None:
+            await self.run(self.conn.close)
+            self.conn = None
+        self._work.put(None)
+        await asyncio.get_running_loop().run_in_executor(None, self._thread.join)
+
+
+class SqliteStorage:
+    """Owns the connections to one SQLite file: a writer thread, READ_CONNECTIONS reader threads, and a
+    connection of the event loop's own for lookups."""
+
+    def __init__(self, path: str | Path, *, synchronous: str = "NORMAL", must_exist: bool = False) -> None:
+        self.path = str(path)
+        self.synchronous = synchronous
+        self.must_exist = must_exist
+        self._writer: _ConnectionThread | None = None
+        self._readers: asyncio.Queue[tuple[_ConnectionThread, SqliteTransaction]] = asyncio.Queue()
+        self._threads: list[_ConnectionThread] = []
+        self._loop_reader: sqlite3.Connection | None = None
+        self._loop_tx: SqliteTransaction | None = None
+        self._pending: list[tuple[Body[Any], asyncio.Future[Any]]] = []
+        self._committing: asyncio.Task[None] | None = None
+        # Odd while a commit is under way, and one more after it: a read that sees the same even value
+        # before its snapshot as an earlier read did saw the same data (app/domain/paging.py caches on it).
+        self._generation = 0
+
+    @property
+    def location(self) -> str:
+        return self.path
+
+    @property
+    def generation(self) -> int:
+        return self._generation
+
+    async def open(self) -> None:
+        """Open the file, creating it (0600) unless `must_exist`, and bring its schema up to date."""
+        self._create_file()
+        try:
+            self._writer = _ConnectionThread("rollcall-sqlite-writer")
+            self._threads.append(self._writer)
+            writer = await self._writer.open(self.path, self.synchronous)
+            await self._writer.run(_pragma, writer, "journal_mode = WAL")
+            await self._writer.run(migrate, writer)
+            for number in range(1, READ_CONNECTIONS + 1):
+                thread = _ConnectionThread(f"rollcall-sqlite-reader-{number}")
+                self._threads.append(thread)
+                reader = await thread.open(self.path, self.synchronous)
+                await thread.run(_pragma, reader, "query_only = ON")
+                self._readers.put_nowait((thread, SqliteTransaction(reader, reader=number)))
+            self._loop_reader = _connect(self.path, self.synchronous)
+            self._loop_reader.execute(f"PRAGMA busy_timeout = {LOOP_BUSY_TIMEOUT_MS}")
+            _pragma(self._loop_reader, "query_only = ON")
+            self._loop_tx = SqliteTransaction(self._loop_reader, reader=_LOOP_READER)
+        except BaseException as error:
+            await self.close(optimize=False)
+            if isinstance(error, sqlite3.DatabaseError):  # e.g. "file is not a database"
+                raise DatabaseError(f"Cannot use {self.path} as a rollcall database: {error}.") from error
+            raise
+
+    def _create_file(self) -> None:
+        if self.path in ("", ":memory:") or os.path.exists(self.path):
+            return
+        if self.must_exist:
+            raise NoDatabase(self.path)
+        # SQLite would create the file 0644 (less the umask). Created 0600 here first, it keeps that mode, and
+        # SQLite gives the -wal and -shm files the mode of the database file, whatever the process umask.
+        try:
+            os.close(os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_CLOEXEC, PRIVATE_FILE_MODE))
+        except OSError as error:
+            raise DatabaseError(f"Cannot create the database {self.path}: {error.strerror}.") from None
+
+    async def close(self, optimize: bool = True) -> None:
+        if self._loop_reader is not None:
+            self._loop_reader.close()
+            self._loop_reader = None
+            self._loop_tx = None
+        while not self._readers.empty():
+            self._readers.get_nowait()
+        writer, threads, self._threads = self._writer, self._threads, []
+        self._writer = None
+        if writer is not None and writer.conn is not None and optimize:
+            await writer.run(_pragma, writer.conn, "optimize")
+        for thread in threads:
+            await thread.close()
+
+    async def write(self, body: Body[T]) -> T:
+        """Run `body` as one write transaction: it commits whole, or (if it raises) not at all, and this
+        returns only after the commit. Writes run one after another, in the order they were asked for.
+
+        Writes that arrive while a commit is under way are committed together (group commit): each runs
+        in a savepoint of its own, so one that raises is undone alone, and the batch shares one BEGIN,
+        one COMMIT and one thread hop, which is most of a small write's cost."""
+        assert self._writer is not None, "SqliteStorage.open() was not called"
+        future: asyncio.Future[T] = asyncio.get_running_loop().create_future()
+        self._pending.append((body, future))
+        if self._committing is None:
+            self._committing = asyncio.create_task(self._commit_pending())
+        return await future
+
+    async def _commit_pending(self) -> None:
+        writer = self._writer
+        assert writer is not None and writer.conn is not None
+        try:
+            while self._pending:
+                batch, self._pending = self._pending[:MAX_GROUP_COMMIT], self._pending[MAX_GROUP_COMMIT:]
+                self._generation += 1
+                try:
+                    outcomes = await writer.run(_commit_together, writer.conn, [body for body, _ in batch])
+                except BaseException as error:  # the COMMIT itself failed: nothing in the batch happened
+                    self._generation += 1
+                    for _, future in batch:
+                        if not future.done():
+                            future.set_exception(error)
+                    if not isinstance(error, Exception):
+                        raise
+                    continue
+                self._generation += 1
+                for (_, future), (failed, value) in zip(batch, outcomes, strict=True):
+                    _settle(future, failed, value)
+        finally:
+            self._committing = None
+
+    async def read(self, body: Body[T]) -> T:
+        """Run `body` as one read transaction: every query in it sees the same snapshot."""
+        thread, tx = await self._readers.get()
+        try:
+            return await thread.run(_in_transaction, tx.connection, tx, body)
+        finally:
+            self._readers.put_nowait((thread, tx))
+
+    async def lookup(self, body: Body[T]) -> T:
+        """Run `body`, a read that an index answers at once, as one read transaction on the event loop's
+        own connection (see the module docstring); if SQLite is busy, on a reader thread instead."""
+        tx = self._loop_tx
+        assert tx is not None, "SqliteStorage.open() was not called"
+        try:
+            return _in_transaction(tx.connection, tx, body)
+        except sqlite3.OperationalError as error:
+            if not _is_busy(error):
+                raise
+            return await self.read(body)
+
+    async def search(self, body: Body[T], queries: Sequence[SearchQuery]) -> T:
+        """Run `body` on the event loop when SQLite's plan for every one of `queries` reaches rows by equality on
+        unique keys only (the identity provider's `userName eq` lookup, a resource by id), in the very
+        transaction that asked for the plans; anything that may walk a table runs on a reader thread, so the
+        event loop keeps serving while it does."""
+        tx = self._loop_tx
+        assert tx is not None, "SqliteStorage.open() was not called"
+        conn = tx.connection
+        try:
+            conn.execute("BEGIN")
+            try:
+                point = all(is_point_search(conn, query) for query in queries)
+                result = body(tx) if point else None
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+            conn.execute("COMMIT")
+        except sqlite3.OperationalError as error:
+            if not _is_busy(error):
+                raise
+            point = False
+        if point:
+            return result  # type: ignore[return-value]  # set whenever point is True
+        return await self.read(body)
+
+    async def schema_version(self) -> int:
+        return await self.read(lambda tx: schema_version(_connection(tx)))
+
+
+def _is_busy(error: sqlite3.OperationalError) -> bool:
+    # Extended codes (SQLITE_BUSY_SNAPSHOT, ...) carry the primary code in their low byte.
+    return (error.sqlite_errorcode or 0) & 0xFF in _BUSY_CODES
+
+
+def _connection(tx: Transaction) -> sqlite3.Connection:
+    assert isinstance(tx, SqliteTransaction)
+    return tx.connection
