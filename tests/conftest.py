@@ -33,6 +33,9 @@ from app.web.app import init_app
 
 # The PostgreSQL server fixtures (tests/postgres_server.py): a cluster started only when a test asks for one.
 pytest_plugins = ("tests.postgres_server",)
+# The storage engines the storage-facing fixtures run each test on: ROLLCALL_TEST_ENGINES=sqlite for one.
+ENGINES = tuple(name.strip() for name in os.environ.get("ROLLCALL_TEST_ENGINES", "sqlite,postgresql").split(",")
+                if name.strip())
 
 SCIM_JSON = "application/scim+json"
 USER_SCHEMA = "urn:ietf:params:scim:schemas:core:2.0:User"
@@ -41,6 +44,14 @@ PATCH_OP = "urn:ietf:params:scim:api:messages:2.0:PatchOp"
 ENTERPRISE = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User"
 REPO = Path(__file__).resolve().parent.parent
 _NOT_SCIM = ("/scim", "/api", "/auth", "/healthz", "/readyz", "/metrics")
+
+
+@pytest.fixture(params=ENGINES)
+def engine(request: pytest.FixtureRequest) -> str:
+    """The storage engine under test: each test that asks runs once per engine in ENGINES."""
+    if request.param not in ("sqlite", "postgresql"):
+        raise ValueError(f"ROLLCALL_TEST_ENGINES names {request.param!r}; the engines are sqlite and postgresql")
+    return str(request.param)
 
 
 @pytest.fixture

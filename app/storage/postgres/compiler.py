@@ -39,6 +39,7 @@ from app.protocol.resolved import (
     SortKey,
     Value,
 )
+from app.protocol.schema_defs import ResourceType
 
 _STRING_TYPES = frozenset({"string", "reference", "binary"})
 _NUMBER_TYPES = frozenset({"integer", "decimal"})
@@ -271,21 +272,18 @@ class Compiler:
         return sql, [*operand.params, *collection_params]
 
 
-def compile_filter(resource_type: str, node: Node, alias: str = "r") -> tuple[str, list[Any]]:
+def compile_filter(resource_type: ResourceType, node: Node, alias: str = "r") -> tuple[str, list[Any]]:
     """A boolean SQL expression over a `users` / `groups` row aliased `alias`, never NULL, and its parameters."""
-    compiler = Compiler(resource_type, alias)
+    compiler = Compiler(resource_type.name, alias)
     return compiler.condition(node), compiler.params
 
 
-def compile_member_filter(node: Node, membership_alias: str = "gm") -> tuple[str, list[Any]]:
-    """For PATCH `members[<filter>]`: a boolean SQL expression over a group_members row aliased `membership_alias`."""
-    compiler = Compiler(None, membership_alias="gm")
-    sql = compiler.condition(node)
-    if membership_alias != "gm":  # pragma: no cover
-        raise ValueError("member filters are compiled over the alias gm")
-    return sql, compiler.params
+def compile_member_filter(node: Node, alias: str = "m") -> tuple[str, list[Any]]:
+    """For PATCH `members[<filter>]`: a boolean SQL expression over a group_members row aliased `alias`."""
+    compiler = Compiler(None, membership_alias=alias)
+    return compiler.condition(node), compiler.params
 
 
-def compile_sort(resource_type: str, key: SortKey, alias: str = "r") -> tuple[str, list[Any]]:
+def compile_sort(resource_type: ResourceType, key: SortKey, alias: str = "r") -> tuple[str, list[Any]]:
     """An expression to ORDER BY for a resolved sortBy (NULL when absent), and its parameters."""
-    return Compiler(resource_type, alias).sort_expression(key)
+    return Compiler(resource_type.name, alias).sort_expression(key)

@@ -238,7 +238,7 @@ class _Resources(_Part):
     def _where(self, query: SearchQuery) -> tuple[str, list[Any]]:
         if query.filter is None:
             return "TRUE", []
-        return compile_filter(query.resource_type.name, query.filter)
+        return compile_filter(query.resource_type, query.filter)
 
     def count(self, query: SearchQuery) -> int:
         table, _ = _table(query.resource_type)
@@ -272,7 +272,7 @@ class _Resources(_Part):
     def _sort(query: SearchQuery) -> tuple[str, list[Any]]:
         if query.sort is None:
             return "NULL", []
-        return compile_sort(query.resource_type.name, query.sort)
+        return compile_sort(query.resource_type, query.sort)
 
     def _order(self, query: SearchQuery, backwards: bool) -> tuple[str, list[Any]]:
         rowid = "r.rowid DESC" if backwards else "r.rowid"
@@ -363,7 +363,7 @@ class _Members(_Part):
     def matching(self, group_id: str, condition: Node) -> list[str]:
         where, params = compile_member_filter(condition)
         return [row[0] for row in self.tx.sql(
-            f"SELECT gm.user_id FROM group_members gm WHERE gm.group_id = %s AND ({where}) ORDER BY gm.user_id",
+            f"SELECT m.user_id FROM group_members m WHERE m.group_id = %s AND ({where}) ORDER BY m.user_id",
             (group_id, *params))]
 
     def all_of(self, group_id: str) -> list[str]:
