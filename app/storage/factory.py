@@ -24,6 +24,15 @@ def is_postgres(location: str | Path) -> bool:
     return str(location).startswith(POSTGRES_SCHEMES)
 
 
+def shown(location: str | Path) -> str:
+    """`location` as a log line or a message may show it: a PostgreSQL URL without its password."""
+    if is_postgres(location):
+        from app.storage.postgres.engine import redact  # type: ignore[import-not-found,unused-ignore]
+
+        return str(redact(str(location)))
+    return str(location)
+
+
 def open_storage(location: str | Path, *, synchronous: str = "NORMAL", must_exist: bool = False) -> Storage:
     """The engine for `location`, not yet opened (call `await storage.open()`). `synchronous` is SQLite's
     durability setting; `must_exist` refuses to create a database that is not there."""
@@ -97,4 +106,8 @@ def runtime_report() -> list[str]:
     from app.storage.sqlite.migrations import schema_sql
 
     schema_sql()
-    return [f"sqlite {sqlite3.sqlite_version}"]
+    from app.storage.postgres.engine import driver_report
+    from app.storage.postgres.migrations import schema_sql as postgres_schema_sql
+
+    postgres_schema_sql()
+    return [f"sqlite {sqlite3.sqlite_version}", driver_report()]

@@ -65,6 +65,11 @@ def redact(url: str) -> str:
     return urlunsplit((parts.scheme, netloc, parts.path, query, ""))
 
 
+def driver_report() -> str:
+    """What `rollcall check` says of the PostgreSQL driver: psycopg's version and the libpq it runs on."""
+    return f"psycopg {psycopg.__version__} ({psycopg.pq.__impl__}, libpq {psycopg.pq.version()})"
+
+
 def _configure(conn: psycopg.Connection) -> None:
     set_json_loads(orjson.loads, conn)
 
