@@ -5,6 +5,7 @@
 set -euo pipefail
 
 PACKAGES=(
+    postgresql  # a real PostgreSQL server, started by tests/postgres_server.py: tests/storage/test_postgres_*.py
 )
 
 missing=()

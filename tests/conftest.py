@@ -31,6 +31,12 @@ from app.storage.interface import Storage
 from app.storage.sqlite.transaction import SqliteTransaction
 from app.web.app import init_app
 
+# The PostgreSQL server fixtures (tests/postgres_server.py): a cluster started only when a test asks for one.
+pytest_plugins = ("tests.postgres_server",)
+# The storage engines the storage-facing fixtures run each test on: ROLLCALL_TEST_ENGINES=sqlite for one.
+ENGINES = tuple(name.strip() for name in os.environ.get("ROLLCALL_TEST_ENGINES", "sqlite,postgresql").split(",")
+                if name.strip())
+
 SCIM_JSON = "application/scim+json"
 USER_SCHEMA = "urn:ietf:params:scim:schemas:core:2.0:User"
 GROUP_SCHEMA = "urn:ietf:params:scim:schemas:core:2.0:Group"
@@ -40,9 +46,25 @@ REPO = Path(__file__).resolve().parent.parent
 _NOT_SCIM = ("/scim", "/api", "/auth", "/healthz", "/readyz", "/metrics")
 
 
+@pytest.fixture(params=ENGINES)
+def engine(request: pytest.FixtureRequest) -> str:
+    """The storage engine under test: each test that asks runs once per engine in ENGINES."""
+    if request.param not in ("sqlite", "postgresql"):
+        raise ValueError(f"ROLLCALL_TEST_ENGINES names {request.param!r}; the engines are sqlite and postgresql")
+    return str(request.param)
+
+
 @pytest.fixture
-def settings(tmp_path: Path) -> Settings:
-    return Settings(db_path=str(tmp_path / "rollcall.db"))
+def db_location(engine: str, tmp_path: Path, request: pytest.FixtureRequest) -> str:
+    """Where the test's database is: a SQLite file in the test's folder, or a fresh PostgreSQL database (a URL)."""
+    if engine == "postgresql":
+        return str(request.getfixturevalue("postgres_url"))
+    return str(tmp_path / "rollcall.db")
+
+
+@pytest.fixture
+def settings(db_location: str) -> Settings:
+    return Settings(db_path=db_location)
 
 
 async def mint_token(db_path: str, name: str = "tests", scopes: Sequence[str] = DEFAULT_SCOPES,
@@ -169,10 +191,11 @@ def wait_for_port(port: int, process: subprocess.Popen[bytes], log_path: Path, s
 
 @contextmanager
 def serve_process(directory: Path, *extra: str, token_name: str | None = "served", scheme: str = "http",
-                  command: Sequence[str] = (sys.executable, "-m", "app"), cwd: Path = REPO
-                  ) -> Iterator[RunningServer]:
-    """`rollcall serve` as a separate process on a loopback port, as an identity provider sees it."""
-    db_path = str(directory / "served.db")
+                  command: Sequence[str] = (sys.executable, "-m", "app"), cwd: Path = REPO,
+                  db: str | None = None) -> Iterator[RunningServer]:
+    """`rollcall serve` as a separate process on a loopback port, as an identity provider sees it; on `db` (a file
+    or a PostgreSQL URL), else on served.db in `directory`."""
+    db_path = db or str(directory / "served.db")
     token = asyncio.run(mint_token(db_path, token_name)) if token_name else ""
     port = free_port()
     # The server's output goes to a file: a pipe nobody reads would fill up and stall the server.

@@ -17,7 +17,7 @@ from app.config import SCIM_PREFIX, Settings
 from app.diagnostics import missing_speedups
 from app.domain import tokens
 from app.storage.errors import DatabaseError
-from app.storage.factory import serve_lock, upgrade
+from app.storage.factory import serve_lock, shown, upgrade
 from app.storage.interface import Storage
 
 if TYPE_CHECKING:  # aiohttp is imported only by `serve`, so that the other commands start quickly
@@ -99,13 +99,14 @@ def serve_command(args: argparse.Namespace) -> int:
         return fail(str(error))
     try:
         if upgraded is not None:
-            print(f"rollcall: upgraded the database from schema version {upgraded[0]} to {upgraded[1]}; "
-                  f"the old file is saved as {upgraded[2]}", flush=True)
+            saved = f"; the old file is saved as {upgraded[2]}" if upgraded[2] is not None else ""
+            print(f"rollcall: upgraded the database from schema version {upgraded[0]} to {upgraded[1]}{saved}",
+                  flush=True)
         if run_with_database(settings.db_path, lambda db: _first_token(db, public)):
             return 1
         configure_logging(settings.log_format)
         limits = _limits(settings)
-        print(f"rollcall {__version__} serving {public} (database {settings.db_path})", flush=True)
+        print(f"rollcall {__version__} serving {public} (database {shown(settings.db_path)})", flush=True)
         try:
             asyncio.run(server.serve(init_app(settings), settings.host, settings.port, context, limits,
                                      SHUTDOWN_GRACE_SECONDS))

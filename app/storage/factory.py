@@ -24,6 +24,15 @@ def is_postgres(location: str | Path) -> bool:
     return str(location).startswith(POSTGRES_SCHEMES)
 
 
+def shown(location: str | Path) -> str:
+    """`location` as a log line or a message may show it: a PostgreSQL URL without its password."""
+    if is_postgres(location):
+        from app.storage.postgres.engine import redact  # type: ignore[import-not-found,unused-ignore]
+
+        return str(redact(str(location)))
+    return str(location)
+
+
 def open_storage(location: str | Path, *, synchronous: str = "NORMAL", must_exist: bool = False) -> Storage:
     """The engine for `location`, not yet opened (call `await storage.open()`). `synchronous` is SQLite's
     durability setting; `must_exist` refuses to create a database that is not there."""
@@ -93,11 +102,16 @@ def engine_versions() -> list[str]:
     """The versions of the engines this build has, for `rollcall check`."""
     import sqlite3
 
-    return [f"sqlite {sqlite3.sqlite_version}"]
+    from app.storage.postgres.engine import driver_report
+
+    return [f"sqlite {sqlite3.sqlite_version}", driver_report()]
 
 
 def check_schema_files() -> None:
-    """DatabaseError when a schema file this build needs is missing (schema.sql beside the application)."""
+    """DatabaseError when a schema file this build needs is missing (schema.sql and schema.postgres.sql beside the
+    application)."""
+    from app.storage.postgres.migrations import schema_sql as postgres_schema_sql
     from app.storage.sqlite.migrations import schema_sql
 
     schema_sql()
+    postgres_schema_sql()

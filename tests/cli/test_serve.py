@@ -18,6 +18,7 @@ import pytest
 import trustme
 
 from tests.conftest import REPO, RunningServer, mint_token, serve_process
+from tests.postgres_server import PostgresServer
 
 
 def client(server: RunningServer, token: str | None = None, **kw: object) -> httpx2.Client:
@@ -189,3 +190,28 @@ def test_a_port_in_use_is_one_line_and_exit_1_not_a_hang(tmp_path: Path) -> None
                                   str(port)], cwd=REPO, capture_output=True, text=True, timeout=30)
     assert refused.returncode == 1, refused.stderr
     assert f"cannot listen on 127.0.0.1:{port}" in refused.stderr and "Traceback" not in refused.stderr
+
+
+def test_two_servers_share_one_postgresql_database_and_neither_shows_its_password(
+        tmp_path: Path, postgres_server: PostgresServer) -> None:
+    # The test cluster trusts loopback, so any password is accepted: it is here to be kept out of every output.
+    url = postgres_server.new_database().replace("postgresql://postgres@", "postgresql://postgres:pw-s3cret@")
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    with serve_process(tmp_path / "a", db=url) as one, serve_process(tmp_path / "b", db=url, token_name=None) as two:
+        with client(one) as http:
+            assert http.post("/Users", json={"userName": "shared.person"}).status_code == 201
+        with client(two, token=one.token) as http:
+            listed = http.get("/Users", params={"filter": 'userName eq "SHARED.PERSON"'}).json()
+            assert listed["totalResults"] == 1
+            # A revocation made elsewhere (here by the CLI) is refused by the running server's next request.
+            revoked = subprocess.run([sys.executable, "-m", "app", "token", "revoke", "served", "--db", url],
+                                     cwd=REPO, capture_output=True, text=True, timeout=30)
+            assert revoked.returncode == 0, revoked.stderr
+            assert "pw-s3cret" not in revoked.stdout + revoked.stderr
+            assert http.get("/Users").status_code == 401
+        one.stop()
+        two.stop()
+    for log in (one.log, two.log):
+        assert "pw-s3cret" not in log
+        assert "postgresql://postgres@127.0.0.1" in log, log  # it names the database, less the password

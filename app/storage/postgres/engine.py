@@ -1,0 +1,229 @@
+"""The PostgreSQL engine: the storage interface on a database that several rollcall instances share.
+
+Driver: psycopg 3 (with psycopg_pool), not asyncpg. The interface's transaction bodies are synchronous and
+re-runnable (SQLite's engine runs each whole on its writer thread: one hop per write, with group commit). psycopg's
+synchronous API runs the same body on a thread of this engine's pool holding one connection: one hop onto a thread
+per transaction, and no hop back onto the event loop per statement, which an asyncio driver would need for a body
+that is not a coroutine.
+
+Isolation: every write runs SERIALIZABLE, and is run again from the start on a serialization failure or a
+deadlock (with a short random back-off, a bounded number of times). Serializable rather than READ COMMITTED with
+row locks because the guarantees are predicates over several rows (exact membership under concurrent PATCHes, the
+roster and the feed derived from what the change read, the last admin, uniqueness of a folded key checked and
+written): SSI makes each body behave as if it ran alone, on every instance, with no lock list to keep right.
+Uniqueness itself is the unique indexes'. Reads run REPEATABLE READ READ ONLY: one snapshot per read.
+
+Across instances: nothing is cached per process that another instance's commit could make stale: change_stamp()
+never repeats (so a revoked token is refused on the next request everywhere), and `generation` stays odd (the
+paging hint cache is off). Events commit in seq order (an advisory lock taken by each append, held to its commit),
+so a webhook cursor never skips an event that committed late.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import random
+import threading
+import time
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, TypeVar
+from urllib.parse import urlsplit, urlunsplit
+
+import orjson
+import psycopg
+from psycopg.types.json import set_json_loads
+from psycopg_pool import ConnectionPool
+
+from app.protocol.resolved import SearchQuery
+from app.storage.errors import DatabaseError, NoDatabase
+from app.storage.postgres import migrations
+from app.storage.postgres.transaction import RETRYABLE, Conflict, Tx
+
+T = TypeVar("T")
+
+POOL_SIZE = 8
+# The first key of the webhook endpoints' advisory locks (the second is the endpoint's id): "whk".
+WEBHOOK_LOCKS = 0x77686B
+MAX_ATTEMPTS = 64
+CONNECT_TIMEOUT_S = 10
+
+
+def redact(url: str) -> str:
+    """The URL without its password (or any secret in the user part), fit for a log or an error."""
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return "postgresql://(unparseable URL)"
+    user = parts.username or ""
+    host = parts.hostname or ""
+    if parts.port:
+        host = f"{host}:{parts.port}"
+    netloc = f"{user}@{host}" if user else host
+    query = "&".join(p for p in parts.query.split("&") if p and not p.lower().startswith("password="))
+    return urlunsplit((parts.scheme, netloc, parts.path, query, ""))
+
+
+def driver_report() -> str:
+    """What `rollcall check` says of the PostgreSQL driver: psycopg's version and the libpq it runs on."""
+    return f"psycopg {psycopg.__version__} ({psycopg.pq.__impl__}, libpq {psycopg.pq.version()})"
+
+
+def _configure(conn: psycopg.Connection) -> None:
+    set_json_loads(orjson.loads, conn)
+
+
+class PostgresStorage:
+    """A connection pool to one PostgreSQL database, running each body whole on one of its connections."""
+
+    def __init__(self, url: str, *, must_exist: bool = False, pool_size: int = POOL_SIZE) -> None:
+        self._url = url
+        self.must_exist = must_exist
+        self.pool_size = pool_size
+        self._pool: ConnectionPool | None = None
+        self._threads: ThreadPoolExecutor | None = None
+        self.retries = 0  # bodies run again after a conflict, for tests and diagnostics
+        # Webhook endpoints this instance delivers for: session advisory locks on one connection of their own, so
+        # that they last across transactions and vanish with the connection if this process dies.
+        self._claims: psycopg.Connection | None = None
+        self._claimed: set[int] = set()
+        self._claims_lock = threading.Lock()
+
+    @property
+    def location(self) -> str:
+        return redact(self._url)
+
+    @property
+    def generation(self) -> int:
+        return 1  # other instances commit unseen: never promise that nothing changed
+
+    async def open(self) -> None:
+        await asyncio.to_thread(self._open)
+
+    def _open(self) -> None:
+        try:
+            with psycopg.connect(self._url, autocommit=True, connect_timeout=CONNECT_TIMEOUT_S) as conn:
+                if self.must_exist and migrations.schema_version(conn) == 0:
+                    raise NoDatabase(self.location)
+                migrations.migrate(conn)
+        except psycopg.OperationalError as error:
+            raise DatabaseError(f"Cannot connect to {self.location}: {_first_line(error)}") from None
+        self._pool = ConnectionPool(self._url, min_size=1, max_size=self.pool_size, open=False,
+                                    kwargs={"autocommit": True}, configure=_configure, name="rollcall")
+        self._pool.open(wait=True, timeout=CONNECT_TIMEOUT_S)
+        self._threads = ThreadPoolExecutor(max_workers=self.pool_size, thread_name_prefix="rollcall-pg")
+
+    async def close(self) -> None:
+        await asyncio.to_thread(self._drop_claims)
+        pool, threads = self._pool, self._threads
+        self._pool = self._threads = None
+        if threads is not None:
+            threads.shutdown(wait=True)
+        if pool is not None:
+            await asyncio.to_thread(pool.close)
+
+    async def write(self, body: Callable[[Tx], T]) -> T:
+        return await self._on_thread(self._run, body, "BEGIN ISOLATION LEVEL SERIALIZABLE")
+
+    async def read(self, body: Callable[[Tx], T]) -> T:
+        return await self._on_thread(self._run, body, "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
+
+    async def lookup(self, body: Callable[[Tx], T]) -> T:
+        return await self.read(body)
+
+    async def search(self, body: Callable[[Tx], T], queries: Sequence[SearchQuery]) -> T:
+        return await self.read(body)
+
+    async def schema_version(self) -> int:
+        return await self.read(lambda tx: migrations.schema_version(tx.conn))
+
+    async def claim_endpoint(self, webhook_id: int) -> bool:
+        """Whether this instance may deliver the endpoint's events now: True while it holds the endpoint's advisory
+        lock (taken here if free), False while another instance does. Checked before each delivery, so that an
+        instance that lost its lock connection stops at once and another takes over, in order, from the cursor."""
+        return await asyncio.to_thread(self._claim, webhook_id)
+
+    async def release_endpoint(self, webhook_id: int) -> None:
+        await asyncio.to_thread(self._release, webhook_id)
+
+    def _claim(self, webhook_id: int) -> bool:
+        with self._claims_lock:
+            try:
+                if self._claims is None or self._claims.closed:
+                    self._claimed.clear()
+                    self._claims = psycopg.connect(self._url, autocommit=True, connect_timeout=CONNECT_TIMEOUT_S)
+                if webhook_id in self._claimed:
+                    self._claims.execute("SELECT 1")  # the connection, and so the lock, is still there
+                    return True
+                row = self._claims.execute("SELECT pg_try_advisory_lock(%s, %s)",
+                                           (WEBHOOK_LOCKS, webhook_id)).fetchone()
+            except psycopg.OperationalError:
+                self._drop_claims_locked()
+                return False
+            if row and row[0]:
+                self._claimed.add(webhook_id)
+                return True
+            return False
+
+    def _release(self, webhook_id: int) -> None:
+        with self._claims_lock:
+            if webhook_id not in self._claimed or self._claims is None:
+                return
+            self._claimed.discard(webhook_id)
+            try:
+                self._claims.execute("SELECT pg_advisory_unlock(%s, %s)", (WEBHOOK_LOCKS, webhook_id))
+            except psycopg.OperationalError:
+                self._drop_claims_locked()
+
+    def _drop_claims(self) -> None:
+        with self._claims_lock:
+            self._drop_claims_locked()
+
+    def _drop_claims_locked(self) -> None:
+        self._claimed.clear()
+        if self._claims is not None:
+            # A closed connection's locks go when its backend exits, a moment later; a clean stop lets go at once.
+            with contextlib.suppress(psycopg.Error):
+                self._claims.execute("SELECT pg_advisory_unlock_all()")
+            self._claims.close()
+            self._claims = None
+
+    async def _on_thread(self, function: Callable[..., T], *args: Any) -> T:
+        assert self._threads is not None, "PostgresStorage.open() was not called"
+        return await asyncio.get_running_loop().run_in_executor(self._threads, function, *args)
+
+    def _run(self, body: Callable[[Tx], T], begin: str) -> T:
+        assert self._pool is not None
+        with self._pool.connection() as conn:
+            for attempt in range(1, MAX_ATTEMPTS + 1):
+                tx = Tx(conn)
+                conn.execute(begin)
+                try:
+                    result = body(tx)
+                    if not tx.doomed:
+                        conn.execute("COMMIT")
+                        return result
+                except Conflict:
+                    pass
+                except RETRYABLE:  # at COMMIT
+                    pass
+                except BaseException:
+                    _rollback(conn)
+                    if not tx.doomed:
+                        raise
+                _rollback(conn)
+                self.retries += 1
+                # Spread the retries out so that the same bodies do not collide again in lock step.
+                time.sleep(random.uniform(0, min(0.05, 0.001 * 2 ** min(attempt, 6))))
+        raise DatabaseError(f"A transaction conflicted with others {MAX_ATTEMPTS} times in a row; try again.")
+
+
+def _rollback(conn: psycopg.Connection) -> None:
+    if conn.info.transaction_status != psycopg.pq.TransactionStatus.IDLE:
+        conn.execute("ROLLBACK")
+
+
+def _first_line(error: BaseException) -> str:
+    text = str(error).strip().splitlines()
+    return text[0] if text else type(error).__name__

@@ -1,0 +1,725 @@
+"""The storage interface's Transaction on one PostgreSQL connection: each concern's SQL, as SQLite's engine has it.
+
+Every statement goes through `Tx.sql`, which notes a serialization failure or a deadlock even if the body then
+swallows the error (a Bulk operation's savepoint does): the engine then runs the body again from the start,
+whatever it returned, so a conflict never becomes an answer.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Hashable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from typing import Any
+
+import orjson
+import psycopg
+from psycopg import errors as pg_errors
+
+from app.protocol.folding import fold_case
+from app.protocol.resolved import Node, SearchQuery
+from app.protocol.schema_defs import USER_RESOURCE, ResourceType
+from app.storage.errors import DocumentTooLarge, IntegrityViolation, TokenNameTaken, UniquenessConflict
+from app.storage.postgres.compiler import compile_filter, compile_member_filter, compile_sort
+from app.storage.records import (
+    Attempt,
+    Endpoint,
+    Event,
+    Found,
+    Held,
+    Hold,
+    Key,
+    LiveHash,
+    Member,
+    MemberQuery,
+    Membership,
+    NamedUser,
+    RoleInputs,
+    RosterEntry,
+    StoredResource,
+    TokenRecord,
+    Window,
+)
+
+# The errors after which PostgreSQL asks for the whole transaction to be tried again.
+RETRYABLE = (pg_errors.SerializationFailure, pg_errors.DeadlockDetected)
+# pg_advisory_xact_lock key taken before appending to the feed, held to the commit: events commit in seq order,
+# so a reader (a webhook cursor, the feed's `after`) that has seen seq N never later finds a smaller seq appear.
+FEED_LOCK = 0x726F6C6C66656564  # "rollfeed"
+KEPT_DELIVERIES = 200
+
+
+class Conflict(Exception):
+    """The transaction met a serialization failure or a deadlock: run it again."""
+
+
+def fold_document(value: Any) -> Any:
+    """The document with every string value case-folded (keys kept): what case-insensitive filters compare."""
+    if isinstance(value, str):
+        return fold_case(value)
+    if isinstance(value, list):
+        return [fold_document(item) for item in value]
+    if isinstance(value, dict):
+        return {key: fold_document(item) for key, item in value.items()}
+    return value
+
+
+class Tx:
+    """One transaction on `conn`, which the engine has begun and will commit or roll back."""
+
+    def __init__(self, conn: psycopg.Connection) -> None:
+        self.conn = conn
+        self.doomed = False
+        self._savepoints = 0
+        self.resources = _Resources(self)
+        self.members = _Members(self)
+        self.roster = _Roster(self)
+        self.feed = _Feed(self)
+        self.holds = _Holds(self)
+        self.tokens = _Tokens(self)
+        self.webhooks = _Webhooks(self)
+        self.settings = _Settings(self)
+
+    def sql(self, statement: str, params: Sequence[Any] | None = None) -> psycopg.Cursor[Any]:
+        try:
+            return self.conn.execute(statement, params)  # type: ignore[arg-type]  # composed here, values as params
+        except RETRYABLE as error:
+            self.doomed = True
+            raise Conflict(str(error)) from error
+
+    def scalar(self, statement: str, params: Sequence[Any] | None = None) -> Any:
+        """The first column of the one row a statement answers (an aggregate, a RETURNING)."""
+        row = self.sql(statement, params).fetchone()
+        assert row is not None, "the statement answered no row"
+        return row[0]
+
+    def many(self, statement: str, rows: Iterable[Sequence[Any]]) -> int:
+        rows = list(rows)
+        if not rows:
+            return 0
+        try:
+            with self.conn.cursor() as cursor:
+                cursor.executemany(statement, rows)  # type: ignore[arg-type]
+                return cursor.rowcount
+        except RETRYABLE as error:
+            self.doomed = True
+            raise Conflict(str(error)) from error
+
+    @contextmanager
+    def savepoint(self) -> Iterator[None]:
+        self._savepoints += 1
+        name = f"s{self._savepoints}"
+        self.sql(f"SAVEPOINT {name}")
+        try:
+            yield
+        except BaseException:
+            if not self.doomed:
+                self.sql(f"ROLLBACK TO SAVEPOINT {name}")
+                self.sql(f"RELEASE SAVEPOINT {name}")
+            raise
+        self.sql(f"RELEASE SAVEPOINT {name}")
+
+    def guarded(self, statement: str, params: Sequence[Any], conflict: type[Exception], *args: Any) -> Any:
+        """Run a statement that may break a unique index, in a savepoint so that the transaction goes on."""
+        self.sql("SAVEPOINT unique_check")
+        try:
+            cursor = self.sql(statement, params)
+        except pg_errors.UniqueViolation as error:
+            self.sql("ROLLBACK TO SAVEPOINT unique_check")
+            raise conflict(*(args or (str(error),))) from error
+        except psycopg.IntegrityError as error:
+            self.sql("ROLLBACK TO SAVEPOINT unique_check")
+            raise IntegrityViolation(str(error)) from error
+        self.sql("RELEASE SAVEPOINT unique_check")
+        return cursor
+
+    def change_stamp(self) -> Hashable:
+        # Other instances commit without this one knowing: no two stamps are ever equal, so nothing is cached
+        # past a commit made elsewhere (a revoked token is refused on the next request on every instance).
+        return object()
+
+
+# -- resources ---------------------------------------------------------------------------------------
+
+_USER_COLUMNS = ("user_name", "user_name_key", "external_id", "display_name", "active")
+_GROUP_COLUMNS = ("display_name", "display_name_key", "external_id")
+
+
+def _table(resource_type: ResourceType) -> tuple[str, tuple[str, ...]]:
+    return ("users", _USER_COLUMNS) if resource_type is USER_RESOURCE else ("groups", _GROUP_COLUMNS)
+
+
+def _derived(resource_type: ResourceType, document: dict[str, Any]) -> tuple[Any, ...]:
+    if resource_type is USER_RESOURCE:
+        user_name = document["userName"]
+        return (user_name, fold_case(user_name), document.get("externalId"), document.get("displayName"),
+                0 if document.get("active") is False else 1)
+    display_name = document["displayName"]
+    return (display_name, fold_case(display_name), document.get("externalId"))
+
+
+def _encode(document: dict[str, Any], max_bytes: int | None) -> tuple[str, str]:
+    encoded = orjson.dumps(document)
+    if max_bytes is not None and len(encoded) > max_bytes:
+        raise DocumentTooLarge(len(encoded), max_bytes)
+    return encoded.decode(), orjson.dumps(fold_document(document)).decode()
+
+
+def _email_keys(document: dict[str, Any]) -> set[str]:
+    emails = document.get("emails")
+    if not isinstance(emails, list):
+        return set()
+    return {fold_case(e["value"]) for e in emails if isinstance(e, dict) and isinstance(e.get("value"), str)}
+
+
+def _resource(row: Sequence[Any], offset: int = 0) -> StoredResource:
+    return StoredResource(row[offset], row[offset + 1], row[offset + 2], row[offset + 3], row[offset + 4])
+
+
+class _Part:
+    def __init__(self, tx: Tx) -> None:
+        self.tx = tx
+
+
+class _Resources(_Part):
+    def get(self, resource_type: ResourceType, resource_id: str) -> StoredResource | None:
+        table, _ = _table(resource_type)
+        row = self.tx.sql(f"SELECT id, doc, created, last_modified, version FROM {table} WHERE id = %s",
+                          (resource_id,)).fetchone()
+        return _resource(row) if row else None
+
+    def insert(self, resource_type: ResourceType, resource_id: str, document: dict[str, Any], now: str,
+               max_bytes: int | None = None) -> StoredResource:
+        table, columns = _table(resource_type)
+        doc, folded = _encode(document, max_bytes)
+        marks = ", ".join(["%s"] * len(columns))
+        self.tx.guarded(
+            f"INSERT INTO {table} (id, {', '.join(columns)}, doc, doc_folded, created, last_modified, version) "
+            f"VALUES (%s, {marks}, %s::jsonb, %s::jsonb, %s, %s, 1)",
+            (resource_id, *_derived(resource_type, document), doc, folded, now, now), UniquenessConflict)
+        if resource_type is USER_RESOURCE:
+            self._put_emails(resource_id, document, replacing=False)
+        return StoredResource(resource_id, document, now, now, 1)
+
+    def update(self, resource_type: ResourceType, current: StoredResource, document: dict[str, Any], now: str,
+               max_bytes: int | None = None) -> StoredResource:
+        table, columns = _table(resource_type)
+        doc, folded = _encode(document, max_bytes)
+        assignments = ", ".join(f"{column} = %s" for column in columns)
+        self.tx.guarded(
+            f"UPDATE {table} SET {assignments}, doc = %s::jsonb, doc_folded = %s::jsonb, last_modified = %s, "
+            "version = version + 1 WHERE id = %s",
+            (*_derived(resource_type, document), doc, folded, now, current.id), UniquenessConflict)
+        if resource_type is USER_RESOURCE and _email_keys(document) != _email_keys(current.document):
+            self._put_emails(current.id, document, replacing=True)
+        return StoredResource(current.id, document, current.created, now, current.version + 1)
+
+    def _put_emails(self, user_id: str, document: dict[str, Any], replacing: bool) -> None:
+        if replacing:
+            self.tx.sql("DELETE FROM user_emails WHERE user_id = %s", (user_id,))
+        self.tx.many("INSERT INTO user_emails (email_key, user_id) VALUES (%s, %s) ON CONFLICT DO NOTHING",
+                     [(key, user_id) for key in sorted(_email_keys(document))])
+
+    def touch(self, resource_type: ResourceType, current: StoredResource, now: str) -> StoredResource:
+        table, _ = _table(resource_type)
+        self.tx.sql(f"UPDATE {table} SET last_modified = %s, version = version + 1 WHERE id = %s", (now, current.id))
+        return StoredResource(current.id, current.document, current.created, now, current.version + 1)
+
+    def touch_groups(self, group_ids: Sequence[str], now: str) -> None:
+        if group_ids:
+            self.tx.sql("UPDATE groups SET last_modified = %s, version = version + 1 WHERE id = ANY(%s)",
+                        (now, sorted(set(group_ids))))
+
+    def delete(self, resource_type: ResourceType, resource_id: str) -> bool:
+        table, _ = _table(resource_type)
+        return self.tx.sql(f"DELETE FROM {table} WHERE id = %s", (resource_id,)).rowcount > 0
+
+    # -- searches ----------------------------------------------------------------------------------
+    def _where(self, query: SearchQuery) -> tuple[str, list[Any]]:
+        if query.filter is None:
+            return "TRUE", []
+        return compile_filter(query.resource_type, query.filter)
+
+    def count(self, query: SearchQuery) -> int:
+        table, _ = _table(query.resource_type)
+        where, params = self._where(query)
+        return self.tx.scalar(f"SELECT count(*) FROM {table} AS r WHERE {where}", params)
+
+    def page(self, query: SearchQuery, limit: int, offset: int, max_bytes: int) -> tuple[list[Found], bool]:
+        if limit <= 0:
+            return [], False
+        table, _ = _table(query.resource_type)
+        where, params = self._where(query)
+        order, order_params = self._order(query, backwards=False)
+        sql = (f"SELECT r.rowid, NULL, id, doc, created, last_modified, version FROM {table} AS r WHERE {where} "
+               f"ORDER BY {order} LIMIT %s OFFSET %s")
+        return self._take(sql, [*params, *order_params, limit + 1, offset], limit, max_bytes)
+
+    def seek(self, query: SearchQuery, key: Key | None, limit: int, max_bytes: int, backwards: bool = False
+             ) -> tuple[list[Found], bool]:
+        table, _ = _table(query.resource_type)
+        where, params = self._where(query)
+        value_sql, value_params = self._sort(query)
+        if key is not None:
+            beyond, beyond_params = self._beyond(query, key, backwards)
+            where, params = f"({where}) AND {beyond}", [*params, *beyond_params]
+        order, order_params = self._order(query, backwards)
+        sql = (f"SELECT r.rowid, {value_sql}, id, doc, created, last_modified, version FROM {table} AS r "
+               f"WHERE {where} ORDER BY {order} LIMIT %s")
+        return self._take(sql, [*value_params, *params, *order_params, max(0, limit) + 1], limit, max_bytes)
+
+    @staticmethod
+    def _sort(query: SearchQuery) -> tuple[str, list[Any]]:
+        if query.sort is None:
+            return "NULL", []
+        return compile_sort(query.resource_type, query.sort)
+
+    def _order(self, query: SearchQuery, backwards: bool) -> tuple[str, list[Any]]:
+        rowid = "r.rowid DESC" if backwards else "r.rowid"
+        if query.sort is None or query.sort.value is None:
+            return rowid, []
+        expr, params = self._sort(query)
+        direction = "DESC" if query.descending != backwards else "ASC"
+        nulls = "DESC" if backwards else "ASC"
+        return f"({expr}) IS NULL {nulls}, ({expr}) {direction}, {rowid}", [*params, *params]
+
+    def _beyond(self, query: SearchQuery, key: Key, backwards: bool) -> tuple[str, list[Any]]:
+        rowid = "<" if backwards else ">"
+        if query.sort is None or query.sort.value is None:
+            return f"r.rowid {rowid} %s", [key.rowid]
+        expr, params = self._sort(query)
+        if key.value is None:
+            if backwards:
+                return f"(({expr}) IS NOT NULL OR r.rowid < %s)", [*params, key.rowid]
+            return f"(({expr}) IS NULL AND r.rowid > %s)", [*params, key.rowid]
+        later = "<" if query.descending != backwards else ">"
+        same_or_past = f"(({expr}) {later} %s OR (({expr}) = %s AND r.rowid {rowid} %s))"
+        past = [*params, key.value, *params, key.value, key.rowid]
+        if backwards:
+            return f"(({expr}) IS NOT NULL AND {same_or_past})", [*params, *past]
+        return f"(({expr}) IS NULL OR {same_or_past})", [*params, *past]
+
+    def _take(self, sql: str, params: list[Any], limit: int, max_bytes: int) -> tuple[list[Found], bool]:
+        found: list[Found] = []
+        used = 0
+        cursor = self.tx.sql(sql, params)
+        for row in cursor:
+            used += len(orjson.dumps(row[3]))
+            if len(found) >= limit or (found and used > max_bytes):
+                return found, True
+            found.append(Found(Key(row[0], row[1]), _resource(row, 2)))
+        return found, False
+
+
+class _Members(_Part):
+    def of_groups(self, group_ids: Sequence[str], with_display: bool = False) -> dict[str, list[Member]]:
+        display = "coalesce(nullif(u.display_name, ''), u.user_name)" if with_display else "''"
+        join = "JOIN users u ON u.id = m.user_id " if with_display else ""
+        found: dict[str, list[Member]] = {group_id: [] for group_id in group_ids}
+        if not group_ids:
+            return found
+        for group_id, user_id, shown in self.tx.sql(
+                f"SELECT m.group_id, m.user_id, {display} FROM group_members m {join}"
+                "WHERE m.group_id = ANY(%s) ORDER BY m.group_id, m.user_id", (list(group_ids),)):
+            found[group_id].append(Member(user_id, shown))
+        return found
+
+    def groups_of(self, user_ids: Sequence[str]) -> dict[str, list[Membership]]:
+        found: dict[str, list[Membership]] = {user_id: [] for user_id in user_ids}
+        if not user_ids:
+            return found
+        for user_id, group_id, name in self.tx.sql(
+                "SELECT m.user_id, m.group_id, g.display_name FROM group_members m JOIN groups g ON g.id = m.group_id "
+                "WHERE m.user_id = ANY(%s) ORDER BY m.user_id, g.display_name_key", (list(user_ids),)):
+            found[user_id].append(Membership(group_id, name))
+        return found
+
+    def has_more_than(self, group_id: str, limit: int) -> bool:
+        return self.tx.sql("SELECT 1 FROM group_members WHERE group_id = %s LIMIT 1 OFFSET %s",
+                           (group_id, limit)).fetchone() is not None
+
+    def missing_users(self, user_ids: Sequence[str]) -> list[str]:
+        if not user_ids:
+            return []
+        existing = {row[0] for row in self.tx.sql("SELECT id FROM users WHERE id = ANY(%s)", (list(user_ids),))}
+        return [user_id for user_id in user_ids if user_id not in existing]
+
+    def add(self, group_id: str, user_ids: Sequence[str], now: str) -> list[str]:
+        if not user_ids:
+            return []
+        added = {row[0] for row in self.tx.sql(
+            "INSERT INTO group_members (group_id, user_id, added) SELECT %s, u, %s FROM unnest(%s::text[]) AS u "
+            "ON CONFLICT DO NOTHING RETURNING user_id", (group_id, now, list(dict.fromkeys(user_ids))))}
+        return [user_id for user_id in dict.fromkeys(user_ids) if user_id in added]
+
+    def remove(self, group_id: str, user_ids: Sequence[str]) -> list[str]:
+        if not user_ids:
+            return []
+        removed = {row[0] for row in self.tx.sql(
+            "DELETE FROM group_members WHERE group_id = %s AND user_id = ANY(%s) RETURNING user_id",
+            (group_id, list(user_ids)))}
+        return [user_id for user_id in dict.fromkeys(user_ids) if user_id in removed]
+
+    def matching(self, group_id: str, condition: Node) -> list[str]:
+        where, params = compile_member_filter(condition)
+        return [row[0] for row in self.tx.sql(
+            f"SELECT m.user_id FROM group_members m WHERE m.group_id = %s AND ({where}) ORDER BY m.user_id",
+            (group_id, *params))]
+
+    def all_of(self, group_id: str) -> list[str]:
+        return [row[0] for row in self.tx.sql(
+            "SELECT user_id FROM group_members WHERE group_id = %s ORDER BY user_id", (group_id,))]
+
+    def groups_of_user(self, user_id: str) -> list[str]:
+        return [row[0] for row in self.tx.sql(
+            "SELECT group_id FROM group_members WHERE user_id = %s ORDER BY group_id", (user_id,))]
+
+
+# -- the roster, the feed and settings ---------------------------------------------------------------------------
+
+_PRIMARY_EMAIL = ("(SELECT e.value ->> 'value' FROM jsonb_array_elements(CASE WHEN jsonb_typeof(u.doc -> 'emails') "
+                  "= 'array' THEN u.doc -> 'emails' END) WITH ORDINALITY AS e (value, n) "
+                  "ORDER BY coalesce(e.value -> 'primary' = 'true'::jsonb, FALSE) DESC, e.n LIMIT 1)")
+_MEMBER_TYPES = "('member.joined', 'member.left', 'member.role_changed')"
+_ROSTER_AT = f"""
+WITH last AS (
+    SELECT user_id, max(seq) AS seq FROM events WHERE type IN {_MEMBER_TYPES} AND at <= %s GROUP BY user_id
+), joined AS (
+    SELECT user_id, max(seq) AS seq FROM events WHERE type = 'member.joined' AND at <= %s GROUP BY user_id
+), roster_then AS (
+    SELECT e.user_id, e.data, e.user_name_key,
+           CASE e.type WHEN 'member.joined' THEN e.data ->> 'role' ELSE e.data ->> 'to' END AS role,
+           (SELECT j.at FROM events j WHERE j.seq = joined.seq) AS since
+    FROM last JOIN events e ON e.seq = last.seq JOIN joined ON joined.user_id = last.user_id
+    WHERE e.type <> 'member.left'
+)
+SELECT t.user_id, coalesce(u.user_name, t.data ->> 'userName') AS user_name, u.display_name, t.role,
+       t.since, {_PRIMARY_EMAIL} AS email, coalesce(u.user_name_key, t.user_name_key) AS sort_key,
+       u.doc_folded ->> 'displayName' AS display_key, t.data -> 'groups' AS groups, NULL::bigint AS hold
+FROM roster_then t LEFT JOIN users u ON u.id = t.user_id
+"""
+# A held user may have been deleted: then the roster's own name is all there is, so users is joined LEFT.
+_ROSTER_NOW = f"""
+SELECT r.user_id, coalesce(u.user_name, r.user_name) AS user_name, u.display_name, r.role, r.since,
+       {_PRIMARY_EMAIL} AS email, r.user_name_key AS sort_key, u.doc_folded ->> 'displayName' AS display_key,
+       NULL::jsonb AS groups,
+       (SELECT h.hold_id FROM held h WHERE h.user_id = r.user_id AND h.outcome IS NULL) AS hold
+FROM roster r LEFT JOIN users u ON u.id = r.user_id
+"""
+
+
+class _Roster(_Part):
+    def role_inputs(self, user_ids: Sequence[str]) -> dict[str, RoleInputs]:
+        found: dict[str, RoleInputs] = {}
+        if not user_ids:
+            return found
+        for user_id, user_name, active, group_name in self.tx.sql(
+                "SELECT u.id, u.user_name, u.active, g.display_name FROM users u "
+                "LEFT JOIN group_members m ON m.user_id = u.id LEFT JOIN groups g ON g.id = m.group_id "
+                "WHERE u.id = ANY(%s)", (list(user_ids),)):
+            inputs = found.setdefault(user_id, RoleInputs(user_name, bool(active), []))
+            if group_name is not None:
+                inputs.group_names.append(group_name)
+        return found
+
+    def all_user_ids(self) -> list[str]:
+        return [row[0] for row in self.tx.sql("SELECT id FROM users UNION SELECT user_id FROM roster")]
+
+    def entries(self, user_ids: Sequence[str]) -> dict[str, RosterEntry]:
+        if not user_ids:
+            return {}
+        return {row[0]: RosterEntry(*row) for row in self.tx.sql(
+            "SELECT user_id, user_name, role, since FROM roster WHERE user_id = ANY(%s)", (list(user_ids),))}
+
+    def put(self, entries: Sequence[RosterEntry]) -> None:
+        self.tx.many(
+            "INSERT INTO roster (user_id, user_name, user_name_key, role, since) VALUES (%s, %s, %s, %s, %s) "
+            "ON CONFLICT (user_id) DO UPDATE SET user_name = excluded.user_name, "
+            "user_name_key = excluded.user_name_key, role = excluded.role, since = excluded.since",
+            [(e.user_id, e.user_name, fold_case(e.user_name), e.role, e.since)
+             for e in sorted(entries, key=lambda e: e.user_id)])
+
+    def drop(self, user_ids: Sequence[str]) -> None:
+        if user_ids:
+            self.tx.sql("DELETE FROM roster WHERE user_id = ANY(%s)", (list(user_ids),))
+
+    def _rows(self, base: str, params: list[Any], query: MemberQuery) -> list[dict[str, Any]]:
+        where: list[str] = []
+        if query.role is not None:
+            where.append("role = %s")
+            params.append(query.role)
+        if query.q:
+            # display_key: the displayName from doc_folded, folded by rollcall as everything compared without case.
+            where.append("(strpos(sort_key, %s) > 0 OR strpos(coalesce(display_key, ''), %s) > 0 OR EXISTS "
+                         "(SELECT 1 FROM user_emails m WHERE m.user_id = listed.user_id "
+                         "AND strpos(m.email_key, %s) > 0))")
+            params.extend([query.q] * 3)
+        if query.after is not None:
+            where.append("(sort_key, user_id) > (%s, %s)")
+            params.extend(query.after)
+        sql = (f"SELECT * FROM ({base}) AS listed {'WHERE ' + ' AND '.join(where) if where else ''} "
+               "ORDER BY sort_key, user_id LIMIT %s")
+        params.append(query.limit)
+        return [
+            {"id": row[0], "userName": row[1], "displayName": row[2], "role": row[3], "since": row[4],
+             "email": row[5], "sortKey": row[6], "recordedGroups": row[8] if row[8] else None,
+             "held": row[9] is not None, **({"hold": row[9]} if row[9] is not None else {})}
+            for row in self.tx.sql(sql, params)
+        ]
+
+    def members(self, query: MemberQuery | None = None) -> list[dict[str, Any]]:
+        return self._rows(_ROSTER_NOW, [], query or MemberQuery())
+
+    def members_at(self, at: str, query: MemberQuery | None = None) -> list[dict[str, Any]]:
+        return self._rows(_ROSTER_AT, [at, at], query or MemberQuery())
+
+    def users_named(self, key: str) -> list[NamedUser]:
+        found = [NamedUser(row[0], row[1], row[2], True) for row in self.tx.sql(
+            "SELECT u.id, u.user_name, r.role FROM users u LEFT JOIN roster r ON r.user_id = u.id "
+            "WHERE u.user_name_key = %s", (key,))]
+        seen = {user.user_id for user in found}
+        found.extend(NamedUser(row[0], row[1], row[2], False) for row in self.tx.sql(
+            "SELECT u.id, u.user_name, r.role FROM user_emails e JOIN users u ON u.id = e.user_id "
+            "LEFT JOIN roster r ON r.user_id = u.id WHERE e.email_key = %s ORDER BY u.id", (key,))
+            if row[0] not in seen)
+        return found
+
+
+def _event(row: Sequence[Any]) -> dict[str, Any]:
+    event: dict[str, Any] = {"seq": row[0], "time": row[1], "type": row[2], "token": row[3]}
+    event.update(row[4])
+    return event
+
+
+def _user_name_key(event: Event) -> str | None:
+    """The folded userName a member event names: the roster at a moment orders a since-deleted user by it."""
+    name = (event.data or {}).get("userName")
+    return fold_case(name) if isinstance(name, str) else None
+
+
+class _Feed(_Part):
+    def append(self, events: Sequence[Event], at: str, actor: str) -> None:
+        if not events:
+            return
+        self.tx.sql("SELECT pg_advisory_xact_lock(%s)", (FEED_LOCK,))
+        self.tx.many(
+            "INSERT INTO events (at, type, actor, user_id, group_id, data, user_name_key) "
+            "VALUES (%s, %s, %s, %s, %s, %s::jsonb, %s)",
+            [(at, e.type, actor, e.user_id, e.group_id, json.dumps(e.data or {}, ensure_ascii=False),
+              _user_name_key(e)) for e in events])
+
+    def after(self, seq: int, limit: int) -> list[dict[str, Any]]:
+        return [_event(row) for row in self.tx.sql(
+            "SELECT seq, at, type, actor, data FROM events WHERE seq > %s ORDER BY seq LIMIT %s", (seq, limit))]
+
+    def last_member_event(self, user_id: str) -> dict[str, Any] | None:
+        row = self.tx.sql(
+            "SELECT seq, at, type, actor, data FROM events WHERE user_id = %s AND starts_with(type, 'member.') "
+            "ORDER BY seq DESC LIMIT 1", (user_id,)).fetchone()
+        return _event(row) if row else None
+
+    def last_seq(self) -> int:
+        return self.tx.scalar("SELECT coalesce(max(seq), 0) FROM events")
+
+
+class _Settings(_Part):
+    def get(self, key: str) -> str | None:
+        row = self.tx.sql("SELECT value FROM settings WHERE key = %s", (key,)).fetchone()
+        return row[0] if row else None
+
+    def put(self, key: str, value: str) -> None:
+        self.tx.sql("INSERT INTO settings (key, value) VALUES (%s, %s) "
+                    "ON CONFLICT (key) DO UPDATE SET value = excluded.value", (key, value))
+
+
+# -- holds ---------------------------------------------------------------------------------------------
+
+_HELD_COLUMNS = "h.hold_id, h.user_id, h.user_name, h.role, h.becomes, h.reason, d.cause, h.outcome"
+_HOLD_COLUMNS = ("d.id, d.opened, d.cause, d.actor, d.change, d.state, d.closed, d.closed_by, "
+                 "(SELECT count(*) FROM held h WHERE h.hold_id = d.id AND (h.outcome IS NULL OR d.state <> 'open'))")
+
+
+class _Holds(_Part):
+    def held_now(self, user_ids: Sequence[str]) -> dict[str, Held]:
+        if not user_ids:
+            return {}
+        return {row[1]: Held(*row) for row in self.tx.sql(
+            f"SELECT {_HELD_COLUMNS} FROM held h JOIN holds d ON d.id = h.hold_id "
+            "WHERE h.outcome IS NULL AND h.user_id = ANY(%s)", (list(user_ids),))}
+
+    def held_in(self, hold_id: int, *, still_held: bool = True) -> list[Held]:
+        where = "AND h.outcome IS NULL" if still_held else ""
+        return [Held(*row) for row in self.tx.sql(
+            f"SELECT {_HELD_COLUMNS} FROM held h JOIN holds d ON d.id = h.hold_id WHERE h.hold_id = %s {where} "
+            "ORDER BY h.user_name", (hold_id,))]
+
+    def open(self, now: str, cause: str, actor: str, change: dict[str, Any], people: Sequence[Held]) -> int:
+        hold_id = self.tx.scalar(
+            "INSERT INTO holds (opened, cause, actor, change) VALUES (%s, %s, %s, %s::jsonb) RETURNING id",
+            (now, cause, actor, json.dumps(change, ensure_ascii=False)))
+        self.tx.many(
+            "INSERT INTO held (hold_id, user_id, user_name, role, becomes, reason) VALUES (%s, %s, %s, %s, %s, %s)",
+            [(hold_id, p.user_id, p.user_name, p.role, p.becomes, p.reason) for p in people])
+        return int(hold_id)
+
+    def settle(self, hold_id: int, user_ids: Sequence[str], outcome: str) -> None:
+        if user_ids:
+            self.tx.sql("UPDATE held SET outcome = %s WHERE hold_id = %s AND user_id = ANY(%s) AND outcome IS NULL",
+                        (outcome, hold_id, list(user_ids)))
+
+    def still_held(self, hold_id: int) -> int:
+        return self.tx.scalar("SELECT count(*) FROM held WHERE hold_id = %s AND outcome IS NULL",
+                           (hold_id,))
+
+    def close(self, hold_id: int, state: str, now: str, actor: str) -> None:
+        self.tx.sql("UPDATE holds SET state = %s, closed = %s, closed_by = %s WHERE id = %s",
+                    (state, now, actor, hold_id))
+
+    def get(self, hold_id: int) -> Hold | None:
+        row = self.tx.sql(f"SELECT {_HOLD_COLUMNS} FROM holds d WHERE d.id = %s", (hold_id,)).fetchone()
+        return Hold(*row) if row else None
+
+    def all_open(self) -> list[Hold]:
+        return [Hold(*row) for row in self.tx.sql(
+            f"SELECT {_HOLD_COLUMNS} FROM holds d WHERE d.state = 'open' ORDER BY d.id")]
+
+    def admins_not_held(self) -> int:
+        return self.tx.scalar(
+            "SELECT count(*) FROM roster r WHERE r.role = 'admin' AND NOT EXISTS "
+            "(SELECT 1 FROM held h WHERE h.user_id = r.user_id AND h.outcome IS NULL)")
+
+    def window_since(self, start: str) -> Window:
+        counts = self.tx.sql(
+            "SELECT count(*) FILTER (WHERE type = 'member.joined'), count(*) FILTER (WHERE type = 'member.left'), "
+            "count(*) FILTER (WHERE type = 'member.left' AND data ->> 'hold' IS NULL) FROM events "
+            "WHERE type IN ('member.joined', 'member.left') AND at >= %s", (start,)).fetchone()
+        assert counts is not None
+        joined, left, unapproved = counts
+        roster_now = self.tx.scalar("SELECT count(*) FROM roster")
+        return Window(joined, left, unapproved, roster_now)
+
+
+# -- tokens --------------------------------------------------------------------------------------------
+
+_TOKEN_COLUMNS = "name, scopes, created, expires, last_used, revoked, previous_until"
+
+
+class _Tokens(_Part):
+    def insert(self, name: str, token_hash: str, now: str, scopes: str, expires: str | None) -> None:
+        self.tx.guarded("INSERT INTO tokens (name, hash, created, scopes, expires) VALUES (%s, %s, %s, %s, %s)",
+                        (name, token_hash, now, scopes, expires), TokenNameTaken, name)
+
+    def find_live_hash(self, token_hash: str, now: str) -> LiveHash | None:
+        row = self.tx.sql(
+            "SELECT name, hash, scopes, expires FROM tokens WHERE hash = %s AND revoked IS NULL "
+            "AND (expires IS NULL OR expires > %s)", (token_hash, now)).fetchone()
+        if row:
+            return LiveHash(row[0], row[1], row[2], row[3])
+        row = self.tx.sql(
+            "SELECT name, previous_hash, scopes, expires, previous_until FROM tokens WHERE previous_hash = %s "
+            "AND revoked IS NULL AND previous_until > %s AND (expires IS NULL OR expires > %s)",
+            (token_hash, now, now)).fetchone()
+        if row:
+            return LiveHash(row[0], row[1], row[2], min(row[4], row[3]) if row[3] else row[4])
+        return None
+
+    def get(self, name: str) -> TokenRecord | None:
+        row = self.tx.sql(f"SELECT {_TOKEN_COLUMNS} FROM tokens WHERE name = %s", (name,)).fetchone()
+        return TokenRecord(*row) if row else None
+
+    def list_all(self) -> list[TokenRecord]:
+        return [TokenRecord(*row) for row in self.tx.sql(f"SELECT {_TOKEN_COLUMNS} FROM tokens ORDER BY created, name")]
+
+    def count_live(self, now: str) -> int:
+        return self.tx.scalar("SELECT count(*) FROM tokens WHERE revoked IS NULL AND (expires IS NULL OR expires > %s)",
+                           (now,))
+
+    def revoke(self, name: str, now: str) -> bool:
+        return self.tx.sql("UPDATE tokens SET revoked = %s WHERE name = %s AND revoked IS NULL",
+                           (now, name)).rowcount > 0
+
+    def rotate(self, name: str, new_hash: str, now: str, previous_until: str) -> bool:
+        return self.tx.sql(
+            "UPDATE tokens SET previous_hash = hash, previous_until = %s, hash = %s "
+            "WHERE name = %s AND revoked IS NULL AND (expires IS NULL OR expires > %s)",
+            (previous_until, new_hash, name, now)).rowcount > 0
+
+    def record_use(self, used: dict[str, str]) -> None:
+        self.tx.many("UPDATE tokens SET last_used = %s WHERE name = %s AND (last_used IS NULL OR last_used < %s)",
+                     [(at, name, at) for name, at in sorted(used.items())])
+
+
+# -- webhooks ------------------------------------------------------------------------------------------
+
+_ENDPOINT_COLUMNS = ("id, url, events, description, secret, created, cursor, state, consecutive_failures, "
+                     "failing_since, retry_at, revision")
+
+
+def _endpoint(row: Sequence[Any]) -> Endpoint:
+    return Endpoint(*row)
+
+
+class _Webhooks(_Part):
+    def insert(self, url: str, patterns: list[str], description: str, secret: str, now: str) -> int:
+        return int(self.tx.scalar(
+            "INSERT INTO webhooks (url, events, description, secret, created, cursor) "
+            "VALUES (%s, %s::jsonb, %s, %s, %s, (SELECT coalesce(max(seq), 0) FROM events)) RETURNING id",
+            (url, json.dumps(patterns), description, secret, now)))
+
+    def get(self, webhook_id: int) -> Endpoint | None:
+        row = self.tx.sql(f"SELECT {_ENDPOINT_COLUMNS} FROM webhooks WHERE id = %s", (webhook_id,)).fetchone()
+        return _endpoint(row) if row else None
+
+    def all(self) -> list[Endpoint]:
+        return [_endpoint(row) for row in self.tx.sql(f"SELECT {_ENDPOINT_COLUMNS} FROM webhooks ORDER BY id")]
+
+    def ids(self) -> list[int]:
+        return [row[0] for row in self.tx.sql("SELECT id FROM webhooks ORDER BY id")]
+
+    def revisions(self) -> int:
+        return int(self.tx.scalar("SELECT coalesce(sum(revision), 0) FROM webhooks"))
+
+    def last_attempts(self) -> dict[int, Attempt]:
+        return {row[0]: Attempt(*row[1:]) for row in self.tx.sql(
+            "SELECT DISTINCT ON (webhook_id) webhook_id, seq, at, status, latency_ms, error FROM webhook_deliveries "
+            "ORDER BY webhook_id, id DESC")}
+
+    def delete(self, webhook_id: int) -> bool:
+        return self.tx.sql("DELETE FROM webhooks WHERE id = %s", (webhook_id,)).rowcount > 0
+
+    def set_secret(self, webhook_id: int, secret: str) -> bool:
+        return self.tx.sql("UPDATE webhooks SET secret = %s, revision = revision + 1 WHERE id = %s",
+                           (secret, webhook_id)).rowcount > 0
+
+    def rewind(self, webhook_id: int, from_seq: int) -> bool:
+        return self.tx.sql(
+            "UPDATE webhooks SET cursor = %s, state = 'active', consecutive_failures = 0, failing_since = NULL, "
+            "retry_at = NULL, revision = revision + 1 WHERE id = %s", (from_seq - 1, webhook_id)).rowcount > 0
+
+    def skip_to(self, webhook_id: int, revision: int, seq: int) -> None:
+        self.tx.sql("UPDATE webhooks SET cursor = %s WHERE id = %s AND revision = %s AND cursor < %s",
+                    (seq, webhook_id, revision, seq))
+
+    def record(self, webhook_id: int, revision: int, attempt: Attempt, *, delivered: bool, retry_at: float | None,
+               failing_since: float | None, failing: bool) -> None:
+        self.tx.sql(
+            "INSERT INTO webhook_deliveries (webhook_id, seq, at, status, latency_ms, error) "
+            "SELECT %s, %s, %s, %s, %s, %s WHERE EXISTS (SELECT 1 FROM webhooks WHERE id = %s)",
+            (webhook_id, attempt.seq, attempt.at, attempt.status, attempt.latency_ms, attempt.error, webhook_id))
+        if delivered:
+            self.tx.sql(
+                "UPDATE webhooks SET cursor = greatest(cursor, %s), consecutive_failures = 0, failing_since = NULL, "
+                "retry_at = NULL WHERE id = %s AND revision = %s", (attempt.seq, webhook_id, revision))
+        else:
+            self.tx.sql(
+                "UPDATE webhooks SET consecutive_failures = consecutive_failures + 1, failing_since = %s, "
+                "retry_at = %s, state = %s WHERE id = %s AND revision = %s",
+                (failing_since, retry_at, "failing" if failing else "active", webhook_id, revision))
+        self.tx.sql(
+            "DELETE FROM webhook_deliveries WHERE webhook_id = %s AND id <= (SELECT id FROM webhook_deliveries "
+            "WHERE webhook_id = %s ORDER BY id DESC LIMIT 1 OFFSET %s)", (webhook_id, webhook_id, KEPT_DELIVERIES))
+
+    def deliveries(self, webhook_id: int, limit: int) -> list[Attempt]:
+        return [Attempt(*row) for row in self.tx.sql(
+            "SELECT seq, at, status, latency_ms, error FROM webhook_deliveries WHERE webhook_id = %s "
+            "ORDER BY id DESC LIMIT %s", (webhook_id, limit))]
