@@ -50,6 +50,7 @@ class PostgresServer:
     bin: Path
     user: str
     template: str | None = None
+    finished: list[str] = field(default_factory=list)  # URLs of databases whose tests have ended
     _counter: Iterator[int] = field(default_factory=itertools.count)
 
     def url(self, database: str) -> str:
@@ -144,9 +145,16 @@ def _migrated_template(server: PostgresServer) -> str:
 
 @pytest.fixture
 def postgres_url(postgres_server: PostgresServer) -> Iterator[str]:
-    """A fresh database of its own for one test, already at the current schema version."""
+    """A fresh database of its own for one test, already at the current schema version.
+
+    It is dropped when the next test starts, not when this one ends: fixtures are torn down in the reverse order
+    of their set-up, so an app a test started may still be closing its connections when this fixture's teardown
+    runs, and dropping the database under it would only make its pool complain."""
+    for finished in postgres_server.finished:
+        postgres_server.drop_database(finished)
+    postgres_server.finished.clear()
     url = postgres_server.new_database()
     try:
         yield url
     finally:
-        postgres_server.drop_database(url)
+        postgres_server.finished.append(url)

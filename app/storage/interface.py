@@ -348,3 +348,13 @@ class Storage(Protocol):
         ...
 
     async def schema_version(self) -> int: ...
+
+    async def claim_endpoint(self, webhook_id: int) -> bool:
+        """Whether this process may deliver the webhook endpoint's events now, so that one process at a time does,
+        in order: claimed until released, or until the process (or its hold on the database) ends. SQLite: always
+        (one server per file); PostgreSQL: while this instance holds the endpoint's advisory lock."""
+        ...
+
+    async def release_endpoint(self, webhook_id: int) -> None:
+        """Let another process deliver the endpoint's events (its task here has ended)."""
+        ...

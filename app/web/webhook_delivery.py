@@ -33,6 +33,8 @@ log = logging.getLogger("rollcall.webhooks")
 POLL_INTERVAL = 0.5
 # How long an idle task waits before it looks again by itself, when the supervisor has not woken it.
 IDLE_RECHECK = 30.0
+# How often an instance that another one's claim keeps from an endpoint looks again (to take over if it stops).
+CLAIM_RECHECK = 2.0
 # Events read per query while catching up; each is still sent alone.
 EVENT_BATCH = 100
 _USER_AGENT = "rollcall-webhooks"
@@ -81,6 +83,14 @@ class Worker:
         woken.set()
 
     async def _endpoint(self, webhook_id: int) -> None:
+        try:
+            await self._serve_endpoint(webhook_id)
+        finally:
+            # Let another instance on the same database take the endpoint over (PostgreSQL; a no-op on SQLite).
+            with contextlib.suppress(Exception):
+                await asyncio.shield(self.db.release_endpoint(webhook_id))
+
+    async def _serve_endpoint(self, webhook_id: int) -> None:
         while True:
             changed = self._changed  # taken before the turn: a change seen during it is not missed
             try:
@@ -114,6 +124,10 @@ class Worker:
                 await webhooks.skip_to(self.db, endpoint, events[-1]["seq"])
                 return 0
             return IDLE_RECHECK
+        # Several instances may share the database: one at a time delivers an endpoint's events, so they go in order.
+        # Asked before every delivery, so that an instance that lost its claim stops, and the others take over.
+        if not await self.db.claim_endpoint(webhook_id):
+            return CLAIM_RECHECK
         await self._deliver(endpoint, due)
         return 0
 

@@ -9,15 +9,20 @@ shares the groups. A server that read a group's member list, changed it and wrot
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import itertools
 import random
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import aiohttp
 import pytest
 
-from tests.conftest import GROUP_SCHEMA, PATCH_OP, USER_SCHEMA, Scim
+from app.config import Settings
+from app.storage.factory import is_postgres
+from tests.conftest import GROUP_SCHEMA, PATCH_OP, USER_SCHEMA, Scim, serve_process
 from tests.reliability.conftest import assert_no_leak, check_feed_matches_roster, expected_roles
 
 CLIENTS = 64
@@ -35,13 +40,16 @@ class Answer:
 class Clients:
     """64 concurrent connections (one session, a connector that allows 64 at once) to the app under test."""
 
-    def __init__(self, session: aiohttp.ClientSession, origin: str) -> None:
+    def __init__(self, session: aiohttp.ClientSession, *origins: str) -> None:
         self.session = session
-        self.origin = origin
+        self.origins = origins
+        self._turn = itertools.count()
         self.answers: list[tuple[str, str, Answer]] = []
 
     async def request(self, method: str, path: str, body: Any = None) -> Answer:
-        url = f"{self.origin}{path if path.startswith('/api') else '/scim/v2' + path}"
+        # With two instances, requests take turns between them: each client's changes go through both.
+        origin = self.origins[next(self._turn) % len(self.origins)]
+        url = f"{origin}{path if path.startswith('/api') else '/scim/v2' + path}"
         async with self.session.request(method, url, json=body) as response:
             text = await response.text()
             import json
@@ -65,13 +73,23 @@ class Clients:
 
 
 @pytest.fixture
-async def clients(scim: Scim) -> AsyncIterator[Clients]:
-    origin = str(scim.client.make_url("")).rstrip("/")
-    connector = aiohttp.TCPConnector(limit=CLIENTS)
-    headers = {"Authorization": f"Bearer {scim.token}"}
-    async with aiohttp.ClientSession(connector=connector, headers=headers,
-                                     timeout=aiohttp.ClientTimeout(total=TIMEOUT_S)) as session:
-        yield Clients(session, origin)
+async def clients(scim: Scim, settings: Settings, tmp_path: Path) -> AsyncIterator[Clients]:
+    """64 clients of the app; on PostgreSQL, of two instances on one database: the app in this process and
+    `rollcall serve` in another, taking turns."""
+    origins = [str(scim.client.make_url("")).rstrip("/")]
+    with contextlib.ExitStack() as stack:
+        if is_postgres(settings.db_path):
+            second = stack.enter_context(serve_process(tmp_path, db=settings.db_path, token_name=None))
+            origins.append(second.base_url.removesuffix("/scim/v2"))
+        connector = aiohttp.TCPConnector(limit=CLIENTS)
+        headers = {"Authorization": f"Bearer {scim.token}"}
+        async with aiohttp.ClientSession(connector=connector, headers=headers,
+                                         timeout=aiohttp.ClientTimeout(total=TIMEOUT_S)) as session:
+            clients = Clients(session, *origins)
+            yield clients
+        if len(origins) > 1:
+            served = second.log.count("rollcall.access")
+            assert served * 3 >= len(clients.answers), f"the second instance served only {served} requests"
 
 
 async def _all_at_once(*jobs: Any) -> list[Any]:

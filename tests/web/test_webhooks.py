@@ -363,3 +363,33 @@ async def test_redeliver_cuts_a_long_backoff_short(scim_with: Callable[..., Awai
 
     await eventually(delivered, seconds=10, what="the redelivery, long before the backoff ends")
     assert_exactly_the_feed(receiver, feed)
+
+
+async def test_two_instances_on_one_postgresql_database_deliver_each_event_once_in_order(
+        aiohttp_client: Any, postgres_url: str, receiver: WebhookReceiver) -> None:
+    # Both run a webhook worker on the same endpoints: one at a time may deliver an endpoint's events (its claim).
+    from app.web.app import init_app
+
+    settings = Settings(db_path=postgres_url, **FAST)  # type: ignore[arg-type]
+    token = await mint_token(postgres_url, scopes=("admin",))
+    one = Scim(await aiohttp_client(init_app(settings)), token)
+    two = Scim(await aiohttp_client(init_app(settings)), token)
+    await register(one, receiver)
+    await jumpcloud_lifecycle(two)
+    await jumpcloud_lifecycle_elsewhere(one)
+    feed = await member_feed(one)
+
+    async def all_in() -> bool:
+        return len(receiver.unique()) >= len(feed)
+
+    await eventually(all_in, what="every member.* event delivered")
+    await asyncio.sleep(1.5)  # polls more on both: a second deliverer would repeat events now
+    assert_exactly_the_feed(receiver, feed)
+    assert len(receiver.received) == len(feed), "an event was delivered twice: two instances delivered at once"
+
+
+async def jumpcloud_lifecycle_elsewhere(scim: Scim) -> None:
+    """More changes, through the other instance, with names of their own."""
+    eve = await jumpcloud_user(scim, "eve@acme.com")
+    group = await scim.create_group("rollcall-members-2", [eve["id"]])
+    assert (await scim.delete(f"/Groups/{group['id']}")).status == 204

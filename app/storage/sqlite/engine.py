@@ -325,6 +325,12 @@ class SqliteStorage:
     async def schema_version(self) -> int:
         return await self.read(lambda tx: schema_version(_connection(tx)))
 
+    async def claim_endpoint(self, webhook_id: int) -> bool:
+        return True  # one server per file (the serve lock): it delivers every endpoint's events
+
+    async def release_endpoint(self, webhook_id: int) -> None:
+        return None
+
 
 def _is_busy(error: sqlite3.OperationalError) -> bool:
     # Extended codes (SQLITE_BUSY_SNAPSHOT, ...) carry the primary code in their low byte.
