@@ -78,7 +78,7 @@ class Sizes:
 
 
 FULL = Sizes(small=10_000, large=100_000, group=10_000, group_slice=1_000, delete=2_000, bulk_requests=30,
-             bulk_ops=100, duration=5, rounds=3, seed_cap=120, group_cap=60, large_cap=300, delete_cap=30,
+             bulk_ops=100, duration=5, rounds=3, seed_cap=120, group_cap=60, large_cap=450, delete_cap=30,
              bulk_cap=60)
 QUICK = Sizes(small=1_000, large=5_000, group=1_000, group_slice=99, delete=201, bulk_requests=6, bulk_ops=50,
               duration=1, rounds=3, seed_cap=30, group_cap=15, large_cap=60, delete_cap=15, bulk_cap=15)
@@ -627,7 +627,8 @@ def run_engine(run: Run, engine: Engine, pinning: Pinning, work: Path, profile: 
         result.memory_kb.update({f"{k} at {large:,} users": v for k, v in memory_kb(pid).items()})
 
         if profile:
-            profile_worst(result, replays, pid, pinning, work, profile, sizes.duration * 2)
+            profile_worst(result, replays, pid, pinning, work, profile, sizes.duration * 2, large,
+                          f"{rollcall_url}/healthz")
         # The first users listed are the group's members, so each delete also drops one of its memberships.
         counted("delete", "delete_user.lua", large, (1, sizes.delete), sizes.delete_cap, data=first_users,
                 label="DELETE /Users/{id} (group members)")
@@ -640,20 +641,36 @@ PROFILE_RATE = 200  # py-spy samples per second
 
 # --- profiles ------------------------------------------------------------------------------------------------
 
+def quiet(probe: str, seconds: float = 60) -> None:
+    """Wait until the server answers a probe within 50 ms: requests that wrk gave up on at the end of a run may
+    still be at work, and would show in the next profile."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        started = time.monotonic()
+        http("GET", probe, None)
+        if time.monotonic() - started < 0.05:
+            return
+        time.sleep(0.5)
+
+
 def profile_worst(result: EngineRun, replays: dict[str, Callable[[int], Result]], pid: int, pinning: Pinning,
-                  work: Path, count: int, seconds: int) -> None:
-    """py-spy samples rollcall while wrk replays each of the `count` scenarios furthest below their ceiling."""
+                  work: Path, count: int, seconds: int, users: int, probe: str) -> None:
+    """py-spy samples rollcall while wrk replays each of the `count` scenarios furthest below their ceiling (with
+    --native: the C frames too, SQLite's among them)."""
     spy = shutil.which("py-spy") or str(Path(PYTHON).with_name("py-spy"))
     if not Path(spy).exists():
         result.notes.append("no profiles: py-spy is not installed (`.venv/bin/pip install -e '.[bench]'`)")
         return
     ranked = sorted((r for r in result.rows if r.scenario in replays and r.ratio is not None),
                     key=lambda r: r.ratio or 0)
-    print(f"profiling the {count} worst ratios with py-spy ({seconds} s each, at {ranked[0].users:,} users):")
+    if not ranked:
+        return
+    print(f"profiling the {count} worst ratios with py-spy ({seconds} s each, at {users:,} users):")
     for row in ranked[:count]:
+        quiet(probe)
         raw = work / f"profile-{re.sub(r'[^a-z0-9]+', '-', row.scenario)}.txt"
         command = pinning.client([spy, "record", "--pid", str(pid), "--duration", str(seconds), "--rate",
-                                  str(PROFILE_RATE), "--format", "raw", "--threads", "--gil", "--output", str(raw)])
+                                  str(PROFILE_RATE), "--format", "raw", "--threads", "--native", "--output", str(raw)])
         spying = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
         time.sleep(0.5)  # py-spy attaches before the load starts
         replays[row.scenario](seconds)
@@ -666,12 +683,11 @@ def profile_worst(result: EngineRun, replays: dict[str, Callable[[int], Result]]
 
 
 def summarise_profile(raw: str, ticks: int, top: int = 6) -> str:
-    """Where a py-spy raw profile (one "thread (tid): name;frame;frame;... count" line per stack, --threads --gil)
-    spends its samples: the share of the `ticks` sampling moments at which a thread held the GIL (i.e. ran Python),
-    each kind of thread's share, then in each busy one the innermost frames (self time) and rollcall's own
-    functions (app/) by inclusive time, leaving out the trunk every stack of that thread passes through.
-    --gil because py-spy's idle detection misses threads parked on a queue here; the cost is that time in SQLite's
-    C code (which releases the GIL) and in the kernel is not in the frames, only in the GIL share's complement."""
+    """Where a py-spy raw profile (one "thread (tid): name;frame;frame;... count" line per stack, from --threads
+    --native) spends its samples: each kind of thread's share of the `ticks` sampling moments, then in each busy
+    one the innermost frames (self time: C, such as SQLite's, or Python), the innermost Python frames, and
+    rollcall's own functions (app/) by inclusive time, leaving out the trunk every stack of the thread passes
+    through."""
     kinds: dict[str, list[tuple[list[str], int]]] = {}
     total = 0
     for line in raw.splitlines():
@@ -685,34 +701,66 @@ def summarise_profile(raw: str, ticks: int, top: int = 6) -> str:
         total += int(number)
     if not total:
         return "no samples"
-    parts = [f"the GIL was held at {min(1.0, total / ticks):.0%} of {ticks:,} sampling moments"]
+    parts = [f"{ticks:,} sampling moments"]
     for kind, stacks in sorted(kinds.items(), key=lambda item: -sum(n for _, n in item[1])):
-        samples = sum(n for _, n in stacks)
-        if samples < total * 0.05:
-            continue
         leaf: Counter[str] = Counter()
+        python: Counter[str] = Counter()
         inclusive: Counter[str] = Counter()
+        waits: Counter[str] = Counter()
         for frames, n in stacks:
+            waiting = _waiting(frames)
+            if waiting:
+                waits[waiting] += n
+                continue
             if frames:
                 leaf[frames[-1]] += n
+            innermost = next((f for f in reversed(frames) if _is_python(f)), None)
+            if innermost:
+                python[innermost] += n
             for name in set(frames):
                 inclusive[name] += n
-        own = [(name, n) for name, n in inclusive.most_common() if "(app/" in name and n < samples * 0.9]
+        busy = sum(leaf.values())
+        if busy < ticks * 0.05:
+            continue
+        own = [(name, n) for name, n in inclusive.most_common() if "(app/" in name and n < busy * 0.9]
 
         def share(items: list[tuple[str, int]]) -> str:
-            return "; ".join(f"`{name}` {n / total:.0%}" for name, n in items[:top]) or "none"
+            return "; ".join(f"`{name}` {n / ticks:.0%}" for name, n in items[:top]) or "none"
 
-        parts.append(f"  - *{kind}* {samples / total:.0%} of the GIL samples. Self: {share(leaf.most_common(top))}. "
-                     f"Inclusive in app/: {share(own)}.")
+        gil = f", waiting for the GIL {waits['gil'] / ticks:.0%}" if waits["gil"] else ""
+        parts.append(f"  - *{kind}* busy {busy / ticks:.0%} of the time{gil}. Self: {share(leaf.most_common(top))}. "
+                     f"Innermost Python: {share(python.most_common(top))}. Inclusive in app/: {share(own)}.")
     return "\n".join(parts)
 
 
+def _waiting(frames: list[str]) -> str | None:
+    """What a stack waits for, if it waits: "gil", "lock" (a queue or a lock: an idle worker thread) or "poll" (the
+    event loop with nothing to do). py-spy's own idle detection lets many of these through on this machine."""
+    names = [frame.partition(" (")[0] for frame in frames]
+    if "take_gil" in names:
+        return "gil"
+    if "PyThread_acquire_lock_timed" in names:
+        return "lock"
+    if names and names[-1] in ("epoll_pwait", "epoll_wait", "poll", "select"):
+        return "poll"
+    return None
+
+
+def _is_python(frame: str) -> bool:
+    return ".py)" in frame or "(<string>)" in frame or "(<frozen" in frame
+
+
 def _frame(frame: str) -> str:
-    """"handle (aiohttp/web_protocol.py:123)" -> "handle (aiohttp/web_protocol.py)": lines apart, one function."""
+    """"handle (aiohttp/web_protocol.py:123)" -> "handle (aiohttp/web_protocol.py)": lines apart, one function;
+    an unresolved native address "0x7f4d8f0a3f16 (libc.so.6)" -> "? (libc.so.6)"."""
     name, _, where = frame.partition(" (")
-    where = where.rstrip(")").rpartition(":")[0] or where.rstrip(")")
+    where = where.rstrip(")")
+    if re.fullmatch(r".+:\d+", where):
+        where = where.rpartition(":")[0]
     for marker in ("site-packages/", "lib/python3"):
         where = where.rpartition(marker)[2] if marker in where else where
+    if re.fullmatch(r"0x[0-9a-f]+", name):
+        name = "?"
     return f"{name} ({where})"
 
 
@@ -853,9 +901,10 @@ def report(run: Run) -> str:
         ]
         if engine.profiles:
             parts += ["", "### Where the time goes (py-spy, the worst ratios replayed at the end)", ""]
-            parts += ["py-spy record --threads --gil at the end of the run, while wrk replays the scenario: shares "
-                      "are of the samples taken while a thread held the GIL (ran Python); SQLite's C code and the "
-                      "kernel run without it, so they are only in the moments without a sample.", ""]
+            parts += ["`py-spy record --threads --native` at the end of the run, while wrk replays the scenario: "
+                      "shares are of the sampling moments (a thread busy at every moment is 100%); native frames "
+                      "show C code such as SQLite's (`sqlite3VdbeExec`), `?` an unresolved address (libc: locks, "
+                      "system calls).", ""]
             parts += [f"- **{label}**: {summary}" for label, summary in engine.profiles.items()]
         errors = [r for r in engine.rows if r.errors]
         if errors or engine.notes:
