@@ -43,12 +43,17 @@ $(VENV)/.binary: $(BIN)/python pyproject.toml
 clean:
 	rm -rf $(VENV) build dist *.egg-info
 
-# The benchmark (bench/README.md): rollcall against a bare aiohttp ceiling under wrk, on a fresh database.
-# `make bench ARGS=--quick` is the one-minute smoke run. wrk comes from the Debian package.
+# The benchmark (bench/README.md): rollcall against a bare aiohttp ceiling under wrk, on a fresh database, pinned to
+# CPUs with taskset. `make bench ARGS=--quick` is the smoke run. wrk comes from the Debian package, py-spy (the
+# profiles of the worst ratios) from the bench extra.
 .PHONY: bench
-bench: $(VENV)/.installed
+bench: $(VENV)/.bench
 	command -v wrk >/dev/null 2>&1 || (apt-get update && apt-get install -y wrk)
 	$(BIN)/python bench/run.py $(ARGS)
+
+$(VENV)/.bench: $(BIN)/python pyproject.toml
+	$(BIN)/python -m pip install --quiet -e '.[bench]'
+	touch $@
 
 # The binary's size, start-up time and memory beside the same baselines (bench/footprint.py).
 .PHONY: footprint

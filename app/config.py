@@ -16,6 +16,7 @@ from app.domain.limits import (
 )
 from app.domain.roles import DEFAULT_PREFIX, RoleRules
 from app.domain.webhooks import DEFAULT_BACKOFF_BASE, DEFAULT_BACKOFF_CAP, DEFAULT_RETRY_FOR, DEFAULT_TIMEOUT
+from app.event_loop import LOOP_CHOICES
 
 DEFAULT_DB = "rollcall.db"
 DEFAULT_HOST = "127.0.0.1"
@@ -69,6 +70,8 @@ class Settings:
     webhook_backoff_cap: float = DEFAULT_BACKOFF_CAP
     webhook_retry_for: float = DEFAULT_RETRY_FOR
     webhook_timeout: float = DEFAULT_TIMEOUT
+    # The event loop (app/event_loop.py): "auto" is uvloop when installed, "asyncio" the stock loop.
+    loop: str = "auto"
 
     def __post_init__(self) -> None:
         if self.durability not in DURABILITY_CHOICES:
@@ -119,6 +122,8 @@ class Settings:
             raise ValueError(f"--webhook-retry-for must be above 0 seconds, not {self.webhook_retry_for}")
         if not 0 < self.webhook_timeout <= 300:
             raise ValueError(f"--webhook-timeout must be between 0 and 300 seconds, not {self.webhook_timeout}")
+        if self.loop not in LOOP_CHOICES:
+            raise ValueError(f"--loop must be one of {', '.join(LOOP_CHOICES)}, not {self.loop!r}")
         self.rules  # noqa: B018 -- validates the prefix and default role now, not on first request
         self.hold_policy  # noqa: B018 -- validates the hold settings now
 

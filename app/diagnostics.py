@@ -11,6 +11,7 @@ import sys
 from importlib import metadata
 
 from app import __version__
+from app.event_loop import uvloop_version
 
 # The compiled modules that the request path depends on for its speed.
 SPEEDUPS = (
@@ -67,4 +68,16 @@ def report() -> tuple[list[str], bool]:
     missing = missing_speedups()
     for name in SPEEDUPS:
         lines.append(f"speedup {name}: {'MISSING' if any(m.startswith(name) for m in missing) else 'loaded'}")
-    return lines, schema_ok and not missing
+    loop_line, loop_ok = event_loop_report()
+    lines.append(loop_line)
+    return lines, schema_ok and not missing and loop_ok
+
+
+def event_loop_report() -> tuple[str, bool]:
+    """The loop `rollcall serve` runs on by default, and whether it is the one this platform should have: uvloop
+    is a dependency on Linux, so a Linux build without it (a binary that missed it) would serve slower."""
+    version = uvloop_version()
+    if version is not None:
+        return f"event loop: uvloop {version} (serve's default; --loop asyncio for the stock loop)", True
+    needed = sys.platform == "linux"
+    return (f"event loop: asyncio{' (uvloop MISSING: serve runs slower)' if needed else ''}", not needed)

@@ -4,15 +4,21 @@ GET (any path) answers a fixed JSON body about the size of a SCIM User; POST, PU
 JSON body and echo it back. rollcall's throughput is reported as a fraction of this server's, so the
 ratio shows what rollcall itself costs on top of aiohttp on this machine.
 
-    .venv/bin/python bench/bare_server.py --host 127.0.0.1 --port 8090
+    .venv/bin/python bench/bare_server.py --host 127.0.0.1 --port 8090 [--loop auto|uvloop|asyncio]
+
+It runs on the event loop rollcall serve would choose (app/event_loop.py, the same --loop), so that a faster loop
+lifts the ceiling as much as it lifts rollcall, and prints the loop it runs on.
 """
 
 from __future__ import annotations
 
 import argparse
+import asyncio
 import json
 
 from aiohttp import web
+
+from app.event_loop import LOOP_CHOICES, loop_factory, loop_name
 
 # Shaped like rollcall's answer to GET /Users/{id} (about 450 bytes), so serialising and sending it
 # costs about what a real user costs on the wire.
@@ -43,8 +49,13 @@ async def echo(request: web.Request) -> web.Response:
     return web.json_response(await request.json(loads=json.loads))
 
 
+async def say_loop(app: web.Application) -> None:
+    print(f"bare server event loop: {loop_name(asyncio.get_running_loop())}", flush=True)
+
+
 def build_app() -> web.Application:
     app = web.Application()
+    app.on_startup.append(say_loop)
     app.router.add_route("GET", "/{tail:.*}", answer_get)
     for method in ("POST", "PUT", "PATCH"):
         app.router.add_route(method, "/{tail:.*}", echo)
@@ -55,9 +66,11 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=8090)
+    parser.add_argument("--loop", choices=LOOP_CHOICES, default="auto", help="as rollcall serve's --loop")
     args = parser.parse_args()
     # access_log=None, as rollcall runs aiohttp: the ceiling should not pay for aiohttp's log line per request.
-    web.run_app(build_app(), host=args.host, port=args.port, access_log=None, print=None)
+    web.run_app(build_app(), host=args.host, port=args.port, access_log=None, print=None,
+                loop=loop_factory(args.loop)())
 
 
 if __name__ == "__main__":

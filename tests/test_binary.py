@@ -34,6 +34,7 @@ def test_the_binary_runs_every_command_and_serves_scim(binary: str, tmp_path: Pa
     assert run("--version").stdout.startswith("rollcall ")
     checked = run("check")
     assert checked.returncode == 0 and "single-file binary" in checked.stdout, checked.stdout + checked.stderr
+    assert "event loop: uvloop " in checked.stdout, checked.stdout  # bundled, not only installed here
     created = run("token", "create", "--name", "smoke", "--db", "smoke.db")
     assert created.returncode == 0
     token = created.stdout.splitlines()[-1]
@@ -51,6 +52,7 @@ def test_the_binary_runs_every_command_and_serves_scim(binary: str, tmp_path: Pa
             assert patched.status_code == 200 and patched.json()["active"] is False
             assert http.delete(f"/Users/{user_id}").status_code == 204
             assert http.get(f"/Users/{user_id}").status_code == 404
+        assert "event loop: uvloop " in server.log
         started = time.monotonic()
         assert server.stop() == 0
         assert time.monotonic() - started < 5

@@ -23,6 +23,7 @@ from app.domain.limits import (
 )
 from app.domain.roles import DEFAULT_PREFIX, DEFAULT_ROLE_CHOICES
 from app.domain.webhooks import DEFAULT_BACKOFF_BASE, DEFAULT_BACKOFF_CAP, DEFAULT_RETRY_FOR, DEFAULT_TIMEOUT
+from app.event_loop import LOOP_CHOICES
 
 PRECEDENCE = ("Each option is taken from, in order: its flag; the environment variable ROLLCALL_<FLAG> "
               "(e.g. ROLLCALL_GROUP_PREFIX); the config file given by --config or ROLLCALL_CONFIG (TOML, keys named "
@@ -109,6 +110,8 @@ OPTIONS = {option.name: option for option in (
     Option("webhook-retry-for", "seconds a webhook endpoint is retried before it is marked failing (until "
                                 "`rollcall webhook redeliver`)", DEFAULT_RETRY_FOR, float),
     Option("webhook-timeout", "seconds a webhook receiver has to answer one delivery", DEFAULT_TIMEOUT, float),
+    Option("loop", "event loop: auto is uvloop when installed (it is on Linux), else asyncio's own; asyncio "
+                   "forces the stock loop, e.g. for debugging", "auto", choices=LOOP_CHOICES),
 )}
 
 

@@ -10,7 +10,7 @@ import ssl
 import sys
 from typing import TYPE_CHECKING, Any
 
-from app import __version__
+from app import __version__, event_loop
 from app.cli.common import CommandError, fail, options, rules_from, run_with_database
 from app.cli.options import PRECEDENCE, add_options
 from app.config import SCIM_PREFIX, Settings
@@ -30,7 +30,7 @@ SERVE_OPTIONS = ("db", "host", "port", "base-url", "group-prefix", "default-role
                  "bulk-max-operations", "bulk-max-payload-bytes", "max-connections", "header-timeout", "body-timeout",
                  "keepalive-timeout", "trusted-hosts", "forward-auth-header", "hold", "hold-window",
                  "hold-percent", "hold-min", "webhook-backoff-base", "webhook-backoff-cap", "webhook-retry-for",
-                 "webhook-timeout")
+                 "webhook-timeout", "loop")
 # In-flight requests get this long to finish after SIGTERM or SIGINT.
 SHUTDOWN_GRACE_SECONDS = 3.0
 
@@ -62,6 +62,7 @@ def settings_from(args: argparse.Namespace) -> Settings:
             hold_min=values["hold-min"],
             webhook_backoff_base=values["webhook-backoff-base"], webhook_backoff_cap=values["webhook-backoff-cap"],
             webhook_retry_for=values["webhook-retry-for"], webhook_timeout=values["webhook-timeout"],
+            loop=values["loop"],
         )
     except ValueError as error:
         raise CommandError(str(error)) from None
@@ -108,8 +109,10 @@ def serve_command(args: argparse.Namespace) -> int:
         limits = _limits(settings)
         print(f"rollcall {__version__} serving {public} (database {shown(settings.db_path)})", flush=True)
         try:
-            asyncio.run(server.serve(init_app(settings), settings.host, settings.port, context, limits,
-                                     SHUTDOWN_GRACE_SECONDS))
+            event_loop.run(server.serve(init_app(settings), settings.host, settings.port, context, limits,
+                                        SHUTDOWN_GRACE_SECONDS), settings.loop)
+        except event_loop.LoopUnavailable as error:
+            return fail(str(error))
         except OSError as error:
             return fail(f"cannot listen on {settings.host}:{settings.port}: {error.strerror or error}; is another "
                         "server using that port? Pick another --port")

@@ -18,6 +18,7 @@ from aiohttp.http import HttpProcessingError, RawRequestMessage
 from aiohttp.http_exceptions import BadHttpMethod, LineTooLong
 from aiohttp.streams import StreamReader
 
+from app.event_loop import loop_name
 from app.protocol import errors
 from app.web.app import HANDLER_ARGS, SERVER_NAME
 from app.web.http import error_response
@@ -290,6 +291,7 @@ async def serve(app: web.Application, host: str, port: int, ssl_context: ssl.SSL
         # The runner has opened the database, whose thread would keep the process alive after the error.
         await runner.cleanup()
         raise
+    log.info("event loop: %s (--loop)", loop_name(loop))
     try:
         await stop.wait()
     finally:

@@ -82,8 +82,19 @@ def test_check_reports_versions_and_speedups() -> None:
     result = rollcall("check")
     assert result.returncode == 0
     for expected in ("rollcall ", "python ", "sqlite ", "aiohttp ", "speedup aiohttp._http_parser: loaded",
-                     "schema.sql found"):
+                     "schema.sql found", "event loop: uvloop " if sys.platform == "linux" else "event loop: "):
         assert expected in result.stdout
+
+
+def test_check_fails_loudly_on_linux_without_uvloop() -> None:
+    # As a binary that missed uvloop would: serve still works, on the slower stock loop.
+    result = subprocess.run([sys.executable, "-c", "import sys; sys.modules['uvloop'] = None\n"
+                             "from app.cli import main; sys.exit(main(['check']))"], cwd=REPO, capture_output=True,
+                            text=True, timeout=60)
+    if sys.platform != "linux":
+        pytest.skip("uvloop is a dependency on Linux only")
+    assert result.returncode == 1
+    assert "event loop: asyncio (uvloop MISSING" in result.stdout and "slow or broken" in result.stderr
 
 
 def test_check_fails_loudly_when_the_compiled_parser_is_not_in_use() -> None:

@@ -33,8 +33,29 @@ def test_help_shows_the_precedence_and_every_environment_variable() -> None:
     assert "its flag; the environment variable ROLLCALL_<FLAG>" in flat and "the config file" in flat
     for env in ("ROLLCALL_DB", "ROLLCALL_PORT", "ROLLCALL_TLS_CERT", "ROLLCALL_LOG_FORMAT", "ROLLCALL_DURABILITY",
                 "ROLLCALL_GROUP_PREFIX", "ROLLCALL_MAX_BODY_BYTES", "ROLLCALL_METRICS", "ROLLCALL_MAX_CONNECTIONS",
-                "ROLLCALL_HEADER_TIMEOUT", "ROLLCALL_KEEPALIVE_TIMEOUT", "ROLLCALL_TRUSTED_HOSTS"):
+                "ROLLCALL_HEADER_TIMEOUT", "ROLLCALL_KEEPALIVE_TIMEOUT", "ROLLCALL_TRUSTED_HOSTS", "ROLLCALL_LOOP"):
         assert env in flat
+
+
+@pytest.mark.parametrize(("extra", "env", "loop"), [
+    ((), {}, "uvloop "), (("--loop", "asyncio"), {}, "asyncio ("), ((), {"ROLLCALL_LOOP": "asyncio"}, "asyncio (")])
+def test_serve_runs_on_uvloop_unless_asked_for_the_stock_loop(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                              extra: tuple[str, ...], env: dict[str, str],
+                                                              loop: str) -> None:
+    pytest.importorskip("uvloop", reason="uvloop is a dependency on Linux only")
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    with serve_process(tmp_path, *extra) as server:
+        with client(server) as http:
+            assert http.post("/Users", json={"userName": "on-the-loop"}).status_code == 201
+        assert f"event loop: {loop}" in server.log
+        assert server.stop() == 0
+
+
+def test_an_unknown_loop_is_refused(tmp_path: Path) -> None:
+    result = subprocess.run([sys.executable, "-m", "app", "serve", "--db", str(tmp_path / "x.db"), "--loop", "tokio"],
+                            cwd=REPO, capture_output=True, text=True, timeout=30)
+    assert result.returncode == 2 and "--loop" in result.stderr and "asyncio" in result.stderr
 
 
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
