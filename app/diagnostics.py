@@ -48,22 +48,17 @@ def _version(package: str) -> str:
 
 def report() -> tuple[list[str], bool]:
     """Lines describing the runtime, and whether everything needed for full speed is there."""
-    from app.storage.factory import runtime_report
+    from app.storage.factory import check_schema_files, engine_versions
     from app.storage.schema_version import SCHEMA_VERSION
 
     lines = [
         f"rollcall {__version__} ({'single-file binary' if getattr(sys, 'frozen', False) else 'Python package'})",
         f"python {sys.version.split()[0]}",
+        *engine_versions(),
+        *(f"{package} {_version(package)}" for package in _PACKAGES),
     ]
     try:
-        engines = runtime_report()
-    except Exception as error:  # reported, not raised: check must print everything
-        engines = [f"sqlite (schema.sql MISSING: {error})"]
-    lines += [*engines, *(f"{package} {_version(package)}" for package in _PACKAGES)]
-    try:
-        from app.storage.sqlite.migrations import schema_sql
-
-        schema_sql()
+        check_schema_files()
         lines.append(f"schema.sql found (with the migrations in this build: schema version {SCHEMA_VERSION})")
         schema_ok = True
     except Exception as error:  # reported, not raised: check must print everything

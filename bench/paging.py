@@ -46,8 +46,8 @@ from app.domain.directory import new_id
 from app.domain.tokens import create_token
 from app.protocol.resources import load_resource
 from app.protocol.schema_defs import USER_RESOURCE
-from app.storage import resources as store
-from app.storage.database import Database
+from app.storage.factory import open_storage
+from app.storage.interface import Transaction
 
 RATIO_GOAL = 1.2
 EDGE_PAGES = 50
@@ -62,15 +62,15 @@ async def seed(db_path: Path, users: int) -> str:
         "emails": [{"value": "template@example.com", "type": "work", "primary": True}],
     })
 
-    def insert_all(conn: Any) -> None:
+    def insert_all(tx: Transaction) -> None:
         now = utc_now()
         for i in range(users):
             document = copy.deepcopy(template)
             document["userName"] = f"user{i:06d}@example.com"
             document["emails"][0]["value"] = document["userName"]
-            store.insert(conn, USER_RESOURCE, new_id(), document, now)
+            tx.resources.insert(USER_RESOURCE, new_id(), document, now)
 
-    db = Database(db_path)
+    db = open_storage(db_path)
     await db.open()
     try:
         await db.write(insert_all)

@@ -11,7 +11,7 @@ clients' writes get their turn, so they are not held up for the length of a whol
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from app.domain.directory import Context, Directory, Write, encoded_size, etag_of, new_id, off_loop_if_large
@@ -50,10 +50,14 @@ class _Prepared:
 
 @dataclass
 class _Progress:
-    """What the operations that ran so far did, shared by the batches of one request."""
+    """What the operations that ran so far did, carried from each batch of one request to the next."""
 
     errors: int = 0
     stopped: bool = False
+    failed: set[str] = field(default_factory=set)  # the bulkIds whose POST failed
+
+    def copy(self) -> _Progress:
+        return _Progress(self.errors, self.stopped, set(self.failed))
 
 
 class BulkRunner:
@@ -69,27 +73,33 @@ class BulkRunner:
         ids = {bulk_id: new_id() for bulk_id in the_plan.declared}
         prepared = await off_loop_if_large(size, self._prepare_all, request.operations, ids)
         results: dict[int, BulkResult] = {}
-        failed: set[str] = set()
         progress = _Progress()
         order = the_plan.order
         for start in range(0, len(order), OPERATIONS_PER_TRANSACTION):
             batch = [(request.operations[i], prepared[i]) for i in order[start:start + OPERATIONS_PER_TRANSACTION]]
             steps = [(operation, ready, self._write_of(operation, ready, ids, ctx)) for operation, ready in batch]
 
-            def run_batch(tx: Transaction, steps: list[Any] = steps) -> None:
+            def run_batch(tx: Transaction, steps: list[Any] = steps, before: _Progress = progress
+                          ) -> tuple[_Progress, dict[int, BulkResult]]:
+                # A body may be run again (Storage.write): each run starts from the progress before the batch, and
+                # what it did counts only once the batch has committed.
+                now = before.copy()
+                done: dict[int, BulkResult] = {}
                 for operation, ready, write in steps:
-                    if request.fail_on_errors is not None and progress.errors >= request.fail_on_errors:
-                        progress.stopped = True
-                        return
-                    result = self._run_one(tx, operation, ready, write, the_plan, failed, ctx)
+                    if request.fail_on_errors is not None and now.errors >= request.fail_on_errors:
+                        now.stopped = True
+                        break
+                    result = self._run_one(tx, operation, ready, write, the_plan, now.failed, ctx)
                     if result.error is not None:
-                        progress.errors += 1
+                        now.errors += 1
                         # Only the POST that declares a bulkId fails it: a later one repeating it is refused alone.
                         if the_plan.declared.get(operation.bulk_id or "") == operation.index:
-                            failed.add(operation.bulk_id or "")
-                    results[operation.index] = result
+                            now.failed.add(operation.bulk_id or "")
+                    done[operation.index] = result
+                return now, done
 
-            await self.directory.db.write(run_batch)
+            progress, done = await self.directory.db.write(run_batch)
+            results.update(done)
             if progress.stopped:
                 break
         return [results[index] for index in sorted(results)]
@@ -108,6 +118,7 @@ class BulkRunner:
         elif operation.method == "POST":
             resource_id = ids[operation.bulk_id] if operation.bulk_id in ids else new_id()
         data = resolve_references(operation.data, ids)
+        payload: Any
         try:
             if operation.method in ("POST", "PUT"):
                 payload = self.directory.validate(operation.resource_type, data, encoded_size(data))

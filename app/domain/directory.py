@@ -587,7 +587,7 @@ def _logged_id(text: str) -> str:
 
 def _display(user: dict[str, Any]) -> str:
     """What a group shows for a member (as storage.members_of derives it): its displayName, else its userName."""
-    return user.get("displayName") or user["userName"]
+    return str(user.get("displayName") or user["userName"])
 
 
 def _skipped_event(group_id: str, skipped: list[str]) -> Event:

@@ -88,7 +88,7 @@ class PageHints:
                 self._entries.popitem(last=False)
 
     def count(self, tx: Transaction, generation: int | None, search: SearchQuery) -> int:
-        total = self.get(generation, ("count", search))
+        total: int | None = self.get(generation, ("count", search))
         if total is None:
             total = tx.resources.count(search)
             self.put(generation, ("count", search), total)
@@ -111,7 +111,8 @@ def index_page(tx: Transaction, hints: PageHints, generation: int | None, search
         page = _offset_page(tx, searches, totals, offset, count, budget, render)
     last = page.last
     # An OFFSET page's keys carry no sort value (Resources.page), so only unsorted pages are continued from.
-    if last is not None and last.rowid is not None and not any(s.sort for s in searches):
+    if last is not None and last.rowid is not None and last.resource_type is not None \
+            and not any(s.sort for s in searches):
         names = [s.resource_type.name for s in searches]
         hints.put(generation, ("end", shape, offset + len(page.resources)),
                   (names.index(last.resource_type), last.rowid, last.value))
@@ -202,8 +203,8 @@ def _any_behind(tx: Transaction, searches: Sequence[SearchQuery], totals: list[i
                 near: cursors.Position, backwards: bool, budget: int) -> bool:
     """Whether any row lies on the other side of `near` from the reading direction."""
     names = [s.resource_type.name for s in searches]
+    assert near.rowid is not None and near.resource_type is not None
     index = names.index(near.resource_type)
-    assert near.rowid is not None
     if tx.resources.seek(searches[index], Key(near.rowid, near.value), 0, budget, not backwards)[1]:
         return True
     others = range(index + 1, len(searches)) if backwards else range(index)

@@ -148,7 +148,7 @@ class RetryPolicy:
         """Seconds before the next attempt after `failures` consecutive failures: doubling from `base` up to
         `cap`, each drawn from its upper half so that endpoints that failed together do not retry together."""
         ceiling = min(self.cap, self.base * 2 ** min(failures - 1, 62))
-        return ceiling / 2 + random.uniform(0, ceiling / 2)
+        return float(ceiling / 2 + random.uniform(0, ceiling / 2))
 
 
 # -- administration, for the CLI and /api/webhooks alike ----------------------------------------------------------

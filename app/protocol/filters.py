@@ -22,7 +22,7 @@ MAX_FILTER_LENGTH = 4096
 # Levels of nesting: each pair of parentheses or brackets is one level; `userName eq "a"` has none.
 MAX_FILTER_DEPTH = 32
 # Comparisons (`attr op value`, `attr pr`) in one filter, counted inside value filters too. Bounds the work a
-# filter costs however it is shaped; a flat chain of `and`/`or` nests no deeper than one term (see filter_sql).
+# filter costs however it is shaped; a flat chain of `and`/`or` nests no deeper than one term (see sqlite/compiler.py).
 MAX_FILTER_TERMS = 256
 
 COMPARE_OPS = frozenset({"eq", "ne", "co", "sw", "ew", "gt", "ge", "lt", "le"})

@@ -98,16 +98,21 @@ class _NoLock:
         return None
 
 
-def runtime_report() -> list[str]:
-    """What `rollcall check` says about the engines this build has, and whether their schema files are there;
-    DatabaseError when one is missing."""
+def engine_versions() -> list[str]:
+    """The versions of the engines this build has, for `rollcall check`."""
     import sqlite3
 
+    from app.storage.postgres.engine import driver_report
+
+    return [f"sqlite {sqlite3.sqlite_version}", driver_report()]
+
+
+def check_schema_files() -> None:
+    """DatabaseError when a schema file this build needs is missing (schema.sql and schema.postgres.sql beside the
+    application)."""
     from app.storage.sqlite.migrations import schema_sql
 
     schema_sql()
-    from app.storage.postgres.engine import driver_report
     from app.storage.postgres.migrations import schema_sql as postgres_schema_sql
 
     postgres_schema_sql()
-    return [f"sqlite {sqlite3.sqlite_version}", driver_report()]

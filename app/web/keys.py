@@ -12,7 +12,7 @@ from app.web.access_log import AccessLog
 from app.web.metrics import Metrics
 
 SETTINGS = web.AppKey("settings", Settings)
-DATABASE = web.AppKey("database", Storage)  # type: ignore[type-abstract]
+DATABASE = web.AppKey("database", Storage)
 DIRECTORY = web.AppKey("directory", Directory)
 ROSTER = web.AppKey("roster", RosterReader)
 HOLDS = web.AppKey("holds", Holds)

@@ -54,6 +54,7 @@ class Worker:
         """On every poll, one small read: start a task for each new endpoint, stop those of removed ones, and wake
         the idle ones when anything they depend on changed (a new event, an admin's change to an endpoint)."""
         seen: tuple[int, int] | None = None
+        news: tuple[int, int] | None
         try:
             while True:
                 try:

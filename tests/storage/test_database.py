@@ -15,7 +15,9 @@ from app.storage.interface import Storage, Transaction
 
 # SQLite only: its event-loop fast path and busy codes (PostgreSQL runs every read on a pool thread).
 @pytest.mark.engines("sqlite")
-async def test_a_busy_lookup_is_run_again_on_a_reader_thread(database: Storage, tmp_path: Path) -> None:
+@pytest.mark.parametrize("how", ["lookup", "search"])
+async def test_a_busy_read_on_the_loop_is_run_again_on_a_reader_thread(database: Storage, tmp_path: Path,
+                                                                      how: str) -> None:
     # A genuine SQLITE_BUSY, from a file another connection holds exclusively (WAL readers of our own file are
     # never blocked, so the busy error is borrowed from elsewhere).
     elsewhere = str(tmp_path / "elsewhere.db")
@@ -33,10 +35,12 @@ async def test_a_busy_lookup_is_run_again_on_a_reader_thread(database: Storage, 
                 busy.execute("SELECT * FROM t")
             finally:
                 busy.close()
-        return conn.execute("SELECT count(*) FROM users").fetchone()[0]
+        return int(conn.execute("SELECT count(*) FROM users").fetchone()[0])
 
     try:
-        assert await database.lookup(work) == 0
+        # A search with no query to plan is a point read: it starts on the loop, as a lookup does.
+        answer = await (database.lookup(work) if how == "lookup" else database.search(work, []))
+        assert answer == 0
     finally:
         blocker.close()
     assert on_loop_thread == [True, False]

@@ -54,7 +54,8 @@ def settle_held(conn: sqlite3.Connection, hold_id: int, user_ids: Sequence[str],
 
 
 def still_held(conn: sqlite3.Connection, hold_id: int) -> int:
-    return conn.execute("SELECT count(*) FROM held WHERE hold_id = ? AND outcome IS NULL", (hold_id,)).fetchone()[0]
+    row = conn.execute("SELECT count(*) FROM held WHERE hold_id = ? AND outcome IS NULL", (hold_id,)).fetchone()
+    return int(row[0])
 
 
 def close_hold(conn: sqlite3.Connection, hold_id: int, state: str, now: str, actor: str) -> None:
@@ -81,9 +82,9 @@ def open_holds(conn: sqlite3.Connection) -> list[Hold]:
 
 def admins_not_held(conn: sqlite3.Connection) -> int:
     """Admins on the roster that no open hold is about to remove or demote."""
-    return conn.execute(
+    return int(conn.execute(
         "SELECT count(*) FROM roster r WHERE r.role = 'admin' AND NOT EXISTS "
-        "(SELECT 1 FROM held h WHERE h.user_id = r.user_id AND h.outcome IS NULL)").fetchone()[0]
+        "(SELECT 1 FROM held h WHERE h.user_id = r.user_id AND h.outcome IS NULL)").fetchone()[0])
 
 
 # Each query repeats the partial index's own condition, so that SQLite can tell the index covers it.

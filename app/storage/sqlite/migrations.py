@@ -100,7 +100,7 @@ CREATE INDEX webhook_deliveries_by_webhook ON webhook_deliveries (webhook_id, id
 # statement of the schema is written once. A release appends (4, "ALTER TABLE ..."), and bumps SCHEMA_VERSION.
 # Token scopes, expiry, last use and rotation; the roster's own folded userName, so that /api/members pages in index
 # order; every user's e-mail addresses, case-folded, for forward auth's
-# point lookup (kept in step by storage/resources.py on every write of a user). Existing tokens get the scopes every
+# point lookup (kept in step by resources.py on every write of a user). Existing tokens get the scopes every
 # token had until then (the column default).
 _TOKEN_SCOPES_AND_EMAILS = """
 ALTER TABLE tokens ADD COLUMN scopes TEXT NOT NULL DEFAULT 'scim roster';
@@ -127,7 +127,7 @@ MIGRATIONS: tuple[tuple[int, str], ...] = ((2, _HOLDS), (3, _TOKEN_SCOPES_AND_EM
 
 
 def schema_version(conn: sqlite3.Connection) -> int:
-    return conn.execute("PRAGMA user_version").fetchone()[0]
+    return int(conn.execute("PRAGMA user_version").fetchone()[0])
 
 
 def _apply(conn: sqlite3.Connection, script: str, version: int) -> None:

@@ -183,7 +183,7 @@ class Search:
         return self._select(f"({self.where}) AND {beyond}", backwards), (*self.params, *values)
 
     def _select(self, where: str, backwards: bool, with_value: bool = True) -> str:
-        # order_by is an expression of filter_sql's without parameters, so `?`s are those of `where` alone.
+        # order_by is an expression of compiler.py's without parameters, so `?`s are those of `where` alone.
         value = self.order_by if self.order_by and with_value else "NULL"
         return (f"SELECT r.rowid AS key_rowid, {value} AS key_value, id, doc, created, "
                 f"last_modified, version FROM {_table(self.resource_type).name} AS r WHERE {where} "
@@ -231,7 +231,7 @@ def is_point_search(conn: sqlite3.Connection, query: SearchQuery) -> bool:
 
 def count(conn: sqlite3.Connection, query: SearchQuery) -> int:
     search = compiled(query)
-    return conn.execute(search.count_sql, search.params).fetchone()[0]
+    return int(conn.execute(search.count_sql, search.params).fetchone()[0])
 
 
 def page(conn: sqlite3.Connection, query: SearchQuery, limit: int, offset: int, max_bytes: int

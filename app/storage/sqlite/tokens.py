@@ -48,8 +48,8 @@ def list_all(conn: sqlite3.Connection) -> list[TokenRecord]:
 
 
 def count_live(conn: sqlite3.Connection, now: str) -> int:
-    return conn.execute("SELECT count(*) FROM tokens WHERE revoked IS NULL AND (expires IS NULL OR expires > ?)",
-                        (now,)).fetchone()[0]
+    return int(conn.execute("SELECT count(*) FROM tokens WHERE revoked IS NULL AND (expires IS NULL OR expires > ?)",
+                            (now,)).fetchone()[0])
 
 
 def revoke(conn: sqlite3.Connection, name: str, now: str) -> bool:

@@ -43,12 +43,12 @@ def ids(conn: sqlite3.Connection) -> list[int]:
 
 
 def last_seq(conn: sqlite3.Connection) -> int:
-    return conn.execute("SELECT coalesce(max(seq), 0) FROM events").fetchone()[0]
+    return int(conn.execute("SELECT coalesce(max(seq), 0) FROM events").fetchone()[0])
 
 
 def revisions(conn: sqlite3.Connection) -> int:
     """The sum of every endpoint's revision: it grows with each redeliver and rotate-secret."""
-    return conn.execute("SELECT coalesce(sum(revision), 0) FROM webhooks").fetchone()[0]
+    return int(conn.execute("SELECT coalesce(sum(revision), 0) FROM webhooks").fetchone()[0])
 
 
 def last_attempts(conn: sqlite3.Connection) -> dict[int, Attempt]:

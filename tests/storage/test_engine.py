@@ -1,0 +1,68 @@
+"""The SQLite engine behind the storage interface: exact error kinds, exact change stamps, and the layering."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import pytest
+
+from app.protocol.schema_defs import USER_RESOURCE
+from app.storage.errors import IntegrityViolation, TokenNameTaken, UniquenessConflict
+from app.storage.interface import Storage, Transaction
+
+NOW = "2026-12-01T00:00:00.000000Z"
+APP = Path(__file__).resolve().parents[2] / "app"
+
+
+async def test_a_taken_name_is_a_conflict_and_a_broken_constraint_is_not(database: Storage) -> None:
+    await database.write(lambda tx: tx.tokens.insert("ci", "hash-1", NOW, "scim", None))
+    with pytest.raises(TokenNameTaken):
+        await database.write(lambda tx: tx.tokens.insert("ci", "hash-2", NOW, "scim", None))
+    # scopes is NOT NULL: a bug in the caller, which must not read as "the name is taken".
+    with pytest.raises(IntegrityViolation):
+        await database.write(lambda tx: tx.tokens.insert("other", "hash-3", NOW, None, None))  # type: ignore[arg-type]
+
+    def user(tx: Transaction, resource_id: str, name: str) -> None:
+        tx.resources.insert(USER_RESOURCE, resource_id, {"userName": name}, NOW)
+
+    await database.write(lambda tx: user(tx, "u1", "ada"))
+    with pytest.raises(UniquenessConflict):
+        await database.write(lambda tx: user(tx, "u2", "ADA"))  # userNames are unique without regard to case
+
+
+async def test_change_stamps_are_equal_only_on_one_connection_with_no_commit_between(database: Storage) -> None:
+    first = await database.lookup(lambda tx: tx.change_stamp())
+    assert await database.lookup(lambda tx: tx.change_stamp()) == first
+    # A reader thread's connection counts commits on its own: its data_version may hold the same number as the
+    # loop's, but the two say nothing about each other.
+    assert await database.read(lambda tx: tx.change_stamp()) != first
+    await database.write(lambda tx: tx.settings.put("k", "v"))
+    assert await database.lookup(lambda tx: tx.change_stamp()) != first
+    # The writer's own commits do not move its data_version, so it never vouches for anything.
+    assert await database.write(lambda tx: tx.change_stamp() == tx.change_stamp()) is False
+
+
+def _imports(path: Path) -> set[str]:
+    found: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.Import):
+            found.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module:
+            found.add(node.module)
+            found.update(f"{node.module}.{alias.name}" for alias in node.names)
+    return found
+
+
+def test_storage_is_behind_its_interface() -> None:
+    """Only the engines know SQLite; storage never reaches up into web or raises protocol errors; nothing uses
+    aiosqlite (or its private internals) any more."""
+    for path in APP.rglob("*.py"):
+        imports = _imports(path)
+        where = path.relative_to(APP.parent).as_posix()
+        assert not any(name == "aiosqlite" or name.startswith("aiosqlite.") for name in imports), where
+        if where.startswith("app/storage/"):
+            assert not any(name.startswith(("app.web", "app.protocol.errors")) for name in imports), where
+        else:
+            assert "sqlite3" not in imports, where
+            assert not any(name.startswith("app.storage.sqlite") for name in imports), where
