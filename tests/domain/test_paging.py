@@ -6,6 +6,7 @@ from __future__ import annotations
 import re
 
 import orjson
+import pytest
 
 from app.domain import paging
 from app.protocol.resolved import SearchQuery
@@ -44,6 +45,8 @@ async def page_and_statements(database: Storage, hints: paging.PageHints, start_
     return await database.read(read)
 
 
+# SQLite only: it counts the statements SQLite runs (its trace callback).
+@pytest.mark.engines("sqlite")
 async def test_the_page_after_a_page_seeks_and_counts_nothing(database: Storage) -> None:
     await database.write(seeded)
     hints = paging.PageHints(database)
@@ -56,6 +59,8 @@ async def test_the_page_after_a_page_seeks_and_counts_nothing(database: Storage)
     assert any(re.search(r"r\.rowid > 10\b", s) for s in statements), statements  # after the 10th row
 
 
+# SQLite only: PostgreSQL keeps `generation` odd (other instances commit unseen), so no hint is ever trusted.
+@pytest.mark.engines("sqlite")
 async def test_a_write_makes_every_hint_stale(database: Storage) -> None:
     await database.write(seeded)
     hints = paging.PageHints(database)
@@ -67,6 +72,8 @@ async def test_a_write_makes_every_hint_stale(database: Storage) -> None:
     assert any("OFFSET" in s for s in statements) and any("count(*)" in s for s in statements)
 
 
+# SQLite only: PostgreSQL keeps `generation` odd (other instances commit unseen), so no hint is ever trusted.
+@pytest.mark.engines("sqlite")
 async def test_nothing_is_trusted_while_a_commit_is_under_way(database: Storage) -> None:
     hints = paging.PageHints(database)
     hints.put(hints.generation(), "key", "value")
@@ -77,3 +84,11 @@ async def test_nothing_is_trusted_while_a_commit_is_under_way(database: Storage)
         assert hints.get(hints.generation(), "key") is None
     finally:
         database._generation -= 1  # type: ignore[attr-defined]
+
+
+@pytest.mark.engines("postgresql")
+async def test_no_hint_is_trusted_where_other_instances_commit_unseen(database: Storage) -> None:
+    hints = paging.PageHints(database)
+    hints.put(hints.generation(), "key", "value")
+    assert hints.generation() is None
+    assert hints.get(hints.generation(), "key") is None

@@ -13,6 +13,8 @@ from app.storage.factory import open_storage
 from app.storage.interface import Storage, Transaction
 
 
+# SQLite only: its event-loop fast path and busy codes (PostgreSQL runs every read on a pool thread).
+@pytest.mark.engines("sqlite")
 @pytest.mark.parametrize("how", ["lookup", "search"])
 async def test_a_busy_read_on_the_loop_is_run_again_on_a_reader_thread(database: Storage, tmp_path: Path,
                                                                       how: str) -> None:
@@ -44,6 +46,8 @@ async def test_a_busy_read_on_the_loop_is_run_again_on_a_reader_thread(database:
     assert on_loop_thread == [True, False]
 
 
+# SQLite only: its event-loop fast path and busy codes (PostgreSQL runs every read on a pool thread).
+@pytest.mark.engines("sqlite")
 async def test_other_sqlite_errors_are_raised_at_once_not_retried(database: Storage) -> None:
     # Whether an error means "busy" is decided by its code: a message that merely mentions "busy" or "locked"
     # (here a column name in SQLite's own "no such column") must not send the work to a second attempt.

@@ -11,6 +11,9 @@ from app.protocol.schema_defs import GROUP_RESOURCE, USER_RESOURCE, ResourceType
 from app.storage.interface import Storage
 from app.storage.sqlite.resources import is_point_search
 
+# SQLite only: these are SQLite's query plans (PostgreSQL decides nothing from a plan: every read is on a thread).
+pytestmark = pytest.mark.engines("sqlite")
+
 USERS, GROUPS = USER_RESOURCE, GROUP_RESOURCE
 
 

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import gzip
 import json
-import sqlite3
 from collections.abc import Awaitable, Callable
 from typing import Any
 
 from app.config import Settings
-from tests.conftest import ENTERPRISE, GROUP_SCHEMA, PATCH_OP, USER_SCHEMA, Scim
+from app.protocol.resolved import SearchQuery
+from app.protocol.schema_defs import USER_RESOURCE
+from tests.conftest import ENTERPRISE, GROUP_SCHEMA, PATCH_OP, USER_SCHEMA, Scim, read_database
 
 BULK_REQUEST = "urn:ietf:params:scim:api:messages:2.0:BulkRequest"
 BULK_RESPONSE = "urn:ietf:params:scim:api:messages:2.0:BulkResponse"
@@ -263,13 +264,11 @@ async def test_a_bulk_body_may_be_larger_than_max_body_bytes(scim_with: Callable
 async def test_the_whole_request_is_committed_before_its_answer(scim: Scim, settings: Settings) -> None:
     answer = await scim.post("/Bulk", bulk(*(post_user(f"u{i}", f"user{i}") for i in range(250))))
     assert answer.status == 200
-    # Another connection to the file sees all of it (a batch still uncommitted would be invisible to it).
-    conn = sqlite3.connect(settings.db_path)
-    try:
-        assert conn.execute("SELECT count(*) FROM users").fetchone()[0] == 250
-        assert conn.execute("SELECT count(*) FROM events WHERE type = 'user.created'").fetchone()[0] == 250
-    finally:
-        conn.close()
+    # Another connection to the database sees all of it (a batch still uncommitted would be invisible to it).
+    users, created = await read_database(settings.db_path, lambda tx: (
+        tx.resources.count(SearchQuery(USER_RESOURCE)),
+        sum(event["type"] == "user.created" for event in tx.feed.after(0, 10_000))))
+    assert (users, created) == (250, 250)
 
 
 async def test_bulk_needs_a_token_and_only_takes_post(scim: Scim) -> None:

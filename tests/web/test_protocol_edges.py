@@ -116,6 +116,8 @@ async def test_the_body_limit_is_configurable(scim_with) -> None:
     assert answer.status == 413 and "4096 bytes" in answer.body["detail"]
 
 
+# SQLite only: --durability is SQLite's synchronous setting.
+@pytest.mark.engines("sqlite")
 async def test_durability_full_makes_every_commit_wait_for_the_disk(scim_with) -> None:
     from app.web.keys import DATABASE
 

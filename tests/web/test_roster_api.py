@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
+
 from app.domain.clock import utc_now
 from app.storage.interface import Storage, Transaction
 from app.storage.sqlite import roster as store
@@ -95,6 +97,8 @@ async def test_bad_roster_queries_get_a_400_that_says_why(scim: Scim) -> None:
         assert answer.status == 400 and words in answer.body["detail"], (query, answer.body)
 
 
+# SQLite only: it reads SQLite's EXPLAIN QUERY PLAN.
+@pytest.mark.engines("sqlite")
 async def test_a_live_page_is_read_by_index_not_sorted(database: Storage) -> None:
     """For a roster of 100,000 each page is a seek on users_user_name_key and `limit` rows, not a sort of all."""
     def plan(tx: Transaction) -> list[str]:

@@ -4,13 +4,12 @@ are applied, the answer is the usual success, and the change feed names what was
 from __future__ import annotations
 
 import logging
-import sqlite3
 from typing import Any
 
 import pytest
 
 from app.config import Settings
-from tests.conftest import GROUP_SCHEMA, Scim
+from tests.conftest import GROUP_SCHEMA, Scim, read_database
 
 
 async def feed(scim: Scim) -> list[dict[str, Any]]:
@@ -80,13 +79,9 @@ async def test_only_unknown_ids_is_still_a_success_that_changes_nothing(scim: Sc
 
 async def test_a_dangling_id_is_never_stored(scim: Scim, settings: Settings) -> None:
     alice = await scim.create_user("alice")
-    await scim.create_group("g", [alice["id"], "ghost"])
-    conn = sqlite3.connect(settings.db_path)
-    try:
-        stored = conn.execute("SELECT user_id FROM group_members").fetchall()
-    finally:
-        conn.close()
-    assert stored == [(alice["id"],)]
+    group = await scim.create_group("g", [alice["id"], "ghost"])
+    stored = await read_database(settings.db_path, lambda tx: tx.members.all_of(group["id"]))
+    assert stored == [alice["id"]]
 
 
 async def test_the_event_lists_at_most_100_ids_and_counts_them_all(scim: Scim) -> None:

@@ -82,7 +82,7 @@ class Tx:
 
     def sql(self, statement: str, params: Sequence[Any] | None = None) -> psycopg.Cursor[Any]:
         try:
-            return self.conn.execute(statement, params)  # type: ignore[arg-type]  # composed here, values as params
+            return self.conn.execute(statement, params)  # composed here, values as params
         except RETRYABLE as error:
             self.doomed = True
             raise Conflict(str(error)) from error
@@ -99,7 +99,7 @@ class Tx:
             return 0
         try:
             with self.conn.cursor() as cursor:
-                cursor.executemany(statement, rows)  # type: ignore[arg-type]
+                cursor.executemany(statement, rows)
                 return cursor.rowcount
         except RETRYABLE as error:
             self.doomed = True
