@@ -5,6 +5,8 @@
 set -euo pipefail
 
 PACKAGES=(
+    chromium            # the real headless browser of tests/browser/ and `make screenshots`, driven by Playwright
+    fonts-dejavu-core   # fonts for chromium, so that the pages (and docs/screenshots/) render readable text
 )
 
 missing=()
