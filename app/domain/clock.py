@@ -2,6 +2,11 @@
 
 import re
 import time
+from collections.abc import Callable
+
+# Unix time now, as time.time gives it: what a component that keeps time takes (app/domain/sessions.py), so that a
+# test can hand it a clock it moves by hand instead of waiting hours.
+Clock = Callable[[], float]
 
 _second = -1
 _prefix = ""

@@ -18,7 +18,7 @@ from typing import Any
 from app.domain import holds
 from app.domain.clock import utc_now
 from app.domain.holds import NO_HOLDS, HoldPolicy
-from app.domain.roles import RoleRules
+from app.domain.roles import ROLES, RoleRules
 from app.protocol.folding import fold_case
 from app.protocol.schema_defs import USER_RESOURCE
 from app.storage import holds as holds_store
@@ -232,6 +232,28 @@ class RosterReader:
 
     async def events(self, after: int = 0, limit: int = 100) -> list[dict[str, Any]]:
         return await self.db.read(lambda conn: store.events_after(conn, after, limit))
+
+    async def role_counts(self) -> dict[str, int]:
+        """Members per role right now, every role named (0 when none has it)."""
+        counts = await self.db.read(store.role_counts)
+        return {role: counts.get(role, 0) for role in ROLES}
+
+    async def timeline(self, user_id: str, limit: int = 100) -> list[dict[str, Any]]:
+        """One user's events from the change feed, newest first."""
+        return await self.db.read(lambda conn: store.events_of_user(conn, user_id, limit))
+
+    async def recent_events(self, before: int | None = None, kind: str | None = None, limit: int = 100
+                            ) -> list[dict[str, Any]]:
+        """The change feed newest first, below seq `before`; `kind` a type or a family of types (`member`)."""
+        return await self.db.read(lambda conn: store.events_newest(conn, before, kind, limit))
+
+    async def groups(self, limit: int = 1000) -> list[dict[str, Any]]:
+        """Groups with their member count and the role each grants (None for most): role groups first, then by
+        name."""
+        found = await self.db.read(lambda conn: resources_store.group_summaries(conn, limit))
+        listed = [{"id": g.group_id, "displayName": g.display, "members": g.members,
+                   "grants": self.rules.role_of_group(g.display)} for g in found]
+        return sorted(listed, key=lambda g: g["grants"] is None)  # stable: by name within each part
 
     def _granting(self, role: str, groups: list[Membership]) -> list[str]:
         return [g.display for g in groups if self.rules.role_of_group(g.display) == role]

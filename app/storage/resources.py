@@ -374,3 +374,17 @@ def touch_groups(conn: sqlite3.Connection, group_ids: Sequence[str], now: str) -
             f"UPDATE groups SET last_modified = ?, version = version + 1 WHERE id IN ({placeholders(len(chunk))})",
             (now, *chunk),
         )
+
+
+@dataclass(frozen=True)
+class GroupSummary:
+    group_id: str
+    display: str
+    members: int
+
+
+def group_summaries(conn: sqlite3.Connection, limit: int) -> list[GroupSummary]:
+    """The first `limit` groups by name, each with its member count (a count over group_members' key)."""
+    return [GroupSummary(*row) for row in conn.execute(
+        "SELECT g.id, g.display_name, (SELECT count(*) FROM group_members m WHERE m.group_id = g.id) "
+        "FROM groups g ORDER BY g.display_name_key LIMIT ?", (limit,))]
