@@ -39,8 +39,7 @@ def setup_console(app: web.Application) -> None:
     """The console's templates, routes, assets, session store and headers. A test may set app[CLOCK] before startup."""
     app[CLOCK] = time.time
     # autoescape: every value from the identity provider (a displayName of `<script>`) is shown as text.
-    aiohttp_jinja2.setup(app, loader=jinja2.FileSystemLoader(TEMPLATES), autoescape=True,
-                         undefined=jinja2.StrictUndefined)
+    aiohttp_jinja2.setup(app, loader=jinja2.FileSystemLoader(TEMPLATES), autoescape=True)
     app.cleanup_ctx.append(_sessions)
     app.on_response_prepare.append(security_headers)
     router = app.router
