@@ -28,19 +28,18 @@ __all__ = ["console_guard", "setup_console"]
 
 
 async def _sessions(app: web.Application) -> AsyncIterator[None]:
-    """After the database opens (cleanup_ctx order): the sessions live in it."""
+    """After the database opens (cleanup_ctx order): the sessions live in it. The clock is read here, at startup,
+    so that a test may set app[CLOCK] after init_app."""
     app[SESSIONS] = Sessions(app[DATABASE], app[CLOCK])
+    app[BACKOFF] = Backoff(app[CLOCK])
     yield
 
 
 def setup_console(app: web.Application) -> None:
-    """The console's templates, routes, assets, session store and headers. A test may set app[CLOCK] first."""
-    if CLOCK not in app:
-        app[CLOCK] = time.time
-    app[BACKOFF] = Backoff(app[CLOCK])
+    """The console's templates, routes, assets, session store and headers. A test may set app[CLOCK] before startup."""
+    app[CLOCK] = time.time
     # autoescape: every value from the identity provider (a displayName of `<script>`) is shown as text.
-    aiohttp_jinja2.setup(app, loader=jinja2.FileSystemLoader(TEMPLATES), autoescape=True,
-                         undefined=jinja2.StrictUndefined)
+    aiohttp_jinja2.setup(app, loader=jinja2.FileSystemLoader(TEMPLATES), autoescape=True)
     app.cleanup_ctx.append(_sessions)
     app.on_response_prepare.append(security_headers)
     router = app.router
