@@ -4,19 +4,19 @@ identity provider would, and Debian's chromium driven by Playwright.
 The server is a subprocess (tests/conftest.py's serve_process), not the app on a thread of the test process:
 Playwright's sync API runs its own event loop in this thread, which rules out asyncio.run and pytest-aiohttp's
 loop here; a subprocess is also the server exactly as `make serve` starts it, and its log is checked for
-tracebacks after each test. Tokens are minted the same way, with the `rollcall token create` command.
+tracebacks after each test. One server per test: each test sees only its own seeded people (and holds).
 
 Every page of every test has its console messages and page errors collected: any error fails the test.
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
-import subprocess
-import sys
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 from tests.browser import chromium
-from tests.conftest import GROUP_SCHEMA, PATCH_OP, REPO, SCIM_JSON, USER_SCHEMA, RunningServer, serve_process
+from tests.conftest import GROUP_SCHEMA, PATCH_OP, SCIM_JSON, USER_SCHEMA, RunningServer, mint_token, serve_process
 
 if TYPE_CHECKING:
     from playwright.sync_api import Browser, BrowserContext, ConsoleMessage, Page, Playwright
@@ -42,12 +42,10 @@ DOMAIN = "acme.example"
 
 
 def mint(db_path: str, name: str, scopes: tuple[str, ...]) -> str:
-    """A token made by `rollcall token create`, which prints it alone on the last line."""
-    command = [sys.executable, "-m", "app", "token", "create", "--name", name, "--db", db_path]
-    for scope in scopes:
-        command += ["--scope", scope]
-    done = subprocess.run(command, cwd=REPO, capture_output=True, text=True, timeout=60, check=True)
-    return done.stdout.strip().splitlines()[-1]
+    """tests/conftest.py's mint_token, on a thread of its own: Playwright's sync API keeps an event loop running on
+    this one, where asyncio.run refuses to start another."""
+    with ThreadPoolExecutor(1) as thread:
+        return thread.submit(asyncio.run, mint_token(db_path, name, scopes)).result()
 
 
 class ScimHttp:
@@ -147,14 +145,16 @@ class BrowserLog:
     def __init__(self) -> None:
         self.errors: list[str] = []
         self.dialogs: list[str] = []
-        self.expected: list[str] = []
+        self.expected: list[tuple[str, ...]] = []
 
-    def expect_error(self, text: str) -> None:
-        """An error this test provokes on purpose (e.g. the 401 of a wrong token, which Chromium logs)."""
-        self.expected.append(text)
+    def expect_error(self, *parts: str) -> None:
+        """An error this test provokes on purpose (e.g. the 401 of a wrong token, which Chromium logs): one whose
+        text has all of `parts`."""
+        self.expected.append(parts)
 
     def unexpected(self) -> list[str]:
-        return [error for error in self.errors if not any(text in error for text in self.expected)]
+        return [error for error in self.errors
+                if not any(all(part in error for part in parts) for parts in self.expected)]
 
     def watch(self, page: Page) -> None:
         page.on("console", self._console)
