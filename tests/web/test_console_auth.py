@@ -207,3 +207,13 @@ async def test_a_link_for_a_revoked_token_signs_nobody_in(aiohttp_client: Any, s
     await tokens.revoke_token(app[SESSIONS].db, "gone")
     answer = await client.get(f"/console/sign-in?once={code}", allow_redirects=False)
     assert answer.status == 401 and "rollcall_session" not in {c.key for c in client.session.cookie_jar}
+
+
+async def test_guessing_one_time_codes_is_slowed_down_too(console: Console) -> None:
+    for n in range(FREE_FAILURES + 1):
+        assert (await console.get(f"/console/sign-in?once=guess{n}")).status == 401
+    code = await console.client.app[SESSIONS].link("console-admin")
+    slowed = await console.get(f"/console/sign-in?once={code}")
+    assert slowed.status == 429 and console.session_cookie() is None
+    console.clock.advance(int(slowed.headers["Retry-After"]))
+    assert (await console.get(f"/console/sign-in?once={code}")).status == 303  # not used up while slowed down

@@ -44,6 +44,12 @@ def _sign_in_form(request: web.Request, status: int = 200, error: str = "", retr
     return response
 
 
+def _slowed_down(request: web.Request, wait: float) -> web.Response:
+    seconds = math.ceil(wait)
+    return _sign_in_form(request, 429, f"Too many failed sign-ins from your address: try again in {seconds} "
+                                       f"second{'s' if seconds != 1 else ''}.", retry_after=seconds)
+
+
 async def index(request: web.Request) -> web.Response:
     """`/`: the sign-in form, or the members page for someone signed in."""
     value = request.cookies.get(SESSION_COOKIE, "")
@@ -56,11 +62,8 @@ async def sign_in(request: web.Request) -> web.Response:
     form = await request.post()
     client = request.remote or "unknown"
     backoff = request.app[BACKOFF]
-    wait = backoff.wait(client)
-    if wait > 0:
-        seconds = math.ceil(wait)
-        return _sign_in_form(request, 429, f"Too many failed sign-ins from your address: try again in {seconds} "
-                                           f"second{'s' if seconds != 1 else ''}.", retry_after=seconds)
+    if (wait := backoff.wait(client)) > 0:
+        return _slowed_down(request, wait)
     pre = request.cookies.get(SIGN_IN_COOKIE, "")
     presented = form.get("csrf")
     if not pre or not isinstance(presented, str) or not csrf_matches(pre, _SIGN_IN_PURPOSE, presented):
@@ -91,10 +94,13 @@ async def sign_in_link(request: web.Request) -> web.Response:
     """GET /console/sign-in?once=CODE: a one-time link (`rollcall demo` prints one) only opens a session and
     redirects; a used, expired or unknown code gets the form."""
     code = request.query.get("once", "")
+    client = request.remote or "unknown"
+    if code and (wait := request.app[BACKOFF].wait(client)) > 0:
+        return _slowed_down(request, wait)
     value = await request.app[SESSIONS].redeem(code) if code else None
     if value is None:
         if code:
-            request.app[BACKOFF].failed(request.remote or "unknown")
+            request.app[BACKOFF].failed(client)
         return _sign_in_form(request, 401 if code else 200,
                              "That sign-in link has been used or has expired; paste an admin token instead."
                              if code else "")
