@@ -1,6 +1,6 @@
 """The console's members page at 100,000 members, timed server-side (issue 14: "answers within 100 ms").
 
-    .venv/bin/python bench/console.py [--users 100000] [--runs 30]     (or: make bench-console)
+    .venv/bin/python bench/console.py [--members 100000] [--runs 30]     (or: make bench-console)
 
 Seeds a fresh SQLite file in a temporary directory through the storage layer, in one transaction and with no
 HTTP (as bench/paging.py does): N users, three role groups (1% administrators, 89% members, 10% guests) and the
@@ -209,14 +209,14 @@ def server_times(log: Path) -> dict[str, float]:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--users", type=int, default=100_000)
+    parser.add_argument("--members", type=int, default=100_000, help="members to seed (default 100,000)")
     parser.add_argument("--runs", type=int, default=30, help="requests of each kind (default 30)")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="rollcall-bench-console-") as workdir:
         db_path, log = Path(workdir) / "bench.db", Path(workdir) / "server.log"
         began = time.perf_counter()
-        token = asyncio.run(seed(db_path, args.users))
-        print(f"seeded {args.users:,} users, 3 role groups and their roster in {time.perf_counter() - began:.1f} s",
+        token = asyncio.run(seed(db_path, args.members))
+        print(f"seeded {args.members:,} users, 3 role groups and their roster in {time.perf_counter() - began:.1f} s",
               flush=True)
         port = free_port()
         with serving(db_path, port, log):
@@ -228,7 +228,7 @@ def main() -> int:
                 raise RuntimeError("the members page lists nobody")
             middle, page, walked = "/console/members", first, 0
             walk_began = time.perf_counter()
-            while walked < args.users // per_page // 2 and (link := next_link(page)):
+            while walked < args.members // per_page // 2 and (link := next_link(page)):
                 middle = link
                 page, _, _ = browser.members(link, "walk")
                 walked += 1
@@ -250,7 +250,7 @@ def main() -> int:
                     if run == 0:
                         found[kind] = rows(page)
         measured = server_times(log)
-    print(f"\nthe members page at {args.users:,} members, {args.runs} requests each; "
+    print(f"\nthe members page at {args.members:,} members, {args.runs} requests each; "
           f"goal: {GOAL_MS:.0f} ms server-side")
     print(f"{'request':34} {'rows':>5} {'server median':>14} {'server p95':>11} {'round trip median':>18}")
     missed = False

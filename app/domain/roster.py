@@ -247,6 +247,19 @@ class RosterReader:
         """The change feed newest first, below seq `before`; `kind` a type or a family of types (`member`)."""
         return await self.db.read(lambda conn: store.events_newest(conn, before, kind, limit))
 
+    async def named(self, events: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """The events with the current userName (`userName`) and group name (`groupName`) of the ids they carry
+        filled in where the event itself names none (a membership event carries ids only); a user or group since
+        deleted keeps its id."""
+        user_ids = list({e["userId"] for e in events if e.get("userId") and not e.get("userName")})
+        group_ids = list({e["groupId"] for e in events if e.get("groupId") and not e.get("displayName")})
+        if not user_ids and not group_ids:
+            return events
+        users, groups = await self.db.read(lambda conn: resources_store.names_of(conn, user_ids, group_ids))
+        return [{**e, **({"userName": users[e["userId"]]} if e.get("userId") in users and not e.get("userName")
+                         else {}),
+                 **({"groupName": groups[e["groupId"]]} if e.get("groupId") in groups else {})} for e in events]
+
     async def groups(self, limit: int = 1000) -> list[dict[str, Any]]:
         """Groups with their member count and the role each grants (None for most): role groups first, then by
         name."""

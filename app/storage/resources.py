@@ -388,3 +388,17 @@ def group_summaries(conn: sqlite3.Connection, limit: int) -> list[GroupSummary]:
     return [GroupSummary(*row) for row in conn.execute(
         "SELECT g.id, g.display_name, (SELECT count(*) FROM group_members m WHERE m.group_id = g.id) "
         "FROM groups g ORDER BY g.display_name_key LIMIT ?", (limit,))]
+
+
+def names_of(conn: sqlite3.Connection, user_ids: Sequence[str], group_ids: Sequence[str]
+             ) -> tuple[dict[str, str], dict[str, str]]:
+    """The userName of each existing user and the displayName of each existing group among the ids."""
+    users: dict[str, str] = {}
+    groups: dict[str, str] = {}
+    for chunk in chunks(user_ids):
+        users.update(conn.execute(f"SELECT id, user_name FROM users WHERE id IN ({placeholders(len(chunk))})",
+                                  tuple(chunk)).fetchall())
+    for chunk in chunks(group_ids):
+        groups.update(conn.execute(f"SELECT id, display_name FROM groups WHERE id IN ({placeholders(len(chunk))})",
+                                   tuple(chunk)).fetchall())
+    return users, groups

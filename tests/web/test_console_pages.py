@@ -100,6 +100,8 @@ async def test_the_activity_page_is_newest_first_and_filters_by_type(signed_in: 
     page = await signed_in.get("/console/events")
     seqs = [int(s) for s in re.findall(r'<li data-seq="(\d+)"', page.text)]
     assert seqs and seqs == sorted(seqs, reverse=True)
+    # Membership events carry ids only: the page names the user and the group.
+    assert f"ann@acme.com added to group {ADMINS}" in page.text
     joined = await signed_in.get("/console/events?type=member.joined")
     types = set(re.findall(r'data-type="([^"]+)"', joined.text.split('<ol id="events"')[1]))
     assert types == {"member.joined"} and "ann@acme.com joined as admin" in joined.text

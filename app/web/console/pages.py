@@ -76,7 +76,7 @@ async def member(request: web.Request) -> web.Response:
     person = await roster.explain(user_id)
     if person is None:
         return error_page(request, 404, "No such person", f"No user has the id {user_id!r}.")
-    timeline = [shown_event(e) for e in await roster.timeline(user_id, TIMELINE_LENGTH)]
+    timeline = [shown_event(e) for e in await roster.named(await roster.timeline(user_id, TIMELINE_LENGTH))]
     return render(request, "member.html", {"person": person, "why": wording.why(person), "timeline": timeline,
                                            "day": wording.day, "when": wording.when})
 
@@ -88,7 +88,8 @@ async def groups(request: web.Request) -> web.Response:
 async def events(request: web.Request) -> web.Response:
     kind = _kind(request)
     before = _seq(request.query.get("before"))
-    found = [shown_event(e) for e in await request.app[ROSTER].recent_events(before, kind, EVENTS_PER_PAGE)]
+    roster = request.app[ROSTER]
+    found = [shown_event(e) for e in await roster.named(await roster.recent_events(before, kind, EVENTS_PER_PAGE))]
     newest = found[0]["seq"] if found and before is None else None
     if before is None and not found:
         latest = await request.app[ROSTER].recent_events(None, None, 1)
@@ -118,7 +119,7 @@ async def stream(request: web.Request) -> web.StreamResponse:
     cookie = request.cookies.get(SESSION_COOKIE, "")
     async with sse_response(request) as response:
         while response.is_connected():
-            for event in await roster.events(after, STREAM_BATCH):
+            for event in await roster.named(await roster.events(after, STREAM_BATCH)):
                 after = event["seq"]
                 if _matches(kind, event["type"]):
                     await response.send(orjson.dumps(shown_event(event)).decode(), id=str(after), event="change")

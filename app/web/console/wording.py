@@ -57,6 +57,10 @@ def describe_event(event: dict[str, Any]) -> str:
                 f"{'person' if count == 1 else 'people'} kept until a person approves")
     if kind in ("hold.approved", "hold.cancelled"):
         return f"hold {event.get('holdId')} {kind.split('.')[1]}"
+    if kind in ("group.member_added", "group.member_removed"):
+        group = event.get("groupName") or event.get("groupId")
+        user = event.get("userName") or event.get("userId")
+        return f"{user} added to group {group}" if kind.endswith("added") else f"{user} removed from group {group}"
     if kind == "group.members_skipped":
         return f"group {name}: {event.get('skippedCount', 0)} unknown member ids skipped"
     family, _, verb = kind.partition(".")
