@@ -168,8 +168,9 @@ async def _play(story: Story, base_url: str, minted: Minted, args: argparse.Name
         verdict = "as the story says" if all(result.ok for result in results) and \
             len(results) == len(story.steps) else "NOT as the story says (see ✗ above)"
         held = results[-1].held if results else ()
-        waiting = (f"; {len(held)} more held for approval (`rollcall holds --db {db_path}`"
-                   f" lists them, `rollcall holds approve ID --db {db_path}` lets them go)" if held else "")
+        waiting = (f"; {len(held)} more held for approval (the console's Holds page, or `rollcall holds --db "
+                   f"{db_path}`, lists them; Approve there, or `rollcall holds approve ID --db {db_path}`, lets them "
+                   "go)" if held else "")
         print(f"{STORY_OVER}: {len(members)} on the roster ({summary or 'nobody'}){waiting}, {verdict}. rollcall "
               "keeps serving until Ctrl-C.", flush=True)
 

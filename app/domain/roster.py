@@ -247,6 +247,11 @@ class RosterReader:
         """The change feed newest first, below seq `before`; `kind` a type or a family of types (`member`)."""
         return await self.db.read(lambda conn: store.events_newest(conn, before, kind, limit))
 
+    async def membership_times(self, user_id: str) -> dict[str, str]:
+        """When the user joined each of their groups (group id -> stored time): the console's why-sentence says
+        since when a role group has granted the role."""
+        return await self.db.read(lambda conn: resources_store.membership_times(conn, user_id))
+
     async def named(self, events: list[dict[str, Any]]) -> list[dict[str, Any]]:
         """The events with the current userName (`userName`) and group name (`groupName`) of the ids they carry
         filled in where the event itself names none (a membership event carries ids only); a user or group since

@@ -402,3 +402,8 @@ def names_of(conn: sqlite3.Connection, user_ids: Sequence[str], group_ids: Seque
         groups.update(conn.execute(f"SELECT id, display_name FROM groups WHERE id IN ({placeholders(len(chunk))})",
                                    tuple(chunk)).fetchall())
     return users, groups
+
+
+def membership_times(conn: sqlite3.Connection, user_id: str) -> dict[str, str]:
+    """Group id -> when the user was added to it, for each group the user is in (group_members_by_user)."""
+    return dict(conn.execute("SELECT group_id, added FROM group_members WHERE user_id = ?", (user_id,)).fetchall())

@@ -62,6 +62,13 @@ async def test_the_cookie_is_secure_when_the_public_address_is_https(aiohttp_cli
     assert "secure" in [f.strip().lower() for f in cookie.split(";")]
 
 
+async def test_the_cookie_is_secure_when_rollcall_serves_tls(aiohttp_client: Any, settings: Settings) -> None:
+    # The app is spoken to over plain HTTP here; only the settings say TLS, and the flag follows the settings.
+    client = await aiohttp_client(init_app(replace(settings, tls_cert="cert.pem", tls_key="key.pem")))
+    form = await client.get("/")
+    assert "secure" in [f.strip().lower() for f in form.headers["Set-Cookie"].split(";")]
+
+
 async def test_a_wrong_token_gets_the_form_with_401_and_no_session(console: Console) -> None:
     for wrong in ("rc_" + "x" * 43, "", "not a token at all", "é" * 10):
         answer = await console.sign_in(wrong)

@@ -7,8 +7,10 @@ from __future__ import annotations
 import asyncio
 import json
 import re
+import sqlite3
 from typing import Any
 
+from app.config import Settings
 from tests.web.conftest import Console
 
 ADMINS, MEMBERS, GUESTS = "rollcall-administrators", "rollcall-members", "rollcall-guests"
@@ -71,7 +73,7 @@ async def test_members_are_paged_by_keyset_links(signed_in: Console) -> None:
     assert 'rel="next"' not in second.text and "First page" in second.text
 
 
-async def test_a_person_page_says_why_in_a_sentence_and_in_detail(signed_in: Console) -> None:
+async def test_a_person_page_says_why_in_a_sentence_and_in_detail(signed_in: Console, settings: Settings) -> None:
     people = await _seed(signed_in)
     page = await signed_in.get(f"/console/members/{people['ann']['id']}")
     assert page.status == 200 and page.text.count("<h1>") == 1 and "<h1>Ann Admin</h1>" in page.text
@@ -81,6 +83,12 @@ async def test_a_person_page_says_why_in_a_sentence_and_in_detail(signed_in: Con
     assert '<dd id="status">member</dd>' in page.text
     timeline = page.text.split('<ol id="timeline"')[1].split("</ol>")[0]
     assert 'data-type="member.joined"' in timeline and "joined as admin" in timeline
+    # "since" is when the granting group took them in, not when the person page was read.
+    with sqlite3.connect(settings.db_path) as conn:
+        conn.execute("UPDATE group_members SET added = '2026-11-03T09:00:00.000000Z' WHERE user_id = ? AND group_id = "
+                     "(SELECT id FROM groups WHERE display_name = ?)", (people["ann"]["id"], ADMINS))
+    again = await signed_in.get(f"/console/members/{people['ann']['id']}")
+    assert f"admin because member of {ADMINS} since 3 Nov 2026; also in {MEMBERS}" in again.text
     dan = await signed_in.get(f"/console/members/{people['dan']['id']}")
     assert "no role: in no role group; also in engineering" in dan.text
     assert (await signed_in.get("/console/members/no-such-id")).status == 404

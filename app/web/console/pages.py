@@ -77,7 +77,8 @@ async def member(request: web.Request) -> web.Response:
     if person is None:
         return error_page(request, 404, "No such person", f"No user has the id {user_id!r}.")
     timeline = [shown_event(e) for e in await roster.named(await roster.timeline(user_id, TIMELINE_LENGTH))]
-    return render(request, "member.html", {"person": person, "why": wording.why(person), "timeline": timeline,
+    joined = await roster.membership_times(user_id)
+    return render(request, "member.html", {"person": person, "why": wording.why(person, joined), "timeline": timeline,
                                            "day": wording.day, "when": wording.when})
 
 

@@ -67,16 +67,20 @@ def describe_event(event: dict[str, Any]) -> str:
     return f"{family} {name} {verb.replace('_', ' ')}"
 
 
-def why(person: dict[str, Any]) -> str:
-    """The one-sentence reason for a person's role, from RosterReader.explain: e.g. `admin because member of
-    rollcall-administrators since 3 Nov 2026; also in rollcall-members`."""
+def why(person: dict[str, Any], joined: dict[str, str] | None = None) -> str:
+    """The one-sentence reason for a person's role, from RosterReader.explain and when they joined each group
+    (group id -> time): e.g. `admin because member of rollcall-administrators since 3 Nov 2026; also in
+    rollcall-members`. Without a time for the granting group, `since` is when they joined the roster."""
     name = person.get("displayName") or person.get("userName") or person["id"]
     groups = person.get("groups") or []
     role = person.get("role")
-    granting = [g["displayName"] for g in groups if g.get("grants") == role] if role else []
-    others = [g["displayName"] for g in groups if g["displayName"] not in granting]
+    granting_groups = [g for g in groups if g.get("grants") == role] if role else []
+    granting = [g["displayName"] for g in granting_groups]
+    others = [g["displayName"] for g in groups if g not in granting_groups]
     also = f"; also in {', '.join(others)}" if others else ""
-    since = f" since {day(person['since'])}" if person.get("since") else ""
+    times = sorted((joined or {}).get(g["id"], "") for g in granting_groups)
+    earliest = next((t for t in times if t), None) or person.get("since")
+    since = f" since {day(earliest)}" if earliest else ""
     if person.get("status") == "held":
         hold = person.get("hold") or {}
         return (f"{role} while hold {hold.get('id')} keeps them: the change that would remove them waits for a "
