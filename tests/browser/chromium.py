@@ -7,7 +7,6 @@ Playwright's driver is the one inside its wheel.
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -28,7 +27,7 @@ class BrowserMissing(RuntimeError):
 
 def start() -> Playwright:
     """Playwright's driver, from the wheel of the dev extra."""
-    if not CHROMIUM.exists() and shutil.which("chromium") is None:
+    if not CHROMIUM.exists():
         raise BrowserMissing(MISSING)
     try:
         from playwright.sync_api import sync_playwright

@@ -3,7 +3,12 @@ console error or page error it reports is caught (so that the console tests' "no
 
 from __future__ import annotations
 
-from tests.browser.conftest import Session
+from typing import TYPE_CHECKING
+
+from tests.browser.conftest import BrowserLog, Session
+
+if TYPE_CHECKING:
+    from playwright.sync_api import Browser
 
 
 def test_chromium_reaches_the_served_rollcall(session: Session) -> None:
@@ -15,14 +20,19 @@ def test_chromium_reaches_the_served_rollcall(session: Session) -> None:
     assert session.log.errors == []
 
 
-def test_console_errors_and_page_errors_are_caught(session: Session) -> None:
-    page = session.page
-    page.set_content("<title>errors on purpose</title>")
-    page.evaluate("console.error('seen by the log')")
-    page.evaluate("setTimeout(() => { throw new Error('uncaught on purpose') })")
-    page.wait_for_timeout(200)
-    assert any("seen by the log" in error for error in session.log.errors), session.log.errors
-    assert any("uncaught on purpose" in error for error in session.log.errors), session.log.errors
-    session.log.expect_error("seen by the log")
-    session.log.expect_error("uncaught on purpose")
-    assert session.log.unexpected() == []
+def test_console_errors_and_page_errors_are_caught(browser: Browser) -> None:
+    context = browser.new_context()
+    try:
+        log = BrowserLog()
+        context.on("page", log.watch)  # as open_session watches every page of its context
+        page = context.new_page()
+        page.set_content("<title>errors on purpose</title>")
+        page.evaluate("console.error('seen by the log')")
+        page.evaluate("setTimeout(() => { throw new Error('uncaught on purpose') })")
+        page.wait_for_timeout(200)
+    finally:
+        context.close()
+    assert any("seen by the log" in error for error in log.errors), log.errors
+    assert any("uncaught on purpose" in error for error in log.errors), log.errors
+    log.expect_error("seen", "by the log")
+    assert log.unexpected() == [next(error for error in log.errors if "uncaught on purpose" in error)]
