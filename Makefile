@@ -59,3 +59,14 @@ $(VENV)/.bench: $(BIN)/python pyproject.toml
 .PHONY: footprint
 footprint: binary
 	$(BIN)/python bench/footprint.py $(ARGS)
+
+# The console's members page at 100,000 members, timed server-side against its 100 ms goal (bench/console.py).
+.PHONY: bench-console
+bench-console: $(VENV)/.installed
+	$(BIN)/python bench/console.py $(ARGS)
+
+# One PNG per console page under docs/screenshots/, of a small company played by the simulator, taken by the
+# browser tests' chromium (tests/browser/screenshots.py).
+.PHONY: screenshots
+screenshots: $(VENV)/.dev $(VENV)/.system
+	$(BIN)/python -m tests.browser.screenshots $(ARGS)

@@ -5,7 +5,9 @@
 set -euo pipefail
 
 PACKAGES=(
-    postgresql  # a real PostgreSQL server, started by tests/postgres_server.py: tests/storage/test_postgres_*.py
+    postgresql          # a real PostgreSQL server, started by tests/postgres_server.py: tests/storage/test_postgres_*.py
+    chromium            # the real headless browser of tests/browser/ and `make screenshots`, driven by Playwright
+    fonts-dejavu-core   # fonts for chromium, so that the pages (and docs/screenshots/) render readable text
 )
 
 missing=()

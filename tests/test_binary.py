@@ -38,6 +38,7 @@ def test_the_binary_runs_every_command_and_serves_scim(binary: str, tmp_path: Pa
     created = run("token", "create", "--name", "smoke", "--db", "smoke.db")
     assert created.returncode == 0
     token = created.stdout.splitlines()[-1]
+    admin = run("token", "create", "--name", "console", "--scope", "admin", "--db", "smoke.db").stdout.splitlines()[-1]
 
     with serve_process(tmp_path, "--db", "smoke.db", token_name=None, command=(binary,), cwd=tmp_path) as server:
         headers = {"Authorization": f"Bearer {token}"}
@@ -53,6 +54,16 @@ def test_the_binary_runs_every_command_and_serves_scim(binary: str, tmp_path: Pa
             assert http.delete(f"/Users/{user_id}").status_code == 204
             assert http.get(f"/Users/{user_id}").status_code == 404
         assert "event loop: uvloop " in server.log
+        # The console's templates and static files are inside the binary: sign in and read a page.
+        root = server.base_url.removesuffix("/scim/v2")
+        with httpx2.Client(base_url=root, trust_env=False, timeout=10) as browser:
+            form = browser.get("/")
+            assert form.status_code == 200 and '<label for="token">Admin token</label>' in form.text
+            csrf = form.text.split('name="csrf" value="')[1].split('"')[0]
+            signed = browser.post("/console/sign-in", data={"token": admin, "csrf": csrf}, follow_redirects=True)
+            assert signed.status_code == 200 and '<h1>Members</h1>' in signed.text
+            assert browser.get("/console/static/console.css").status_code == 200
+            assert "EventSource" in browser.get("/console/static/events.js").text
         started = time.monotonic()
         assert server.stop() == 0
         assert time.monotonic() - started < 5

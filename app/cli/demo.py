@@ -1,7 +1,7 @@
 """`rollcall demo`: rollcall on a scratch database, with JumpCloud played by the simulator, step by step.
 
-There is no web console yet (it comes with its own issue): the demo prints the roster API's address and a token,
-and opens that address; the console's address replaces it once the console exists.
+It prints the SCIM Base URL with the simulator's token, the console's address with a one-time sign-in link and an
+admin token, and opens the link in a browser: the audience watches the roster change in the console.
 """
 
 from __future__ import annotations
@@ -14,13 +14,15 @@ import secrets
 import sys
 import tempfile
 import webbrowser
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from app import __version__
 from app.cli.common import CommandError, fail, run_with_database
 from app.config import SCIM_PREFIX, Settings
-from app.domain import tokens
+from app.domain import scopes, tokens
+from app.domain.sessions import LINK_SECONDS, Sessions
 from app.storage.errors import DatabaseError
 from app.storage.factory import serve_lock, upgrade
 from app.storage.interface import Storage
@@ -29,8 +31,8 @@ if TYPE_CHECKING:  # the simulator brings aiohttp, imported only when the demo r
     from app.simulator.story import Story
 
 DEMO_HOST = "127.0.0.1"
-# Where the browser goes: the roster for now; the console's page once the console exists.
-BROWSER_PATH = "/api/members"
+# Where the browser goes: the console, signed in by a one-time link (app/domain/sessions.py).
+SIGN_IN_PATH = "/console/sign-in?once="
 STARTUP_SECONDS = 15.0
 SHUTDOWN_GRACE_SECONDS = 1.0
 STORY_OVER = "demo: the story is over"
@@ -75,17 +77,29 @@ def demo_command(args: argparse.Namespace) -> int:
             minted: list[str] = []
 
             async def mint(db: Storage) -> int:
-                minted.append(await tokens.create_token(db, f"demo-{secrets.token_hex(3)}"))
+                suffix = secrets.token_hex(3)
+                minted.append(await tokens.create_token(db, f"demo-{suffix}"))
+                minted.append(await tokens.create_token(db, f"demo-admin-{suffix}", (scopes.ADMIN,)))
+                minted.append(await Sessions(db).link(f"demo-admin-{suffix}"))
                 return 0
 
             if run_with_database(db_path, mint):
                 return 1
-            return asyncio.run(_run(settings, story, minted[0], args))
+            return asyncio.run(_run(settings, story, Minted(*minted), args))
         finally:
             lock.release()
 
 
-async def _run(settings: Settings, story: Story, token: str, args: argparse.Namespace) -> int:
+@dataclass(frozen=True)
+class Minted:
+    """What the demo prints once: the simulator's token (scim + roster), an admin token, a one-time sign-in code."""
+
+    token: str
+    admin_token: str
+    sign_in_code: str
+
+
+async def _run(settings: Settings, story: Story, minted: Minted, args: argparse.Namespace) -> int:
     from app.web import server
     from app.web.access_log import configure_logging
     from app.web.app import init_app
@@ -96,15 +110,19 @@ async def _run(settings: Settings, story: Story, token: str, args: argparse.Name
     root = f"http://{settings.host}:{settings.port}"
     print(f"rollcall {__version__} demo on {root} (database {settings.db_path})", flush=True)
     print(f"  SCIM Base URL: {root}{SCIM_PREFIX}", flush=True)
-    print(f"  Token:         {token}", flush=True)
-    print(f"  Roster:        curl -H 'Authorization: Bearer {token}' {root}/api/members", flush=True)
+    print(f"  Token:         {minted.token}", flush=True)
+    print(f"  Console:       {root}{SIGN_IN_PATH}{minted.sign_in_code}", flush=True)
+    print(f"                 (a one-time sign-in link for {LINK_SECONDS // 60} minutes; later, open {root}/ and "
+          "paste the admin token)", flush=True)
+    print(f"  Admin token:   {minted.admin_token}", flush=True)
+    print(f"  Roster:        curl -H 'Authorization: Bearer {minted.token}' {root}/api/members", flush=True)
     app = init_app(settings)
     if not args.request_log:
         del app[ACCESS_LOG]  # the story's lines say what each step sent; a line per request would bury them
     serving = asyncio.create_task(server.serve(
         app, settings.host, settings.port, None,
         server.Limits(100, settings.header_timeout, settings.keepalive_timeout), SHUTDOWN_GRACE_SECONDS))
-    playing = asyncio.create_task(_play(story, f"{root}{SCIM_PREFIX}", token, args, serving, settings.db_path))
+    playing = asyncio.create_task(_play(story, f"{root}{SCIM_PREFIX}", minted, args, serving, settings.db_path))
     try:
         await serving  # until SIGTERM or SIGINT
     except OSError as error:
@@ -120,17 +138,18 @@ async def _run(settings: Settings, story: Story, token: str, args: argparse.Name
     return 0
 
 
-async def _play(story: Story, base_url: str, token: str, args: argparse.Namespace, serving: asyncio.Task,
+async def _play(story: Story, base_url: str, minted: Minted, args: argparse.Namespace, serving: asyncio.Task,
                 db_path: str) -> None:
     from app.simulator.client import ScimClient
     from app.simulator.story import RosterError, StoryRunner, format_step
 
-    async with ScimClient(base_url, token) as client:
+    async with ScimClient(base_url, minted.token) as client:
         if not await _wait_until_up(client, serving):
             return
         if not args.no_browser:
             # A launcher may take its time (or wait for the browser): not on the loop that serves rollcall.
-            await asyncio.to_thread(_open_browser, base_url.removesuffix(SCIM_PREFIX) + BROWSER_PATH)
+            await asyncio.to_thread(_open_browser, base_url.removesuffix(SCIM_PREFIX) + SIGN_IN_PATH
+                                    + minted.sign_in_code)
         print(f"demo: {story.title}, as JumpCloud would send it", flush=True)
         runner = StoryRunner(story, client)
         if present := await runner.roster():
@@ -151,8 +170,9 @@ async def _play(story: Story, base_url: str, token: str, args: argparse.Namespac
         verdict = "as the story says" if all(result.ok for result in results) and \
             len(results) == len(story.steps) else "NOT as the story says (see ✗ above)"
         held = results[-1].held if results else ()
-        waiting = (f"; {len(held)} more held for approval (`rollcall holds --db {db_path}`"
-                   f" lists them, `rollcall holds approve ID --db {db_path}` lets them go)" if held else "")
+        waiting = (f"; {len(held)} more held for approval (the console's Holds page, or `rollcall holds --db "
+                   f"{db_path}`, lists them; Approve there, or `rollcall holds approve ID --db {db_path}`, lets them "
+                   "go)" if held else "")
         print(f"{STORY_OVER}: {len(members)} on the roster ({summary or 'nobody'}){waiting}, {verdict}. rollcall "
               "keeps serving until Ctrl-C.", flush=True)
 

@@ -15,7 +15,7 @@ from app.cli.common import CommandError, fail, options, rules_from, run_with_dat
 from app.cli.options import PRECEDENCE, add_options
 from app.config import SCIM_PREFIX, Settings
 from app.diagnostics import missing_speedups
-from app.domain import tokens
+from app.domain import scopes, tokens
 from app.storage.errors import DatabaseError
 from app.storage.factory import serve_lock, shown, upgrade
 from app.storage.interface import Storage
@@ -103,7 +103,7 @@ def serve_command(args: argparse.Namespace) -> int:
             saved = f"; the old file is saved as {upgraded[2]}" if upgraded[2] is not None else ""
             print(f"rollcall: upgraded the database from schema version {upgraded[0]} to {upgraded[1]}{saved}",
                   flush=True)
-        if run_with_database(settings.db_path, lambda db: _first_token(db, public)):
+        if run_with_database(settings.db_path, lambda db: _first_token(db, public, console_address(settings))):
             return 1
         configure_logging(settings.log_format)
         limits = _limits(settings)
@@ -151,14 +151,33 @@ def _is_loopback(host: str) -> bool:
         return False
 
 
-async def _first_token(db: Storage, public: str) -> int:
+def console_address(settings: Settings) -> str:
+    """Where a browser finds the console: the root of the public address (--base-url without its SCIM path)."""
+    if settings.base_url:
+        return settings.base_url.removesuffix(SCIM_PREFIX).rstrip("/") + "/"
+    return f"{settings.scheme}://{settings.host}:{settings.port}/"
+
+
+def _free_name(base: str, taken: set[str]) -> str:
+    """`base`, or `base-2`, `base-3`, ...: a name stays taken by a revoked or expired token."""
+    return next(n for n in (base, *(f"{base}-{i}" for i in range(2, len(taken) + 3))) if n not in taken)
+
+
+async def _first_token(db: Storage, public: str, console: str) -> int:
+    """A database with no live token gets two, each printed once: the identity provider's (scim + roster) and an
+    admin one for the console. A database that has a live token is left as it is."""
     if not await tokens.has_live_token(db):
         # Every token may be expired or revoked, "default" among them: a name stays taken, so take the next free one.
         taken = {record.name for record in await tokens.list_tokens(db)}
-        name = next(n for n in ("default", *(f"default-{i}" for i in range(2, len(taken) + 3))) if n not in taken)
+        name = _free_name("default", taken)
         token = await tokens.create_token(db, name)
-        print("rollcall: this database had no API token, so one was created. It is shown only once:")
+        admin_name = _free_name("console-admin", taken | {name})
+        admin = await tokens.create_token(db, admin_name, (scopes.ADMIN,))
+        print("rollcall: this database had no API token, so two were created. Each is shown only once:")
         print(f"  Token:    {token}")
         print(f"  Base URL: {public}")
-        print("Paste both into your identity provider (JumpCloud: Identity Management > SCIM 2.0).", flush=True)
+        print("Paste both into your identity provider (JumpCloud: Identity Management > SCIM 2.0).")
+        print(f"  Admin token: {admin}")
+        print(f"  Console:     {console}")
+        print("Open the console's address in a browser and paste the admin token to sign in.", flush=True)
     return 0

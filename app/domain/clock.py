@@ -2,6 +2,11 @@
 
 import re
 import time
+from collections.abc import Callable
+
+# Unix time now, as time.time gives it: what a component that keeps time takes (app/domain/sessions.py), so that a
+# test can hand it a clock it moves by hand instead of waiting hours.
+Clock = Callable[[], float]
 
 # The second last formatted and its text: strftime is the costly part of a timestamp, and every write and every
 # log line asks for one, nearly always within the same second as the one before. One tuple, replaced whole, so

@@ -17,7 +17,7 @@ from typing import Any
 from app.domain import holds
 from app.domain.clock import utc_now
 from app.domain.holds import NO_HOLDS, HoldPolicy
-from app.domain.roles import RoleRules
+from app.domain.roles import ROLES, RoleRules
 from app.protocol.folding import fold_case
 from app.protocol.schema_defs import USER_RESOURCE
 from app.storage.interface import Storage, Transaction
@@ -227,6 +227,46 @@ class RosterReader:
 
     async def events(self, after: int = 0, limit: int = 100) -> list[dict[str, Any]]:
         return await self.db.read(lambda tx: tx.feed.after(after, limit))
+
+    async def role_counts(self) -> dict[str, int]:
+        """Members per role right now, every role named (0 when none has it)."""
+        counts = await self.db.read(lambda tx: tx.roster.role_counts())
+        return {role: counts.get(role, 0) for role in ROLES}
+
+    async def timeline(self, user_id: str, limit: int = 100) -> list[dict[str, Any]]:
+        """One user's events from the change feed, newest first."""
+        return await self.db.read(lambda tx: tx.feed.of_user(user_id, limit))
+
+    async def recent_events(self, before: int | None = None, kind: str | None = None, limit: int = 100
+                            ) -> list[dict[str, Any]]:
+        """The change feed newest first, below seq `before`; `kind` a type or a family of types (`member`)."""
+        return await self.db.read(lambda tx: tx.feed.newest(before, kind, limit))
+
+    async def membership_times(self, user_id: str) -> dict[str, str]:
+        """When the user joined each of their groups (group id -> stored time): the console's why-sentence says
+        since when a role group has granted the role."""
+        return await self.db.read(lambda tx: tx.members.joined(user_id))
+
+    async def named(self, events: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """The events with the current userName (`userName`) and group name (`groupName`) of the ids they carry
+        filled in where the event itself names none (a membership event carries ids only); a user or group since
+        deleted keeps its id."""
+        user_ids = list({e["userId"] for e in events if e.get("userId") and not e.get("userName")})
+        group_ids = list({e["groupId"] for e in events if e.get("groupId") and not e.get("displayName")})
+        if not user_ids and not group_ids:
+            return events
+        users, groups = await self.db.read(lambda tx: tx.resources.names_of(user_ids, group_ids))
+        return [{**e, **({"userName": users[e["userId"]]} if e.get("userId") in users and not e.get("userName")
+                         else {}),
+                 **({"groupName": groups[e["groupId"]]} if e.get("groupId") in groups else {})} for e in events]
+
+    async def groups(self, limit: int = 1000) -> list[dict[str, Any]]:
+        """Groups with their member count and the role each grants (None for most): role groups first, then by
+        name."""
+        found = await self.db.read(lambda tx: tx.resources.group_summaries(limit))
+        listed = [{"id": g.group_id, "displayName": g.display, "members": g.members,
+                   "grants": self.rules.role_of_group(g.display)} for g in found]
+        return sorted(listed, key=lambda g: g["grants"] is None)  # stable: by name within each part
 
     def _granting(self, role: str, groups: list[Membership]) -> list[str]:
         return [g.display for g in groups if self.rules.role_of_group(g.display) == role]

@@ -9,7 +9,8 @@ returns, and it must not await anything (it is not a coroutine: it runs on the e
 transaction, never one per statement).
 
 A Transaction groups its calls by concern (`tx.resources`, `tx.members`, `tx.roster`, `tx.feed`, `tx.holds`,
-`tx.tokens`, `tx.webhooks`, `tx.settings`); each is the storage functions of before, less their connection.
+`tx.tokens`, `tx.webhooks`, `tx.settings`, `tx.sessions`); each is the storage functions of before, less their
+connection.
 Records are in app/storage/records.py, exceptions in app/storage/errors.py, queries (a filter resolved against
 the schema, a sort key) in app/protocol/resolved.py. `open_storage` (app/storage/factory.py) picks the engine.
 """
@@ -27,6 +28,7 @@ from app.storage.records import (
     Endpoint,
     Event,
     Found,
+    GroupSummary,
     Held,
     Hold,
     Key,
@@ -38,6 +40,7 @@ from app.storage.records import (
     RoleInputs,
     RosterEntry,
     StoredResource,
+    StoredSession,
     TokenRecord,
     Window,
 )
@@ -89,6 +92,14 @@ class Resources(Protocol):
         `limit`, `max_bytes` and the flag."""
         ...
 
+    def group_summaries(self, limit: int) -> list[GroupSummary]:
+        """The first `limit` groups by folded displayName, each with its member count (the console's Groups)."""
+        ...
+
+    def names_of(self, user_ids: Sequence[str], group_ids: Sequence[str]) -> tuple[dict[str, str], dict[str, str]]:
+        """The userName of each existing user and the displayName of each existing group among the ids."""
+        ...
+
 
 class Members(Protocol):
     """Group memberships (Group.members, User.groups)."""
@@ -126,6 +137,10 @@ class Members(Protocol):
 
     def groups_of_user(self, user_id: str) -> list[str]: ...
 
+    def joined(self, user_id: str) -> dict[str, str]:
+        """Group id -> when the user was added to it (stored time), for each group the user is in."""
+        ...
+
 
 class Roster(Protocol):
     """The roster: who is a member of the organization, with which role."""
@@ -158,6 +173,10 @@ class Roster(Protocol):
         """The users whose folded userName, or any folded e-mail, is `key`, at the cost of index lookups."""
         ...
 
+    def role_counts(self) -> dict[str, int]:
+        """How many members have each role right now (a role nobody has is absent)."""
+        ...
+
 
 class Feed(Protocol):
     """The change feed: every change's events, in commit order, numbered by `seq`."""
@@ -171,6 +190,15 @@ class Feed(Protocol):
     def last_member_event(self, user_id: str) -> dict[str, Any] | None: ...
 
     def last_seq(self) -> int: ...
+
+    def of_user(self, user_id: str, limit: int) -> list[dict[str, Any]]:
+        """One user's events, newest first, rendered as `after` renders them."""
+        ...
+
+    def newest(self, before: int | None, kind: str | None, limit: int) -> list[dict[str, Any]]:
+        """The feed newest first, below seq `before` (None: from the newest); `kind` a type (`member.joined`) or a
+        family of types (`member`: every `member.*`), None for all."""
+        ...
 
 
 class Holds(Protocol):
@@ -266,6 +294,34 @@ class Settings(Protocol):
     def put(self, key: str, value: str) -> None: ...
 
 
+class Sessions(Protocol):
+    """The console's sign-in sessions and one-time sign-in links, by the SHA-256 of their values (storage never
+    sees a cookie or a code); times are unix seconds. Kept in the database, so that every instance sees them."""
+
+    def insert(self, id_hash: str, token_name: str, now: float) -> None: ...
+
+    def find(self, id_hash: str, now_text: str) -> StoredSession | None:
+        """The session with this hash, and whether its token is live at `now_text` (stored time format)."""
+        ...
+
+    def touch(self, id_hash: str, now: float) -> None:
+        """Move the session's last use to `now` (never backwards)."""
+        ...
+
+    def delete(self, id_hash: str) -> None: ...
+
+    def delete_expired(self, created_before: float, seen_before: float) -> int:
+        """Drop the sessions past either limit; how many there were."""
+        ...
+
+    def insert_link(self, code_hash: str, token_name: str, expires: float) -> None: ...
+
+    def take_link(self, code_hash: str, now: float) -> str | None:
+        """Use up the link: its token's name if it had not expired, else None; either way it is gone (and so are
+        the expired ones)."""
+        ...
+
+
 class Transaction(Protocol):
     """One transaction, as a body sees it."""
 
@@ -292,6 +348,9 @@ class Transaction(Protocol):
 
     @property
     def settings(self) -> Settings: ...
+
+    @property
+    def sessions(self) -> Sessions: ...
 
     def savepoint(self) -> AbstractContextManager[None]:
         """A block whose changes alone are undone if it raises, while the transaction goes on (each operation of

@@ -52,6 +52,15 @@ class Found:
     resource: StoredResource
 
 
+@dataclass(frozen=True)
+class GroupSummary:
+    """A group as the console's Groups page lists it: its name and how many members it has."""
+
+    group_id: str
+    display: str
+    members: int
+
+
 # -- the roster and the change feed -------------------------------------------------------------------
 
 @dataclass(frozen=True)
@@ -193,3 +202,15 @@ class Attempt:
     status: int | None
     latency_ms: int
     error: str | None
+
+
+# -- console sessions ----------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class StoredSession:
+    """A console session by the hash of its cookie's value (times are unix seconds)."""
+
+    token_name: str
+    created: float
+    last_seen: float
+    token_live: bool  # the token that opened it is neither revoked nor expired

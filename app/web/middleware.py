@@ -9,6 +9,7 @@ from aiohttp import web
 
 from app.domain import scopes
 from app.protocol import errors
+from app.web.console.paths import is_console_path
 from app.web.http import error_response
 from app.web.keys import AUTHENTICATOR, SETTINGS, TOKEN_NAME
 
@@ -58,8 +59,9 @@ async def trusted_host(request: web.Request, handler: Handler) -> web.StreamResp
 @web.middleware
 async def bearer_auth(request: web.Request, handler: Handler) -> web.StreamResponse:
     """Every route but the health probes needs `Authorization: Bearer <token>` of a live token, with the scope
-    its path needs (app/domain/scopes.py): no live token is a 401, a live one without the scope a 403."""
-    if request.path in UNAUTHENTICATED_PATHS:
+    its path needs (app/domain/scopes.py): no live token is a 401, a live one without the scope a 403. The
+    console's paths take its session cookie instead (app/web/console/guard.py), and never a bearer token."""
+    if request.path in UNAUTHENTICATED_PATHS or is_console_path(request.path):
         return await handler(request)
     scheme, _, token = request.headers.get("Authorization", "").strip().partition(" ")
     token = token.strip()

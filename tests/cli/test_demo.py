@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -143,3 +144,31 @@ def test_a_bad_story_or_a_taken_port_is_one_line_and_no_traceback(tmp_path: Path
         busy = subprocess.run([sys.executable, "-m", "app", "demo", "--no-browser", "--port", str(port)], cwd=REPO,
                               capture_output=True, text=True, timeout=30)
     assert busy.returncode == 1 and "pick another --port" in busy.stderr and "Traceback" not in busy.stderr
+
+
+def test_the_demo_prints_a_one_time_console_link_and_an_admin_token() -> None:
+    """Issue 15's last piece: the demo opens the console (not a JSON 401), signed in by a link that works once."""
+    port = free_port()
+    process = start_demo("--port", str(port), "--speed", "50")
+    try:
+        lines = read_until_story_over(process)
+        link = field(lines, "Console:")
+        assert link.startswith(f"http://127.0.0.1:{port}/console/sign-in?once="), link
+        admin = field(lines, "Admin token:")
+        with httpx2.Client(trust_env=False, timeout=10) as browser:
+            signed = browser.get(link, follow_redirects=True)  # to the members page, signed in
+            assert signed.status_code == 200 and str(signed.url).endswith("/console/members")
+            assert '<table id="members">' in signed.text and "ada" in signed.text
+        with httpx2.Client(trust_env=False, timeout=10) as stranger:
+            again = stranger.get(link, follow_redirects=False)
+            assert again.status_code == 401 and "used or has expired" in again.text  # once only
+            form = stranger.get(f"http://127.0.0.1:{port}/")
+            csrf = re.search(r'name="csrf" value="([^"]+)"', form.text).group(1)
+            answer = stranger.post(f"http://127.0.0.1:{port}/console/sign-in", data={"token": admin, "csrf": csrf})
+            assert answer.status_code == 303 and answer.headers["Location"] == "/console/members"
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(timeout=15) == 0
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()

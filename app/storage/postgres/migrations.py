@@ -18,8 +18,26 @@ from app.storage.errors import DatabaseError
 from app.storage.schema_version import SCHEMA_VERSION
 
 BASE_VERSION = 4
-# Steps after BASE_VERSION, by the version they bring the database to: (5, "CREATE TABLE ...").
-MIGRATIONS: tuple[tuple[int, str], ...] = ()
+# Version 5, as SQLite's step 5: the console's sign-in sessions and one-time sign-in links (app/domain/sessions.py),
+# hashes only, each naming the token that opened it (revoking it ends the session on every instance, since every
+# instance checks the session here on each request); and the roster by role, for the console's members page.
+_CONSOLE_SESSIONS = """
+CREATE TABLE console_sessions (
+    id_hash     TEXT PRIMARY KEY,          -- SHA-256 of the cookie's value
+    token_name  TEXT NOT NULL,             -- the admin token signed in with
+    created     DOUBLE PRECISION NOT NULL, -- unix time: the absolute limit counts from here
+    last_seen   DOUBLE PRECISION NOT NULL  -- unix time: the idle limit counts from here
+);
+CREATE INDEX console_sessions_by_token ON console_sessions (token_name);
+CREATE INDEX roster_by_role ON roster (role, user_name_key, user_id);
+CREATE TABLE console_links (
+    code_hash   TEXT PRIMARY KEY,          -- SHA-256 of the one-time code
+    token_name  TEXT NOT NULL,
+    expires     DOUBLE PRECISION NOT NULL  -- unix time
+);
+"""
+# Steps after BASE_VERSION, by the version they bring the database to, numbered as SQLite's are.
+MIGRATIONS: tuple[tuple[int, str], ...] = ((5, _CONSOLE_SESSIONS),)
 # pg_advisory_lock key held while migrating: "rollcall" in ASCII, so that nobody else's lock collides with it.
 _MIGRATION_LOCK = 0x726F6C6C63616C6C
 

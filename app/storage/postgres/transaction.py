@@ -26,6 +26,7 @@ from app.storage.records import (
     Endpoint,
     Event,
     Found,
+    GroupSummary,
     Held,
     Hold,
     Key,
@@ -37,6 +38,7 @@ from app.storage.records import (
     RoleInputs,
     RosterEntry,
     StoredResource,
+    StoredSession,
     TokenRecord,
     Window,
 )
@@ -79,6 +81,7 @@ class Tx:
         self.tokens = _Tokens(self)
         self.webhooks = _Webhooks(self)
         self.settings = _Settings(self)
+        self.sessions = _Sessions(self)
 
     def sql(self, statement: str, params: Sequence[Any] | None = None) -> psycopg.Cursor[Any]:
         try:
@@ -213,6 +216,20 @@ class _Resources(_Part):
         if resource_type is USER_RESOURCE and _email_keys(document) != _email_keys(current.document):
             self._put_emails(current.id, document, replacing=True)
         return StoredResource(current.id, document, current.created, now, current.version + 1)
+
+    def group_summaries(self, limit: int) -> list[GroupSummary]:
+        return [GroupSummary(*row) for row in self.tx.sql(
+            "SELECT g.id, g.display_name, (SELECT count(*) FROM group_members m WHERE m.group_id = g.id) "
+            "FROM groups g ORDER BY g.display_name_key LIMIT %s", (limit,))]
+
+    def names_of(self, user_ids: Sequence[str], group_ids: Sequence[str]) -> tuple[dict[str, str], dict[str, str]]:
+        users: dict[str, str] = {}
+        groups: dict[str, str] = {}
+        if user_ids:
+            users.update(self.tx.sql("SELECT id, user_name FROM users WHERE id = ANY(%s)", (list(user_ids),)))
+        if group_ids:
+            groups.update(self.tx.sql("SELECT id, display_name FROM groups WHERE id = ANY(%s)", (list(group_ids),)))
+        return users, groups
 
     def _put_emails(self, user_id: str, document: dict[str, Any], replacing: bool) -> None:
         if replacing:
@@ -374,6 +391,9 @@ class _Members(_Part):
         return [row[0] for row in self.tx.sql(
             "SELECT group_id FROM group_members WHERE user_id = %s ORDER BY group_id", (user_id,))]
 
+    def joined(self, user_id: str) -> dict[str, str]:
+        return dict(self.tx.sql("SELECT group_id, added FROM group_members WHERE user_id = %s", (user_id,)))
+
 
 # -- the roster, the feed and settings ---------------------------------------------------------------------------
 
@@ -484,6 +504,9 @@ class _Roster(_Part):
             if row[0] not in seen)
         return found
 
+    def role_counts(self) -> dict[str, int]:
+        return dict(self.tx.sql("SELECT role, count(*) FROM roster GROUP BY role"))
+
 
 def _event(row: Sequence[Any]) -> dict[str, Any]:
     event: dict[str, Any] = {"seq": row[0], "time": row[1], "type": row[2], "token": row[3]}
@@ -521,6 +544,24 @@ class _Feed(_Part):
     def last_seq(self) -> int:
         return self.tx.scalar("SELECT coalesce(max(seq), 0) FROM events")
 
+    def of_user(self, user_id: str, limit: int) -> list[dict[str, Any]]:
+        return [_event(row) for row in self.tx.sql(
+            "SELECT seq, at, type, actor, data FROM events WHERE user_id = %s ORDER BY seq DESC LIMIT %s",
+            (user_id, limit))]
+
+    def newest(self, before: int | None, kind: str | None, limit: int) -> list[dict[str, Any]]:
+        where: list[str] = ["TRUE"]
+        params: list[Any] = []
+        if before is not None:
+            where.append("seq < %s")
+            params.append(before)
+        if kind is not None:
+            where.append("(type = %s OR starts_with(type, %s))")
+            params.extend([kind, f"{kind}."])
+        return [_event(row) for row in self.tx.sql(
+            f"SELECT seq, at, type, actor, data FROM events WHERE {' AND '.join(where)} ORDER BY seq DESC LIMIT %s",
+            [*params, limit])]
+
 
 class _Settings(_Part):
     def get(self, key: str) -> str | None:
@@ -530,6 +571,43 @@ class _Settings(_Part):
     def put(self, key: str, value: str) -> None:
         self.tx.sql("INSERT INTO settings (key, value) VALUES (%s, %s) "
                     "ON CONFLICT (key) DO UPDATE SET value = excluded.value", (key, value))
+
+
+# -- console sessions ------------------------------------------------------------------------------
+
+class _Sessions(_Part):
+    def insert(self, id_hash: str, token_name: str, now: float) -> None:
+        self.tx.sql("INSERT INTO console_sessions (id_hash, token_name, created, last_seen) VALUES (%s, %s, %s, %s)",
+                    (id_hash, token_name, now, now))
+
+    def find(self, id_hash: str, now_text: str) -> StoredSession | None:
+        row = self.tx.sql(
+            "SELECT s.token_name, s.created, s.last_seen, "
+            "t.name IS NOT NULL AND t.revoked IS NULL AND (t.expires IS NULL OR t.expires > %s) "
+            "FROM console_sessions s LEFT JOIN tokens t ON t.name = s.token_name WHERE s.id_hash = %s",
+            (now_text, id_hash)).fetchone()
+        return StoredSession(row[0], row[1], row[2], bool(row[3])) if row else None
+
+    def touch(self, id_hash: str, now: float) -> None:
+        self.tx.sql("UPDATE console_sessions SET last_seen = %s WHERE id_hash = %s AND last_seen < %s",
+                    (now, id_hash, now))
+
+    def delete(self, id_hash: str) -> None:
+        self.tx.sql("DELETE FROM console_sessions WHERE id_hash = %s", (id_hash,))
+
+    def delete_expired(self, created_before: float, seen_before: float) -> int:
+        return self.tx.sql("DELETE FROM console_sessions WHERE created < %s OR last_seen < %s",
+                           (created_before, seen_before)).rowcount
+
+    def insert_link(self, code_hash: str, token_name: str, expires: float) -> None:
+        self.tx.sql("INSERT INTO console_links (code_hash, token_name, expires) VALUES (%s, %s, %s)",
+                    (code_hash, token_name, expires))
+
+    def take_link(self, code_hash: str, now: float) -> str | None:
+        row = self.tx.sql("DELETE FROM console_links WHERE code_hash = %s RETURNING token_name, expires",
+                          (code_hash,)).fetchone()
+        self.tx.sql("DELETE FROM console_links WHERE expires <= %s", (now,))
+        return row[0] if row and row[1] > now else None
 
 
 # -- holds ---------------------------------------------------------------------------------------------

@@ -123,7 +123,28 @@ ALTER TABLE roster ADD COLUMN user_name_key TEXT NOT NULL DEFAULT '';
 UPDATE roster SET user_name_key = scim_fold(user_name);
 CREATE INDEX roster_by_name ON roster (user_name_key, user_id);
 """
-MIGRATIONS: tuple[tuple[int, str], ...] = ((2, _HOLDS), (3, _TOKEN_SCOPES_AND_EMAILS), (4, _WEBHOOKS_STEP))
+# Version 5: the console's sign-in sessions and one-time sign-in links (app/domain/sessions.py). Only hashes of their
+# values are stored; each names the token that opened it, so revoking that token ends it on the next request. And
+# an index of the roster by role, for the console's members page at 100,000 members. PostgreSQL's step 5 is the same
+# (app/storage/postgres/migrations.py).
+_CONSOLE_SESSIONS = """
+CREATE TABLE console_sessions (
+    id_hash     TEXT PRIMARY KEY,          -- SHA-256 of the cookie's value
+    token_name  TEXT NOT NULL,             -- the admin token signed in with
+    created     REAL NOT NULL,             -- unix time: the absolute limit counts from here
+    last_seen   REAL NOT NULL              -- unix time: the idle limit counts from here
+) WITHOUT ROWID;
+CREATE INDEX console_sessions_by_token ON console_sessions (token_name);
+-- The members page: its per-role counts read this index, not the table, and ?role= pages seek in it.
+CREATE INDEX roster_by_role ON roster (role, user_name_key, user_id);
+CREATE TABLE console_links (
+    code_hash   TEXT PRIMARY KEY,          -- SHA-256 of the one-time code
+    token_name  TEXT NOT NULL,
+    expires     REAL NOT NULL              -- unix time
+) WITHOUT ROWID;
+"""
+MIGRATIONS: tuple[tuple[int, str], ...] = ((2, _HOLDS), (3, _TOKEN_SCOPES_AND_EMAILS), (4, _WEBHOOKS_STEP),
+                                           (5, _CONSOLE_SESSIONS))
 
 
 def schema_version(conn: sqlite3.Connection) -> int:

@@ -15,7 +15,7 @@ from app.protocol.folding import fold_case
 from app.protocol.resolved import Node, SearchQuery
 from app.protocol.schema_defs import USER_RESOURCE, ResourceType
 from app.storage.errors import DocumentTooLarge, IntegrityViolation, UniquenessConflict
-from app.storage.records import Found, Key, Member, Membership, StoredResource
+from app.storage.records import Found, GroupSummary, Key, Member, Membership, StoredResource
 from app.storage.sqlite.compiler import compile_filter, compile_member_filter, compile_sort
 from app.storage.sqlite.query_plan import is_point_read
 
@@ -352,3 +352,29 @@ def touch_groups(conn: sqlite3.Connection, group_ids: Sequence[str], now: str) -
             f"UPDATE groups SET last_modified = ?, version = version + 1 WHERE id IN ({placeholders(len(chunk))})",
             (now, *chunk),
         )
+
+
+def group_summaries(conn: sqlite3.Connection, limit: int) -> list[GroupSummary]:
+    """The first `limit` groups by name, each with its member count (a count over group_members' key)."""
+    return [GroupSummary(*row) for row in conn.execute(
+        "SELECT g.id, g.display_name, (SELECT count(*) FROM group_members m WHERE m.group_id = g.id) "
+        "FROM groups g ORDER BY g.display_name_key LIMIT ?", (limit,))]
+
+
+def names_of(conn: sqlite3.Connection, user_ids: Sequence[str], group_ids: Sequence[str]
+             ) -> tuple[dict[str, str], dict[str, str]]:
+    """The userName of each existing user and the displayName of each existing group among the ids."""
+    users: dict[str, str] = {}
+    groups: dict[str, str] = {}
+    for chunk in chunks(user_ids):
+        users.update(conn.execute(f"SELECT id, user_name FROM users WHERE id IN ({placeholders(len(chunk))})",
+                                  tuple(chunk)).fetchall())
+    for chunk in chunks(group_ids):
+        groups.update(conn.execute(f"SELECT id, display_name FROM groups WHERE id IN ({placeholders(len(chunk))})",
+                                   tuple(chunk)).fetchall())
+    return users, groups
+
+
+def membership_times(conn: sqlite3.Connection, user_id: str) -> dict[str, str]:
+    """Group id -> when the user was added to it, for each group the user is in (group_members_by_user)."""
+    return dict(conn.execute("SELECT group_id, added FROM group_members WHERE user_id = ?", (user_id,)).fetchall())

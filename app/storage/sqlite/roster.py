@@ -175,3 +175,26 @@ def get_setting(conn: sqlite3.Connection, key: str) -> str | None:
 def put_setting(conn: sqlite3.Connection, key: str, value: str) -> None:
     conn.execute("INSERT INTO settings (key, value) VALUES (?, ?) "
                  "ON CONFLICT (key) DO UPDATE SET value = excluded.value", (key, value))
+
+
+# -- for the console (app/web/console) ---------------------------------------------------------------------------
+
+def role_counts(conn: sqlite3.Connection) -> dict[str, int]:
+    """How many members have each role right now."""
+    return dict(conn.execute("SELECT role, count(*) FROM roster GROUP BY role").fetchall())
+
+
+def events_of_user(conn: sqlite3.Connection, user_id: str, limit: int) -> list[dict[str, Any]]:
+    """One user's events, newest first (events_by_user: an index seek)."""
+    return [_event_row(row) for row in conn.execute(
+        "SELECT seq, at, type, actor, data FROM events WHERE user_id = ? ORDER BY seq DESC LIMIT ?",
+        (user_id, limit))]
+
+
+def events_newest(conn: sqlite3.Connection, before: int | None, kind: str | None, limit: int) -> list[dict[str, Any]]:
+    """The feed newest first, below the seq `before` (None: from the newest); `kind` a type (`member.joined`) or a
+    family (`member`: every member.* type)."""
+    return [_event_row(row) for row in conn.execute(
+        "SELECT seq, at, type, actor, data FROM events WHERE seq < ? "
+        "AND (? IS NULL OR type = ? OR substr(type, 1, length(?) + 1) = ? || '.') ORDER BY seq DESC LIMIT ?",
+        (2**63 - 1 if before is None else before, kind, kind, kind, kind, limit))]

@@ -19,6 +19,7 @@ from app.storage.records import (
     Endpoint,
     Event,
     Found,
+    GroupSummary,
     Held,
     Hold,
     Key,
@@ -30,10 +31,11 @@ from app.storage.records import (
     RoleInputs,
     RosterEntry,
     StoredResource,
+    StoredSession,
     TokenRecord,
     Window,
 )
-from app.storage.sqlite import holds, resources, roster, tokens, webhooks
+from app.storage.sqlite import holds, resources, roster, sessions, tokens, webhooks
 
 
 class _Concern:
@@ -76,6 +78,12 @@ class _Resources(_Concern):
              ) -> tuple[list[Found], bool]:
         return resources.seek(self._conn, query, key, limit, max_bytes, backwards)
 
+    def group_summaries(self, limit: int) -> list[GroupSummary]:
+        return resources.group_summaries(self._conn, limit)
+
+    def names_of(self, user_ids: Sequence[str], group_ids: Sequence[str]) -> tuple[dict[str, str], dict[str, str]]:
+        return resources.names_of(self._conn, user_ids, group_ids)
+
 
 class _Members(_Concern):
     __slots__ = ()
@@ -107,6 +115,9 @@ class _Members(_Concern):
     def groups_of_user(self, user_id: str) -> list[str]:
         return resources.group_ids_of_user(self._conn, user_id)
 
+    def joined(self, user_id: str) -> dict[str, str]:
+        return resources.membership_times(self._conn, user_id)
+
 
 class _Roster(_Concern):
     __slots__ = ()
@@ -135,6 +146,9 @@ class _Roster(_Concern):
     def users_named(self, key: str) -> list[NamedUser]:
         return roster.users_named(self._conn, key)
 
+    def role_counts(self) -> dict[str, int]:
+        return roster.role_counts(self._conn)
+
 
 class _Feed(_Concern):
     __slots__ = ()
@@ -150,6 +164,12 @@ class _Feed(_Concern):
 
     def last_seq(self) -> int:
         return webhooks.last_seq(self._conn)
+
+    def of_user(self, user_id: str, limit: int) -> list[dict[str, Any]]:
+        return roster.events_of_user(self._conn, user_id, limit)
+
+    def newest(self, before: int | None, kind: str | None, limit: int) -> list[dict[str, Any]]:
+        return roster.events_newest(self._conn, before, kind, limit)
 
 
 class _Holds(_Concern):
@@ -266,12 +286,37 @@ class _Settings(_Concern):
         roster.put_setting(self._conn, key, value)
 
 
+class _Sessions(_Concern):
+    __slots__ = ()
+
+    def insert(self, id_hash: str, token_name: str, now: float) -> None:
+        sessions.insert(self._conn, id_hash, token_name, now)
+
+    def find(self, id_hash: str, now_text: str) -> StoredSession | None:
+        return sessions.find(self._conn, id_hash, now_text)
+
+    def touch(self, id_hash: str, now: float) -> None:
+        sessions.touch(self._conn, id_hash, now)
+
+    def delete(self, id_hash: str) -> None:
+        sessions.delete(self._conn, id_hash)
+
+    def delete_expired(self, created_before: float, seen_before: float) -> int:
+        return sessions.delete_expired(self._conn, created_before, seen_before)
+
+    def insert_link(self, code_hash: str, token_name: str, expires: float) -> None:
+        sessions.insert_link(self._conn, code_hash, token_name, expires)
+
+    def take_link(self, code_hash: str, now: float) -> str | None:
+        return sessions.take_link(self._conn, code_hash, now)
+
+
 class SqliteTransaction:
     """One transaction on `conn`. `reader` names the read-only connection it runs on (for change_stamp), None
     on the writer, whose own commits PRAGMA data_version does not count."""
 
-    __slots__ = ("connection", "feed", "holds", "members", "reader", "resources", "roster", "settings", "tokens",
-                 "webhooks")
+    __slots__ = ("connection", "feed", "holds", "members", "reader", "resources", "roster", "sessions", "settings",
+                 "tokens", "webhooks")
 
     def __init__(self, conn: sqlite3.Connection, reader: int | None = None) -> None:
         # The connection itself, for SQLite-only code (tests, diagnostics); the domain never touches it.
@@ -285,6 +330,7 @@ class SqliteTransaction:
         self.tokens = _Tokens(conn)
         self.webhooks = _Webhooks(conn)
         self.settings = _Settings(conn)
+        self.sessions = _Sessions(conn)
 
     @contextmanager
     def savepoint(self) -> Iterator[None]:
