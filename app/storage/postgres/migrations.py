@@ -35,6 +35,18 @@ CREATE TABLE console_links (
     token_name  TEXT NOT NULL,
     expires     DOUBLE PRECISION NOT NULL  -- unix time
 );
+-- The members search, as SQLite's step 5: each user's folded userName, displayName and e-mails joined by U+001F
+-- (app/storage/search_key.py writes it from now on; doc_folded holds the values folded by rollcall already),
+-- copied onto their roster entry, and the roster's order with it.
+ALTER TABLE users ADD COLUMN search_key TEXT NOT NULL DEFAULT '';
+UPDATE users SET search_key = user_name_key || chr(31) || coalesce(doc_folded ->> 'displayName', '') || coalesce(
+    (SELECT string_agg(chr(31) || (e.value ->> 'value'), '' ORDER BY e.n)
+     FROM jsonb_array_elements(CASE WHEN jsonb_typeof(doc_folded -> 'emails') = 'array' THEN doc_folded -> 'emails'
+     END) WITH ORDINALITY AS e (value, n) WHERE jsonb_typeof(e.value -> 'value') = 'string'), '');
+ALTER TABLE roster ADD COLUMN search_key TEXT NOT NULL DEFAULT '';
+UPDATE roster SET search_key = coalesce((SELECT u.search_key FROM users u WHERE u.id = roster.user_id),
+                                        user_name_key);
+CREATE INDEX roster_search ON roster (user_name_key, user_id) INCLUDE (search_key);
 """
 # Steps after BASE_VERSION, by the version they bring the database to, numbered as SQLite's are.
 MIGRATIONS: tuple[tuple[int, str], ...] = ((5, _CONSOLE_SESSIONS),)

@@ -42,6 +42,7 @@ from app.storage.records import (
     TokenRecord,
     Window,
 )
+from app.storage.search_key import term_spans_fields, user_search_key
 
 # The errors after which PostgreSQL asks for the whole transaction to be tried again.
 RETRYABLE = (pg_errors.SerializationFailure, pg_errors.DeadlockDetected)
@@ -144,7 +145,7 @@ class Tx:
 
 # -- resources ---------------------------------------------------------------------------------------
 
-_USER_COLUMNS = ("user_name", "user_name_key", "external_id", "display_name", "active")
+_USER_COLUMNS = ("user_name", "user_name_key", "external_id", "display_name", "active", "search_key")
 _GROUP_COLUMNS = ("display_name", "display_name_key", "external_id")
 
 
@@ -156,7 +157,7 @@ def _derived(resource_type: ResourceType, document: dict[str, Any]) -> tuple[Any
     if resource_type is USER_RESOURCE:
         user_name = document["userName"]
         return (user_name, fold_case(user_name), document.get("externalId"), document.get("displayName"),
-                0 if document.get("active") is False else 1)
+                0 if document.get("active") is False else 1, user_search_key(document))
     display_name = document["displayName"]
     return (display_name, fold_case(display_name), document.get("externalId"))
 
@@ -202,6 +203,7 @@ class _Resources(_Part):
             (resource_id, *_derived(resource_type, document), doc, folded, now, now), UniquenessConflict)
         if resource_type is USER_RESOURCE:
             self._put_emails(resource_id, document, replacing=False)
+            self._put_search_key(resource_id, document)
         return StoredResource(resource_id, document, now, now, 1)
 
     def update(self, resource_type: ResourceType, current: StoredResource, document: dict[str, Any], now: str,
@@ -215,6 +217,8 @@ class _Resources(_Part):
             (*_derived(resource_type, document), doc, folded, now, current.id), UniquenessConflict)
         if resource_type is USER_RESOURCE and _email_keys(document) != _email_keys(current.document):
             self._put_emails(current.id, document, replacing=True)
+        if resource_type is USER_RESOURCE and user_search_key(document) != user_search_key(current.document):
+            self._put_search_key(current.id, document)
         return StoredResource(current.id, document, current.created, now, current.version + 1)
 
     def group_summaries(self, limit: int) -> list[GroupSummary]:
@@ -237,6 +241,14 @@ class _Resources(_Part):
         self.tx.many("INSERT INTO user_emails (email_key, user_id) VALUES (%s, %s) ON CONFLICT DO NOTHING",
                      [(key, user_id) for key in sorted(_email_keys(document))])
 
+    def _put_search_key(self, user_id: str, document: dict[str, Any] | None) -> None:
+        """Copy the user's search key onto their roster entry (None: the user is deleted, and the entry a hold
+        keeps is found by its own name only)."""
+        if document is None:
+            self.tx.sql("UPDATE roster SET search_key = user_name_key WHERE user_id = %s", (user_id,))
+        else:
+            self.tx.sql("UPDATE roster SET search_key = %s WHERE user_id = %s", (user_search_key(document), user_id))
+
     def touch(self, resource_type: ResourceType, current: StoredResource, now: str) -> StoredResource:
         table, _ = _table(resource_type)
         self.tx.sql(f"UPDATE {table} SET last_modified = %s, version = version + 1 WHERE id = %s", (now, current.id))
@@ -249,7 +261,10 @@ class _Resources(_Part):
 
     def delete(self, resource_type: ResourceType, resource_id: str) -> bool:
         table, _ = _table(resource_type)
-        return self.tx.sql(f"DELETE FROM {table} WHERE id = %s", (resource_id,)).rowcount > 0
+        deleted = bool(self.tx.sql(f"DELETE FROM {table} WHERE id = %s", (resource_id,)).rowcount > 0)
+        if deleted and resource_type is USER_RESOURCE:
+            self._put_search_key(resource_id, None)
+        return deleted
 
     # -- searches ----------------------------------------------------------------------------------
     def _where(self, query: SearchQuery) -> tuple[str, list[Any]]:
@@ -415,7 +430,8 @@ WITH last AS (
 )
 SELECT t.user_id, coalesce(u.user_name, t.data ->> 'userName') AS user_name, u.display_name, t.role,
        t.since, {_PRIMARY_EMAIL} AS email, coalesce(u.user_name_key, t.user_name_key) AS sort_key,
-       u.doc_folded ->> 'displayName' AS display_key, t.data -> 'groups' AS groups, NULL::bigint AS hold
+       u.doc_folded ->> 'displayName' AS display_key, t.data -> 'groups' AS groups, NULL::bigint AS hold,
+       coalesce(u.search_key, t.user_name_key) AS search_key
 FROM roster_then t LEFT JOIN users u ON u.id = t.user_id
 """
 # A held user may have been deleted: then the roster's own name is all there is, so users is joined LEFT.
@@ -423,7 +439,7 @@ _ROSTER_NOW = f"""
 SELECT r.user_id, coalesce(u.user_name, r.user_name) AS user_name, u.display_name, r.role, r.since,
        {_PRIMARY_EMAIL} AS email, r.user_name_key AS sort_key, u.doc_folded ->> 'displayName' AS display_key,
        NULL::jsonb AS groups,
-       (SELECT h.hold_id FROM held h WHERE h.user_id = r.user_id AND h.outcome IS NULL) AS hold
+       (SELECT h.hold_id FROM held h WHERE h.user_id = r.user_id AND h.outcome IS NULL) AS hold, r.search_key
 FROM roster r LEFT JOIN users u ON u.id = r.user_id
 """
 
@@ -452,12 +468,15 @@ class _Roster(_Part):
             "SELECT user_id, user_name, role, since FROM roster WHERE user_id = ANY(%s)", (list(user_ids),))}
 
     def put(self, entries: Sequence[RosterEntry]) -> None:
+        # search_key: the user's (app/storage/search_key.py), or the entry's own name when the user is gone.
         self.tx.many(
-            "INSERT INTO roster (user_id, user_name, user_name_key, role, since) VALUES (%s, %s, %s, %s, %s) "
+            "INSERT INTO roster (user_id, user_name, user_name_key, role, since, search_key) "
+            "VALUES (%s, %s, %s, %s, %s, coalesce((SELECT u.search_key FROM users u WHERE u.id = %s), %s)) "
             "ON CONFLICT (user_id) DO UPDATE SET user_name = excluded.user_name, "
-            "user_name_key = excluded.user_name_key, role = excluded.role, since = excluded.since",
-            [(e.user_id, e.user_name, fold_case(e.user_name), e.role, e.since)
-             for e in sorted(entries, key=lambda e: e.user_id)])
+            "user_name_key = excluded.user_name_key, role = excluded.role, since = excluded.since, "
+            "search_key = excluded.search_key",
+            [(e.user_id, e.user_name, key, e.role, e.since, e.user_id, key)
+             for e in sorted(entries, key=lambda e: e.user_id) for key in (fold_case(e.user_name),)])
 
     def drop(self, user_ids: Sequence[str]) -> None:
         if user_ids:
@@ -469,11 +488,16 @@ class _Roster(_Part):
             where.append("role = %s")
             params.append(query.role)
         if query.q:
-            # display_key: the displayName from doc_folded, folded by rollcall as everything compared without case.
-            where.append("(strpos(sort_key, %s) > 0 OR strpos(coalesce(display_key, ''), %s) > 0 OR EXISTS "
-                         "(SELECT 1 FROM user_emails m WHERE m.user_id = listed.user_id "
-                         "AND strpos(m.email_key, %s) > 0))")
-            params.extend([query.q] * 3)
+            # One column per entry (app/storage/search_key.py): walking roster_search in order, a page stops at
+            # `limit`. A term holding the key's separator is looked for in each field alone as well (rare).
+            where.append("strpos(search_key, %s) > 0")
+            params.append(query.q)
+            if term_spans_fields(query.q):
+                # display_key: the displayName from doc_folded, folded by rollcall as everything compared without case.
+                where.append("(strpos(sort_key, %s) > 0 OR strpos(coalesce(display_key, ''), %s) > 0 OR EXISTS "
+                             "(SELECT 1 FROM user_emails m WHERE m.user_id = listed.user_id "
+                             "AND strpos(m.email_key, %s) > 0))")
+                params.extend([query.q] * 3)
         if query.after is not None:
             where.append("(sort_key, user_id) > (%s, %s)")
             params.extend(query.after)

@@ -142,6 +142,16 @@ CREATE TABLE console_links (
     token_name  TEXT NOT NULL,
     expires     REAL NOT NULL              -- unix time
 ) WITHOUT ROWID;
+-- The members search (?q=): each user's folded userName, displayName and e-mails joined by U+001F
+-- (app/storage/search_key.py, which writes it from now on), copied onto their roster entry; the roster's order with
+-- it and the role, so a search walks one index alone, tests one column per entry and stops at a page's end.
+ALTER TABLE users ADD COLUMN search_key TEXT NOT NULL DEFAULT '';
+UPDATE users SET search_key = scim_fold(user_name) || char(31) || scim_fold(coalesce(display_name, ''))
+    || coalesce((SELECT group_concat(char(31) || scim_fold(json_extract(e.value, '$.value')), '')
+                 FROM json_each(users.doc, '$.emails') e WHERE json_type(e.value, '$.value') = 'text'), '');
+ALTER TABLE roster ADD COLUMN search_key TEXT NOT NULL DEFAULT '';
+UPDATE roster SET search_key = coalesce((SELECT u.search_key FROM users u WHERE u.id = roster.user_id), user_name_key);
+CREATE INDEX roster_search ON roster (user_name_key, user_id, role, search_key);
 """
 MIGRATIONS: tuple[tuple[int, str], ...] = ((2, _HOLDS), (3, _TOKEN_SCOPES_AND_EMAILS), (4, _WEBHOOKS_STEP),
                                            (5, _CONSOLE_SESSIONS))

@@ -16,6 +16,7 @@ from app.protocol.resolved import Node, SearchQuery
 from app.protocol.schema_defs import USER_RESOURCE, ResourceType
 from app.storage.errors import DocumentTooLarge, IntegrityViolation, UniquenessConflict
 from app.storage.records import Found, GroupSummary, Key, Member, Membership, StoredResource
+from app.storage.search_key import user_search_key
 from app.storage.sqlite.compiler import compile_filter, compile_member_filter, compile_sort
 from app.storage.sqlite.query_plan import is_point_read
 
@@ -29,7 +30,7 @@ class _Table:
     columns: tuple[str, ...]  # the indexed columns derived from the document, in insert order
 
 
-_USERS = _Table("users", ("user_name", "user_name_key", "external_id", "display_name", "active"))
+_USERS = _Table("users", ("user_name", "user_name_key", "external_id", "display_name", "active", "search_key"))
 _GROUPS = _Table("groups", ("display_name", "display_name_key", "external_id"))
 
 
@@ -41,9 +42,18 @@ def _derived_columns(resource_type: ResourceType, document: dict[str, Any]) -> t
     if resource_type is USER_RESOURCE:
         user_name = document["userName"]
         return (user_name, fold_case(user_name), document.get("externalId"), document.get("displayName"),
-                0 if document.get("active") is False else 1)
+                0 if document.get("active") is False else 1, user_search_key(document))
     display_name = document["displayName"]
     return (display_name, fold_case(display_name), document.get("externalId"))
+
+
+def _put_search_key(conn: sqlite3.Connection, user_id: str, document: dict[str, Any] | None) -> None:
+    """Copy the user's search key onto their roster entry, in the write's transaction (None: the user is deleted,
+    and the entry a hold keeps is found by its own name only)."""
+    if document is None:
+        conn.execute("UPDATE roster SET search_key = user_name_key WHERE user_id = ?", (user_id,))
+    else:
+        conn.execute("UPDATE roster SET search_key = ? WHERE user_id = ?", (user_search_key(document), user_id))
 
 
 def _email_keys(document: dict[str, Any]) -> set[str]:
@@ -117,6 +127,7 @@ def insert(conn: sqlite3.Connection, resource_type: ResourceType, resource_id: s
         raise integrity_error(error) from error
     if resource_type is USER_RESOURCE:
         _put_emails(conn, resource_id, document, replacing=False)
+        _put_search_key(conn, resource_id, document)
     return StoredResource(resource_id, document, now, now, 1)
 
 
@@ -135,6 +146,8 @@ def update(conn: sqlite3.Connection, resource_type: ResourceType, current: Store
         raise integrity_error(error) from error
     if resource_type is USER_RESOURCE and _email_keys(document) != _email_keys(current.document):
         _put_emails(conn, current.id, document, replacing=True)
+    if resource_type is USER_RESOURCE and user_search_key(document) != user_search_key(current.document):
+        _put_search_key(conn, current.id, document)
     return StoredResource(current.id, document, current.created, now, current.version + 1)
 
 
@@ -149,7 +162,10 @@ def touch(conn: sqlite3.Connection, resource_type: ResourceType, current: Stored
 def delete(conn: sqlite3.Connection, resource_type: ResourceType, resource_id: str) -> bool:
     """Delete a resource; its memberships go with it (ON DELETE CASCADE)."""
     table = _table(resource_type)
-    return conn.execute(f"DELETE FROM {table.name} WHERE id = ?", (resource_id,)).rowcount > 0
+    deleted = conn.execute(f"DELETE FROM {table.name} WHERE id = ?", (resource_id,)).rowcount > 0
+    if deleted and resource_type is USER_RESOURCE:
+        _put_search_key(conn, resource_id, None)
+    return deleted
 
 
 @dataclass(frozen=True)
