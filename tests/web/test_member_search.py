@@ -140,3 +140,21 @@ async def test_a_search_page_is_chosen_from_one_covering_index_and_read_by_prima
     for steps in (first, next_page):
         assert "SEARCH r USING PRIMARY KEY (user_id=?)" in steps, steps
         assert not any(step.startswith("SCAN r ") for step in steps), steps
+
+
+# PostgreSQL only: it reads PostgreSQL's EXPLAIN.
+def test_a_rare_term_can_be_found_through_the_trigram_index_on_postgresql(postgres_url: str) -> None:
+    """A term that matches few people is answered from roster_search_trigrams (pg_trgm), not by reading every
+    entry in order: the statement the engine sends must be one that index serves (LIKE on search_key; strpos is
+    not)."""
+    import psycopg
+
+    from app.storage.postgres import transaction as pg
+    from app.storage.records import MemberQuery
+
+    with psycopg.connect(postgres_url, autocommit=True) as conn:
+        conn.execute("SET enable_seqscan = off")  # an empty table: the plan the index allows, not the cheapest
+        conn.execute("SET enable_indexscan = off")  # nor the walk in order, cheap on an empty table
+        sql, params = pg.member_sql(pg._ROSTER_NOW, [], MemberQuery(None, "nobody-at-all", None, 50))
+        plan = "\n".join(row[0] for row in conn.execute("EXPLAIN " + sql, params))
+    assert "Bitmap Index Scan on roster_search_trigrams" in plan, plan

@@ -444,6 +444,39 @@ FROM roster r LEFT JOIN users u ON u.id = r.user_id
 """
 
 
+def _like_literal(text: str) -> str:
+    """`text` as a LIKE pattern that matches itself only (backslash is LIKE's default escape)."""
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
+def member_sql(base: str, params: list[Any], query: MemberQuery) -> tuple[str, list[Any]]:
+    """A members page over `base` (_ROSTER_NOW, or _ROSTER_AT with its moment in `params`): statement, parameters."""
+    where: list[str] = []
+    if query.role is not None:
+        where.append("role = %s")
+        params.append(query.role)
+    if query.q:
+        # One column per entry (app/storage/search_key.py). LIKE, not strpos: roster_search_trigrams (pg_trgm)
+        # answers it for a rare term, where walking the roster's order would read every row (0.5 s at 100,000);
+        # the planner walks the order instead when the term is common. The term is literal (% _ \ escaped).
+        # A term holding the key's separator is looked for in each field alone as well (rare).
+        where.append("search_key LIKE %s")
+        params.append(f"%{_like_literal(query.q)}%")
+        if term_spans_fields(query.q):
+            # display_key: the displayName from doc_folded, folded by rollcall as everything compared without case.
+            where.append("(strpos(sort_key, %s) > 0 OR strpos(coalesce(display_key, ''), %s) > 0 OR EXISTS "
+                         "(SELECT 1 FROM user_emails m WHERE m.user_id = listed.user_id "
+                         "AND strpos(m.email_key, %s) > 0))")
+            params.extend([query.q] * 3)
+    if query.after is not None:
+        where.append("(sort_key, user_id) > (%s, %s)")
+        params.extend(query.after)
+    sql = (f"SELECT * FROM ({base}) AS listed {'WHERE ' + ' AND '.join(where) if where else ''} "
+           "ORDER BY sort_key, user_id LIMIT %s")
+    params.append(query.limit)
+    return sql, params
+
+
 class _Roster(_Part):
     def role_inputs(self, user_ids: Sequence[str]) -> dict[str, RoleInputs]:
         found: dict[str, RoleInputs] = {}
@@ -483,32 +516,11 @@ class _Roster(_Part):
             self.tx.sql("DELETE FROM roster WHERE user_id = ANY(%s)", (list(user_ids),))
 
     def _rows(self, base: str, params: list[Any], query: MemberQuery) -> list[dict[str, Any]]:
-        where: list[str] = []
-        if query.role is not None:
-            where.append("role = %s")
-            params.append(query.role)
-        if query.q:
-            # One column per entry (app/storage/search_key.py): walking roster_search in order, a page stops at
-            # `limit`. A term holding the key's separator is looked for in each field alone as well (rare).
-            where.append("strpos(search_key, %s) > 0")
-            params.append(query.q)
-            if term_spans_fields(query.q):
-                # display_key: the displayName from doc_folded, folded by rollcall as everything compared without case.
-                where.append("(strpos(sort_key, %s) > 0 OR strpos(coalesce(display_key, ''), %s) > 0 OR EXISTS "
-                             "(SELECT 1 FROM user_emails m WHERE m.user_id = listed.user_id "
-                             "AND strpos(m.email_key, %s) > 0))")
-                params.extend([query.q] * 3)
-        if query.after is not None:
-            where.append("(sort_key, user_id) > (%s, %s)")
-            params.extend(query.after)
-        sql = (f"SELECT * FROM ({base}) AS listed {'WHERE ' + ' AND '.join(where) if where else ''} "
-               "ORDER BY sort_key, user_id LIMIT %s")
-        params.append(query.limit)
         return [
             {"id": row[0], "userName": row[1], "displayName": row[2], "role": row[3], "since": row[4],
              "email": row[5], "sortKey": row[6], "recordedGroups": row[8] if row[8] else None,
              "held": row[9] is not None, **({"hold": row[9]} if row[9] is not None else {})}
-            for row in self.tx.sql(sql, params)
+            for row in self.tx.sql(*member_sql(base, params, query))
         ]
 
     def members(self, query: MemberQuery | None = None) -> list[dict[str, Any]]:
