@@ -128,6 +128,15 @@ class SearchQuery:
     sort: SortKey | None = None
     descending: bool = False
 
+    def __hash__(self) -> int:
+        # A search is a cache key several times a request (its compiled SQL, page hints), and hashing the tree
+        # walks all of it: hashed once, then remembered (the dataclass is frozen, so the hash cannot go stale).
+        cached: int | None = self.__dict__.get("_hash")
+        if cached is None:
+            cached = hash((self.resource_type, self.filter, self.sort, self.descending))
+            object.__setattr__(self, "_hash", cached)
+        return cached
+
     def shape(self) -> list[Any]:
         """What a cursor's fingerprint covers: equal shapes select the same rows in the same order."""
         return [self.resource_type.name, repr(self.filter), repr(self.sort), self.descending]
