@@ -125,8 +125,10 @@ def console(tmp_path: Path) -> Iterator[Console]:
     assert "Traceback" not in log, f"the server logged an exception:\n{log}"
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def browser() -> Iterator[Browser]:
+    """One chromium for the browser tests, stopped after the last of them: Playwright's sync API keeps an event loop
+    running on this thread while it is started, and the rest of the suite needs asyncio.run and its own loops."""
     missing = None
     try:
         playwright: Playwright = chromium.start()
