@@ -89,6 +89,9 @@ class Tx:
         except RETRYABLE as error:
             self.doomed = True
             raise Conflict(str(error)) from error
+        except psycopg.IntegrityError as error:
+            # A constraint the caller should have kept (a member who is no user): a bug, never a client's conflict.
+            raise IntegrityViolation(str(error)) from error
 
     def scalar(self, statement: str, params: Sequence[Any] | None = None) -> Any:
         """The first column of the one row a statement answers (an aggregate, a RETURNING)."""
@@ -111,6 +114,8 @@ class Tx:
         except RETRYABLE as error:
             self.doomed = True
             raise Conflict(str(error)) from error
+        except psycopg.IntegrityError as error:
+            raise IntegrityViolation(str(error)) from error
 
     @contextmanager
     def savepoint(self) -> Iterator[None]:
@@ -131,12 +136,11 @@ class Tx:
         self.sql("SAVEPOINT unique_check")
         try:
             cursor = self.sql(statement, params)
-        except pg_errors.UniqueViolation as error:
+        except IntegrityViolation as error:
             self.sql("ROLLBACK TO SAVEPOINT unique_check")
-            raise conflict(*(args or (str(error),))) from error
-        except psycopg.IntegrityError as error:
-            self.sql("ROLLBACK TO SAVEPOINT unique_check")
-            raise IntegrityViolation(str(error)) from error
+            if isinstance(error.__cause__, pg_errors.UniqueViolation):
+                raise conflict(*(args or (str(error),))) from error.__cause__
+            raise
         self.sql("RELEASE SAVEPOINT unique_check")
         return cursor
 
