@@ -14,7 +14,7 @@ from app.cli.options import add_options
 from app.domain import scopes, tokens
 from app.domain.clock import parse_duration, utc_now
 from app.storage.errors import DatabaseError
-from app.storage.factory import backup, upgrade
+from app.storage.factory import backup, is_postgres, shown, upgrade
 from app.storage.interface import Storage
 from app.storage.records import TokenRecord
 
@@ -143,7 +143,7 @@ def backup_command(args: argparse.Namespace) -> int:
 
 def migrate_command(args: argparse.Namespace) -> int:
     path = options(args, ("db",))["db"]
-    if not os.path.exists(path):
+    if not is_postgres(path) and not os.path.exists(path):
         print(f"There is no database at {path} yet; nothing to migrate (`rollcall serve` creates it at the "
               "current schema).")
         return 0
@@ -152,10 +152,12 @@ def migrate_command(args: argparse.Namespace) -> int:
     except DatabaseError as error:
         return fail(describe(error))
     if done is None:
-        print(f"{path} is up to date; nothing to do.")
+        print(f"{shown(path)} is up to date; nothing to do.")
     else:
         before, after, copy = done
-        print(f"Upgraded {path} from schema version {before} to {after}; the old file is saved as {copy}.")
+        # PostgreSQL keeps no copy of its own: its operators take one with pg_dump first (README).
+        saved = f"; the old file is saved as {copy}" if copy is not None else ""
+        print(f"Upgraded {shown(path)} from schema version {before} to {after}{saved}.")
     return 0
 
 

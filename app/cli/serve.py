@@ -107,7 +107,8 @@ def serve_command(args: argparse.Namespace) -> int:
             return 1
         configure_logging(settings.log_format)
         limits = _limits(settings)
-        print(f"rollcall {__version__} serving {public} (database {shown(settings.db_path)})", flush=True)
+        print(f"rollcall {__version__} serving {public} (database {shown(settings.db_path)}); the console is at "
+              f"{console_address(settings)}", flush=True)
         try:
             event_loop.run(server.serve(init_app(settings), settings.host, settings.port, context, limits,
                                         SHUTDOWN_GRACE_SECONDS), settings.loop)

@@ -78,9 +78,10 @@ class Sessions:
         await self.db.write(write)
         return value
 
-    async def check(self, value: str) -> Session | None:
+    async def check(self, value: str, *, touch: bool = True) -> Session | None:
         """The live session whose cookie value is `value`, or None: unknown, past a limit, signed out, or opened
-        with a token since revoked or expired. Checked on every request; one indexed lookup."""
+        with a token since revoked or expired. Checked on every request; one indexed lookup. `touch` False checks
+        without counting as use (an open event stream is no one at the keyboard)."""
         if not _presentable(value):
             return None
         id_hash = _hash(value)
@@ -91,7 +92,7 @@ class Sessions:
         if not found.token_live or now - found.created >= ABSOLUTE_SECONDS or now - found.last_seen >= IDLE_SECONDS:
             await self.db.write(lambda tx: tx.sessions.delete(id_hash))
             return None
-        if now - found.last_seen >= TOUCH_EVERY_SECONDS:
+        if touch and now - found.last_seen >= TOUCH_EVERY_SECONDS:
             await self.db.write(lambda tx: tx.sessions.touch(id_hash, now))
         return Session(found.token_name, csrf_for(value, "session"))
 

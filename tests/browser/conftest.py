@@ -107,11 +107,11 @@ class Console:
 
 
 @pytest.fixture
-def console(tmp_path: Path) -> Iterator[Console]:
-    db_path = str(tmp_path / "served.db")  # serve_process serves this file
-    admin_token = mint(db_path, "console", ("admin",))
-    idp_token = mint(db_path, "jumpcloud", ("scim", "roster"))
-    with serve_process(tmp_path, token_name=None) as server:
+def console(tmp_path: Path, db_location: str) -> Iterator[Console]:
+    """On each engine (tests/conftest.py's db_location): a SQLite file, or a fresh PostgreSQL database."""
+    admin_token = mint(db_location, "console", ("admin",))
+    idp_token = mint(db_location, "jumpcloud", ("scim", "roster"))
+    with serve_process(tmp_path, token_name=None, db=db_location) as server:
         root = server.base_url.removesuffix("/scim/v2")
         scim = ScimHttp(root, idp_token)
         seeded = Console(root, admin_token, idp_token, server, scim, ScimHttp(root, admin_token))
@@ -125,8 +125,10 @@ def console(tmp_path: Path) -> Iterator[Console]:
     assert "Traceback" not in log, f"the server logged an exception:\n{log}"
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def browser() -> Iterator[Browser]:
+    """One chromium for the browser tests, stopped after the last of them: Playwright's sync API keeps an event loop
+    running on this thread while it is started, and the rest of the suite needs asyncio.run and its own loops."""
     missing = None
     try:
         playwright: Playwright = chromium.start()

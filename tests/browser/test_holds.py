@@ -18,7 +18,7 @@ def test_a_hold_is_approved_through_the_confirmation_step(signed_in: Session) ->
     hold_id = listed["holds"][0]["id"]
 
     page = signed_in.page
-    page.get_by_role("navigation").get_by_role("link", name="Holds").click()
+    page.locator("nav").get_by_role("link", name="Holds", exact=True).click()
     page.wait_for_url("**/console/holds")
     hold = page.locator(f'[data-hold-id="{hold_id}"]')
     assert hold.is_visible()

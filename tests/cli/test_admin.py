@@ -16,6 +16,7 @@ from app.storage.schema_version import SCHEMA_VERSION
 from app.storage.sqlite.backup import backup
 from app.storage.sqlite.migrations import migrate
 from tests.conftest import REPO, serve_process
+from tests.postgres_server import PostgresServer
 
 
 def rollcall(*args: str) -> subprocess.CompletedProcess[str]:
@@ -206,3 +207,15 @@ def test_a_migration_step_that_fails_is_undone_whole(tmp_path: Path) -> None:
         assert conn.execute("SELECT count(*) FROM sqlite_schema WHERE name = 'extra'").fetchone()[0] == 0
     finally:
         conn.close()
+
+
+def test_migrate_and_backup_on_postgresql_never_show_the_password(postgres_server: PostgresServer) -> None:
+    # The test cluster trusts loopback: the password is here only to be kept out of every output.
+    url = postgres_server.new_database().replace("postgresql://postgres@", "postgresql://postgres:pw-s3cret@")
+    migrated = rollcall("migrate", "--db", url)
+    assert migrated.returncode == 0, migrated.stderr
+    assert "up to date" in migrated.stdout and "postgresql://postgres@127.0.0.1" in migrated.stdout
+    refused = rollcall("backup", "--db", url, str(postgres_server.folder / "copy.db"))
+    assert refused.returncode == 1 and "pg_dump" in refused.stderr
+    for shown in (migrated, refused):
+        assert "pw-s3cret" not in shown.stdout + shown.stderr

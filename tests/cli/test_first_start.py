@@ -51,13 +51,14 @@ def test_a_new_database_gets_an_identity_provider_token_and_an_admin_token_for_t
     assert idp.group(1) not in listed and admin.group(1) not in listed
 
 
-def test_an_existing_database_is_left_as_it_is(tmp_path: Path) -> None:
-    db = str(tmp_path / "old.db")
+def test_an_existing_database_is_left_as_it_is_and_told_where_the_console_is(tmp_path: Path) -> None:
+    db, port = str(tmp_path / "old.db"), free_port()
     assert rollcall("token", "create", "--name", "idp", "--db", db).returncode == 0
-    process, lines = _first_lines(db, free_port(), 1)
+    process, lines = _first_lines(db, port, 2)  # the open-files log line, and the serving line
     process.terminate()
     process.wait(timeout=10)
-    assert "Token" not in lines[0] and "had no API token" not in lines[0], lines
+    assert not any("Token" in line or "had no API token" in line for line in lines), lines
+    assert any(line.rstrip().endswith(f"; the console is at http://127.0.0.1:{port}/") for line in lines), lines
     assert "console-admin" not in rollcall("token", "list", "--db", db).stdout
 
 

@@ -43,7 +43,7 @@ def create_token_with_cli(db_path: str | Path, name: str) -> str:
 class ServerProcess:
     """`python -m app serve` on a loopback port, with its combined stdout/stderr kept in a file."""
 
-    db_path: Path
+    db_path: Path | str  # a file, or a PostgreSQL URL (as a str: a Path would fold its "//")
     log_path: Path
     port: int = field(default_factory=free_port)
     process: subprocess.Popen[bytes] | None = None
@@ -98,9 +98,10 @@ class ServerProcess:
 
 @dataclass
 class ServedDatabase:
-    """A database file with a token made by the CLI, and a server process for it (not started yet)."""
+    """A database file (or a PostgreSQL URL) with a token made by the CLI, and a server process for it (not started
+    yet)."""
 
-    db_path: Path
+    db_path: Path | str
     token: str
     server: ServerProcess
 

@@ -1,4 +1,4 @@
-"""The SQLite engine behind the storage interface: exact error kinds, exact change stamps, and the layering."""
+"""The engines behind the storage interface: exact error kinds, exact change stamps, and the layering."""
 
 from __future__ import annotations
 
@@ -31,8 +31,7 @@ async def test_a_taken_name_is_a_conflict_and_a_broken_constraint_is_not(databas
         await database.write(lambda tx: user(tx, "u2", "ADA"))  # userNames are unique without regard to case
 
 
-# SQLite's own mechanics (its loop connection, reader threads and data_version); PostgreSQL's stamps never vouch,
-# which tests/storage/test_postgres_engine.py checks.
+# SQLite only: its stamps are data_version on one connection; PostgreSQL's are never equal (the test below).
 @pytest.mark.engines("sqlite")
 async def test_change_stamps_are_equal_only_on_one_connection_with_no_commit_between(database: Storage) -> None:
     first = await database.lookup(lambda tx: tx.change_stamp())
@@ -44,6 +43,14 @@ async def test_change_stamps_are_equal_only_on_one_connection_with_no_commit_bet
     assert await database.lookup(lambda tx: tx.change_stamp()) != first
     # The writer's own commits do not move its data_version, so it never vouches for anything.
     assert await database.write(lambda tx: tx.change_stamp() == tx.change_stamp()) is False
+
+
+@pytest.mark.engines("postgresql")
+async def test_change_stamps_never_vouch_where_other_instances_commit_unseen(database: Storage) -> None:
+    # Another instance's commit is invisible to this one's caches: a stamp that repeated could outlive a revocation.
+    first = await database.lookup(lambda tx: tx.change_stamp())
+    assert await database.lookup(lambda tx: tx.change_stamp()) != first
+    assert await database.read(lambda tx: tx.change_stamp() == tx.change_stamp()) is False
 
 
 def _imports(path: Path) -> set[str]:
@@ -69,3 +76,4 @@ def test_storage_is_behind_its_interface() -> None:
         else:
             assert "sqlite3" not in imports, where
             assert not any(name.startswith("app.storage.sqlite") for name in imports), where
+            assert not any(name.startswith(("psycopg", "app.storage.postgres")) for name in imports), where

@@ -9,7 +9,7 @@ import pytest
 
 from app.protocol.resolved import FIELD, Compare, SearchQuery, Value
 from app.protocol.schema_defs import GROUP_RESOURCE, USER_RESOURCE
-from app.storage.errors import DatabaseError, NoDatabase, TokenNameTaken, UniquenessConflict
+from app.storage.errors import DatabaseError, IntegrityViolation, NoDatabase, TokenNameTaken, UniquenessConflict
 from app.storage.factory import open_storage
 from app.storage.postgres.engine import PostgresStorage, redact
 from app.storage.records import Event
@@ -145,3 +145,9 @@ async def test_one_instance_at_a_time_delivers_an_endpoints_events(postgres_url:
     finally:
         await one.close()
         await two.close()
+
+
+async def test_a_broken_reference_is_an_integrity_violation_not_a_driver_error(storage: PostgresStorage) -> None:
+    await storage.write(lambda tx: tx.resources.insert(GROUP_RESOURCE, "g1", {"displayName": "team"}, NOW))
+    with pytest.raises(IntegrityViolation):
+        await storage.write(lambda tx: tx.members.add("g1", ["no-such-user"], NOW))

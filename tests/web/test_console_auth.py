@@ -30,6 +30,7 @@ async def test_a_browser_asking_for_the_root_gets_the_sign_in_form(console: Cons
     assert '<label for="token">Admin token</label>' in page.text
     assert '<input type="password" id="token" name="token"' in page.text
     assert 'id="sign-in-error"' not in page.text
+    assert 'Admin token' in (await console.get("/console")).text  # the console's own root, too
     # The API still answers JSON to a client without a token.
     api = await console.client.get("/api/members")
     assert api.status == 401 and (await api.json(content_type=None))["status"] == "401"
@@ -69,7 +70,7 @@ async def test_the_cookie_is_secure_when_rollcall_serves_tls(aiohttp_client: Any
     assert "secure" in [f.strip().lower() for f in form.headers["Set-Cookie"].split(";")]
 
 
-async def test_a_wrong_token_gets_the_form_with_401_and_no_session(console: Console) -> None:
+async def test_a_wrong_token_gets_the_form_with_401_and_no_session(console: Console, caplog: Any) -> None:
     for wrong in ("rc_" + "x" * 43, "", "not a token at all", "é" * 10):
         answer = await console.sign_in(wrong)
         assert answer.status == 401, wrong
@@ -77,6 +78,8 @@ async def test_a_wrong_token_gets_the_form_with_401_and_no_session(console: Cons
         assert not any(c.startswith("rollcall_session=") for c in _set_cookies(answer))
         assert console.session_cookie() is None
     assert (await console.get("/console/members")).headers["Location"] == "/"
+    refusals = [r.getMessage() for r in caplog.records if "console sign-in" in r.getMessage()]
+    assert len(refusals) == 4 and not any("rc_" in message for message in refusals)  # logged, never the token
 
 
 async def test_a_token_without_the_admin_scope_gets_403_and_no_session(console: Console) -> None:

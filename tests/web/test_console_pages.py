@@ -217,3 +217,21 @@ async def test_the_activity_stream_delivers_a_new_event_to_a_signed_in_page(sign
 async def test_the_activity_stream_needs_a_session(console: Console) -> None:
     answer = await console.client.get("/console/events/stream")
     assert answer.status == 401
+
+
+async def test_an_open_stream_keeps_no_session_alive_and_ends_with_it(signed_in: Console) -> None:
+    """Nobody used the console for 9 hours; an activity tab left open does not count as use."""
+    from app.domain.sessions import IDLE_SECONDS
+
+    response = await signed_in.client.get("/console/events/stream?after=0")
+    try:
+        assert response.status == 200
+        for _ in range(3):  # 9 hours in all, the stream polling the session between the steps
+            signed_in.clock.advance(IDLE_SECONDS * 3 / 8)
+            await asyncio.sleep(1.5)
+        async with asyncio.timeout(30):
+            while await response.content.readline():
+                pass  # until the server ends the stream
+    finally:
+        response.close()
+    assert (await signed_in.get("/console/members")).status == 303

@@ -86,16 +86,23 @@ class Tx:
 
     def sql(self, statement: str, params: Sequence[Any] | None = None) -> psycopg.Cursor[Any]:
         try:
-            return self.conn.execute(statement, params)  # composed here, values as params
+            return self.conn.execute(statement, params)  # composed here from fixed text; values travel as params
         except RETRYABLE as error:
             self.doomed = True
             raise Conflict(str(error)) from error
+        except psycopg.IntegrityError as error:
+            # A constraint the caller should have kept (a member who is no user): a bug, never a client's conflict.
+            raise IntegrityViolation(str(error)) from error
 
     def scalar(self, statement: str, params: Sequence[Any] | None = None) -> Any:
         """The first column of the one row a statement answers (an aggregate, a RETURNING)."""
         row = self.sql(statement, params).fetchone()
         assert row is not None, "the statement answered no row"
         return row[0]
+
+    def count(self, statement: str, params: Sequence[Any] | None = None) -> int:
+        """A count(*) the statement answers."""
+        return int(self.scalar(statement, params))
 
     def many(self, statement: str, rows: Iterable[Sequence[Any]]) -> int:
         rows = list(rows)
@@ -108,6 +115,8 @@ class Tx:
         except RETRYABLE as error:
             self.doomed = True
             raise Conflict(str(error)) from error
+        except psycopg.IntegrityError as error:
+            raise IntegrityViolation(str(error)) from error
 
     @contextmanager
     def savepoint(self) -> Iterator[None]:
@@ -128,12 +137,11 @@ class Tx:
         self.sql("SAVEPOINT unique_check")
         try:
             cursor = self.sql(statement, params)
-        except pg_errors.UniqueViolation as error:
+        except IntegrityViolation as error:
             self.sql("ROLLBACK TO SAVEPOINT unique_check")
-            raise conflict(*(args or (str(error),))) from error
-        except psycopg.IntegrityError as error:
-            self.sql("ROLLBACK TO SAVEPOINT unique_check")
-            raise IntegrityViolation(str(error)) from error
+            if isinstance(error.__cause__, pg_errors.UniqueViolation):
+                raise conflict(*(args or (str(error),))) from error.__cause__
+            raise
         self.sql("RELEASE SAVEPOINT unique_check")
         return cursor
 
@@ -275,7 +283,7 @@ class _Resources(_Part):
     def count(self, query: SearchQuery) -> int:
         table, _ = _table(query.resource_type)
         where, params = self._where(query)
-        return self.tx.scalar(f"SELECT count(*) FROM {table} AS r WHERE {where}", params)
+        return self.tx.count(f"SELECT count(*) FROM {table} AS r WHERE {where}", params)
 
     def page(self, query: SearchQuery, limit: int, offset: int, max_bytes: int) -> tuple[list[Found], bool]:
         if limit <= 0:
@@ -578,7 +586,7 @@ class _Feed(_Part):
         return _event(row) if row else None
 
     def last_seq(self) -> int:
-        return self.tx.scalar("SELECT coalesce(max(seq), 0) FROM events")
+        return self.tx.count("SELECT coalesce(max(seq), 0) FROM events")
 
     def of_user(self, user_id: str, limit: int) -> list[dict[str, Any]]:
         return [_event(row) for row in self.tx.sql(
@@ -682,7 +690,7 @@ class _Holds(_Part):
                         (outcome, hold_id, list(user_ids)))
 
     def still_held(self, hold_id: int) -> int:
-        return self.tx.scalar("SELECT count(*) FROM held WHERE hold_id = %s AND outcome IS NULL",
+        return self.tx.count("SELECT count(*) FROM held WHERE hold_id = %s AND outcome IS NULL",
                            (hold_id,))
 
     def close(self, hold_id: int, state: str, now: str, actor: str) -> None:
@@ -698,7 +706,7 @@ class _Holds(_Part):
             f"SELECT {_HOLD_COLUMNS} FROM holds d WHERE d.state = 'open' ORDER BY d.id")]
 
     def admins_not_held(self) -> int:
-        return self.tx.scalar(
+        return self.tx.count(
             "SELECT count(*) FROM roster r WHERE r.role = 'admin' AND NOT EXISTS "
             "(SELECT 1 FROM held h WHERE h.user_id = r.user_id AND h.outcome IS NULL)")
 
@@ -745,7 +753,7 @@ class _Tokens(_Part):
         return [TokenRecord(*row) for row in self.tx.sql(f"SELECT {_TOKEN_COLUMNS} FROM tokens ORDER BY created, name")]
 
     def count_live(self, now: str) -> int:
-        return self.tx.scalar("SELECT count(*) FROM tokens WHERE revoked IS NULL AND (expires IS NULL OR expires > %s)",
+        return self.tx.count("SELECT count(*) FROM tokens WHERE revoked IS NULL AND (expires IS NULL OR expires > %s)",
                            (now,))
 
     def revoke(self, name: str, now: str) -> bool:

@@ -17,7 +17,7 @@ from app.web.console import admin_views, auth_views, pages
 from app.web.console.backoff import Backoff
 from app.web.console.guard import STREAM_PATH, console_guard, security_headers
 from app.web.console.keys import BACKOFF, CLOCK, SESSIONS
-from app.web.console.paths import SIGN_IN, STATIC_PREFIX
+from app.web.console.paths import CONSOLE_PREFIX, SIGN_IN, STATIC_PREFIX
 from app.web.keys import DATABASE
 
 HERE = Path(__file__).resolve().parent
@@ -44,6 +44,7 @@ def setup_console(app: web.Application) -> None:
     app.on_response_prepare.append(security_headers)
     router = app.router
     router.add_get("/", auth_views.index)
+    router.add_get(CONSOLE_PREFIX, auth_views.index)
     router.add_get(SIGN_IN, auth_views.sign_in_link)
     router.add_post(SIGN_IN, auth_views.sign_in)
     router.add_post("/console/sign-out", auth_views.sign_out)

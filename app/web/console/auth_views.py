@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import math
 
 from aiohttp import web
@@ -13,6 +14,8 @@ from app.web.console.keys import BACKOFF, SESSIONS
 from app.web.console.paths import HOME
 from app.web.console.render import render, see_other
 from app.web.keys import AUTHENTICATOR, SETTINGS
+
+log = logging.getLogger("rollcall.console")
 
 _SIGN_IN_PURPOSE = "sign-in"
 
@@ -73,13 +76,16 @@ async def sign_in(request: web.Request) -> web.Response:
     identity = await request.app[AUTHENTICATOR].authenticate(token.strip()) if isinstance(token, str) else None
     if identity is None:
         backoff.failed(client)
+        log.warning("console sign-in from %s refused: not a live token", client)  # never the token itself
         return _sign_in_form(request, 401, "That token is not valid: it is unknown, expired or revoked. Paste the "
                                            "admin token `rollcall serve` printed on first start.")
     if scopes.ADMIN not in identity.scopes:
         backoff.failed(client)
+        log.warning("console sign-in from %s refused: token %r lacks the admin scope", client, identity.name)
         return _sign_in_form(request, 403, f"The token {identity.name!r} lacks the admin scope the console needs; "
                                            "create one with `rollcall token create --name NAME --scope admin`.")
     backoff.succeeded(client)
+    log.info("console sign-in from %s with token %r", client, identity.name)
     return await _signed_in(request, await request.app[SESSIONS].open(identity.name))
 
 

@@ -10,7 +10,7 @@ from aiohttp import web
 
 from app.protocol import errors
 from app.web.console.keys import SESSION, SESSIONS
-from app.web.console.paths import SIGN_IN, STATIC_PREFIX, is_console_path
+from app.web.console.paths import CONSOLE_PREFIX, SIGN_IN, STATIC_PREFIX, is_console_path
 from app.web.console.render import error_page, see_other
 from app.web.keys import TOKEN_NAME
 from app.web.middleware import Handler
@@ -30,7 +30,8 @@ SECURITY_HEADERS = {
 }
 STREAM_PATH = "/console/events/stream"
 # Reachable without a session: the sign-in page itself, the form it posts to, and the style sheet it uses.
-_OPEN = frozenset({("GET", "/"), ("HEAD", "/"), ("GET", SIGN_IN), ("POST", SIGN_IN)})
+_OPEN = frozenset({("GET", "/"), ("HEAD", "/"), ("GET", CONSOLE_PREFIX), ("HEAD", CONSOLE_PREFIX), ("GET", SIGN_IN),
+                   ("POST", SIGN_IN)})
 
 
 async def security_headers(request: web.Request, response: web.StreamResponse) -> None:

@@ -124,7 +124,7 @@ async def stream(request: web.Request) -> web.StreamResponse:
                 after = event["seq"]
                 if _matches(kind, event["type"]):
                     await response.send(orjson.dumps(shown_event(event)).decode(), id=str(after), event="change")
-            if await request.app[SESSIONS].check(cookie) is None:
-                break  # signed out, expired or revoked: the page stops updating
+            if await request.app[SESSIONS].check(cookie, touch=False) is None:
+                break  # signed out, idle, expired or revoked: the page stops updating
             await asyncio.sleep(STREAM_POLL_SECONDS)
     return response
