@@ -230,8 +230,9 @@ def serve_process(directory: Path, *extra: str, token_name: str | None = "served
 
 
 @pytest.fixture
-def running_server(tmp_path: Path) -> Iterator[RunningServer]:
-    with serve_process(tmp_path) as server:
+def running_server(db_location: str, tmp_path: Path) -> Iterator[RunningServer]:
+    """`rollcall serve` in a process of its own, on the test's database (either engine)."""
+    with serve_process(tmp_path, db=db_location) as server:
         yield server
 
 
@@ -244,6 +245,12 @@ async def read_database(location: str, body: Callable[[Transaction], Any]) -> An
         return await storage.read(body)
     finally:
         await storage.close()
+
+
+def read_database_now(location: str, body: Callable[[Transaction], Any]) -> Any:
+    """read_database() for synchronous code, even code an event loop runs: in a thread with a loop of its own."""
+    with concurrent.futures.ThreadPoolExecutor(max_workers=1) as thread:
+        return thread.submit(asyncio.run, read_database(location, body)).result()
 
 
 @pytest.fixture

@@ -4,33 +4,21 @@ one, is a 403 that changes nothing."""
 
 from __future__ import annotations
 
-import asyncio
-import concurrent.futures
 import re
-from collections.abc import Callable
-from typing import Any
 
 import pytest
 
 from app.config import Settings
-from app.storage.interface import Transaction
-from tests.conftest import read_database
+from tests.conftest import read_database_now
 from tests.web.conftest import Console
 
 
-def _read(location: str, body: Callable[[Transaction], Any]) -> Any:
-    """What another process sees in the database (either engine), from a thread of its own: the test's event loop
-    is busy running the test."""
-    with concurrent.futures.ThreadPoolExecutor(max_workers=1) as thread:
-        return thread.submit(asyncio.run, read_database(location, body)).result()
-
-
 def _tokens(db_path: str) -> dict[str, str | None]:
-    return {record.name: record.revoked for record in _read(db_path, lambda tx: tx.tokens.list_all())}
+    return {record.name: record.revoked for record in read_database_now(db_path, lambda tx: tx.tokens.list_all())}
 
 
 def _webhooks(db_path: str) -> list[str]:
-    return [endpoint.url for endpoint in _read(db_path, lambda tx: tx.webhooks.all())]
+    return [endpoint.url for endpoint in read_database_now(db_path, lambda tx: tx.webhooks.all())]
 
 
 async def test_a_new_token_is_shown_once_and_listed_without_its_value(signed_in: Console, settings: Settings
