@@ -44,10 +44,11 @@ clean:
 	rm -rf $(VENV) build dist *.egg-info
 
 # The benchmark (bench/README.md): rollcall against a bare aiohttp ceiling under wrk, on a fresh database, pinned to
-# CPUs with taskset. `make bench ARGS=--quick` is the smoke run. wrk comes from the Debian package, py-spy (the
-# profiles of the worst ratios) from the bench extra.
+# CPUs with taskset, on both engines (SQLite, and PostgreSQL on a throw-away cluster the bench starts; ARGS='--db
+# sqlite' for one). `make bench ARGS=--quick` is the smoke run. wrk comes from the Debian package, PostgreSQL from
+# scripts/system-packages.sh, py-spy (the profiles of the worst ratios) from the bench extra.
 .PHONY: bench
-bench: $(VENV)/.bench
+bench: $(VENV)/.bench $(VENV)/.system
 	command -v wrk >/dev/null 2>&1 || (apt-get update && apt-get install -y wrk)
 	$(BIN)/python bench/run.py $(ARGS)
 

@@ -39,6 +39,9 @@ from typing import Any
 
 BENCH = Path(__file__).resolve().parent
 ROOT = BENCH.parent
+sys.path.insert(0, str(ROOT))  # tests/postgres_cluster.py: the throw-away PostgreSQL cluster the tests start too
+from tests.postgres_cluster import PostgresServer, start_server, stop_server  # noqa: E402
+
 LUA = BENCH / "lua"
 PYTHON = sys.executable  # the venv's python when run as .venv/bin/python bench/run.py, as rollcall's is
 USER_SCHEMA = "urn:ietf:params:scim:schemas:core:2.0:User"
@@ -188,6 +191,7 @@ class Run:
     load_before: str = ""
     load_after: str = ""
     wall_seconds: float = 0.0
+    postgres: str = ""  # how the PostgreSQL server of --db postgresql ran, when one did
 
 
 # --- the machine: CPU pinning -------------------------------------------------------------------------------
@@ -319,13 +323,57 @@ class Engine:
     shown: str  # the location as the report shows it (no password)
 
 
-def engine_for(spec: str, work: Path) -> Engine:
-    """--db: "sqlite" (a fresh file in the run's temporary directory), a path that does not exist yet, or a
-    postgresql:// URL.
+# Durable, as rollcall's users run PostgreSQL (the tests' cluster turns fsync off; a benchmark of durable writes
+# must not). Only the connection limit is raised, for rollcall's pool beside the bench's own set-up connections.
+BENCH_POSTGRES_SETTINGS = ("max_connections=200",)
 
-    Hook for the PostgreSQL engine: once it is on main, `rollcall serve --db postgresql://...` takes the URL, and
-    this passes it on as is. The database must be empty (a fresh one per run, as the SQLite file is); give --db
-    twice (`--db sqlite --db postgresql://...`) and the report shows both engines side by side."""
+
+class PostgresCluster:
+    """`--db postgresql`: one throw-away cluster for the whole run, started on first use on the servers' CPU (so
+    the PostgreSQL server shares rollcall's core, and wrk keeps the other), with a fresh empty database for each
+    engine run; `stop()` (from main's finally, so also on Ctrl-C and SIGTERM) stops it and removes its folder."""
+
+    def __init__(self, pinning: Pinning) -> None:
+        self.pinning = pinning
+        self.server: PostgresServer | None = None
+
+    def new_database(self) -> str:
+        if self.server is None:
+            print("starting a throw-away PostgreSQL cluster (initdb, pg_ctl) for this run")
+            self.server = start_server(BENCH_POSTGRES_SETTINGS, launcher=self.pinning.server([]))
+        return self.server.new_database(migrated=False, prefix="bench")
+
+    def describe(self) -> str:
+        cpu = self.pinning.server_cpu
+        where = (f"pinned to CPU {cpu} with taskset: the PostgreSQL server shares rollcall's core (rollcall and "
+                 f"its database on one core, wrk on the other)" if cpu is not None else "not pinned")
+        return (f"PostgreSQL {self.version()}: a throw-away cluster this script started (initdb, pg_ctl on "
+                f"127.0.0.1), durable (fsync and synchronous_commit on, as the defaults), a fresh empty database "
+                f"per engine run, {where}.")
+
+    def version(self) -> str:
+        if self.server is None:
+            return "?"
+        return self.server.bin.parent.name
+
+    def stop(self) -> None:
+        if self.server is not None:
+            stop_server(self.server)
+            self.server = None
+
+
+def engine_for(spec: str, work: Path, cluster: PostgresCluster) -> Engine:
+    """--db: "sqlite" (a fresh file in the run's temporary directory), a path that does not exist yet,
+    "postgresql" (a fresh database on a throw-away cluster this script starts, see PostgresCluster), or a
+    postgresql:// URL of an empty database someone else runs, passed on to `rollcall serve --db` as is.
+
+    Give --db more than once (the default is `--db sqlite --db postgresql`) and the report shows the engines side
+    by side."""
+    if spec == "postgresql":
+        url = cluster.new_database()
+        where = "on rollcall's CPU" if cluster.pinning.server_cpu is not None else "unpinned"
+        return Engine("postgresql", url, f"a fresh database on a throw-away PostgreSQL {cluster.version()} "
+                                         f"cluster started by the bench, durable (fsync on), {where}")
     if spec.startswith(("postgresql://", "postgres://")):
         parts = urllib.parse.urlsplit(spec)
         shown = parts._replace(netloc=parts.netloc.rpartition("@")[2]).geturl()
@@ -783,16 +831,26 @@ def table(engine: EngineRun) -> str:
 
 
 def side_by_side(engines: list[EngineRun]) -> str:
-    """Each scenario's share of its ceiling on every engine, when the run measured more than one."""
-    lines = ["| scenario | " + " | ".join(e.engine for e in engines) + " |",
-             "|---|" + "---:|" * len(engines)]
+    """Each scenario's rollcall rate on every engine beside one ceiling: the median of the ceiling rounds that
+    alternated with all the engines' rounds, so that both engines are measured against the same yardstick."""
+    lines = ["| scenario | ceiling | " + " | ".join(f"{e.engine} | share" for e in engines) + " |",
+             "|---|---:|" + "---:|---:|" * len(engines)]
+    loop = engines[0].loops.get("bare", "?").split(" (")[0]
     for row in engines[0].rows:
-        cells = []
-        for engine in engines:
-            other = engine.get(row.scenario)
-            cells.append("—" if other is None or other.ratio is None else f"{other.rps:,.0f} ({other.ratio:.1%})")
+        others = [engine.get(row.scenario) for engine in engines]
+        ceiling_rounds = [c.rps for other in others if other is not None for c in other.ceiling]
+        ceiling = statistics.median(ceiling_rounds) if ceiling_rounds else None
+        cells = ["—" if ceiling is None else f"{ceiling:,.0f}/s bare {'GET' if row.kind == 'read' else 'echo'}"]
+        for other in others:
+            if other is None or not other.rounds:
+                cells += ["—", "—"]
+                continue
+            unit = "users/s" if other.per_request > 1 else "/s"
+            label = f"{other.rps:,.1f}{unit}" + (" (capped)" if other.capped else "")
+            cells += [label, "—" if not ceiling else f"{other.rps / ceiling:.1%}"]
         lines.append(f"| {row.label} | " + " | ".join(cells) + " |")
-    return "\n".join(lines)
+    return "\n".join(lines) + (f"\n\nCeilings on {loop}; each engine's own table above divides by the ceiling "
+                               "rounds that alternated with its rounds alone.")
 
 
 def targets(engine: EngineRun, sizes: Sizes, connections: int) -> list[str]:
@@ -882,6 +940,8 @@ def report(run: Run) -> str:
         f"--loop {run.loop}; wall time {run.wall_seconds:.0f} s.",
         f"Load average before: {run.load_before}; after: {run.load_after}.",
     ]
+    if run.postgres:
+        parts += ["", run.postgres]
     for engine in run.engines:
         parts += [
             "",
@@ -913,7 +973,8 @@ def report(run: Run) -> str:
                       for r in errors]
             parts += [f"- {note}" for note in engine.notes]
     if len(run.engines) > 1:
-        parts += ["", "## Engines side by side (rate and share of the ceiling)", "", side_by_side(run.engines)]
+        parts += ["", "## Engines side by side (rollcall's rate per engine, and its share of the same ceiling)", "",
+                  side_by_side(run.engines)]
     return "\n".join(parts) + "\n"
 
 
@@ -925,10 +986,11 @@ def load_average() -> str:
 def main() -> int:
     parser = argparse.ArgumentParser(description="Benchmark rollcall against a bare aiohttp server with wrk.")
     parser.add_argument("--quick", action="store_true", help="a smoke run: 1,000/5,000 users, 1 s rounds")
-    parser.add_argument("--db", action="append", metavar="sqlite|PATH|postgresql://...",
-                        help="the database under test: sqlite (default: a fresh file in a temporary directory), a "
-                             "path that does not exist yet, or a postgresql:// URL of an empty database; give it "
-                             "twice to compare engines")
+    parser.add_argument("--db", action="append", metavar="sqlite|PATH|postgresql|postgresql://...",
+                        help="the database under test: sqlite (a fresh file in a temporary directory), a path that "
+                             "does not exist yet, postgresql (a fresh database on a throw-away cluster this script "
+                             "starts and stops), or a postgresql:// URL of an empty database; give it more than "
+                             "once to compare engines (default: --db sqlite --db postgresql)")
     parser.add_argument("--loop", default="auto", choices=("auto", "uvloop", "asyncio"),
                         help="event loop of both rollcall and the bare ceiling (rollcall serve --loop)")
     parser.add_argument("--connections", type=int, default=16)
@@ -965,11 +1027,16 @@ def main() -> int:
     started = time.monotonic()
     failed = False
     args.out.mkdir(parents=True, exist_ok=True)
+    cluster = PostgresCluster(pinning)
+    # SIGTERM unwinds like Ctrl-C does, so the finally below stops the servers and the PostgreSQL cluster.
+    signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(128 + signum))
     try:
-        for number, spec in enumerate(args.db or ["sqlite"]):
+        for number, spec in enumerate(args.db or ["sqlite", "postgresql"]):
             work = root / f"engine-{number}"
             work.mkdir()
-            engine = engine_for(spec, work)
+            engine = engine_for(spec, work, cluster)
+            if spec == "postgresql":
+                run.postgres = cluster.describe()
             print(f"== {engine.name}: {engine.shown}")
             try:
                 run_engine(run, engine, pinning, work, args.profile)
@@ -982,6 +1049,7 @@ def main() -> int:
             keep_logs(work, args.out, run.engines[-1] if run.engines else None, suffix="" if number == 0 else
                       f"-{number}")
     finally:
+        cluster.stop()
         run.wall_seconds = round(time.monotonic() - started, 1)
         run.load_after = load_average()
         if args.keep:
