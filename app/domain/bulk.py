@@ -39,6 +39,7 @@ from app.protocol.bulk import (
 )
 from app.protocol.patch_message import PatchOperation, parse_patch_request
 from app.protocol.schema_defs import ResourceType
+from app.storage.errors import TransactionConflict
 from app.storage.interface import Transaction
 
 log = logging.getLogger("rollcall.bulk")
@@ -181,6 +182,8 @@ class BulkRunner:
                     written = write(tx)
             except errors.ScimError as refused:
                 error = refused
+            except TransactionConflict:
+                raise  # the engine runs the whole batch again; not this operation's failure
             except Exception:
                 # As for a request of its own: logged, answered with a plain 500, and this operation alone undone.
                 log.exception("unhandled error in operation %d of a Bulk request (%s)", operation.index + 1,

@@ -22,6 +22,11 @@ class NoDatabase(DatabaseError):
         self.path = str(path)
 
 
+class TransactionConflict(StorageError):
+    """The transaction collided with a concurrent one and the engine will run its body again from the start.
+    A body that catches errors of its own (a Bulk operation's savepoint) must let this one through."""
+
+
 class UniquenessConflict(StorageError):
     """A unique attribute (userName, Group displayName, compared folded) already holds the value."""
 

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
 import gzip
 import json
+import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
+
+import pytest
 
 from app.config import Settings
 from app.protocol.resolved import SearchQuery
@@ -291,3 +295,28 @@ async def test_a_gzip_bulk_body_is_measured_decoded_against_max_payload_size(
     refused = await scim.request("POST", "/Bulk", raw=large, headers={"Content-Encoding": "gzip"})
     assert refused.status == 413 and "maxPayloadSize (60,000 bytes)" in refused.body["detail"]
     assert await count(scim, "/Users") == 100
+
+
+async def test_concurrent_bulk_requests_that_collide_are_run_again_whole_not_failed(
+        scim: Scim, caplog: pytest.LogCaptureFixture) -> None:
+    """PostgreSQL runs writes SERIALIZABLE: Bulk requests adding people to one group collide, and the engine runs
+    the colliding batch again. No operation may answer (or log) a 500 for a conflict its engine retries."""
+    group = await scim.post("/Groups", {"schemas": [GROUP_SCHEMA], "displayName": "rollcall-members"})
+    group_id = group.body["id"]
+
+    def request(wave: int) -> dict[str, Any]:
+        operations: list[dict[str, Any]] = []
+        for person in range(8):
+            bulk_id = f"u{wave}-{person}"
+            operations.append(post_user(bulk_id, f"wave{wave}-person{person}"))
+            operations.append({"method": "PATCH", "path": f"/Groups/{group_id}", "data": {
+                "schemas": [PATCH_OP], "Operations": [
+                    {"op": "add", "path": "members", "value": [{"value": f"bulkId:{bulk_id}"}]}]}})
+        return bulk(*operations)
+
+    with caplog.at_level(logging.ERROR, logger="rollcall.bulk"):
+        answers = await asyncio.gather(*(scim.post("/Bulk", request(wave)) for wave in range(12)))
+    statuses = {operation["status"] for answer in answers for operation in answer.body["Operations"]}
+    assert statuses <= {"200", "201"}, statuses
+    assert not [record for record in caplog.records if record.name == "rollcall.bulk"]
+    assert len(await roster(scim)) == 12 * 8

@@ -19,7 +19,13 @@ from psycopg import errors as pg_errors
 from app.protocol.folding import fold_case
 from app.protocol.resolved import Node, SearchQuery
 from app.protocol.schema_defs import USER_RESOURCE, ResourceType
-from app.storage.errors import DocumentTooLarge, IntegrityViolation, TokenNameTaken, UniquenessConflict
+from app.storage.errors import (
+    DocumentTooLarge,
+    IntegrityViolation,
+    TokenNameTaken,
+    TransactionConflict,
+    UniquenessConflict,
+)
 from app.storage.postgres.compiler import compile_filter, compile_member_filter, compile_sort
 from app.storage.records import (
     Attempt,
@@ -52,7 +58,7 @@ FEED_LOCK = 0x726F6C6C66656564  # "rollfeed"
 KEPT_DELIVERIES = 200
 
 
-class Conflict(Exception):
+class Conflict(TransactionConflict):
     """The transaction met a serialization failure or a deadlock: run it again."""
 
 
