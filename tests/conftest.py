@@ -224,8 +224,14 @@ def serve_process(directory: Path, *extra: str, token_name: str | None = "served
             wait_for_port(port, process, log_path)
             yield server
         finally:
+            # SIGTERM first: the single-file binary's bootloader passes it on to the server it unpacked and runs,
+            # while a SIGKILL of the bootloader would leave that server running after the test.
             if process.poll() is None:
-                process.kill()
+                process.terminate()
+                try:
+                    process.wait(timeout=10)
+                except subprocess.TimeoutExpired:
+                    process.kill()
             process.wait(timeout=10)
 
 
