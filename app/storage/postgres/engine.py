@@ -46,7 +46,7 @@ T = TypeVar("T")
 POOL_SIZE = 8
 # The first key of the webhook endpoints' advisory locks (the second is the endpoint's id): "whk".
 WEBHOOK_LOCKS = 0x77686B
-MAX_ATTEMPTS = 64
+MAX_ATTEMPTS = 512
 CONNECT_TIMEOUT_S = 10
 
 
