@@ -8,14 +8,12 @@ database: a session-level advisory lock makes them migrate one after another, an
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Sequence
-from pathlib import Path
 
 import psycopg
 
 from app.storage.errors import DatabaseError
-from app.storage.schema_version import SCHEMA_VERSION
+from app.storage.schema_version import SCHEMA_VERSION, read_schema_file
 
 BASE_VERSION = 4
 # Version 5, as SQLite's step 5: the console's sign-in sessions and one-time sign-in links (app/domain/sessions.py),
@@ -58,16 +56,8 @@ _MIGRATION_LOCK = 0x726F6C6C63616C6C
 
 
 def schema_sql() -> str:
-    """The text of schema.postgres.sql, wherever schema.sql is found (checkout, wheel, PyInstaller bundle)."""
-    here = Path(__file__).resolve().parents[3]
-    candidates = [here / "schema.postgres.sql", Path(sys.prefix) / "share" / "rollcall" / "schema.postgres.sql"]
-    bundle = getattr(sys, "_MEIPASS", None)
-    if bundle:
-        candidates.insert(0, Path(bundle) / "schema.postgres.sql")
-    for candidate in candidates:
-        if candidate.is_file():
-            return candidate.read_text(encoding="utf-8")
-    raise DatabaseError("schema.postgres.sql was not found next to the application; reinstall rollcall.")
+    """The text of schema.postgres.sql."""
+    return read_schema_file("schema.postgres.sql")
 
 
 def schema_version(conn: psycopg.Connection) -> int:

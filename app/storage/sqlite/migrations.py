@@ -8,27 +8,17 @@ every file below it (a new file included), so each statement of the schema is wr
 from __future__ import annotations
 
 import sqlite3
-import sys
 import time
 from collections.abc import Sequence
 from pathlib import Path
 
 from app.storage.errors import DatabaseError
-from app.storage.schema_version import SCHEMA_VERSION
+from app.storage.schema_version import SCHEMA_VERSION, read_schema_file
 
 
 def schema_sql() -> str:
-    """The text of schema.sql: beside the package in a checkout or a PyInstaller bundle,
-    under share/rollcall when installed from a wheel."""
-    here = Path(__file__).resolve().parents[3]
-    candidates = [here / "schema.sql", Path(sys.prefix) / "share" / "rollcall" / "schema.sql"]
-    bundle = getattr(sys, "_MEIPASS", None)
-    if bundle:
-        candidates.insert(0, Path(bundle) / "schema.sql")
-    for candidate in candidates:
-        if candidate.is_file():
-            return candidate.read_text(encoding="utf-8")
-    raise DatabaseError("schema.sql was not found next to the application; reinstall rollcall.")
+    """The text of schema.sql."""
+    return read_schema_file("schema.sql")
 
 
 
