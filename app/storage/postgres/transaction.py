@@ -19,6 +19,7 @@ from psycopg import errors as pg_errors
 from app.protocol.folding import fold_case
 from app.protocol.resolved import Node, SearchQuery
 from app.protocol.schema_defs import USER_RESOURCE, ResourceType
+from app.storage.derived_columns import derived_columns
 from app.storage.errors import (
     DocumentTooLarge,
     IntegrityViolation,
@@ -167,15 +168,6 @@ def _table(resource_type: ResourceType) -> tuple[str, tuple[str, ...]]:
     return ("users", _USER_COLUMNS) if resource_type is USER_RESOURCE else ("groups", _GROUP_COLUMNS)
 
 
-def _derived(resource_type: ResourceType, document: dict[str, Any]) -> tuple[Any, ...]:
-    if resource_type is USER_RESOURCE:
-        user_name = document["userName"]
-        return (user_name, fold_case(user_name), document.get("externalId"), document.get("displayName"),
-                0 if document.get("active") is False else 1, user_search_key(document))
-    display_name = document["displayName"]
-    return (display_name, fold_case(display_name), document.get("externalId"))
-
-
 def _encode(document: dict[str, Any], max_bytes: int | None) -> tuple[str, str]:
     encoded = orjson.dumps(document)
     if max_bytes is not None and len(encoded) > max_bytes:
@@ -214,7 +206,7 @@ class _Resources(_Part):
         self.tx.guarded(
             f"INSERT INTO {table} (id, {', '.join(columns)}, doc, doc_folded, created, last_modified, version) "
             f"VALUES (%s, {marks}, %s::jsonb, %s::jsonb, %s, %s, 1)",
-            (resource_id, *_derived(resource_type, document), doc, folded, now, now), UniquenessConflict)
+            (resource_id, *derived_columns(resource_type, document), doc, folded, now, now), UniquenessConflict)
         if resource_type is USER_RESOURCE:
             self._put_emails(resource_id, document, replacing=False)
             self._put_search_key(resource_id, document)
@@ -228,7 +220,7 @@ class _Resources(_Part):
         self.tx.guarded(
             f"UPDATE {table} SET {assignments}, doc = %s::jsonb, doc_folded = %s::jsonb, last_modified = %s, "
             "version = version + 1 WHERE id = %s",
-            (*_derived(resource_type, document), doc, folded, now, current.id), UniquenessConflict)
+            (*derived_columns(resource_type, document), doc, folded, now, current.id), UniquenessConflict)
         if resource_type is USER_RESOURCE and _email_keys(document) != _email_keys(current.document):
             self._put_emails(current.id, document, replacing=True)
         if resource_type is USER_RESOURCE and user_search_key(document) != user_search_key(current.document):

@@ -14,6 +14,7 @@ import orjson
 from app.protocol.folding import fold_case
 from app.protocol.resolved import Node, SearchQuery
 from app.protocol.schema_defs import USER_RESOURCE, ResourceType
+from app.storage.derived_columns import derived_columns
 from app.storage.errors import DocumentTooLarge, IntegrityViolation, UniquenessConflict
 from app.storage.records import Found, GroupSummary, Key, Member, Membership, StoredResource
 from app.storage.search_key import user_search_key
@@ -36,15 +37,6 @@ _GROUPS = _Table("groups", ("display_name", "display_name_key", "external_id"))
 
 def _table(resource_type: ResourceType) -> _Table:
     return _USERS if resource_type is USER_RESOURCE else _GROUPS
-
-
-def _derived_columns(resource_type: ResourceType, document: dict[str, Any]) -> tuple[Any, ...]:
-    if resource_type is USER_RESOURCE:
-        user_name = document["userName"]
-        return (user_name, fold_case(user_name), document.get("externalId"), document.get("displayName"),
-                0 if document.get("active") is False else 1, user_search_key(document))
-    display_name = document["displayName"]
-    return (display_name, fold_case(display_name), document.get("externalId"))
 
 
 def _put_search_key(conn: sqlite3.Connection, user_id: str, document: dict[str, Any] | None) -> None:
@@ -121,7 +113,7 @@ def insert(conn: sqlite3.Connection, resource_type: ResourceType, resource_id: s
         conn.execute(
             f"INSERT INTO {table.name} (id, {columns}, doc, created, last_modified, version) "
             f"VALUES (?, {placeholders(len(table.columns))}, ?, ?, ?, 1)",
-            (resource_id, *_derived_columns(resource_type, document), doc, now, now),
+            (resource_id, *derived_columns(resource_type, document), doc, now, now),
         )
     except sqlite3.IntegrityError as error:
         raise integrity_error(error) from error
@@ -140,7 +132,7 @@ def update(conn: sqlite3.Connection, resource_type: ResourceType, current: Store
     try:
         conn.execute(
             f"UPDATE {table.name} SET {assignments}, doc = ?, last_modified = ?, version = version + 1 WHERE id = ?",
-            (*_derived_columns(resource_type, document), doc, now, current.id),
+            (*derived_columns(resource_type, document), doc, now, current.id),
         )
     except sqlite3.IntegrityError as error:
         raise integrity_error(error) from error
