@@ -4,7 +4,8 @@ A page is read from where the last one ended by seeking through the index that o
 counting rows from the start: by cursor, the position travels in the cursor itself; by startIndex, the
 position where each page ended is remembered (PageHints) so that the next page (startIndex = previous
 startIndex + itemsPerPage) seeks too. Both make the last page of 100,000 users cost what the first does.
-A startIndex nobody ended a page at (a client jumping) falls back to an OFFSET scan.
+A startIndex nobody ended a page at (a client jumping) seeks from the nearest anchor (every ANCHOR_EVERY-th
+row's key, found once per view of the data); only a sorted search still counts rows from its start (OFFSET).
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from __future__ import annotations
 import secrets
 import threading
 from collections import OrderedDict
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Hashable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -55,15 +56,16 @@ class Page:
 
 
 class PageHints:
-    """What recent pages found out, for the pages after them: the number of matches of each search, and the
-    position of the row each index page ended at. An entry is trusted only while the database has seen no
-    commit since it was made (Storage.generation is unchanged and even), so a hint is never stale."""
+    """What recent pages found out, for the pages after them: the number of matches of each search, the
+    position of the row each index page ended at, and anchors (the key of every ANCHOR_EVERY-th row of a
+    search). An entry is trusted only by a transaction that sees the very data it was made from (the same
+    `view`: Storage.generation unchanged and even, or the same engine snapshot), so a hint is never stale."""
 
     _MAX = 256
 
     def __init__(self, db: Storage) -> None:
         self.db = db
-        self._entries: OrderedDict[Any, tuple[int, Any]] = OrderedDict()
+        self._entries: OrderedDict[Any, tuple[Hashable, Any]] = OrderedDict()
         self._lock = threading.Lock()  # pages are read on several reader threads at once
 
     def generation(self) -> int | None:
@@ -71,52 +73,100 @@ class PageHints:
         generation = self.db.generation
         return None if generation % 2 else generation
 
-    def get(self, generation: int | None, key: Any) -> Any:
+    def view(self, tx: Transaction, generation: int | None) -> Hashable | None:
+        """What names the data `tx` sees: this process's `generation` where it promises that, else the engine's
+        snapshot (PostgreSQL, whose other instances commit unseen); None when neither can promise anything."""
+        return ("generation", generation) if generation is not None else tx.resources.snapshot()
+
+    def get(self, view: Hashable | None, key: Any) -> Any:
         with self._lock:
             entry = self._entries.get(key)
-        if generation is None or entry is None or entry[0] != generation:
+        if view is None or entry is None or entry[0] != view:
             return None
         return entry[1]
 
-    def put(self, generation: int | None, key: Any, value: Any) -> None:
-        if generation is None:
+    def put(self, view: Hashable | None, key: Any, value: Any) -> None:
+        if view is None:
             return
         with self._lock:
-            self._entries[key] = (generation, value)
+            self._entries[key] = (view, value)
             self._entries.move_to_end(key)
             while len(self._entries) > self._MAX:
                 self._entries.popitem(last=False)
 
-    def count(self, tx: Transaction, generation: int | None, search: SearchQuery) -> int:
-        total: int | None = self.get(generation, ("count", search))
+    def count(self, tx: Transaction, view: Hashable | None, search: SearchQuery) -> int:
+        total: int | None = self.get(view, ("count", search))
         if total is None:
             total = tx.resources.count(search)
-            self.put(generation, ("count", search), total)
+            self.put(view, ("count", search), total)
         return total
 
 
 def index_page(tx: Transaction, hints: PageHints, generation: int | None, searches: Sequence[SearchQuery],
                start_index: int, count: int, budget: int, render: Render) -> Page:
     """The page at `start_index` (1-based) across `searches` in turn (a root search: Users, then Groups)."""
-    totals = [hints.count(tx, generation, s) for s in searches]
+    view = hints.view(tx, generation)
+    totals = [hints.count(tx, view, s) for s in searches]
     offset = start_index - 1
     shape = tuple(searches)
-    hint = hints.get(generation, ("end", shape, offset)) if offset else None
+    hint = hints.get(view, ("end", shape, offset)) if offset else None
     if hint is not None:
         # A page ended right before this one: continue after its last row, as a cursor would.
         index, rowid, value = hint
         page = _read(tx, searches, totals, index, Key(rowid, value), False, count, budget, render,
                      links=False)
-    else:
+    elif any(s.sort for s in searches):
         page = _offset_page(tx, searches, totals, offset, count, budget, render)
+    else:
+        page = _seek_page(tx, hints, view, searches, totals, offset, count, budget, render)
     last = page.last
     # An OFFSET page's keys carry no sort value (Resources.page), so only unsorted pages are continued from.
     if last is not None and last.rowid is not None and last.resource_type is not None \
             and not any(s.sort for s in searches):
         names = [s.resource_type.name for s in searches]
-        hints.put(generation, ("end", shape, offset + len(page.resources)),
+        hints.put(view, ("end", shape, offset + len(page.resources)),
                   (names.index(last.resource_type), last.rowid, last.value))
     return Page(sum(totals), page.resources)
+
+
+def _seek_page(tx: Transaction, hints: PageHints, view: Hashable | None, searches: Sequence[SearchQuery],
+               totals: list[int], offset: int, count: int, budget: int, render: Render) -> Page:
+    """The page `offset` rows in, read by seeking after the row before it: that row is found from the nearest
+    anchor below it (the key of every ANCHOR_EVERY-th row, kept per search and view), stepping over fewer than
+    ANCHOR_EVERY keys, so that a page anywhere in 100,000 rows costs what the first does once the anchors are
+    known (and finding them costs a walk over keys only, never more than the OFFSET scan it replaces)."""
+    index = 0
+    while index < len(searches) and offset >= totals[index]:
+        offset -= totals[index]
+        index += 1
+    if index == len(searches):
+        return Page(sum(totals), [])
+    before = _key_before(tx, hints, view, searches[index], offset) if offset else None
+    if offset and before is None:  # pragma: no cover - the count said the row is there, in this same snapshot
+        return Page(sum(totals), [])
+    return _read(tx, searches, totals, index, before, False, count, budget, render, links=False)
+
+
+ANCHOR_EVERY = 256
+
+
+def _key_before(tx: Transaction, hints: PageHints, view: Hashable | None, search: SearchQuery, offset: int
+                ) -> Key | None:
+    """The key of the row at 0-based position `offset - 1` of `search`."""
+    anchors: tuple[Key, ...] = hints.get(view, ("anchors", search)) or ()  # [j]: row (j+1)*ANCHOR_EVERY-1
+    wanted = offset // ANCHOR_EVERY  # the anchors that lie before the row
+    if len(anchors) < wanted:
+        more = list(anchors)
+        while len(more) < wanted:
+            key = tx.resources.skip(search, more[-1] if more else None, ANCHOR_EVERY)
+            if key is None:  # pragma: no cover - fewer rows than the count, in this same snapshot
+                return None
+            more.append(key)
+        anchors = tuple(more)
+        hints.put(view, ("anchors", search), anchors)
+    rest = offset - wanted * ANCHOR_EVERY
+    base = anchors[wanted - 1] if wanted else None
+    return base if rest == 0 else tx.resources.skip(search, base, rest)
 
 
 def _offset_page(tx: Transaction, searches: Sequence[SearchQuery], totals: list[int], offset: int,
@@ -142,7 +192,7 @@ def _offset_page(tx: Transaction, searches: Sequence[SearchQuery], totals: list[
 def cursor_page(tx: Transaction, hints: PageHints, generation: int | None, searches: Sequence[SearchQuery],
                 position: cursors.Position | None, count: int, budget: int, render: Render) -> Page:
     """The page a cursor names (None: the first), with the positions its nextCursor and previousCursor hold."""
-    totals = [hints.count(tx, generation, s) for s in searches]
+    totals = [hints.count(tx, hints.view(tx, generation), s) for s in searches]
     names = [s.resource_type.name for s in searches]
     if position is None or position.rowid is None:
         return _read(tx, searches, totals, 0, None, False, count, budget, render)

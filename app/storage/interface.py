@@ -92,6 +92,16 @@ class Resources(Protocol):
         `limit`, `max_bytes` and the flag."""
         ...
 
+    def skip(self, query: SearchQuery, key: Key | None, rows: int) -> Key | None:
+        """The key of the `rows`-th row after `key` in the query's order (of the `rows`-th row when None), None when
+        fewer follow: keys only, no document is read, so that paging can step far into a collection cheaply."""
+        ...
+
+    def snapshot(self) -> str | None:
+        """A name for the data this transaction sees, the same in two transactions only when they see the same
+        data (the paging cache's key where Storage.generation cannot promise it); None when the engine has none."""
+        ...
+
     def group_summaries(self, limit: int) -> list[GroupSummary]:
         """The first `limit` groups by folded displayName, each with its member count (the console's Groups)."""
         ...

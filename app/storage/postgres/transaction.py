@@ -306,6 +306,22 @@ class _Resources(_Part):
                f"WHERE {where} ORDER BY {order} LIMIT %s")
         return self._take(sql, [*value_params, *params, *order_params, max(0, limit) + 1], limit, max_bytes)
 
+    def skip(self, query: SearchQuery, key: Key | None, rows: int) -> Key | None:
+        table, _ = _table(query.resource_type)
+        where, params = self._where(query)
+        value_sql, value_params = self._sort(query)
+        if key is not None:
+            beyond, beyond_params = self._beyond(query, key, False)
+            where, params = f"({where}) AND {beyond}", [*params, *beyond_params]
+        order, order_params = self._order(query, False)
+        row = self.tx.sql(f"SELECT r.rowid, {value_sql} FROM {table} AS r WHERE {where} ORDER BY {order} "
+                          "LIMIT 1 OFFSET %s", [*value_params, *params, *order_params, max(0, rows - 1)]).fetchone()
+        return None if row is None else Key(row[0], row[1])
+
+    def snapshot(self) -> str | None:
+        # Two snapshots alike (xmin:xmax:in-progress xids) see the same committed transactions, on every instance.
+        return str(self.tx.scalar("SELECT pg_current_snapshot()::text"))
+
     @staticmethod
     def _sort(query: SearchQuery) -> tuple[str, list[Any]]:
         if query.sort is None:

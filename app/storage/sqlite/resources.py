@@ -190,6 +190,16 @@ class Search:
         beyond, values = self._beyond(key, backwards)
         return self._select(f"({self.where}) AND {beyond}", backwards), (*self.params, *values)
 
+    def skip_sql(self, key: Key | None) -> tuple[str, tuple[Any, ...]]:
+        """The key of the row OFFSET ? rows past the first after `key` in this order (from the start when None)."""
+        where, params = self.where, self.params
+        if key is not None:
+            beyond, values = self._beyond(key, backwards=False)
+            where, params = f"({where}) AND {beyond}", (*params, *values)
+        return (f"SELECT r.rowid AS key_rowid, {self.order_by or 'NULL'} AS key_value "
+                f"FROM {_table(self.resource_type).name} AS r WHERE {where} ORDER BY {self._order(False)} "
+                "LIMIT 1 OFFSET ?"), params
+
     def _select(self, where: str, backwards: bool, with_value: bool = True) -> str:
         # order_by is an expression of compiler.py's without parameters, so `?`s are those of `where` alone.
         value = self.order_by if self.order_by and with_value else "NULL"
@@ -260,6 +270,15 @@ def seek(conn: sqlite3.Connection, query: SearchQuery, key: Key | None, limit: i
     sql, params = compiled(query).seek_sql(key, backwards)
     # One row more than asked for says whether any follow.
     return _take(conn.execute(f"{sql} LIMIT ?", (*params, max(0, limit) + 1)), limit, max_bytes)
+
+
+def skip(conn: sqlite3.Connection, query: SearchQuery, key: Key | None, rows: int) -> Key | None:
+    """The key of the `rows`-th row after `key` in the query's order (of the `rows`-th row when None); None when
+    fewer rows follow. Only keys are read, never a document, so stepping through 100,000 rows costs
+    a walk of the table, not the decoding of every row a page skips."""
+    sql, params = compiled(query).skip_sql(key)
+    row = conn.execute(sql, (*params, max(0, rows - 1))).fetchone()
+    return None if row is None else Key(row["key_rowid"], row["key_value"])
 
 
 def _take(cursor: sqlite3.Cursor, limit: int, max_bytes: int) -> tuple[list[Found], bool]:

@@ -78,6 +78,12 @@ class _Resources(_Concern):
              ) -> tuple[list[Found], bool]:
         return resources.seek(self._conn, query, key, limit, max_bytes, backwards)
 
+    def skip(self, query: SearchQuery, key: Key | None, rows: int) -> Key | None:
+        return resources.skip(self._conn, query, key, rows)
+
+    def snapshot(self) -> str | None:
+        return None  # one process writes the file: Storage.generation says when its data changed
+
     def group_summaries(self, limit: int) -> list[GroupSummary]:
         return resources.group_summaries(self._conn, limit)
 
