@@ -61,7 +61,7 @@ class PageHints:
     search). An entry is trusted only by a transaction that sees the very data it was made from (the same
     `view`: Storage.generation unchanged and even, or the same engine snapshot), so a hint is never stale."""
 
-    _MAX = 256
+    MAX = 256
 
     def __init__(self, db: Storage) -> None:
         self.db = db
@@ -81,6 +81,10 @@ class PageHints:
     def get(self, view: Hashable | None, key: Any) -> Any:
         with self._lock:
             entry = self._entries.get(key)
+            if entry is not None:
+                # Least recently used goes first: the anchors and counts every page reads must outlive the
+                # page ends that random startIndexes leave behind, one each.
+                self._entries.move_to_end(key)
         if view is None or entry is None or entry[0] != view:
             return None
         return entry[1]
@@ -91,7 +95,7 @@ class PageHints:
         with self._lock:
             self._entries[key] = (view, value)
             self._entries.move_to_end(key)
-            while len(self._entries) > self._MAX:
+            while len(self._entries) > self.MAX:
                 self._entries.popitem(last=False)
 
     def count(self, tx: Transaction, view: Hashable | None, search: SearchQuery) -> int:
