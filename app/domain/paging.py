@@ -78,6 +78,12 @@ class PageHints:
         snapshot (PostgreSQL, whose other instances commit unseen); None when neither can promise anything."""
         return ("generation", generation) if generation is not None else tx.resources.snapshot()
 
+    def unchanged(self, view: Hashable) -> bool:
+        """Whether no commit of this process has begun since `view`'s generation was read (before the
+        transaction's first statement): then the transaction's snapshot is that generation's data, and what it
+        learnt may be kept, and what it was told held for it. An engine's snapshot view is always exact."""
+        return not (isinstance(view, tuple) and view[0] == "generation") or view[1] == self.db.generation
+
     def get(self, view: Hashable | None, key: Any) -> Any:
         with self._lock:
             entry = self._entries.get(key)
@@ -90,7 +96,7 @@ class PageHints:
         return entry[1]
 
     def put(self, view: Hashable | None, key: Any, value: Any) -> None:
-        if view is None:
+        if view is None or not self.unchanged(view):
             return
         with self._lock:
             self._entries[key] = (view, value)
@@ -110,6 +116,15 @@ def index_page(tx: Transaction, hints: PageHints, generation: int | None, search
                start_index: int, count: int, budget: int, render: Render) -> Page:
     """The page at `start_index` (1-based) across `searches` in turn (a root search: Users, then Groups)."""
     view = hints.view(tx, generation)
+    page = _index_page(tx, hints, view, searches, start_index, count, budget, render)
+    if view is not None and not hints.unchanged(view):
+        # A commit began after `generation` was read: this snapshot may be newer than what the hints knew.
+        page = _index_page(tx, hints, None, searches, start_index, count, budget, render)
+    return page
+
+
+def _index_page(tx: Transaction, hints: PageHints, view: Hashable | None, searches: Sequence[SearchQuery],
+                start_index: int, count: int, budget: int, render: Render) -> Page:
     totals = [hints.count(tx, view, s) for s in searches]
     offset = start_index - 1
     shape = tuple(searches)
@@ -196,7 +211,10 @@ def _offset_page(tx: Transaction, searches: Sequence[SearchQuery], totals: list[
 def cursor_page(tx: Transaction, hints: PageHints, generation: int | None, searches: Sequence[SearchQuery],
                 position: cursors.Position | None, count: int, budget: int, render: Render) -> Page:
     """The page a cursor names (None: the first), with the positions its nextCursor and previousCursor hold."""
-    totals = [hints.count(tx, hints.view(tx, generation), s) for s in searches]
+    view = hints.view(tx, generation)
+    totals = [hints.count(tx, view, s) for s in searches]
+    if view is not None and not hints.unchanged(view):  # as in index_page
+        totals = [tx.resources.count(s) for s in searches]
     names = [s.resource_type.name for s in searches]
     if position is None or position.rowid is None:
         return _read(tx, searches, totals, 0, None, False, count, budget, render)

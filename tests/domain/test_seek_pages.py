@@ -171,3 +171,24 @@ async def test_the_same_snapshot_is_one_view_and_a_commit_makes_another(database
     assert first is not None and first == again
     await database.write(delete_users(["u00001"]))
     assert await database.read(lambda tx: hints.view(tx, hints.generation())) != first
+
+
+# SQLite only: Storage.generation is its way of telling views apart (PostgreSQL's view is the snapshot itself).
+@pytest.mark.engines("sqlite")
+async def test_a_read_whose_snapshot_is_newer_than_its_generation_trusts_no_hint(database: Storage) -> None:
+    await database.write(add_users(0, SEEDED))
+    hints = paging.PageHints(database)
+    await assert_exact(database, hints, USERS, SEEDED)  # anchors, counts and page ends at this generation
+    before = hints.generation()
+    await database.write(delete_users(["u00002"]))
+    start = 2 * EVERY + 5
+
+    def read(tx: Transaction) -> tuple[list[str], list[str], int]:
+        # As a read does that reads the generation just before a commit begins and starts after it ended.
+        page = paging.index_page(tx, hints, before, USERS, start, 10, BUDGET, render)
+        truth = [f.resource.id for f in tx.resources.page(USERS[0], 10, start - 1, BUDGET)[0]]
+        return orjson.loads(orjson.dumps(page.resources)), truth, page.total
+
+    page, truth, total = await database.read(read)
+    assert (page, total) == (truth, SEEDED - 1)
+    assert hints.get(("generation", before), ("count", USERS[0])) == SEEDED  # what it knew stays its own
