@@ -175,13 +175,10 @@ def _key_before(tx: Transaction, hints: PageHints, view: Hashable | None, search
     anchors: tuple[Key, ...] = hints.get(view, ("anchors", search)) or ()  # [j]: row (j+1)*ANCHOR_EVERY-1
     wanted = offset // ANCHOR_EVERY  # the anchors that lie before the row
     if len(anchors) < wanted:
-        more = list(anchors)
-        while len(more) < wanted:
-            key = tx.resources.skip(search, more[-1] if more else None, ANCHOR_EVERY)
-            if key is None:  # pragma: no cover - fewer rows than the count, in this same snapshot
-                return None
-            more.append(key)
-        anchors = tuple(more)
+        anchors += tuple(tx.resources.anchors(search, anchors[-1] if anchors else None, ANCHOR_EVERY,
+                                              wanted - len(anchors)))
+        if len(anchors) < wanted:  # pragma: no cover - fewer rows than the count, in this same snapshot
+            return None
         hints.put(view, ("anchors", search), anchors)
     rest = offset - wanted * ANCHOR_EVERY
     base = anchors[wanted - 1] if wanted else None

@@ -97,6 +97,11 @@ class Resources(Protocol):
         fewer follow: keys only, no document is read, so that paging can step far into a collection cheaply."""
         ...
 
+    def anchors(self, query: SearchQuery, key: Key | None, every: int, count: int) -> list[Key]:
+        """The keys of the `every`-th, 2·`every`-th, … rows after `key` in the query's order (from its start when
+        None), at most `count` of them, fewer where the rows end: `skip` over and over, in one go."""
+        ...
+
     def snapshot(self) -> str | None:
         """A name for the data this transaction sees, the same in two transactions only when they see the same
         data (the paging cache's key where Storage.generation cannot promise it); None when the engine has none."""

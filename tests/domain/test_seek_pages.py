@@ -76,8 +76,9 @@ def starts(total: int) -> list[int]:
     return edges + random.Random(16).sample(range(1, total + 1), 12)
 
 
-async def assert_exact(database: Storage, hints: paging.PageHints, searches: list[SearchQuery], total: int) -> None:
-    for start in starts(total):
+async def assert_exact(database: Storage, hints: paging.PageHints, searches: list[SearchQuery], total: int,
+                       deepest_first: bool = False) -> None:
+    for start in sorted(starts(total), reverse=True) if deepest_first else starts(total):
         page, truth, counted = await page_and_truth(database, hints, searches, start)
         assert counted == total
         assert page == truth, f"startIndex={start}"
@@ -88,6 +89,8 @@ async def test_every_page_is_what_offset_gives(database: Storage) -> None:
     hints = paging.PageHints(database)
     await assert_exact(database, hints, USERS, SEEDED)
     await assert_exact(database, hints, USERS, SEEDED)  # again, now from the anchors the first pass found
+    # From no anchors straight to the deepest: every anchor is found in one go.
+    await assert_exact(database, paging.PageHints(database), USERS, SEEDED, deepest_first=True)
 
 
 async def test_pages_stay_exact_after_deletes_and_inserts_in_between(database: Storage) -> None:
@@ -98,7 +101,7 @@ async def test_pages_stay_exact_after_deletes_and_inserts_in_between(database: S
     gone = ["u00000", "u00005", f"u{EVERY - 1:05d}", f"u{EVERY:05d}", f"u{2 * EVERY + 3:05d}"]
     await database.write(delete_users(gone))
     await database.write(add_users(SEEDED, SEEDED + 7))
-    await assert_exact(database, hints, USERS, SEEDED - len(gone) + 7)
+    await assert_exact(database, hints, USERS, SEEDED - len(gone) + 7, deepest_first=True)
 
 
 async def test_root_pages_across_users_then_groups(database: Storage) -> None:
@@ -116,7 +119,7 @@ async def test_a_filtered_search_seeks_as_well(database: Storage) -> None:
     hints = paging.PageHints(database)
     matches = await database.read(lambda tx: tx.resources.count(search))
     assert EVERY < matches < SEEDED
-    await assert_exact(database, hints, [search], matches)
+    await assert_exact(database, hints, [search], matches, deepest_first=True)
 
 
 # SQLite only: it reads the statements SQLite runs (its trace callback).

@@ -318,6 +318,28 @@ class _Resources(_Part):
                           "LIMIT 1 OFFSET %s", [*value_params, *params, *order_params, max(0, rows - 1)]).fetchone()
         return None if row is None else Key(row[0], row[1])
 
+    def anchors(self, query: SearchQuery, key: Key | None, every: int, count: int) -> list[Key]:
+        if query.sort is not None and query.sort.value is not None:
+            found: list[Key] = []
+            while len(found) < count and (next_key := self.skip(query, found[-1] if found else key, every)):
+                found.append(next_key)
+            return found
+        # In rowid order, every step in one statement: one round trip, not one per anchor (390 at 100,000 rows).
+        table, _ = _table(query.resource_type)
+        where, params = self._where(query)
+
+        def step(beyond: str) -> str:
+            return f"(SELECT r.rowid FROM {table} AS r WHERE ({where}) AND {beyond} ORDER BY r.rowid LIMIT 1 OFFSET %s)"
+
+        first, first_params = (step("r.rowid > %s"), [*params, key.rowid]) if key is not None \
+            else (step("TRUE"), list(params))
+        rows = self.tx.sql(
+            f"WITH RECURSIVE a(k, i) AS (SELECT {first}, 1 UNION ALL "
+            f"SELECT {step('r.rowid > a.k')}, a.i + 1 FROM a WHERE a.k IS NOT NULL AND a.i < %s) "
+            "SELECT k FROM a WHERE k IS NOT NULL ORDER BY i",
+            [*first_params, every - 1, *params, every - 1, count]).fetchall()
+        return [Key(row[0]) for row in rows]
+
     def snapshot(self) -> str | None:
         # Two snapshots alike (xmin:xmax:in-progress xids) see the same committed transactions, on every instance.
         return str(self.tx.scalar("SELECT pg_current_snapshot()::text"))

@@ -281,6 +281,17 @@ def skip(conn: sqlite3.Connection, query: SearchQuery, key: Key | None, rows: in
     return None if row is None else Key(row["key_rowid"], row["key_value"])
 
 
+def anchors(conn: sqlite3.Connection, query: SearchQuery, key: Key | None, every: int, count: int) -> list[Key]:
+    """`skip` by `every` rows, up to `count` times (a statement is a function call here, not a round trip)."""
+    found: list[Key] = []
+    while len(found) < count:
+        next_key = skip(conn, query, found[-1] if found else key, every)
+        if next_key is None:
+            break
+        found.append(next_key)
+    return found
+
+
 def _tuples(conn: sqlite3.Connection) -> sqlite3.Cursor:
     """A cursor whose rows are plain tuples: a page reads 100 rows, and sqlite3.Row's lookups by name cost
     more than a third of reading them."""

@@ -81,6 +81,9 @@ class _Resources(_Concern):
     def skip(self, query: SearchQuery, key: Key | None, rows: int) -> Key | None:
         return resources.skip(self._conn, query, key, rows)
 
+    def anchors(self, query: SearchQuery, key: Key | None, every: int, count: int) -> list[Key]:
+        return resources.anchors(self._conn, query, key, every, count)
+
     def snapshot(self) -> str | None:
         return None  # one process writes the file: Storage.generation says when its data changed
 
