@@ -6,11 +6,13 @@ synchronous API runs the same body on a thread of this engine's pool holding one
 per transaction, and no hop back onto the event loop per statement, which an asyncio driver would need for a body
 that is not a coroutine.
 
-Isolation: every write runs SERIALIZABLE, and is run again from the start on a serialization failure or a
-deadlock (with a short random back-off, a bounded number of times). Serializable rather than READ COMMITTED with
-row locks because the guarantees are predicates over several rows (exact membership under concurrent PATCHes, the
-roster and the feed derived from what the change read, the last admin, uniqueness of a folded key checked and
-written): SSI makes each body behave as if it ran alone, on every instance, with no lock list to keep right.
+Isolation: every write runs SERIALIZABLE, and is run again from the start on a serialization failure or a deadlock
+(with a short random back-off), for at most RETRY_SECONDS: a write still colliding then is given up with `Contended`
+(nothing written; the web layer answers 503 with Retry-After), logged once at WARNING. Serializable rather than READ
+COMMITTED with row locks because the guarantees are predicates over several rows (exact membership under concurrent
+PATCHes, the roster and the feed derived from what the change read, the last admin, uniqueness of a folded key
+checked and written): SSI makes each body behave as if it ran alone, on every instance, with no lock list to keep
+right.
 Uniqueness itself is the unique indexes'. Reads run REPEATABLE READ READ ONLY: one snapshot per read.
 
 Across instances: nothing is cached per process that another instance's commit could make stale: change_stamp()
@@ -23,9 +25,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import random
 import threading
 import time
+from collections import Counter
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
@@ -37,16 +41,19 @@ from psycopg.types.json import set_json_loads
 from psycopg_pool import ConnectionPool
 
 from app.protocol.resolved import SearchQuery
-from app.storage.errors import DatabaseError, NoDatabase
+from app.storage.errors import Contended, DatabaseError, NoDatabase
 from app.storage.postgres import migrations
 from app.storage.postgres.transaction import RETRYABLE, Conflict, Tx
 
 T = TypeVar("T")
+log = logging.getLogger("rollcall.storage")
 
 POOL_SIZE = 8
 # The first key of the webhook endpoints' advisory locks (the second is the endpoint's id): "whk".
 WEBHOOK_LOCKS = 0x77686B
-MAX_ATTEMPTS = 512
+# How long a write may keep colliding with concurrent ones before it is given up (Contended, a 503): by time, not
+# by a count of attempts, since one attempt under load may take 1 ms or 100 ms. Well below a client's timeout.
+RETRY_SECONDS = 5.0
 CONNECT_TIMEOUT_S = 10
 
 
@@ -77,13 +84,17 @@ def _configure(conn: psycopg.Connection) -> None:
 class PostgresStorage:
     """A connection pool to one PostgreSQL database, running each body whole on one of its connections."""
 
-    def __init__(self, url: str, *, must_exist: bool = False, pool_size: int = POOL_SIZE) -> None:
+    def __init__(self, url: str, *, must_exist: bool = False, pool_size: int = POOL_SIZE,
+                 retry_seconds: float | None = None) -> None:
         self._url = url
         self.must_exist = must_exist
         self.pool_size = pool_size
+        self.retry_seconds = RETRY_SECONDS if retry_seconds is None else retry_seconds
         self._pool: ConnectionPool | None = None
         self._threads: ThreadPoolExecutor | None = None
         self.retries = 0  # bodies run again after a conflict, for tests and diagnostics
+        # What conflicted, for tests and diagnostics: (SQLSTATE, the statement's fixed text, no values) -> count.
+        self.conflicts: Counter[tuple[str, str]] = Counter()
         # Webhook endpoints this instance delivers for: session advisory locks on one connection of their own, so
         # that they last across transactions and vanish with the connection if this process dies.
         self._claims: psycopg.Connection | None = None
@@ -195,8 +206,11 @@ class PostgresStorage:
 
     def _run(self, body: Callable[[Tx], T], begin: str) -> T:
         assert self._pool is not None
+        started = time.monotonic()
         with self._pool.connection() as conn:
-            for attempt in range(1, MAX_ATTEMPTS + 1):
+            attempt = 0
+            while True:
+                attempt += 1
                 tx = Tx(conn)
                 conn.execute(begin)
                 try:
@@ -204,19 +218,27 @@ class PostgresStorage:
                     if not tx.doomed:
                         conn.execute("COMMIT")
                         return result
-                except Conflict:
-                    pass
-                except RETRYABLE:  # at COMMIT
-                    pass
+                    where = tx.conflicted or ("?", "(swallowed by the body)")
+                except Conflict as conflict:
+                    where = (conflict.sqlstate, conflict.statement)
+                except RETRYABLE as error:  # at COMMIT
+                    where = (error.sqlstate or "?", "COMMIT")
                 except BaseException:
                     _rollback(conn)
                     if not tx.doomed:
                         raise
+                    where = tx.conflicted or ("?", "(swallowed by the body)")
                 _rollback(conn)
+                self.conflicts[where] += 1
+                elapsed = time.monotonic() - started
+                if elapsed >= self.retry_seconds:
+                    # SQLSTATE and the statement's fixed text only: never a value, so never a token byte.
+                    log.warning("a write transaction was given up after %d attempts over %.1f s, each colliding "
+                                "with concurrent ones (the last: SQLSTATE %s at %s)", attempt, elapsed, *where)
+                    raise Contended(attempt, elapsed)
                 self.retries += 1
                 # Spread the retries out so that the same bodies do not collide again in lock step.
                 time.sleep(random.uniform(0, min(0.05, 0.001 * 2 ** min(attempt, 6))))
-        raise DatabaseError(f"A transaction conflicted with others {MAX_ATTEMPTS} times in a row; try again.")
 
 
 def _rollback(conn: psycopg.Connection) -> None:

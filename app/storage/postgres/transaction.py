@@ -62,6 +62,16 @@ KEPT_DELIVERIES = 200
 class Conflict(TransactionConflict):
     """The transaction met a serialization failure or a deadlock: run it again."""
 
+    def __init__(self, error: psycopg.Error, statement: str) -> None:
+        super().__init__(str(error))
+        self.sqlstate = error.sqlstate or "?"
+        self.statement = _statement_name(statement)
+
+
+def _statement_name(statement: str) -> str:
+    """The start of a statement's fixed text (values travel as parameters, so none is in it): for diagnostics."""
+    return " ".join(statement.split())[:80]
+
 
 def fold_document(value: Any) -> Any:
     """The document with every string value case-folded (keys kept): what case-insensitive filters compare."""
@@ -80,6 +90,7 @@ class Tx:
     def __init__(self, conn: psycopg.Connection) -> None:
         self.conn = conn
         self.doomed = False
+        self.conflicted: tuple[str, str] | None = None  # (SQLSTATE, statement) of the conflict that doomed it
         self._savepoints = 0
         self.resources = _Resources(self)
         self.members = _Members(self)
@@ -95,11 +106,16 @@ class Tx:
         try:
             return self.conn.execute(statement, params)  # composed here from fixed text; values travel as params
         except RETRYABLE as error:
-            self.doomed = True
-            raise Conflict(str(error)) from error
+            raise self._doom(error, statement) from error
         except psycopg.IntegrityError as error:
             # A constraint the caller should have kept (a member who is no user): a bug, never a client's conflict.
             raise IntegrityViolation(str(error)) from error
+
+    def _doom(self, error: psycopg.Error, statement: str) -> Conflict:
+        conflict = Conflict(error, statement)
+        self.doomed = True
+        self.conflicted = self.conflicted or (conflict.sqlstate, conflict.statement)
+        return conflict
 
     def scalar(self, statement: str, params: Sequence[Any] | None = None) -> Any:
         """The first column of the one row a statement answers (an aggregate, a RETURNING)."""
@@ -120,8 +136,7 @@ class Tx:
                 cursor.executemany(statement, rows)
                 return cursor.rowcount
         except RETRYABLE as error:
-            self.doomed = True
-            raise Conflict(str(error)) from error
+            raise self._doom(error, statement) from error
         except psycopg.IntegrityError as error:
             raise IntegrityViolation(str(error)) from error
 
