@@ -6,13 +6,24 @@ synchronous API runs the same body on a thread of this engine's pool holding one
 per transaction, and no hop back onto the event loop per statement, which an asyncio driver would need for a body
 that is not a coroutine.
 
-Isolation: every write runs SERIALIZABLE, and is run again from the start on a serialization failure or a deadlock
-(with a short random back-off), for at most RETRY_SECONDS: a write still colliding then is given up with `Contended`
-(nothing written; the web layer answers 503 with Retry-After), logged once at WARNING. Serializable rather than READ
-COMMITTED with row locks because the guarantees are predicates over several rows (exact membership under concurrent
-PATCHes, the roster and the feed derived from what the change read, the last admin, uniqueness of a folded key
-checked and written): SSI makes each body behave as if it ran alone, on every instance, with no lock list to keep
-right.
+Isolation: every write runs SERIALIZABLE, and is run again from the start on a serialization failure or a deadlock.
+Serializable rather than READ COMMITTED with row locks because the guarantees are predicates over several rows
+(exact membership under concurrent PATCHes, the roster and the feed derived from what the change read, the last
+admin, uniqueness of a folded key checked and written): SSI makes each body behave as if it ran alone, on every
+instance, with no lock list to keep right.
+
+Contention: under SSI, row locks cannot turn conflicts into waits (SELECT ... FOR UPDATE of a row another write
+changed after this one's snapshot is itself a serialization failure), and under many writers the same rows are hot
+(a group's version moves with every member change; the mass-removal window reads the feed every departure
+appends to), so retries that race each other can collide again and again (64 writers over two instances: about
+three bodies run again per request, and some writes ran out of retries). So every write attempt holds the session
+advisory lock WRITE_TURNS, taken before BEGIN and so before its snapshot: a first attempt shares it with every
+other first attempt (writes run side by side, as before), and an attempt after a conflict takes it exclusively, so
+it waits for the writes under way to finish, then runs alone and cannot conflict again: at most two attempts per
+write, among rollcall instances of this version. Correctness never rests on that lock (SSI still checks every
+attempt); it only orders the retries. A write still conflicting after RETRY_SECONDS (with writers that do not take
+part: an older instance during a rolling upgrade) is given up with `Contended` (nothing written; the web layer
+answers 503 with Retry-After), logged once at WARNING.
 Uniqueness itself is the unique indexes'. Reads run REPEATABLE READ READ ONLY: one snapshot per read.
 
 Across instances: nothing is cached per process that another instance's commit could make stale: change_stamp()
@@ -30,7 +41,7 @@ import random
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
 from urllib.parse import urlsplit, urlunsplit
@@ -51,6 +62,8 @@ log = logging.getLogger("rollcall.storage")
 POOL_SIZE = 8
 # The first key of the webhook endpoints' advisory locks (the second is the endpoint's id): "whk".
 WEBHOOK_LOCKS = 0x77686B
+# The session advisory lock every write attempt holds (app/storage/postgres/engine.py _write_turn): "rollwrit".
+WRITE_TURNS = 0x726F6C6C77726974
 # How long a write may keep colliding with concurrent ones before it is given up (Contended, a 503): by time, not
 # by a count of attempts, since one attempt under load may take 1 ms or 100 ms. Well below a client's timeout.
 RETRY_SECONDS = 5.0
@@ -93,6 +106,7 @@ class PostgresStorage:
         self._pool: ConnectionPool | None = None
         self._threads: ThreadPoolExecutor | None = None
         self.retries = 0  # bodies run again after a conflict, for tests and diagnostics
+        self.most_attempts = 0  # the most attempts one write took to commit, likewise
         # What conflicted, for tests and diagnostics: (SQLSTATE, the statement's fixed text, no values) -> count.
         self.conflicts: Counter[tuple[str, str]] = Counter()
         # Webhook endpoints this instance delivers for: session advisory locks on one connection of their own, so
@@ -135,10 +149,10 @@ class PostgresStorage:
             await asyncio.to_thread(pool.close)
 
     async def write(self, body: Callable[[Tx], T]) -> T:
-        return await self._on_thread(self._run, body, "BEGIN ISOLATION LEVEL SERIALIZABLE")
+        return await self._on_thread(self._run, body, "BEGIN ISOLATION LEVEL SERIALIZABLE", True)
 
     async def read(self, body: Callable[[Tx], T]) -> T:
-        return await self._on_thread(self._run, body, "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
+        return await self._on_thread(self._run, body, "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY", False)
 
     async def lookup(self, body: Callable[[Tx], T]) -> T:
         return await self.read(body)
@@ -204,31 +218,34 @@ class PostgresStorage:
         assert self._threads is not None, "PostgresStorage.open() was not called"
         return await asyncio.get_running_loop().run_in_executor(self._threads, function, *args)
 
-    def _run(self, body: Callable[[Tx], T], begin: str) -> T:
+    def _run(self, body: Callable[[Tx], T], begin: str, writes: bool) -> T:
         assert self._pool is not None
         started = time.monotonic()
         with self._pool.connection() as conn:
             attempt = 0
             while True:
                 attempt += 1
-                tx = Tx(conn)
-                conn.execute(begin)
-                try:
-                    result = body(tx)
-                    if not tx.doomed:
-                        conn.execute("COMMIT")
-                        return result
-                    where = tx.conflicted or ("?", "(swallowed by the body)")
-                except Conflict as conflict:
-                    where = (conflict.sqlstate, conflict.statement)
-                except RETRYABLE as error:  # at COMMIT
-                    where = (error.sqlstate or "?", "COMMIT")
-                except BaseException:
+                # A write's first attempt runs beside the others; once it has conflicted, it runs again alone.
+                with _write_turn(conn, alone=attempt > 1) if writes else contextlib.nullcontext():
+                    tx = Tx(conn)
+                    conn.execute(begin)
+                    try:
+                        result = body(tx)
+                        if not tx.doomed:
+                            conn.execute("COMMIT")
+                            self.most_attempts = max(self.most_attempts, attempt)
+                            return result
+                        where = tx.conflicted or ("?", "(swallowed by the body)")
+                    except Conflict as conflict:
+                        where = (conflict.sqlstate, conflict.statement)
+                    except RETRYABLE as error:  # at COMMIT
+                        where = (error.sqlstate or "?", "COMMIT")
+                    except BaseException:
+                        _rollback(conn)
+                        if not tx.doomed:
+                            raise
+                        where = tx.conflicted or ("?", "(swallowed by the body)")
                     _rollback(conn)
-                    if not tx.doomed:
-                        raise
-                    where = tx.conflicted or ("?", "(swallowed by the body)")
-                _rollback(conn)
                 self.conflicts[where] += 1
                 elapsed = time.monotonic() - started
                 if elapsed >= self.retry_seconds:
@@ -237,8 +254,26 @@ class PostgresStorage:
                                 "with concurrent ones (the last: SQLSTATE %s at %s)", attempt, elapsed, *where)
                     raise Contended(attempt, elapsed)
                 self.retries += 1
-                # Spread the retries out so that the same bodies do not collide again in lock step.
-                time.sleep(random.uniform(0, min(0.05, 0.001 * 2 ** min(attempt, 6))))
+                if attempt > 1:
+                    # Alone and still conflicting: with a write outside this turn-taking (an older rollcall during
+                    # a rolling upgrade). Spread the retries out so that they do not collide again in lock step.
+                    time.sleep(random.uniform(0, min(0.05, 0.001 * 2 ** min(attempt, 6))))
+
+
+@contextlib.contextmanager
+def _write_turn(conn: psycopg.Connection, alone: bool) -> Iterator[None]:
+    """Hold WRITE_TURNS around one attempt of a write, shared (beside every other first attempt) or, `alone`,
+    exclusive. Taken before BEGIN, so before the transaction's snapshot: the write alone waits for the shared
+    holders to finish and then reads what they committed; PostgreSQL queues later shared requests behind its
+    exclusive one, so it is not starved. Session-level, so it lasts through COMMIT and goes with a lost connection."""
+    lock, unlock = ("pg_advisory_lock", "pg_advisory_unlock") if alone else \
+        ("pg_advisory_lock_shared", "pg_advisory_unlock_shared")
+    conn.execute(f"SELECT {lock}(%s)", (WRITE_TURNS,))
+    try:
+        yield
+    finally:
+        if not conn.closed and conn.info.transaction_status == psycopg.pq.TransactionStatus.IDLE:
+            conn.execute(f"SELECT {unlock}(%s)", (WRITE_TURNS,))
 
 
 def _rollback(conn: psycopg.Connection) -> None:
