@@ -12,7 +12,7 @@ import psycopg
 import pytest
 
 from app.storage.errors import Contended
-from app.storage.postgres.engine import PostgresStorage
+from app.storage.postgres.engine import WRITE_TURNS, PostgresStorage
 
 NOW = "2026-01-01T00:00:00.000000Z"
 
@@ -93,3 +93,26 @@ async def test_a_write_within_its_budget_is_run_again_and_commits(postgres_url: 
         assert patient.retries == 1
     finally:
         await patient.close()
+
+
+async def test_a_write_that_begins_while_another_runs_alone_waits_for_its_turn(postgres_url: str) -> None:
+    engine = PostgresStorage(postgres_url)
+    await engine.open()
+    alone = psycopg.connect(postgres_url, autocommit=True)
+    watcher = psycopg.connect(postgres_url, autocommit=True)
+    try:
+        alone.execute("SELECT pg_advisory_lock(%s)", (WRITE_TURNS,))  # as a retry running alone holds it
+        write = asyncio.ensure_future(engine.write(lambda tx: tx.settings.put("turn", "taken")))
+        await asyncio.to_thread(wait_until_blocked, watcher)
+        assert not write.done()
+        alone.execute("SELECT pg_advisory_unlock(%s)", (WRITE_TURNS,))
+        await write
+    finally:
+        alone.close()
+        watcher.close()
+    try:
+        assert await engine.read(lambda tx: tx.settings.get("turn")) == "taken"
+        # Begun again once its turn came, without being counted as a conflict or a retry.
+        assert (engine.retries, dict(engine.conflicts), engine.most_attempts) == (0, {}, 1)
+    finally:
+        await engine.close()
