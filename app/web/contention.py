@@ -19,7 +19,7 @@ async def contended_is_busy(request: web.Request, handler: Handler) -> web.Strea
         return await handler(request)
     except Contended as error:
         raise errors.busy(
-            f"The server is too busy to make this change now: it collided with concurrent changes to the same data "
-            f"{error.attempts} times in {error.seconds:.1f} seconds and was not made. Send it again after "
-            f"{RETRY_AFTER_S} second(s), or send fewer concurrent changes to one group or user.",
+            f"The server is too busy to make this change now: it waited {error.seconds:.1f} seconds for concurrent "
+            f"changes to the same data ({error.attempts} attempt(s)) and was not made. Send it again after "
+            f"{RETRY_AFTER_S} second(s), or send fewer changes at once to one group or user.",
             RETRY_AFTER_S) from None

@@ -73,7 +73,7 @@ log = logging.getLogger("rollcall.storage")
 POOL_SIZE = 8
 # The first key of the webhook endpoints' advisory locks (the second is the endpoint's id): "whk".
 WEBHOOK_LOCKS = 0x77686B
-# The session advisory lock every write attempt holds (app/storage/postgres/engine.py _write_turn): "rollwrit".
+# The advisory lock by which writes take turns (the module docstring, _taking_turn): "rollwrit".
 WRITE_TURNS = 0x726F6C6C77726974
 # How a write attempt takes its turn (see the module docstring and _taking_turn).
 BESIDE = "beside"  # a first attempt: WRITE_TURNS shared, if free of a write alone, else it waits (WAITING)

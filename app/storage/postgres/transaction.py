@@ -98,7 +98,7 @@ def fold_document(value: Any) -> Any:
 
 
 class Tx:
-    """One transaction on `conn`, which the engine has begun and will commit or roll back."""
+    """One transaction on `conn`, begun with its first statement (`begin`), which the engine commits or rolls back."""
 
     def __init__(self, conn: psycopg.Connection, begin: str | None = None, turn: int | None = None) -> None:
         self.conn = conn
