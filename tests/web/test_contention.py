@@ -16,7 +16,7 @@ import pytest
 from app.protocol.schema_defs import ERROR
 from app.storage.postgres import engine as postgres_engine
 from app.storage.sqlite import engine as sqlite_engine
-from tests.conftest import Answer, Scim
+from tests.conftest import USER_SCHEMA, Answer, Scim, mint_token
 
 MEMBER_ADD = "members"
 
@@ -82,3 +82,27 @@ async def test_a_write_given_up_under_contention_is_a_503_with_retry_after(
     retried = await add_member()
     assert retried.status == 200, retried.body
     assert [m["value"] for m in retried.body["members"]] == [user["id"]]
+
+
+async def test_an_api_route_and_a_bulk_request_given_up_under_contention_are_503s_too(
+        engine: str, db_location: str, scim_with: Callable[..., Awaitable[Scim]],
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    if engine != "sqlite":
+        pytest.skip("one middleware answers for both engines; SQLite's lock is the simple one to hold")
+    monkeypatch.setattr(sqlite_engine, "BUSY_TIMEOUT_MS", 200)
+    scim = await scim_with()
+    admin = Scim(scim.client, await mint_token(db_location, "ops", ("admin",)))
+    await mint_token(db_location, "doomed")
+    bulk = {"schemas": ["urn:ietf:params:scim:api:messages:2.0:BulkRequest"], "Operations": [
+        {"method": "POST", "path": "/Users", "bulkId": "a", "data": {"schemas": [USER_SCHEMA], "userName": "bulky"}}]}
+    other = sqlite3.connect(db_location, isolation_level=None)
+    try:
+        other.execute("BEGIN IMMEDIATE")
+        answers = [await admin.delete("/api/tokens/doomed"), await scim.post("/Bulk", bulk)]
+    finally:
+        other.execute("ROLLBACK")
+        other.close()
+    for answer in answers:
+        assert answer.status == 503, answer.body
+        assert answer.headers["Retry-After"] == "1" and "too busy" in answer.body["detail"]
+    assert (await admin.delete("/api/tokens/doomed")).status == 204
