@@ -20,9 +20,10 @@ from tests.conftest import Scim
 from tests.reliability.test_crash_safety import MANY_WRITERS, Client, Tally, _setup_groups
 
 REQUESTS = 600
-# Bodies run again per acknowledged request, at most: when retries raced each other, the same workload ran about
-# three again per request (and some writes ran out of time); since a retry runs alone, about 0.45.
-MOST_RETRIES_PER_REQUEST = 0.75
+# Bodies run again per acknowledged request, at most: when retries raced each other, the same workload ran 3.7
+# again per request (and some writes ran out of time); since a retry runs alone, 0.45-0.5 (a loaded machine, whose
+# writes last longer and so overlap more, gets the margin).
+MOST_RETRIES_PER_REQUEST = 1.0
 WORKLOAD_TIMEOUT_S = 120
 
 
