@@ -94,3 +94,8 @@ def forbidden(detail: str) -> ScimError:
 def method_not_allowed(method: str, path: str, allowed: list[str]) -> ScimError:
     return ScimError(405, f"{method} is not supported on {path}; allowed: {', '.join(allowed)}.",
                      headers={"Allow": ", ".join(allowed)})
+
+
+def busy(detail: str, retry_after: int = 1) -> ScimError:
+    """RFC 7644 §3.12: 503, the service is unavailable for now; Retry-After says when to try again."""
+    return ScimError(503, detail, headers={"Retry-After": str(retry_after)})

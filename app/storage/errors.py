@@ -27,6 +27,17 @@ class TransactionConflict(StorageError):
     A body that catches errors of its own (a Bulk operation's savepoint) must let this one through."""
 
 
+class Contended(StorageError):
+    """A write kept colliding with concurrent ones (PostgreSQL's serialization failures, SQLite's lock held by
+    another process) for longer than the engine's budget, and was given up, nothing written: the client should
+    retry shortly. Not a TransactionConflict: no engine runs it again."""
+
+    def __init__(self, attempts: int, seconds: float) -> None:
+        super().__init__(f"gave up after {attempts} attempt(s) over {seconds:.1f} s")
+        self.attempts = attempts
+        self.seconds = seconds
+
+
 class UniquenessConflict(StorageError):
     """A unique attribute (userName, Group displayName, compared folded) already holds the value."""
 

@@ -62,6 +62,29 @@ KEPT_DELIVERIES = 200
 class Conflict(TransactionConflict):
     """The transaction met a serialization failure or a deadlock: run it again."""
 
+    def __init__(self, error: psycopg.Error, statement: str) -> None:
+        super().__init__(str(error))
+        self.sqlstate = error.sqlstate or "?"
+        self.statement = _statement_name(statement)
+
+
+class NotYourTurn(Conflict):
+    """A write's first attempt began while another ran alone (engine.WRITE_TURNS): its snapshot may be older than
+    that write's commit, so the engine runs it again once its turn comes, not counting it as a conflict."""
+
+    SQLSTATE = "-"
+    STATEMENT = "(not its turn)"
+
+    def __init__(self, reason: str) -> None:
+        TransactionConflict.__init__(self, reason)
+        self.sqlstate = self.SQLSTATE
+        self.statement = self.STATEMENT
+
+
+def _statement_name(statement: str) -> str:
+    """The start of a statement's fixed text (values travel as parameters, so none is in it): for diagnostics."""
+    return " ".join(statement.split())[:80]
+
 
 def fold_document(value: Any) -> Any:
     """The document with every string value case-folded (keys kept): what case-insensitive filters compare."""
@@ -75,12 +98,17 @@ def fold_document(value: Any) -> Any:
 
 
 class Tx:
-    """One transaction on `conn`, which the engine has begun and will commit or roll back."""
+    """One transaction on `conn`, begun with its first statement (`begin`), which the engine commits or rolls back."""
 
-    def __init__(self, conn: psycopg.Connection) -> None:
+    def __init__(self, conn: psycopg.Connection, begin: str | None = None, turn: int | None = None) -> None:
         self.conn = conn
         self.doomed = False
+        self.conflicted: tuple[str, str] | None = None  # (SQLSTATE, statement) of the conflict that doomed it
         self._savepoints = 0
+        # BEGIN, sent in one pipeline with the body's first statement (one round trip to the server, not two), and
+        # with it, for a write's first attempt, the try for its turn (`turn`, the key of engine.WRITE_TURNS).
+        self._begin = begin
+        self._turn = turn
         self.resources = _Resources(self)
         self.members = _Members(self)
         self.roster = _Roster(self)
@@ -91,15 +119,71 @@ class Tx:
         self.settings = _Settings(self)
         self.sessions = _Sessions(self)
 
-    def sql(self, statement: str, params: Sequence[Any] | None = None) -> psycopg.Cursor[Any]:
+    def sql(self, statement: str, params: Sequence[Any] | None = None,
+            before: Sequence[tuple[str, Sequence[Any]]] = ()) -> psycopg.Cursor[Any]:
+        """Run `statement` (composed here from fixed text; values travel as params), after the statements `before`
+        whose results nobody reads, all in one round trip to the server."""
         try:
-            return self.conn.execute(statement, params)  # composed here from fixed text; values travel as params
+            if self._begin is None and not before:
+                return self.conn.execute(statement, params)
+            with self.conn.pipeline():
+                turn = self._send_begin() if self._begin is not None else None
+                for earlier, earlier_params in before:
+                    self.conn.execute(earlier, earlier_params)
+                cursor = self.conn.execute(statement, params)  # its results arrive as the pipeline ends
+            self._check_turn(turn)
+            return cursor
         except RETRYABLE as error:
-            self.doomed = True
-            raise Conflict(str(error)) from error
+            raise self._doom(error, statement) from error
         except psycopg.IntegrityError as error:
             # A constraint the caller should have kept (a member who is no user): a bug, never a client's conflict.
             raise IntegrityViolation(str(error)) from error
+
+    def many(self, statement: str, rows: Iterable[Sequence[Any]]) -> int:
+        rows = list(rows)
+        if not rows:
+            return 0
+        try:
+            if self._begin is not None:
+                with self.conn.pipeline():
+                    turn = self._send_begin()
+                self._check_turn(turn)
+            with self.conn.cursor() as cursor:
+                cursor.executemany(statement, rows)
+                return cursor.rowcount
+        except RETRYABLE as error:
+            raise self._doom(error, statement) from error
+        except psycopg.IntegrityError as error:
+            raise IntegrityViolation(str(error)) from error
+
+    def _send_begin(self) -> psycopg.Cursor[Any] | None:
+        assert self._begin is not None
+        self.conn.execute(self._begin)
+        self._begin = None
+        if self._turn is None:
+            return None
+        return self.conn.execute("SELECT pg_try_advisory_xact_lock_shared(%s)", (self._turn,))
+
+    def _check_turn(self, turn: psycopg.Cursor[Any] | None) -> None:
+        if turn is None:
+            return
+        row = turn.fetchone()
+        if not (row and row[0]):
+            self.doomed = True
+            self.conflicted = (NotYourTurn.SQLSTATE, NotYourTurn.STATEMENT)
+            raise NotYourTurn("a write running alone holds the turn")
+
+    def commit(self) -> None:
+        """COMMIT, unless the body sent no statement (then no transaction was begun)."""
+        if self._begin is None:
+            self.conn.execute("COMMIT")
+        self._begin = None
+
+    def _doom(self, error: psycopg.Error, statement: str) -> Conflict:
+        conflict = Conflict(error, statement)
+        self.doomed = True
+        self.conflicted = self.conflicted or (conflict.sqlstate, conflict.statement)
+        return conflict
 
     def scalar(self, statement: str, params: Sequence[Any] | None = None) -> Any:
         """The first column of the one row a statement answers (an aggregate, a RETURNING)."""
@@ -110,20 +194,6 @@ class Tx:
     def count(self, statement: str, params: Sequence[Any] | None = None) -> int:
         """A count(*) the statement answers."""
         return int(self.scalar(statement, params))
-
-    def many(self, statement: str, rows: Iterable[Sequence[Any]]) -> int:
-        rows = list(rows)
-        if not rows:
-            return 0
-        try:
-            with self.conn.cursor() as cursor:
-                cursor.executemany(statement, rows)
-                return cursor.rowcount
-        except RETRYABLE as error:
-            self.doomed = True
-            raise Conflict(str(error)) from error
-        except psycopg.IntegrityError as error:
-            raise IntegrityViolation(str(error)) from error
 
     @contextmanager
     def savepoint(self) -> Iterator[None]:
@@ -217,10 +287,16 @@ class _Resources(_Part):
         table, columns = _table(resource_type)
         doc, folded = _encode(document, max_bytes)
         assignments = ", ".join(f"{column} = %s" for column in columns)
-        self.tx.guarded(
-            f"UPDATE {table} SET {assignments}, doc = %s::jsonb, doc_folded = %s::jsonb, last_modified = %s, "
-            "version = version + 1 WHERE id = %s",
-            (*derived_columns(resource_type, document), doc, folded, now, current.id), UniquenessConflict)
+        derived = derived_columns(resource_type, document)
+        statement = (f"UPDATE {table} SET {assignments}, doc = %s::jsonb, doc_folded = %s::jsonb, "
+                     "last_modified = %s, version = version + 1 WHERE id = %s")
+        params = (*derived, doc, folded, now, current.id)
+        # The unique key is the folded name (column 1): unchanged, the update cannot break the unique index, and the
+        # savepoint that would catch it (two round trips to the server) is left out.
+        if derived[1] == derived_columns(resource_type, current.document)[1]:
+            self.tx.sql(statement, params)
+        else:
+            self.tx.guarded(statement, params, UniquenessConflict)
         if resource_type is USER_RESOURCE and _email_keys(document) != _email_keys(current.document):
             self._put_emails(current.id, document, replacing=True)
         if resource_type is USER_RESOURCE and user_search_key(document) != user_search_key(current.document):
@@ -604,12 +680,15 @@ class _Feed(_Part):
     def append(self, events: Sequence[Event], at: str, actor: str) -> None:
         if not events:
             return
-        self.tx.sql("SELECT pg_advisory_xact_lock(%s)", (FEED_LOCK,))
-        self.tx.many(
+        # The lock and the rows in one round trip; the rows in the order given (seq follows it).
+        self.tx.sql(
             "INSERT INTO events (at, type, actor, user_id, group_id, data, user_name_key) "
-            "VALUES (%s, %s, %s, %s, %s, %s::jsonb, %s)",
-            [(at, e.type, actor, e.user_id, e.group_id, json.dumps(e.data or {}, ensure_ascii=False),
-              _user_name_key(e)) for e in events])
+            "SELECT %s, e.type, %s, e.user_id, e.group_id, e.data::jsonb, e.user_name_key "
+            "FROM unnest(%s::text[], %s::text[], %s::text[], %s::text[], %s::text[]) WITH ORDINALITY "
+            "AS e (type, user_id, group_id, data, user_name_key, n) ORDER BY e.n",
+            (at, actor, [e.type for e in events], [e.user_id for e in events], [e.group_id for e in events],
+             [json.dumps(e.data or {}, ensure_ascii=False) for e in events], [_user_name_key(e) for e in events]),
+            before=[("SELECT pg_advisory_xact_lock(%s)", (FEED_LOCK,))])
 
     def after(self, seq: int, limit: int) -> list[dict[str, Any]]:
         return [_event(row) for row in self.tx.sql(

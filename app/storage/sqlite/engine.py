@@ -34,7 +34,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from app.protocol.resolved import SearchQuery
-from app.storage.errors import DatabaseError, NoDatabase
+from app.storage.errors import Contended, DatabaseError, NoDatabase
 from app.storage.interface import Transaction
 from app.storage.sqlite.files import PRIVATE_FILE_MODE
 from app.storage.sqlite.functions import register_functions
@@ -85,7 +85,13 @@ def _commit_together(conn: sqlite3.Connection, bodies: list[Body[Any]]) -> list[
     """One transaction for a batch of writes, each in its own savepoint: (failed, result or exception)."""
     outcomes: list[tuple[bool, Any]] = []
     tx = SqliteTransaction(conn)
-    conn.execute("BEGIN IMMEDIATE")
+    try:
+        conn.execute("BEGIN IMMEDIATE")
+    except sqlite3.OperationalError as error:
+        if not _is_busy(error):
+            raise
+        # Another process (a `rollcall` command, a backup) held the file's write lock all through busy_timeout.
+        raise Contended(1, BUSY_TIMEOUT_MS / 1000) from None
     try:
         for body in bodies:
             conn.execute("SAVEPOINT request")
