@@ -46,18 +46,36 @@ _NOT_SCIM = ("/scim", "/api", "/auth", "/healthz", "/readyz", "/metrics")
 
 
 def pytest_configure(config: pytest.Config) -> None:
-    config.addinivalue_line("markers", "engines(*names): run this storage-facing test on these engines only, "
-                                       "for a test of one engine's own mechanics (its query plans, its files)")
+    config.addinivalue_line("markers", "engines(*names, reason): run this storage-facing test on these engines only, "
+                                       "for a test of one engine's own mechanics (its query plans, its files); "
+                                       "reason says why (tests/test_engine_coverage.py asks for it)")
+
+
+def _engines_of(definition: Any) -> list[str]:
+    marker = definition.get_closest_marker("engines")
+    return [name for name in ENGINES if marker is None or name in marker.args]
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     """Each test that needs `engine` (through `settings`, `database`, ...) runs once per engine in ENGINES, or in
-    those of its `engines` marker."""
-    if "engine" not in metafunc.fixturenames:
-        return
-    marker = metafunc.definition.get_closest_marker("engines")
-    names = [name for name in ENGINES if marker is None or name in marker.args]
-    metafunc.parametrize("engine", names, indirect=True)
+    those of its `engines` marker; one that needs `module_engine` (a server shared by a module) likewise, with one
+    database per engine for the whole module."""
+    if "engine" in metafunc.fixturenames:
+        metafunc.parametrize("engine", _engines_of(metafunc.definition), indirect=True)
+    if "module_engine" in metafunc.fixturenames:
+        metafunc.parametrize("module_engine", _engines_of(metafunc.definition), indirect=True, scope="module")
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """A test kept to some engines that takes no engine parameter (it builds its SQLite file itself) is skipped
+    when the run tests none of them, as the parametrized ones are."""
+    for item in items:
+        marker = item.get_closest_marker("engines")
+        if marker is None or "engine" in item.fixturenames or "module_engine" in item.fixturenames:
+            continue
+        if not set(marker.args) & set(ENGINES):
+            item.add_marker(pytest.mark.skip(reason=f"runs on {', '.join(marker.args)} only; "
+                                                    f"ROLLCALL_TEST_ENGINES={','.join(ENGINES)}"))
 
 
 @pytest.fixture
@@ -66,6 +84,29 @@ def engine(request: pytest.FixtureRequest) -> str:
     if request.param not in ("sqlite", "postgresql"):
         raise ValueError(f"ROLLCALL_TEST_ENGINES names {request.param!r}; the engines are sqlite and postgresql")
     return str(request.param)
+
+
+@pytest.fixture(scope="module")
+def module_engine(request: pytest.FixtureRequest) -> str:
+    """The storage engine under test for a whole module's shared server (see pytest_generate_tests)."""
+    if request.param not in ("sqlite", "postgresql"):
+        raise ValueError(f"ROLLCALL_TEST_ENGINES names {request.param!r}; the engines are sqlite and postgresql")
+    return str(request.param)
+
+
+@pytest.fixture(scope="module")
+def module_db_location(module_engine: str, tmp_path_factory: pytest.TempPathFactory,
+                       request: pytest.FixtureRequest) -> Iterator[str]:
+    """db_location for a whole module: a SQLite file in a folder of its own, or a fresh PostgreSQL database."""
+    if module_engine == "sqlite":
+        yield str(tmp_path_factory.mktemp("module-db") / "rollcall.db")
+        return
+    server = request.getfixturevalue("postgres_server")
+    url = server.new_database()
+    try:
+        yield url
+    finally:
+        server.finished.append(url)  # dropped by the next test that takes a database (see postgres_url)
 
 
 @pytest.fixture
@@ -190,7 +231,7 @@ class RunningServer:
         return self.process.wait(timeout=timeout)
 
 
-def wait_for_port(port: int, process: subprocess.Popen[bytes], log_path: Path, seconds: float = 15) -> None:
+def wait_for_port(port: int, process: subprocess.Popen[bytes], log_path: Path, seconds: float = 30) -> None:
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
         try:

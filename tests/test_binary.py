@@ -16,6 +16,8 @@ import pytest
 from tests.cli.test_demo import read_until_story_over, start_demo
 from tests.conftest import REPO, free_port, serve_process
 
+EMBEDDED = pytest.mark.engines("sqlite", reason="the single-file binary's smoke test, on its embedded SQLite default")
+
 BINARY = os.environ.get("ROLLCALL_BINARY")
 pytestmark = pytest.mark.skipif(not BINARY, reason="set ROLLCALL_BINARY=dist/rollcall (after `make binary`)")
 
@@ -27,6 +29,7 @@ def binary() -> str:
     return str(path if path.is_absolute() else REPO / path)
 
 
+@EMBEDDED
 def test_the_binary_runs_every_command_and_serves_scim(binary: str, tmp_path: Path) -> None:
     def run(*args: str) -> subprocess.CompletedProcess[str]:
         return subprocess.run([binary, *args], cwd=tmp_path, capture_output=True, text=True, timeout=60)
@@ -72,6 +75,7 @@ def test_the_binary_runs_every_command_and_serves_scim(binary: str, tmp_path: Pa
     assert "0 members" in run("members", "--db", "smoke.db").stderr
 
 
+@EMBEDDED
 def test_the_binary_plays_the_demo_and_runs_the_selftest(binary: str, tmp_path: Path) -> None:
     # The simulator is imported lazily and the built-in story is a data file: both must be inside the binary.
     with serve_process(tmp_path, command=(binary,), cwd=tmp_path) as server:

@@ -18,11 +18,18 @@ from app.storage.sqlite.migrations import migrate
 from tests.conftest import REPO, serve_process
 from tests.postgres_server import PostgresServer
 
+SQLITE_FILE = pytest.mark.engines("sqlite", reason=(
+    "SQLite's backup and migration of a file; on PostgreSQL `rollcall backup` points to pg_dump and `rollcall "
+    "migrate` runs each step in one transaction (test_migrate_and_backup_on_postgresql_never_show_the_password, "
+    "tests/storage/test_postgres_migrations.py)"))
+
+
 
 def rollcall(*args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run([sys.executable, "-m", "app", *args], cwd=REPO, capture_output=True, text=True, timeout=60)
 
 
+@SQLITE_FILE
 def test_backup_of_a_live_database_is_consistent_and_restorable(tmp_path: Path) -> None:
     with serve_process(tmp_path) as server:
         headers = {"Authorization": f"Bearer {server.token}"}
@@ -47,6 +54,7 @@ def test_backup_of_a_live_database_is_consistent_and_restorable(tmp_path: Path) 
         assert rows == 20
 
 
+@SQLITE_FILE
 def test_backup_refuses_to_overwrite(tmp_path: Path) -> None:
     asyncio.run(_create(tmp_path / "a.db"))
     (tmp_path / "exists.db").write_text("precious")
@@ -61,6 +69,7 @@ async def _create(path: Path) -> None:
     await db.close()
 
 
+@SQLITE_FILE
 def test_migrate_on_a_current_database_does_nothing(tmp_path: Path) -> None:
     asyncio.run(_create(tmp_path / "a.db"))
     result = rollcall("migrate", "--db", str(tmp_path / "a.db"))
@@ -68,6 +77,7 @@ def test_migrate_on_a_current_database_does_nothing(tmp_path: Path) -> None:
     assert list(tmp_path.glob("*.backup")) == []
 
 
+@SQLITE_FILE
 def test_migrations_apply_in_order_each_once(tmp_path: Path) -> None:
     steps = ((2, "ALTER TABLE users ADD COLUMN nickname TEXT;"), (3, "CREATE TABLE extra (x);"))
     conn = sqlite3.connect(tmp_path / "m.db", isolation_level=None)
@@ -121,6 +131,7 @@ def _names(directory: Path) -> list[str]:
     return sorted(p.name for p in directory.iterdir())
 
 
+@SQLITE_FILE
 def test_backup_does_not_write_through_a_symlink_at_the_partial_name(tmp_path: Path) -> None:
     asyncio.run(_create(tmp_path / "a.db"))
     victim = tmp_path / "victim.txt"
@@ -133,6 +144,7 @@ def test_backup_does_not_write_through_a_symlink_at_the_partial_name(tmp_path: P
     assert not (tmp_path / "out.db").exists()
 
 
+@SQLITE_FILE
 def test_backup_refuses_a_partial_left_by_an_interrupted_backup(tmp_path: Path) -> None:
     asyncio.run(_create(tmp_path / "a.db"))
     (tmp_path / "out.db.partial").write_text("someone's")
@@ -142,6 +154,7 @@ def test_backup_refuses_a_partial_left_by_an_interrupted_backup(tmp_path: Path) 
     assert not (tmp_path / "out.db").exists()
 
 
+@SQLITE_FILE
 def test_backup_does_not_follow_a_symlink_at_the_output(tmp_path: Path) -> None:
     asyncio.run(_create(tmp_path / "a.db"))
     victim = tmp_path / "victim.txt"
@@ -155,6 +168,7 @@ def test_backup_does_not_follow_a_symlink_at_the_output(tmp_path: Path) -> None:
     assert _names(tmp_path) == ["a.db", "dangling.db", "to-victim.db", "victim.txt"]
 
 
+@SQLITE_FILE
 def test_backup_into_a_directory_that_does_not_exist_says_so(tmp_path: Path) -> None:
     asyncio.run(_create(tmp_path / "a.db"))
     out = tmp_path / "missing" / "out.db"
@@ -163,6 +177,7 @@ def test_backup_into_a_directory_that_does_not_exist_says_so(tmp_path: Path) -> 
     assert _names(tmp_path) == ["a.db"]
 
 
+@SQLITE_FILE
 def test_backup_of_a_file_that_is_not_a_database_leaves_nothing_behind(tmp_path: Path) -> None:
     (tmp_path / "notes.txt").write_text("not a database\n")
     out = tmp_path / "out.db"
@@ -171,12 +186,14 @@ def test_backup_of_a_file_that_is_not_a_database_leaves_nothing_behind(tmp_path:
     assert _names(tmp_path) == ["notes.txt"]
 
 
+@SQLITE_FILE
 def test_backup_of_a_database_that_does_not_exist_leaves_nothing_behind(tmp_path: Path) -> None:
     line = _refused(rollcall("backup", str(tmp_path / "out.db"), "--db", str(tmp_path / "typo.db")))
     assert "no database at" in line
     assert _names(tmp_path) == []
 
 
+@SQLITE_FILE
 def test_backup_without_hard_links_copies_into_a_new_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """On a file system without hard links (FAT, some network mounts) the copy is written into a file created
     exclusively, so an existing file is still never overwritten."""
@@ -195,6 +212,7 @@ def test_backup_without_hard_links_copies_into_a_new_file(tmp_path: Path, monkey
     assert (tmp_path / "out.db").stat().st_mode & 0o777 == 0o600
 
 
+@SQLITE_FILE
 def test_a_migration_step_that_fails_is_undone_whole(tmp_path: Path) -> None:
     steps = ((2, "CREATE TABLE extra (x); INSERT INTO extra VALUES (1); CREATE TABLE extra (y);"),)
     conn = sqlite3.connect(tmp_path / "m.db", isolation_level=None)

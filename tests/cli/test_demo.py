@@ -99,6 +99,7 @@ def test_a_signal_in_the_middle_of_the_story_stops_it_with_exit_0() -> None:
             process.wait()
 
 
+@pytest.mark.engines("sqlite", reason="`rollcall demo` runs on an embedded SQLite file, by design")
 def test_a_story_file_and_a_kept_database(tmp_path: Path) -> None:
     story = tmp_path / "story.json"
     story.write_text(json.dumps({"title": "Two people", "domain": "two.example", "pause": 0, "step": [

@@ -23,6 +23,8 @@ from app.storage.sqlite.backup import backup
 from app.storage.sqlite.lock import DatabaseLock
 from tests.conftest import REPO, serve_process
 
+SQLITE_FILES = pytest.mark.engines("sqlite", reason="the modes of SQLite's files (database, -wal, -shm, lock); "
+                                                   "PostgreSQL keeps its data in its own cluster")
 PRIVATE = 0o600
 # The real `rollcall` command line, as a release with one more schema step would ship it.
 NEWER_ROLLCALL = """
@@ -52,6 +54,7 @@ def mode(path: Path) -> int:
     return path.stat().st_mode & 0o777
 
 
+@SQLITE_FILES
 def test_serve_creates_the_database_its_wal_shm_and_lock_private(tmp_path: Path) -> None:
     with serve_process(tmp_path, token_name=None) as server:
         deadline = time.monotonic() + 15
@@ -66,6 +69,7 @@ def test_serve_creates_the_database_its_wal_shm_and_lock_private(tmp_path: Path)
         assert {f.name: oct(mode(f)) for f in files} == {f.name: oct(PRIVATE) for f in files}
 
 
+@SQLITE_FILES
 def test_token_create_backup_and_migrate_create_private_files(tmp_path: Path) -> None:
     db = tmp_path / "rollcall.db"
     assert rollcall("token", "create", "--name", "jumpcloud", "--db", str(db)).returncode == 0
@@ -83,6 +87,7 @@ def test_token_create_backup_and_migrate_create_private_files(tmp_path: Path) ->
     assert mode(db) == PRIVATE
 
 
+@SQLITE_FILES
 def test_the_storage_layer_creates_private_files_when_used_as_a_library(tmp_path: Path) -> None:
     """Without the CLI's umask: the database, its -wal and -shm, the lock and a backup are created 0600 themselves."""
     path = tmp_path / "lib.db"

@@ -21,8 +21,9 @@ def _first_lines(db: str, port: int, count: int, *extra: str) -> tuple[subproces
     return process, [process.stdout.readline() for _ in range(count)]
 
 
-def test_a_new_database_gets_an_identity_provider_token_and_an_admin_token_for_the_console(tmp_path: Path) -> None:
-    db, port = str(tmp_path / "new.db"), free_port()
+def test_a_new_database_gets_an_identity_provider_token_and_an_admin_token_for_the_console(tmp_path: Path,
+                                                                                          db_location: str) -> None:
+    db, port = db_location, free_port()
     process, lines = _first_lines(db, port, 8)
     try:
         text = "".join(lines)
@@ -51,8 +52,8 @@ def test_a_new_database_gets_an_identity_provider_token_and_an_admin_token_for_t
     assert idp.group(1) not in listed and admin.group(1) not in listed
 
 
-def test_an_existing_database_is_left_as_it_is_and_told_where_the_console_is(tmp_path: Path) -> None:
-    db, port = str(tmp_path / "old.db"), free_port()
+def test_an_existing_database_is_left_as_it_is_and_told_where_the_console_is(db_location: str) -> None:
+    db, port = db_location, free_port()
     assert rollcall("token", "create", "--name", "idp", "--db", db).returncode == 0
     process, lines = _first_lines(db, port, 2)  # the open-files log line, and the serving line
     process.terminate()
@@ -62,8 +63,8 @@ def test_an_existing_database_is_left_as_it_is_and_told_where_the_console_is(tmp
     assert "console-admin" not in rollcall("token", "list", "--db", db).stdout
 
 
-def test_the_console_address_follows_the_public_base_url(tmp_path: Path) -> None:
-    db = str(tmp_path / "public.db")
+def test_the_console_address_follows_the_public_base_url(db_location: str) -> None:
+    db = db_location
     process, lines = _first_lines(db, free_port(), 8, "--base-url", "https://rollcall.example.com/scim/v2")
     process.terminate()
     process.wait(timeout=10)

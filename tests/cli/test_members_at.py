@@ -16,8 +16,8 @@ from tests.conftest import REPO, serve_process
 ADMINS, MEMBERS = "rollcall-administrators", "rollcall-members"
 
 
-def test_members_at_as_an_access_review_csv(tmp_path: Path) -> None:
-    with serve_process(tmp_path) as server:
+def test_members_at_as_an_access_review_csv(tmp_path: Path, db_location: str) -> None:
+    with serve_process(tmp_path, db=db_location) as server:
         headers = {"Authorization": f"Bearer {server.token}"}
         with httpx2.Client(base_url=server.base_url, headers=headers, trust_env=False) as http:
             ann = http.post("/Users", json={"userName": "ann", "emails": [{"value": "ann@acme.com"}]}).json()

@@ -18,11 +18,13 @@ def parse(*argv: str) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
+@pytest.mark.engines("sqlite", reason="option parsing: a --db value is read, no database is opened")
 def test_defaults_apply_when_nothing_is_set() -> None:
     assert resolve(parse(), NAMES, environ={}) == {
         "db": "rollcall.db", "port": 8080, "group-prefix": "rollcall", "metrics": False, "log-format": "text"}
 
 
+@pytest.mark.engines("sqlite", reason="option parsing: a --db value is read, no database is opened")
 def test_flag_beats_environment_beats_file_beats_default(tmp_path: Path) -> None:
     config = tmp_path / "rollcall.toml"
     config.write_text('port = 9001\ngroup-prefix = "file"\ndb = "file.db"\nmetrics = true\n')

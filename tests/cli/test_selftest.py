@@ -21,6 +21,10 @@ from app.simulator.selftest import MARKER, Outcome, Selftest
 from tests.conftest import REPO, RunningServer, serve_process
 from tests.simulator.proxy import Switches, proxy_app, seed_organization, snapshot
 
+THE_WAY_THERE = pytest.mark.engines("sqlite", reason=(
+    "what selftest says about the way between it and rollcall (a proxy, TLS, the Host check): HTTP; selftest "
+    "itself runs on each engine in test_every_provider_passes_against_a_fresh_rollcall_..."))
+
 
 @pytest.fixture(scope="module")
 def backend(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningServer]:
@@ -50,8 +54,9 @@ def test_the_command_knows_every_simulated_provider() -> None:
     assert tuple(DIALECTS) == IDPS
 
 
-def test_every_provider_passes_against_a_fresh_rollcall_and_leaves_it_as_it_was(tmp_path: Path) -> None:
-    with serve_process(tmp_path) as server:
+def test_every_provider_passes_against_a_fresh_rollcall_and_leaves_it_as_it_was(tmp_path: Path,
+                                                                                db_location: str) -> None:
+    with serve_process(tmp_path, db=db_location) as server:
         seed_organization(server.base_url, server.token)
         before = snapshot(server.base_url, server.token, server.db_path)
         done = selftest("--base-url", server.base_url, "--token", server.token, "--idp", "all")
@@ -65,6 +70,7 @@ def test_every_provider_passes_against_a_fresh_rollcall_and_leaves_it_as_it_was(
         assert len(before["members"]["members"]) == 2  # the seeded organization really was there
 
 
+@THE_WAY_THERE
 def test_json_output_is_one_document(backend: RunningServer) -> None:
     done = selftest("--base-url", backend.base_url, "--token", backend.token, "--idp", "okta", "--json")
     assert done.returncode == 0, done.stdout + done.stderr
@@ -74,6 +80,7 @@ def test_json_output_is_one_document(backend: RunningServer) -> None:
     assert report["leftBehind"] == []
 
 
+@THE_WAY_THERE
 async def test_all_pass_behind_a_well_configured_proxy(aiohttp_server: Any, backend: RunningServer) -> None:
     before = snapshot(backend.base_url, backend.token, backend.db_path)
     outcome = await through_proxy(aiohttp_server, backend, Switches())
@@ -81,6 +88,7 @@ async def test_all_pass_behind_a_well_configured_proxy(aiohttp_server: Any, back
     assert snapshot(backend.base_url, backend.token, backend.db_path) == before
 
 
+@THE_WAY_THERE
 async def test_a_proxy_that_strips_authorization_is_named(aiohttp_server: Any, backend: RunningServer) -> None:
     outcome = await through_proxy(aiohttp_server, backend, Switches(strip_authorization=True))
     [(_name, cause)] = failures(outcome)
@@ -89,6 +97,7 @@ async def test_a_proxy_that_strips_authorization_is_named(aiohttp_server: Any, b
     assert "401" in check.seen
 
 
+@THE_WAY_THERE
 async def test_a_wrong_token_is_not_blamed_on_the_proxy(aiohttp_server: Any, backend: RunningServer) -> None:
     proxy = await aiohttp_server(proxy_app(backend.base_url.removesuffix("/scim/v2"), Switches()))
     outcome = await Selftest(f"http://127.0.0.1:{proxy.port}/scim/v2", "rc_wrong", list(IDPS)).run()
@@ -96,6 +105,7 @@ async def test_a_wrong_token_is_not_blamed_on_the_proxy(aiohttp_server: Any, bac
     assert "not a live rollcall token" in cause
 
 
+@THE_WAY_THERE
 async def test_a_body_limit_at_the_proxy_is_named(aiohttp_server: Any, backend: RunningServer) -> None:
     before = snapshot(backend.base_url, backend.token, backend.db_path)
     outcome = await through_proxy(aiohttp_server, backend, Switches(max_body_bytes=16 * 1024))
@@ -106,6 +116,7 @@ async def test_a_body_limit_at_the_proxy_is_named(aiohttp_server: Any, backend: 
     assert snapshot(backend.base_url, backend.token, backend.db_path) == before
 
 
+@THE_WAY_THERE
 async def test_a_proxy_that_rewrites_host_shows_as_a_base_url_mismatch(aiohttp_server: Any,
                                                                        backend: RunningServer) -> None:
     outcome = await through_proxy(aiohttp_server, backend, Switches(rewrite_host=True))
@@ -116,6 +127,7 @@ async def test_a_proxy_that_rewrites_host_shows_as_a_base_url_mismatch(aiohttp_s
     assert backend.base_url.removesuffix("/scim/v2") in check.seen  # the address rollcall gave instead
 
 
+@THE_WAY_THERE
 async def test_a_trailing_slash_the_proxy_cannot_route_is_named(aiohttp_server: Any, backend: RunningServer) -> None:
     outcome = await through_proxy(aiohttp_server, backend, Switches(reject_double_slash=True), suffix="/")
     [(_name, cause)] = failures(outcome)
@@ -123,6 +135,7 @@ async def test_a_trailing_slash_the_proxy_cannot_route_is_named(aiohttp_server: 
     assert any(check.warning and "ends with '/'" in check.name for check in outcome.checks)
 
 
+@THE_WAY_THERE
 async def test_a_trailing_slash_rollcall_accepts_is_only_a_warning(aiohttp_server: Any,
                                                                    backend: RunningServer) -> None:
     outcome = await through_proxy(aiohttp_server, backend, Switches(), suffix="/")
@@ -130,6 +143,7 @@ async def test_a_trailing_slash_rollcall_accepts_is_only_a_warning(aiohttp_serve
     assert next(check.name for check in outcome.checks if check.warning).startswith("the Base URL ends with '/'")
 
 
+@THE_WAY_THERE
 async def test_a_firewall_refusing_the_scim_content_type_is_named(aiohttp_server: Any,
                                                                   backend: RunningServer) -> None:
     outcome = await through_proxy(aiohttp_server, backend, Switches(refuse_scim_json=True))
@@ -137,6 +151,7 @@ async def test_a_firewall_refusing_the_scim_content_type_is_named(aiohttp_server
     assert "refuses the content type application/scim+json" in cause
 
 
+@THE_WAY_THERE
 async def test_filters_lost_on_the_way_never_make_it_touch_anyone_else(aiohttp_server: Any,
                                                                        backend: RunningServer) -> None:
     # Every lookup then answers with the whole organization: the selftest must not take anyone in it for its own.
@@ -149,12 +164,14 @@ async def test_filters_lost_on_the_way_never_make_it_touch_anyone_else(aiohttp_s
 
 
 @pytest.mark.parametrize("path", ["", "/scim", "/scim/v1"])
+@THE_WAY_THERE
 async def test_a_base_url_without_the_scim_root_is_named(backend: RunningServer, path: str) -> None:
     outcome = await Selftest(backend.base_url.removesuffix("/scim/v2") + path, backend.token, list(IDPS)).run()
     [(_name, cause)] = failures(outcome)
     assert "the Base URL must end in /scim/v2" in cause
 
 
+@THE_WAY_THERE
 async def test_a_403_is_reported_as_a_token_scope(aiohttp_server: Any, backend: RunningServer) -> None:
     # rollcall has no scopes yet: the proxy answers 403 to Okta's PUT of a group as a scoped token would get.
     before = snapshot(backend.base_url, backend.token, backend.db_path)
@@ -189,6 +206,7 @@ async def test_it_refuses_to_run_when_the_token_cannot_delete(aiohttp_server: An
         assert group["id"] == left.id and after["users"]["totalResults"] == 0
 
 
+@THE_WAY_THERE
 def test_a_certificate_no_provider_trusts_is_named(tmp_path: Path) -> None:
     authority = trustme.CA()  # a private CA: what a self-signed deployment looks like to JumpCloud
     certificate = authority.issue_cert("127.0.0.1")
@@ -202,6 +220,7 @@ def test_a_certificate_no_provider_trusts_is_named(tmp_path: Path) -> None:
     assert done.stdout.splitlines()[-1] == "1 passed, 1 failed"  # the failed reach, and the cleanup (nothing)
 
 
+@THE_WAY_THERE
 def test_a_refusal_by_rollcall_itself_passes_on_what_rollcall_says(tmp_path: Path) -> None:
     # --trusted-hosts names the public address, and the selftest uses another: rollcall's 400 says what to fix.
     with serve_process(tmp_path, "--trusted-hosts", "rollcall.example.com") as server:
@@ -220,6 +239,7 @@ def test_http_to_a_public_address_is_warned_about() -> None:
     assert "https://" in warning and "HTTPS" in warning
 
 
+@THE_WAY_THERE
 async def test_an_interrupted_selftest_still_cleans_up(aiohttp_server: Any, backend: RunningServer) -> None:
     before = snapshot(backend.base_url, backend.token, backend.db_path)
     # Slow enough that the run is surely mid-way through a provider when the signal comes.

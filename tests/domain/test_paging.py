@@ -46,7 +46,7 @@ async def page_and_statements(database: Storage, hints: paging.PageHints, start_
 
 
 # SQLite only: it counts the statements SQLite runs (its trace callback).
-@pytest.mark.engines("sqlite")
+@pytest.mark.engines("sqlite", reason="counts SQLite's statements (its trace callback)")
 async def test_the_page_after_a_page_seeks_and_counts_nothing(database: Storage) -> None:
     await database.write(seeded)
     hints = paging.PageHints(database)
@@ -60,7 +60,7 @@ async def test_the_page_after_a_page_seeks_and_counts_nothing(database: Storage)
 
 
 # SQLite only: PostgreSQL keeps `generation` odd (other instances commit unseen), so no hint is ever trusted.
-@pytest.mark.engines("sqlite")
+@pytest.mark.engines("sqlite", reason="counts SQLite's statements (its trace callback)")
 async def test_a_write_makes_every_hint_stale(database: Storage) -> None:
     await database.write(seeded)
     hints = paging.PageHints(database)
@@ -73,7 +73,7 @@ async def test_a_write_makes_every_hint_stale(database: Storage) -> None:
 
 
 # SQLite only: PostgreSQL keeps `generation` odd (other instances commit unseen), so no hint is ever trusted.
-@pytest.mark.engines("sqlite")
+@pytest.mark.engines("sqlite", reason="SQLite's commit generation of one process")
 async def test_nothing_is_trusted_while_a_commit_is_under_way(database: Storage) -> None:
     hints = paging.PageHints(database)
     hints.put(hints.generation(), "key", "value")
@@ -86,7 +86,7 @@ async def test_nothing_is_trusted_while_a_commit_is_under_way(database: Storage)
         database._generation -= 1  # type: ignore[attr-defined]
 
 
-@pytest.mark.engines("postgresql")
+@pytest.mark.engines("postgresql", reason="instances that share a PostgreSQL database commit unseen")
 async def test_no_hint_is_trusted_where_other_instances_commit_unseen(database: Storage) -> None:
     hints = paging.PageHints(database)
     hints.put(hints.generation(), "key", "value")

@@ -17,6 +17,7 @@ from typing import Any
 import pytest
 
 from app.domain.roles import RoleRules
+from app.storage.factory import is_postgres
 from tests.conftest import REPO, free_port
 
 ERROR_SCHEMA = "urn:ietf:params:scim:api:messages:2.0:Error"
@@ -107,8 +108,9 @@ class ServedDatabase:
 
 
 @pytest.fixture
-def served_database(tmp_path: Path) -> Iterator[ServedDatabase]:
-    db_path = tmp_path / "rollcall.db"
+def served_database(db_location: str, tmp_path: Path) -> Iterator[ServedDatabase]:
+    """The test's database (either engine) with a token the CLI made, and a server for it."""
+    db_path: Path | str = db_location if is_postgres(db_location) else Path(db_location)
     token = create_token_with_cli(db_path, "reliability")
     server = ServerProcess(db_path, tmp_path / "serve.log")
     try:
@@ -118,10 +120,10 @@ def served_database(tmp_path: Path) -> Iterator[ServedDatabase]:
 
 
 @pytest.fixture(scope="module")
-def module_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServedDatabase]:
-    """One running server for a whole module (hypothesis reuses it across all its examples)."""
+def module_server(module_db_location: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServedDatabase]:
+    """One running server for a whole module (hypothesis reuses it across all its examples), once per engine."""
     directory = tmp_path_factory.mktemp("served")
-    db_path = directory / "rollcall.db"
+    db_path = module_db_location
     token = create_token_with_cli(db_path, "reliability")
     server = ServerProcess(db_path, directory / "serve.log").start()
     try:

@@ -17,7 +17,7 @@ from aiohttp import web
 
 from app.config import Settings
 from app.domain.tokens import create_token, hash_token, revoke_token
-from app.storage.factory import open_storage
+from app.storage.factory import is_postgres, open_storage
 from app.web import route_paths
 from app.web.app import init_app
 from app.web.console.paths import is_console_path
@@ -195,8 +195,24 @@ async def test_each_scope_reaches_its_routes_and_gets_403_elsewhere(app_with_eve
     print(f"\n[authentication] scope walk: {allowed} (scope, route) pairs let through, {refused} refused with 403")
 
 
-def _database_bytes(db_path: Path) -> bytes:
-    return b"".join(p.read_bytes() for p in (db_path, Path(f"{db_path}-wal")) if p.exists())
+def _stored(db_path: Path | str) -> tuple[bytes, set[str]]:
+    """Everything the database holds, as bytes, and the token hashes it has: a SQLite file (and its WAL) byte for
+    byte; a PostgreSQL database row by row, every table of it."""
+    if is_postgres(db_path):
+        import psycopg
+        from psycopg import sql
+
+        with psycopg.connect(str(db_path), autocommit=True) as conn:
+            tables = [row[0] for row in conn.execute(
+                "SELECT tablename FROM pg_tables WHERE schemaname = current_schema()")]
+            rows = [str(row[0]) for table in tables
+                    for row in conn.execute(sql.SQL("SELECT t::text FROM {} t").format(sql.Identifier(table)))]
+            hashes = {row[0] for row in conn.execute("SELECT hash FROM tokens")}
+        return "\n".join(rows).encode(), hashes
+    path = Path(db_path)
+    with sqlite3.connect(path) as conn:
+        hashes = {row[0] for row in conn.execute("SELECT hash FROM tokens")}
+    return b"".join(p.read_bytes() for p in (path, Path(f"{path}-wal")) if p.exists()), hashes
 
 
 async def test_tokens_are_stored_as_hashes_and_never_logged(served_database: ServedDatabase) -> None:
@@ -231,11 +247,10 @@ async def test_tokens_are_stored_as_hashes_and_never_logged(served_database: Ser
             assert secret not in text, "a token was echoed in a response"
     assert [status for status, _ in answers] == [200, 201, 400, 404, 400, 401, 401, 401, 200]
 
-    stored = _database_bytes(served.db_path)
+    stored, hashes = _stored(served.db_path)
+    assert hash_token(served.token).encode() in stored, "the database read back is not the one served"
     for secret in (served.token, second):
-        assert secret.encode() not in stored, "a token is stored in clear in the database file"
-    with sqlite3.connect(served.db_path) as conn:
-        hashes = {row[0] for row in conn.execute("SELECT hash FROM tokens")}
+        assert secret.encode() not in stored, "a token is stored in clear in the database"
     assert hashes == {hash_token(served.token), hash_token(second)}
     assert all(re.fullmatch(r"[0-9a-f]{64}", h) for h in hashes)
 

@@ -16,11 +16,14 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import httpx2
+import pytest
 
 from app.cli.options import OPTIONS
 from app.config import Settings
 from tests.conftest import REPO, free_port, wait_for_port
 from tests.reliability.conftest import create_token_with_cli
+
+pytestmark = pytest.mark.engines("sqlite", reason="HTTP connection handling, no storage: sockets and file limits")
 
 HALF_OPEN = 300
 # The log of a server under this attack stays small: no line per connection, no traceback per accept().

@@ -18,11 +18,15 @@ from collections.abc import Callable
 from pathlib import Path
 from urllib.parse import quote, urlsplit
 
+import pytest
+
 from app.domain.clock import utc_now
 from app.domain.directory import new_id
 from app.protocol.schema_defs import USER_RESOURCE
 from app.storage.factory import open_storage
 from tests.conftest import USER_SCHEMA, RunningServer, serve_process
+
+pytestmark = pytest.mark.engines("sqlite", reason="the HTTP layer's event loop under load, timed on one engine")
 
 CLIENTS = 8
 SEEDED_USERS = 20_000

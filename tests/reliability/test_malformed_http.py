@@ -13,6 +13,8 @@ import pytest
 
 from tests.reliability.conftest import ServedDatabase, ServerProcess, assert_scim_error, create_token_with_cli
 
+pytestmark = pytest.mark.engines("sqlite", reason="HTTP parsing, no storage: the bytes never reach a database")
+
 
 @pytest.fixture(scope="module")
 def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServedDatabase]:

@@ -53,8 +53,9 @@ def stalled_list(server: RunningServer, path: str) -> socket.socket:
     return sock
 
 
-def test_large_users_are_refused_and_listing_near_limit_users_keeps_memory_bounded(tmp_path: Path) -> None:
-    with serve_process(tmp_path) as server:
+def test_large_users_are_refused_and_listing_near_limit_users_keeps_memory_bounded(tmp_path: Path,
+                                                                                   db_location: str) -> None:
+    with serve_process(tmp_path, db=db_location) as server:
         # The review's attack: users of ~900 KB. Each is refused at once, and nothing is stored.
         for i in range(5):
             status, body = request(server, "POST", "/Users", {"schemas": [USER_SCHEMA], "userName": f"huge{i}",

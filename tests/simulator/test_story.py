@@ -74,8 +74,8 @@ async def test_a_promotion_in_either_order_ends_as_admin(running_server: Running
 
 
 @pytest.fixture
-def acme_server(tmp_path: Path) -> Iterator[RunningServer]:
-    with serve_process(tmp_path, "--group-prefix", "acme") as server:
+def acme_server(tmp_path: Path, db_location: str) -> Iterator[RunningServer]:
+    with serve_process(tmp_path, "--group-prefix", "acme", db=db_location) as server:
         yield server
 
 

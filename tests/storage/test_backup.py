@@ -13,6 +13,7 @@ from app.storage.errors import DatabaseError
 from app.storage.sqlite.backup import backup
 
 
+@pytest.mark.engines("sqlite", reason="SQLite's backup of a file (PostgreSQL: pg_dump)")
 def test_a_file_that_appears_at_the_name_during_the_backup_is_kept(tmp_path: Path) -> None:
     source = tmp_path / "big.db"
     with sqlite3.connect(source) as conn:  # large enough that the copy and its integrity check take a while

@@ -14,7 +14,7 @@ from app.storage.interface import Storage, Transaction
 
 
 # SQLite only: its event-loop fast path and busy codes (PostgreSQL runs every read on a pool thread).
-@pytest.mark.engines("sqlite")
+@pytest.mark.engines("sqlite", reason="SQLITE_BUSY from a file held exclusively, and SQLite's reader threads")
 @pytest.mark.parametrize("how", ["lookup", "search"])
 async def test_a_busy_read_on_the_loop_is_run_again_on_a_reader_thread(database: Storage, tmp_path: Path,
                                                                       how: str) -> None:
@@ -47,7 +47,7 @@ async def test_a_busy_read_on_the_loop_is_run_again_on_a_reader_thread(database:
 
 
 # SQLite only: its event-loop fast path and busy codes (PostgreSQL runs every read on a pool thread).
-@pytest.mark.engines("sqlite")
+@pytest.mark.engines("sqlite", reason="SQLite's error codes decide a retry on a reader thread")
 async def test_other_sqlite_errors_are_raised_at_once_not_retried(database: Storage) -> None:
     # Whether an error means "busy" is decided by its code: a message that merely mentions "busy" or "locked"
     # (here a column name in SQLite's own "no such column") must not send the work to a second attempt.
@@ -63,6 +63,7 @@ async def test_other_sqlite_errors_are_raised_at_once_not_retried(database: Stor
     assert calls == 1
 
 
+@pytest.mark.engines("sqlite", reason="SQLite's upgrade of a version-1 file; PostgreSQL starts at version 4")
 async def test_a_version_1_file_is_upgraded_to_the_safety_nets_with_its_data(tmp_path: Path) -> None:
     from app.storage.schema_version import SCHEMA_VERSION
     from app.storage.sqlite.migrations import migrate, upgrade

@@ -32,7 +32,7 @@ async def test_a_taken_name_is_a_conflict_and_a_broken_constraint_is_not(databas
 
 
 # SQLite only: its stamps are data_version on one connection; PostgreSQL's are never equal (the test below).
-@pytest.mark.engines("sqlite")
+@pytest.mark.engines("sqlite", reason="SQLite's data_version on one connection")
 async def test_change_stamps_are_equal_only_on_one_connection_with_no_commit_between(database: Storage) -> None:
     first = await database.lookup(lambda tx: tx.change_stamp())
     assert await database.lookup(lambda tx: tx.change_stamp()) == first
@@ -45,7 +45,7 @@ async def test_change_stamps_are_equal_only_on_one_connection_with_no_commit_bet
     assert await database.write(lambda tx: tx.change_stamp() == tx.change_stamp()) is False
 
 
-@pytest.mark.engines("postgresql")
+@pytest.mark.engines("postgresql", reason="instances that share a PostgreSQL database commit unseen")
 async def test_change_stamps_never_vouch_where_other_instances_commit_unseen(database: Storage) -> None:
     # Another instance's commit is invisible to this one's caches: a stamp that repeated could outlive a revocation.
     first = await database.lookup(lambda tx: tx.change_stamp())

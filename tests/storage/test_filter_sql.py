@@ -33,6 +33,8 @@ from app.storage.sqlite import compiler
 from app.storage.sqlite.functions import register_functions
 from tests.postgres_server import PostgresServer
 
+SQLITE_PLAN = pytest.mark.engines("sqlite", reason="SQLite's query plans of compiled filters")
+
 
 def compile_filter(resource_type: ResourceType, node: Filter, absent_unknown: bool = False) -> tuple[str, list[Any]]:
     return compiler.compile_filter(resource_type, resolve_filter(resource_type, node, absent_unknown))
@@ -687,15 +689,18 @@ def plan(conn: sqlite3.Connection, table: str, text: str, resource_type: Resourc
     return "\n".join(row[-1] for row in rows)
 
 
+@SQLITE_PLAN
 def test_userName_eq_uses_the_user_name_key_index(sqlite_db: sqlite3.Connection) -> None:
     assert "USING INDEX users_user_name_key" in plan(sqlite_db, "users", 'userName eq "bjensen"', USER_RESOURCE)
 
 
+@SQLITE_PLAN
 def test_members_value_eq_uses_the_group_members_primary_key(sqlite_db: sqlite3.Connection) -> None:
     text = plan(sqlite_db, "groups", 'members.value eq "u1"', GROUP_RESOURCE)
     assert "SEARCH gm1 USING PRIMARY KEY (group_id=? AND user_id=?)" in text
 
 
+@SQLITE_PLAN
 def test_group_displayName_eq_uses_the_display_name_key_index(sqlite_db: sqlite3.Connection) -> None:
     assert "USING INDEX groups_display_name_key" in plan(sqlite_db, "groups", 'displayName eq "x"', GROUP_RESOURCE)
 

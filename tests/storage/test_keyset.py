@@ -60,7 +60,7 @@ async def test_seeking_from_every_row_gives_the_rest_of_the_order(database: Stor
 
 
 # SQLite only: it reads SQLite's EXPLAIN QUERY PLAN.
-@pytest.mark.engines("sqlite")
+@pytest.mark.engines("sqlite", reason="SQLite's query plan of a keyset seek")
 async def test_an_unsorted_seek_is_a_rowid_search_not_a_scan(database: Storage) -> None:
     """What makes the last page cost what the first does: SQLite seeks to the key, it does not walk to it."""
     sql, params = compiled(SearchQuery(USER_RESOURCE)).seek_sql(Key(99_900), backwards=False)

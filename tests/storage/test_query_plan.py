@@ -12,7 +12,8 @@ from app.storage.interface import Storage
 from app.storage.sqlite.resources import is_point_search
 
 # SQLite only: these are SQLite's query plans (PostgreSQL decides nothing from a plan: every read is on a thread).
-pytestmark = pytest.mark.engines("sqlite")
+pytestmark = pytest.mark.engines("sqlite", reason="SQLite's query plans: where a read runs, on the loop or "
+                                                         "a reader thread")
 
 USERS, GROUPS = USER_RESOURCE, GROUP_RESOURCE
 

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import psycopg
+import pytest
 
 from app.protocol.folding import fold_case
 from app.storage.search_key import user_search_key
@@ -19,6 +20,7 @@ DOCUMENT: dict[str, Any] = {"userName": "Groß.Ann", "displayName": "Ann STRASSE
 NO_DISPLAY: dict[str, Any] = {"userName": "bob"}
 
 
+@pytest.mark.engines("sqlite", reason="SQLite's step 5 on a version-4 file")
 def test_step_5_fills_the_search_keys_of_a_version_4_sqlite_file(tmp_path: Path) -> None:
     from app.storage.sqlite.functions import register_functions
     from app.storage.sqlite.migrations import migrate

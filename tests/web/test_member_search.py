@@ -120,7 +120,7 @@ async def test_the_roster_at_a_moment_is_searched_by_the_users_current_key(scim:
 
 
 # SQLite only: it reads SQLite's EXPLAIN QUERY PLAN.
-@pytest.mark.engines("sqlite")
+@pytest.mark.engines("sqlite", reason="SQLite's query plans of a members search page")
 async def test_a_search_page_is_chosen_from_one_covering_index_and_read_by_primary_key(database: Storage) -> None:
     """At 100,000 members a term nobody matches walks the whole roster: it must walk roster_search alone (no row
     read, no folding per entry), and read only the page's rows, by primary key."""

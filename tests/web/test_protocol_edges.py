@@ -117,7 +117,7 @@ async def test_the_body_limit_is_configurable(scim_with) -> None:
 
 
 # SQLite only: --durability is SQLite's synchronous setting.
-@pytest.mark.engines("sqlite")
+@pytest.mark.engines("sqlite", reason="durability=full is SQLite's synchronous=FULL pragma")
 async def test_durability_full_makes_every_commit_wait_for_the_disk(scim_with) -> None:
     from app.web.keys import DATABASE
 

@@ -98,7 +98,7 @@ async def test_bad_roster_queries_get_a_400_that_says_why(scim: Scim) -> None:
 
 
 # SQLite only: it reads SQLite's EXPLAIN QUERY PLAN.
-@pytest.mark.engines("sqlite")
+@pytest.mark.engines("sqlite", reason="SQLite's query plan (EXPLAIN QUERY PLAN) of a roster page")
 async def test_a_live_page_is_read_by_index_not_sorted(database: Storage) -> None:
     """For a roster of 100,000 each page is a seek on users_user_name_key and `limit` rows, not a sort of all."""
     def plan(tx: Transaction) -> list[str]:
