@@ -122,8 +122,7 @@ async def test_a_filtered_search_seeks_as_well(database: Storage) -> None:
     await assert_exact(database, hints, [search], matches, deepest_first=True)
 
 
-# SQLite only: it reads the statements SQLite runs (its trace callback).
-@pytest.mark.engines("sqlite")
+@pytest.mark.engines("sqlite", reason="it reads the statements SQLite runs, through its trace callback")
 async def test_a_deep_page_skips_fewer_rows_than_an_anchor_span_after_many_pages(database: Storage) -> None:
     await database.write(add_users(0, SEEDED))
     hints = paging.PageHints(database)
@@ -151,7 +150,7 @@ async def test_a_deep_page_skips_fewer_rows_than_an_anchor_span_after_many_pages
     assert not any("count(*)" in s for s in statements), statements
 
 
-@pytest.mark.engines("postgresql")
+@pytest.mark.engines("postgresql", reason="only PostgreSQL has other instances committing unseen")
 async def test_another_instances_commit_makes_the_anchors_stale(database: Storage, settings: Settings) -> None:
     await database.write(add_users(0, SEEDED))
     hints = paging.PageHints(database)
@@ -165,7 +164,7 @@ async def test_another_instances_commit_makes_the_anchors_stale(database: Storag
     await assert_exact(database, hints, USERS, SEEDED - 2)
 
 
-@pytest.mark.engines("postgresql")
+@pytest.mark.engines("postgresql", reason="a view is PostgreSQL's snapshot; SQLite's is its generation")
 async def test_the_same_snapshot_is_one_view_and_a_commit_makes_another(database: Storage) -> None:
     await database.write(add_users(0, 3))
     hints = paging.PageHints(database)
@@ -176,8 +175,8 @@ async def test_the_same_snapshot_is_one_view_and_a_commit_makes_another(database
     assert await database.read(lambda tx: hints.view(tx, hints.generation())) != first
 
 
-# SQLite only: Storage.generation is its way of telling views apart (PostgreSQL's view is the snapshot itself).
-@pytest.mark.engines("sqlite")
+@pytest.mark.engines("sqlite", reason="Storage.generation tells SQLite's views apart; PostgreSQL's is the "
+                                      "snapshot itself")
 async def test_a_read_whose_snapshot_is_newer_than_its_generation_trusts_no_hint(database: Storage) -> None:
     await database.write(add_users(0, SEEDED))
     hints = paging.PageHints(database)

@@ -84,11 +84,11 @@ async def test_a_write_given_up_under_contention_is_a_503_with_retry_after(
     assert [m["value"] for m in retried.body["members"]] == [user["id"]]
 
 
+@pytest.mark.engines("sqlite", reason="one middleware answers for both engines; SQLite's write lock is the simple "
+                                      "one to hold from a test")
 async def test_an_api_route_and_a_bulk_request_given_up_under_contention_are_503s_too(
         engine: str, db_location: str, scim_with: Callable[..., Awaitable[Scim]],
         monkeypatch: pytest.MonkeyPatch) -> None:
-    if engine != "sqlite":
-        pytest.skip("one middleware answers for both engines; SQLite's lock is the simple one to hold")
     monkeypatch.setattr(sqlite_engine, "BUSY_TIMEOUT_MS", 200)
     scim = await scim_with()
     admin = Scim(scim.client, await mint_token(db_location, "ops", ("admin",)))
