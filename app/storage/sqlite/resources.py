@@ -19,7 +19,7 @@ from app.storage.errors import DocumentTooLarge, IntegrityViolation, UniquenessC
 from app.storage.records import Found, GroupSummary, Key, Member, Membership, StoredResource
 from app.storage.search_key import user_search_key
 from app.storage.sqlite.compiler import compile_filter, compile_member_filter, compile_sort
-from app.storage.sqlite.query_plan import is_point_read
+from app.storage.sqlite.query_plan import is_index_seek, is_point_read
 
 # SQLite accepts at most 32,766 host parameters; batches stay well below.
 _BATCH = 500
@@ -235,6 +235,20 @@ def is_point_search(conn: sqlite3.Connection, query: SearchQuery) -> bool:
     search = compiled(query)
     return (is_point_read(conn, search.count_sql, search.params)
             and is_point_read(conn, search.page_sql, (*search.params, 1, 0)))
+
+
+def find(conn: sqlite3.Connection, query: SearchQuery, limit: int) -> list[StoredResource] | None:
+    """Up to `limit` matches of a point search (SearchQuery.equality) that one index seek answers, else None
+    without reading a row: the plan, not the attribute's name, decides (query_plan.is_index_seek)."""
+    if query.equality() is None or limit <= 0:
+        return None
+    search = compiled(query)
+    sql = (f"SELECT id, doc, created, last_modified, version FROM {_table(query.resource_type).name} AS r "
+           f"WHERE {search.where} LIMIT ?")
+    params = (*search.params, limit)
+    if not is_index_seek(conn, sql, params):
+        return None
+    return [_row_to_resource(row) for row in conn.execute(sql, params)]
 
 
 def count(conn: sqlite3.Connection, query: SearchQuery) -> int:
