@@ -157,8 +157,10 @@ def new_id() -> str:
 
 class Directory:
     def __init__(self, db: Storage, rules: RoleRules, limits: Limits | None = None,
-                 holds: HoldPolicy = NO_HOLDS) -> None:
+                 holds: HoldPolicy = NO_HOLDS, *, point_searches: bool = True) -> None:
         self.db = db
+        # False: every search takes the general path (count, page), which tests compare the point path with.
+        self.point_searches = point_searches
         self.rules = rules
         self.limits = limits or Limits()
         self._hints = paging.PageHints(db)
@@ -212,6 +214,11 @@ class Directory:
                     continue
             searches.append(search)
         ctx = Context(base_url, attributes=query.attributes, excluded=query.excluded)
+        point = self._point_search(searches, query, ctx)
+        if point is not None:
+            answer = await self.db.lookup(lambda tx: self._point_answer(tx, point, ctx))
+            if answer is not None:
+                return answer
         budget = self.limits.max_page_bytes
         shape, key, position = "", b"", None
         if query.cursor is not None:
@@ -246,6 +253,28 @@ class Directory:
 
         return list_response(page.resources, page.total, None, next_cursor=cursor(page.next_position),
                              previous_cursor=cursor(page.previous_position))
+
+    def _point_search(self, searches: list[SearchQuery], query: ListQuery, ctx: Context) -> SearchQuery | None:
+        """The search when it may be answered as a point search (`userName eq "..."`, `externalId eq`, `id eq`, an
+        identity provider's every lookup): one type, one equality (SearchQuery.equality), the first page by
+        startIndex with room for a resource, and no sort (nothing to order) or heavy projection (which renders off
+        the loop). Anything else takes the general path of count and page (see _point_answer)."""
+        if not self.point_searches or len(searches) != 1 or query.cursor is not None or query.sort_by is not None \
+                or query.start_index != 1 or query.count < 1 or _projects_heavily(ctx):
+            return None
+        return searches[0] if searches[0].equality() is not None else None
+
+    def _point_answer(self, tx: Transaction, search: SearchQuery, ctx: Context) -> dict[str, Any] | None:
+        """The ListResponse of a point search from one index seek, exactly as the general path makes it
+        (totalResults, startIndex 1, itemsPerPage, Resources): when the engine finds at most one match; None, for
+        the general path, when the engine cannot seek (Resources.find) or more than one resource matches."""
+        found = tx.resources.find(search, 2)
+        if found is None or len(found) > 1:
+            return None
+        resource_type = search.resource_type
+        extras = self._extras(tx, resource_type, [r.id for r in found], ctx)
+        resources = [self.render(resource_type, (stored, extras[stored.id]), ctx).body for stored in found]
+        return list_response(resources, len(resources), 1)
 
     def _render_page(self, tx: Transaction, resource_type: ResourceType, found: list[StoredResource],
                      ctx: Context, page: list[orjson.Fragment], used: int, budget: int) -> tuple[int, int]:

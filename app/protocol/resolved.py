@@ -140,3 +140,11 @@ class SearchQuery:
     def shape(self) -> list[Any]:
         """What a cursor's fingerprint covers: equal shapes select the same rows in the same order."""
         return [self.resource_type.name, repr(self.filter), repr(self.sort), self.descending]
+
+    def equality(self) -> Compare | None:
+        """The filter when it is one `eq` on a FIELD and nothing else (`userName eq "bjensen"`, `externalId eq`,
+        `id eq`): the shape of a point search, which an engine may answer from one index (Resources.find)."""
+        node = self.filter
+        if isinstance(node, Compare) and node.op == "eq" and node.value.source == FIELD:
+            return node
+        return None

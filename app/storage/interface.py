@@ -79,6 +79,12 @@ class Resources(Protocol):
 
     def count(self, query: SearchQuery) -> int: ...
 
+    def find(self, query: SearchQuery, limit: int) -> list[StoredResource] | None:
+        """Up to `limit` of the query's matches, in no particular order, when the query is a point search
+        (SearchQuery.equality) that the engine answers by an index seek on that one column, at a cost that does
+        not grow with the table (a lookup may run it); None, having read no rows, for any other query."""
+        ...
+
     def page(self, query: SearchQuery, limit: int, offset: int, max_bytes: int) -> tuple[list[Found], bool]:
         """Up to `limit` resources from `offset` on in the query's order, and whether more follow. The page
         stops early once its documents hold more than `max_bytes` characters (always at least one resource).

@@ -11,6 +11,7 @@ from app.protocol.resolved import FIELD, Compare, SearchQuery, Value
 from app.protocol.schema_defs import GROUP_RESOURCE, USER_RESOURCE
 from app.storage.errors import DatabaseError, IntegrityViolation, NoDatabase, TokenNameTaken, UniquenessConflict
 from app.storage.factory import open_storage
+from app.storage.postgres.compiler import compile_filter
 from app.storage.postgres.engine import PostgresStorage, redact
 from app.storage.records import Event
 from tests.postgres_server import PostgresServer
@@ -151,3 +152,17 @@ async def test_a_broken_reference_is_an_integrity_violation_not_a_driver_error(s
     await storage.write(lambda tx: tx.resources.insert(GROUP_RESOURCE, "g1", {"displayName": "team"}, NOW))
     with pytest.raises(IntegrityViolation):
         await storage.write(lambda tx: tx.members.add("g1", ["no-such-user"], NOW))
+
+
+async def test_externalId_eq_is_answered_by_its_index(storage: PostgresStorage) -> None:
+    # IS NOT DISTINCT FROM, which the compiler once emitted for a nullable column, is no index condition: every
+    # `externalId eq` scanned the whole users table. With sequential scans priced out, a plan that still scans
+    # has no index to use.
+    where, params = compile_filter(USER_RESOURCE, Compare(Value(FIELD, ("externalId",), "externalId",
+                                                                case_exact=True), "eq", "ext-1"))
+
+    def plan(tx):  # type: ignore[no-untyped-def]
+        tx.sql("SET LOCAL enable_seqscan = off")
+        return " ".join(row[0] for row in tx.sql(f"EXPLAIN SELECT id FROM users AS r WHERE {where}", params))
+
+    assert "users_external_id" in await storage.read(plan)

@@ -74,17 +74,21 @@ async def test_a_point_read_decides_where_the_list_runs(database: Storage) -> No
 
     directory = Directory(database, RoleRules())
     on_loop: list[bool] = []
-    search, read = database.search, database.read
+    search, read, lookup = database.search, database.read, database.lookup
 
     async def spy_search(work, queries):  # type: ignore[no-untyped-def]
         on_loop.append(True)
         return await search(work, queries)
 
+    async def spy_lookup(work):  # type: ignore[no-untyped-def]
+        on_loop.append(True)  # a point search (Directory._point_search) is a lookup
+        return await lookup(work)
+
     async def spy_read(work):  # type: ignore[no-untyped-def]
         on_loop.append(False)
         return await read(work)
 
-    database.search, database.read = spy_search, spy_read  # type: ignore[method-assign]
+    database.search, database.read, database.lookup = spy_search, spy_read, spy_lookup  # type: ignore[method-assign]
     for text, expected in [('userName eq "a"', True), ("externalId eq null", False)]:
         on_loop.clear()
         await directory.search(USERS, ListQuery(filter=parse_filter(text), count=1000), "http://x/scim/v2")

@@ -261,6 +261,12 @@ class _Part:
         self.tx = tx
 
 
+# The FIELDs schema.postgres.sql indexes on their own (a primary key, a unique or a plain index): an equality on
+# one of them is an index seek (Resources.find); `active eq true` is not, and would scan.
+_SEEKABLE = frozenset({("User", "id"), ("User", "userName"), ("User", "externalId"),
+                       ("Group", "id"), ("Group", "displayName"), ("Group", "externalId")})
+
+
 class _Resources(_Part):
     def get(self, resource_type: ResourceType, resource_id: str) -> StoredResource | None:
         table, _ = _table(resource_type)
@@ -353,6 +359,16 @@ class _Resources(_Part):
         if query.filter is None:
             return "TRUE", []
         return compile_filter(query.resource_type, query.filter)
+
+    def find(self, query: SearchQuery, limit: int) -> list[StoredResource] | None:
+        equality = query.equality()
+        if equality is None or limit <= 0 or (query.resource_type.name, equality.value.keys[0]) not in _SEEKABLE:
+            return None
+        table, _ = _table(query.resource_type)
+        where, params = self._where(query)
+        return [_resource(row) for row in self.tx.sql(
+            f"SELECT id, doc, created, last_modified, version FROM {table} AS r WHERE {where} LIMIT %s",
+            [*params, limit])]
 
     def count(self, query: SearchQuery) -> int:
         table, _ = _table(query.resource_type)

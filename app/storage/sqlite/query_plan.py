@@ -25,6 +25,7 @@ _EQUALITY = re.compile(r"(\w+)=\?")
 # any number of them: the cache forgets the oldest beyond this many.
 _MAX_VERDICTS = 1024
 _verdicts: dict[str, bool] = {}
+_seeks: dict[str, bool] = {}
 
 
 def is_point_read(conn: sqlite3.Connection, sql: str, params: Sequence[Any]) -> bool:
@@ -37,6 +38,27 @@ def is_point_read(conn: sqlite3.Connection, sql: str, params: Sequence[Any]) -> 
             del _verdicts[next(iter(_verdicts))]
         _verdicts[sql] = verdict
     return verdict
+
+
+def is_index_seek(conn: sqlite3.Connection, sql: str, params: Sequence[Any]) -> bool:
+    """True when SQLite answers `sql` with one seek by equality into one index (unique or not) or the rowid, and
+    nothing else: a statement with a LIMIT and no other condition then reads at most LIMIT rows, however many
+    share the value (Resources.find, for `externalId eq`, whose index is not unique)."""
+    verdict = _seeks.get(sql)
+    if verdict is None:
+        plan = [row[3] for row in conn.execute(f"EXPLAIN QUERY PLAN {sql}", tuple(params))]
+        verdict = len(plan) == 1 and _is_seek_step(plan[0])
+        if len(_seeks) >= _MAX_VERDICTS:
+            del _seeks[next(iter(_seeks))]
+        _seeks[sql] = verdict
+    return verdict
+
+
+def _is_seek_step(step: str) -> bool:
+    if _ROWID_SEARCH.fullmatch(step):
+        return True
+    search = _SEARCH.fullmatch(step)
+    return search is not None and all(_EQUALITY.fullmatch(term) for term in search.group(2).split(" AND "))
 
 
 def _is_point_step(conn: sqlite3.Connection, step: str) -> bool:

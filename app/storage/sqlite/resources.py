@@ -12,14 +12,14 @@ from typing import Any
 import orjson
 
 from app.protocol.folding import fold_case
-from app.protocol.resolved import Node, SearchQuery
+from app.protocol.resolved import Compare, Node, SearchQuery
 from app.protocol.schema_defs import USER_RESOURCE, ResourceType
 from app.storage.derived_columns import derived_columns
 from app.storage.errors import DocumentTooLarge, IntegrityViolation, UniquenessConflict
 from app.storage.records import Found, GroupSummary, Key, Member, Membership, StoredResource
 from app.storage.search_key import user_search_key
 from app.storage.sqlite.compiler import compile_filter, compile_member_filter, compile_sort
-from app.storage.sqlite.query_plan import is_point_read
+from app.storage.sqlite.query_plan import is_index_seek, is_point_read
 
 # SQLite accepts at most 32,766 host parameters; batches stay well below.
 _BATCH = 500
@@ -245,6 +245,42 @@ def is_point_search(conn: sqlite3.Connection, query: SearchQuery) -> bool:
     search = compiled(query)
     return (is_point_read(conn, search.count_sql, search.params)
             and is_point_read(conn, search.page_sql, (*search.params, 1, 0)))
+
+
+def find(conn: sqlite3.Connection, query: SearchQuery, limit: int) -> list[StoredResource] | None:
+    """Up to `limit` matches of a point search (SearchQuery.equality) that one index seek answers, else None
+    without reading a row: the plan, not the attribute's name, decides (query_plan.is_index_seek)."""
+    equality = query.equality()
+    if equality is None or limit <= 0:
+        return None
+    sql, params = _find_statement(query, equality)
+    params = (*params, limit)
+    if not is_index_seek(conn, sql, params):
+        return None
+    return [_row_to_resource(row) for row in conn.execute(sql, params)]
+
+
+# The statement of each point search's shape (type, attribute, operand type): its text never holds the operand
+# (values travel as parameters), and a search with a new value every time would only churn `compiled`'s cache.
+_find_statements: dict[tuple[Any, ...], str] = {}
+
+
+def _find_statement(query: SearchQuery, equality: Compare) -> tuple[str, tuple[Any, ...]]:
+    shape = (query.resource_type.name, equality.value, type(equality.operand))
+    sql = _find_statements.get(shape)
+    if sql is not None:
+        return sql, (equality.operand,)
+    where, params = compile_filter(query.resource_type, equality)
+    sql = f"SELECT id, doc, created, last_modified, version FROM {_table(query.resource_type).name} AS r " \
+          f"WHERE {where} LIMIT ?"
+    # Remembered only when the one parameter is the operand as given (a boolean becomes 1 or 0).
+    if len(params) == 1 and type(params[0]) is type(equality.operand) and params[0] == equality.operand \
+            and len(_find_statements) < _MAX_FIND_SHAPES:
+        _find_statements[shape] = sql
+    return sql, tuple(params)
+
+
+_MAX_FIND_SHAPES = 64
 
 
 def count(conn: sqlite3.Connection, query: SearchQuery) -> int:

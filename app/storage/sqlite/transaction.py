@@ -71,6 +71,9 @@ class _Resources(_Concern):
     def count(self, query: SearchQuery) -> int:
         return resources.count(self._conn, query)
 
+    def find(self, query: SearchQuery, limit: int) -> list[StoredResource] | None:
+        return resources.find(self._conn, query, limit)
+
     def page(self, query: SearchQuery, limit: int, offset: int, max_bytes: int) -> tuple[list[Found], bool]:
         return resources.page(self._conn, query, limit, offset, max_bytes)
 
