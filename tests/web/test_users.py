@@ -219,7 +219,7 @@ async def test_a_patch_whose_filters_would_compare_millions_of_values_is_refused
     answer = await scim.patch(f"/Users/{user['id']}", [{"op": "remove", "path": f"emails[{chain}]"}] * 200)
     assert (answer.status, answer.body["scimType"]) == (400, "invalidValue")
     assert "more than 100,000 values" in answer.body["detail"]
-    assert time.perf_counter() - started < 5.0  # mostly parsing 900 KB of filters; the work was minutes
+    assert time.perf_counter() - started < 30.0  # parsing 900 KB of filters takes ~1 s; the work would take minutes
 
 
 @pytest.mark.parametrize("method", ["POST", "PUT"])
