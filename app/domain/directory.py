@@ -13,7 +13,7 @@ import secrets
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, TypeVar
 
 import orjson
@@ -106,6 +106,9 @@ class Rendered:
     body: dict[str, Any]
     etag: str
     location: str
+    # Top-level values of `body` that are orjson.Fragments, by key, as the bytes they hold (the web layer sends
+    # them as they are: app/web/spliced.py).
+    spliced: dict[str, bytes] = field(default_factory=dict)
 
 
 def etag_of(version: int) -> str:
@@ -208,7 +211,10 @@ class Directory:
         current, members = await self.db.lookup(on_loop)
         if members is None:
             current, members = await self.db.read(on_thread)
-        return self.render(GROUP_RESOURCE, (current, {"members": orjson.Fragment(members)} if members else {}), ctx)
+        if not members:
+            return self.render(GROUP_RESOURCE, (current, {}), ctx)
+        rendered = self.render(GROUP_RESOURCE, (current, {"members": orjson.Fragment(members)}), ctx)
+        return replace(rendered, spliced={"members": members})
 
     def _group(self, tx: Transaction, group_id: str) -> StoredResource:
         current = tx.resources.get(GROUP_RESOURCE, group_id)
