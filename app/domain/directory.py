@@ -182,6 +182,10 @@ class Directory:
     async def get(self, resource_type: ResourceType, resource_id: str, ctx: Context) -> Rendered:
         if resource_type is GROUP_RESOURCE and not (ctx.attributes or ctx.excluded):
             return await self._get_group(resource_id, ctx)
+        if resource_type is GROUP_RESOURCE and _excludes_only_members(ctx):
+            # What the projection would make of a Group without members is the Group: no projection to run.
+            return await self.db.lookup(lambda tx: self.render(
+                GROUP_RESOURCE, (self._group(tx, resource_id), {}), replace(ctx, excluded=None)))
 
         def read(tx: Transaction) -> tuple[StoredResource, dict[str, Any]]:
             current = tx.resources.get(resource_type, resource_id)
@@ -714,6 +718,14 @@ def _apply_member_changes(tx: Transaction, group_id: str, member_changes: list[M
     changes.membership("group.member_added", group_id, added)
     changes.membership("group.member_removed", group_id, removed)
     return bool(added or removed)
+
+
+_MEMBERS_PATHS = frozenset({"members", f"{GROUP_RESOURCE.schema.id.lower()}:members"})
+
+
+def _excludes_only_members(ctx: Context) -> bool:
+    """excludedAttributes=members (the whole attribute, by name or URN), and nothing else to project."""
+    return not ctx.attributes and bool(ctx.excluded) and all(p.lower() in _MEMBERS_PATHS for p in ctx.excluded or ())
 
 
 def _members_key(group: StoredResource, ctx: Context) -> MembersKey:

@@ -90,3 +90,16 @@ async def test_each_base_url_gets_its_own_refs(scim: Scim) -> None:
     for host in ("one.example", "two.example", "one.example"):
         answer = await scim.get(f"/Groups/{group['id']}", headers={"Host": host})
         assert {m["$ref"].split("/")[2] for m in answer.body["members"]} == {host}
+
+
+@pytest.mark.parametrize("excluded", ["members", "MEMBERS", "urn:ietf:params:scim:schemas:core:2.0:Group:members",
+                                      "members,members"])
+async def test_excluding_members_is_the_projected_answer_without_them(scim: Scim, excluded: str) -> None:
+    ada = await scim.create_user("ada")
+    group = await scim.create_group("g", [ada["id"]])
+    fast = await scim.get(f"/Groups/{group['id']}?excludedAttributes={excluded}")
+    projected = await scim.get(f"/Groups/{group['id']}?excludedAttributes={excluded},externalId")
+    assert fast.status == 200 and fast.body == projected.body and "members" not in fast.body
+    assert fast.headers["ETag"] == projected.headers["ETag"]
+    missing = await scim.get(f"/Groups/{'0' * 32}?excludedAttributes={excluded}")
+    assert missing.status == 404 and missing.body["status"] == "404"
