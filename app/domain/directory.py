@@ -28,7 +28,7 @@ from app.protocol import cursors, errors
 from app.protocol.attribute_lists import has_value_filters
 from app.protocol.filter_resolution import resolve_member_filter, resolve_search
 from app.protocol.filters import Filter
-from app.protocol.member_list import members_json
+from app.protocol.member_list import member, members_json
 from app.protocol.members import member_ids
 from app.protocol.patch_engine import MemberChange, apply_patch
 from app.protocol.patch_message import PatchOperation, parse_patch_request
@@ -582,13 +582,13 @@ class Directory:
         # members.display is read only when the projection names it (returned="request" in schema_defs).
         with_display = any(names_sub_attribute(GROUP_RESOURCE, paths, "members", "display")
                            for paths in (ctx.attributes, ctx.excluded))
+        if not with_display:  # the ids as plain strings: no record per member
+            listed = {i: tx.members.member_ids(i) for i in ids}
+            return {i: {"members": [member(u, ctx.base_url) for u in listed[i]]} if listed[i] else {} for i in ids}
         members = tx.members.of_groups(ids, with_display)
         return {
-            i: {"members": [
-                {"value": m.user_id, "$ref": f"{ctx.base_url}/Users/{m.user_id}", "type": "User",
-                 **({"display": m.display} if with_display else {})}
-                for m in members[i]
-            ]} if members[i] else {}
+            i: {"members": [{**member(m.user_id, ctx.base_url), "display": m.display} for m in members[i]]}
+            if members[i] else {}
             for i in ids
         }
 
