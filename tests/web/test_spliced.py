@@ -40,3 +40,15 @@ async def test_a_spliced_group_answer_is_whole_with_every_header(scim: Scim, mon
     assert answer.headers["ETag"] == answer.body["meta"]["version"]
     not_modified = await scim.get(f"/Groups/{group['id']}", headers={"If-None-Match": answer.headers["ETag"]})
     assert not_modified.status == 304
+
+
+async def test_head_of_a_spliced_group_has_its_length_and_no_body(scim: Scim, monkeypatch: pytest.MonkeyPatch
+                                                                  ) -> None:
+    monkeypatch.setattr(spliced, "SPLICED_BYTES", 10)
+    users = [await scim.create_user(f"u{i}") for i in range(3)]
+    group = await scim.create_group("g", [u["id"] for u in users])
+    full = await scim.get(f"/Groups/{group['id']}")
+    head = await scim.request("HEAD", f"/Groups/{group['id']}")
+    assert head.status == 200 and head.body is None
+    assert head.headers["Content-Length"] == full.headers["Content-Length"]
+    assert head.headers["ETag"] == full.headers["ETag"]
