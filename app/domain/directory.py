@@ -13,7 +13,7 @@ import secrets
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, TypeVar
 
 import orjson
@@ -22,11 +22,13 @@ from app.domain import paging, roster
 from app.domain.clock import utc_now
 from app.domain.holds import NO_HOLDS, HoldPolicy
 from app.domain.limits import Limits
+from app.domain.member_cache import MemberCache, MembersKey
 from app.domain.roles import RoleRules
 from app.protocol import cursors, errors
 from app.protocol.attribute_lists import has_value_filters
 from app.protocol.filter_resolution import resolve_member_filter, resolve_search
 from app.protocol.filters import Filter
+from app.protocol.member_list import member, members_json
 from app.protocol.members import member_ids
 from app.protocol.patch_engine import MemberChange, apply_patch
 from app.protocol.patch_message import PatchOperation, parse_patch_request
@@ -104,6 +106,9 @@ class Rendered:
     body: dict[str, Any]
     etag: str
     location: str
+    # Top-level values of `body` that are orjson.Fragments, by key, as the bytes they hold (the web layer sends
+    # them as they are: app/web/spliced.py).
+    spliced: dict[str, bytes] = field(default_factory=dict)
 
 
 def etag_of(version: int) -> str:
@@ -141,6 +146,13 @@ PATCH_ATTEMPTS = 4
 # A list page fetches User.groups for this many users at a time and Group.members for one group at a time,
 # so that the extras held while a page is built stay near one resource's worth, not a page's.
 _EXTRAS_BATCH = {"User": 100, "Group": 1}
+# GET /Groups/{id}: a group of more members than this whose rendered members are not cached is read on a reader
+# thread, so that one large group does not hold up the event loop (1,000 members render in about a millisecond).
+LOOP_MEMBERS = 1000
+# ... and the rendered members of a group of more than this many are cached (member_cache.py), up to
+# MEMBER_CACHE_BYTES in all: 16 MiB holds a 100,000-member group (~140 bytes a member) or many smaller ones.
+CACHED_MEMBERS = 100
+MEMBER_CACHE_BYTES = 16 * 1024 * 1024
 
 T = TypeVar("T")
 log = logging.getLogger("rollcall.directory")
@@ -166,9 +178,17 @@ class Directory:
         self._hints = paging.PageHints(db)
         self._cursor_key: bytes | None = None
         self.holds = holds
+        self.member_cache = MemberCache(MEMBER_CACHE_BYTES)
 
     # -- reads -------------------------------------------------------------------------------------
     async def get(self, resource_type: ResourceType, resource_id: str, ctx: Context) -> Rendered:
+        if resource_type is GROUP_RESOURCE and not (ctx.attributes or ctx.excluded):
+            return await self._get_group(resource_id, ctx)
+        if resource_type is GROUP_RESOURCE and _excludes_only_members(ctx):
+            # What the projection would make of a Group without members is the Group: no projection to run.
+            return await self.db.lookup(lambda tx: self.render(
+                GROUP_RESOURCE, (self._group(tx, resource_id), {}), replace(ctx, excluded=None)))
+
         def read(tx: Transaction) -> tuple[StoredResource, dict[str, Any]]:
             current = tx.resources.get(resource_type, resource_id)
             if current is None:
@@ -178,6 +198,45 @@ class Directory:
         if _projects_heavily(ctx):
             return await self.db.read(lambda tx: self.render(resource_type, read(tx), ctx))
         return self.render(resource_type, await self.db.lookup(read), ctx)
+
+    async def _get_group(self, group_id: str, ctx: Context) -> Rendered:
+        """A Group in its default representation, its members spliced in as JSON text: from the cache when the
+        group's version has not moved since they were rendered, on the event loop when the group is small, and
+        else on a reader thread."""
+        def on_loop(tx: Transaction) -> tuple[StoredResource, bytes | None]:
+            current = self._group(tx, group_id)
+            members = self.member_cache.get(_members_key(current, ctx))
+            if members is None and not tx.members.has_more_than(group_id, LOOP_MEMBERS):
+                members = self._group_members(tx, current, ctx)
+            return current, members
+
+        def on_thread(tx: Transaction) -> tuple[StoredResource, bytes | None]:
+            current = self._group(tx, group_id)  # again: the version of this snapshot's members
+            return current, self.member_cache.get(_members_key(current, ctx)) or self._group_members(tx, current, ctx)
+
+        current, members = await self.db.lookup(on_loop)
+        if members is None:
+            current, members = await self.db.read(on_thread)
+        if not members:
+            return self.render(GROUP_RESOURCE, (current, {}), ctx)
+        rendered = self.render(GROUP_RESOURCE, (current, {"members": orjson.Fragment(members)}), ctx)
+        return replace(rendered, spliced={"members": members})
+
+    def _group(self, tx: Transaction, group_id: str) -> StoredResource:
+        current = tx.resources.get(GROUP_RESOURCE, group_id)
+        if current is None:
+            raise _not_found(GROUP_RESOURCE, group_id)
+        return current
+
+    def _group_members(self, tx: Transaction, current: StoredResource, ctx: Context) -> bytes:
+        """The group's members as a JSON array (b"" when it has none), cached when the group is large."""
+        ids = tx.members.member_ids(current.id)
+        if not ids:
+            return b""
+        rendered = members_json(ids, ctx.base_url)
+        if len(ids) > CACHED_MEMBERS:
+            self.member_cache.put(_members_key(current, ctx), rendered)
+        return rendered
 
     async def search(self, resource_type: ResourceType, query: ListQuery, base_url: str) -> dict[str, Any]:
         return await self._search([resource_type], query, base_url)
@@ -565,13 +624,13 @@ class Directory:
         # members.display is read only when the projection names it (returned="request" in schema_defs).
         with_display = any(names_sub_attribute(GROUP_RESOURCE, paths, "members", "display")
                            for paths in (ctx.attributes, ctx.excluded))
+        if not with_display:  # the ids as plain strings: no record per member
+            listed = {i: tx.members.member_ids(i) for i in ids}
+            return {i: {"members": [member(u, ctx.base_url) for u in listed[i]]} if listed[i] else {} for i in ids}
         members = tx.members.of_groups(ids, with_display)
         return {
-            i: {"members": [
-                {"value": m.user_id, "$ref": f"{ctx.base_url}/Users/{m.user_id}", "type": "User",
-                 **({"display": m.display} if with_display else {})}
-                for m in members[i]
-            ]} if members[i] else {}
+            i: {"members": [{**member(m.user_id, ctx.base_url), "display": m.display} for m in members[i]]}
+            if members[i] else {}
             for i in ids
         }
 
@@ -701,6 +760,18 @@ def _apply_member_changes(tx: Transaction, group_id: str, member_changes: list[M
     changes.membership("group.member_added", group_id, added)
     changes.membership("group.member_removed", group_id, removed)
     return bool(added or removed)
+
+
+_MEMBERS_PATHS = frozenset({"members", f"{GROUP_RESOURCE.schema.id.lower()}:members"})
+
+
+def _excludes_only_members(ctx: Context) -> bool:
+    """excludedAttributes=members (the whole attribute, by name or URN), and nothing else to project."""
+    return not ctx.attributes and bool(ctx.excluded) and all(p.lower() in _MEMBERS_PATHS for p in ctx.excluded or ())
+
+
+def _members_key(group: StoredResource, ctx: Context) -> MembersKey:
+    return MembersKey(group.id, ctx.base_url, group.created, group.version)
 
 
 def _projects_heavily(ctx: Context) -> bool:

@@ -11,6 +11,7 @@ always sent.
 from __future__ import annotations
 
 from aiohttp import web
+from aiohttp.payload import Payload
 from aiohttp.typedefs import Handler, Middleware
 
 from app.protocol import errors
@@ -71,14 +72,16 @@ def answer_budget_middlewares(budget: AnswerBudget) -> tuple[Middleware, Middlew
     async def reserve(request: web.Request, handler: Handler) -> web.StreamResponse:
         response = await handler(request)
         body = response.body if isinstance(response, web.Response) else None
-        if not isinstance(body, bytes) or len(body) < LARGE_ANSWER_BYTES:
+        # A payload of known size (app/web/spliced.py's parts) counts as what it would be in one piece.
+        size = len(body) if isinstance(body, bytes) else body.size if isinstance(body, Payload) else None
+        if size is None or size < LARGE_ANSWER_BYTES:
             return response
-        if not budget.try_hold(len(body)):
+        if not budget.try_hold(size):
             raise errors.ScimError(
                 503, f"The server is already holding {budget.held:,} bytes of large answers for clients that are "
                      f"slow to read them, its limit; retry shortly, or ask for smaller pages with count.",
                 headers={"Retry-After": "1"})
-        request[_HELD] = len(body)
+        request[_HELD] = size
         return response
 
     return send, reserve

@@ -17,6 +17,7 @@ from app.protocol.schema_defs import ResourceType
 from app.protocol.search_request import load_search_request
 from app.web.http import read_json, scim_response
 from app.web.keys import DIRECTORY, SETTINGS, TOKEN_NAME
+from app.web.spliced import spliced_response
 
 
 def base_url(request: web.Request) -> str:
@@ -81,6 +82,8 @@ def _resource_response(rendered: Rendered, status: int = 200) -> web.Response:
     headers = {"ETag": rendered.etag}
     if status == 201:
         headers["Location"] = rendered.location
+    if rendered.spliced:
+        return spliced_response(rendered.body, rendered.spliced, status=status, headers=headers)
     return scim_response(rendered.body, status=status, headers=headers)
 
 

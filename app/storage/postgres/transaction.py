@@ -492,6 +492,12 @@ class _Members(_Part):
             found[group_id].append(Member(user_id, shown))
         return found
 
+    def member_ids(self, group_id: str) -> list[str]:
+        # One text[] value, which psycopg parses in C, rather than a row per member.
+        found: list[str] | None = self.tx.scalar(
+            "SELECT array_agg(user_id ORDER BY user_id) FROM group_members WHERE group_id = %s", (group_id,))
+        return found or []
+
     def groups_of(self, user_ids: Sequence[str]) -> dict[str, list[Membership]]:
         found: dict[str, list[Membership]] = {user_id: [] for user_id in user_ids}
         if not user_ids:

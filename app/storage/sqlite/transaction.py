@@ -103,6 +103,9 @@ class _Members(_Concern):
     def of_groups(self, group_ids: Sequence[str], with_display: bool = False) -> dict[str, list[Member]]:
         return resources.members_of(self._conn, group_ids, with_display)
 
+    def member_ids(self, group_id: str) -> list[str]:
+        return resources.member_ids(self._conn, group_id)
+
     def groups_of(self, user_ids: Sequence[str]) -> dict[str, list[Membership]]:
         return resources.groups_of(self._conn, user_ids)
 
