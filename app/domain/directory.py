@@ -91,10 +91,12 @@ class _Changes:
             return {"type": "group.member_removed", "groupId": removed[0].group_id, "count": len(removed)}
         return {"type": self.events[0].type if self.events else "unknown"}
 
-    def membership(self, kind: str, group_id: str, user_ids: list[str]) -> None:
+    def membership(self, kind: str, group_id: str, user_ids: list[str], settles: bool = True) -> None:
+        """Record member events; `settles`: whether the members' roles may change (the group is a role group)."""
         self.events.extend(Event(kind, user_id, group_id, {"groupId": group_id, "userId": user_id})
                            for user_id in user_ids)
-        self.touched_users.extend(user_ids)
+        if settles:
+            self.touched_users.extend(user_ids)
 
 
 @dataclass(frozen=True)
@@ -290,7 +292,8 @@ class Directory:
                 changes.touched_users.append(created.id)
             elif members:
                 added = _add_members(tx, created.id, members, now, changes)
-                changes.membership("group.member_added", created.id, added)
+                changes.membership("group.member_added", created.id, added,
+                                   settles=self.rules.role_of_group(document["displayName"]) is not None)
             self._finish(tx, changes, ctx, now)
             return created, self._written_extras(tx, resource_type, created.id, ctx)
 
@@ -411,7 +414,8 @@ class Directory:
             changes = _Changes()
             current = self._current(tx, resource_type, resource_id, if_match)
             document, member_changes = change(current)
-            membership_changed = _apply_member_changes(tx, resource_id, member_changes, now, changes)
+            membership_changed = _apply_member_changes(tx, resource_id, member_changes, now, changes,
+                                                       settles=self._grants_roles(resource_type, current, document))
             updated = current
             if document != current.document:
                 try:
@@ -433,10 +437,17 @@ class Directory:
 
         return write
 
+    def _grants_roles(self, resource_type: ResourceType, current: StoredResource, document: dict[str, Any]) -> bool:
+        """Whether a change to this group's membership may change its members' roles: it is a role group, before
+        or after this write (a rename between the two settles all its members anyway, see _update_events)."""
+        return resource_type is GROUP_RESOURCE and any(
+            self.rules.role_of_group(d["displayName"]) is not None for d in (current.document, document))
+
     def _update_events(self, resource_type: ResourceType, current: StoredResource,
                        document: dict[str, Any], changes: _Changes) -> list[Event]:
         if resource_type is USER_RESOURCE:
-            changes.touched_users.append(current.id)
+            if _role_inputs_changed(current.document, document):
+                changes.touched_users.append(current.id)
             return [_resource_event(resource_type, "updated", current.id, document)]
         before, after = current.document["displayName"], document["displayName"]
         if before == after:
@@ -638,7 +649,7 @@ def _add_members(tx: Transaction, group_id: str, user_ids: tuple[str, ...], now:
 
 
 def _apply_member_changes(tx: Transaction, group_id: str, member_changes: list[MemberChange],
-                                now: str, changes: _Changes) -> bool:
+                          now: str, changes: _Changes, settles: bool = True) -> bool:
     """Apply PATCH/PUT membership changes in order; True when the membership is different afterwards."""
     added: list[str] = []
     removed: list[str] = []
@@ -656,9 +667,16 @@ def _apply_member_changes(tx: Transaction, group_id: str, member_changes: list[M
             removed += tx.members.remove(group_id, [i for i in present if i not in wanted])
             present_set = set(present)
             added += _add_members(tx, group_id, tuple(i for i in change.ids if i not in present_set), now, changes)
-    changes.membership("group.member_added", group_id, added)
-    changes.membership("group.member_removed", group_id, removed)
+    changes.membership("group.member_added", group_id, added, settles)
+    changes.membership("group.member_removed", group_id, removed, settles)
     return bool(added or removed)
+
+
+def _role_inputs_changed(before: dict[str, Any], after: dict[str, Any]) -> bool:
+    """Whether a User's update may move its roster entry: the roster derives from its userName and active flag
+    (and its role groups, which change through Group writes), so an update of other attributes leaves it as the
+    last write settled it, and settling it again would only cost three queries on the writer."""
+    return before.get("userName") != after.get("userName") or before.get("active") != after.get("active")
 
 
 def _projects_heavily(ctx: Context) -> bool:
