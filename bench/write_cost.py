@@ -18,6 +18,8 @@ import statistics
 import subprocess
 import sys
 import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -32,6 +34,18 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / TICK
 
 
+@contextmanager
+def served(command: list[str], log: Path, source: Path) -> Iterator[subprocess.Popen[bytes]]:
+    """bench_run.server, from `source` (python -m app imports the app/ of its working directory)."""
+    with log.open("wb") as out:
+        process = subprocess.Popen(command, cwd=source, stdout=out, stderr=subprocess.STDOUT)
+    try:
+        yield process
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--db", default="sqlite", help="sqlite (a fresh file) or postgresql (a throw-away cluster)")
@@ -40,6 +54,8 @@ def main() -> int:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--connections", type=int, default=16)
     parser.add_argument("--loop", default="auto")
+    parser.add_argument("--source", type=Path, default=bench_run.ROOT,
+                        help="run the rollcall of this source tree (e.g. `git archive` of the commit before)")
     parser.add_argument("--only", action="append", help="scenario names to run (default: all)")
     parser.add_argument("--profile", type=Path, help="a folder: py-spy record --native --threads of each scenario's "
                         "first round, as collapsed stacks in <folder>/<scenario>.txt")
@@ -59,7 +75,7 @@ def main() -> int:
 
         def token(name: str) -> str:
             made = subprocess.run([bench_run.PYTHON, "-m", "app", "token", "create", "--name", name, "--db",
-                                   engine.location], cwd=bench_run.ROOT, capture_output=True, text=True, check=True)
+                                   engine.location], cwd=args.source, capture_output=True, text=True, check=True)
             return made.stdout.strip().splitlines()[-1]
 
         scim_token = token("bench")
@@ -71,7 +87,7 @@ def main() -> int:
                                   "127.0.0.1", "--port", str(port), "--loop", args.loop])
         bench = bench_run.Bench(run, pinning, root, url)
         print(f"{run.pinning}; {engine.name}; {args.users:,} users; {args.connections} connections")
-        with bench_run.server(command, log) as rollcall:
+        with served(command, log, args.source) as rollcall:
             bench_run.wait_until_up(f"{scim}/ServiceProviderConfig", scim_token, rollcall, log)
             pid = rollcall.pid
 
