@@ -376,16 +376,21 @@ def _resource_schema_class(resource_type: ResourceType) -> type[_ResourceSchema]
 # --- public API: resources -------------------------------------------------------------------------------------
 
 
-def load_resource(resource_type: ResourceType, body: Any) -> dict[str, Any]:
+def load_resource(resource_type: ResourceType, body: Any, *, fast: bool = False) -> dict[str, Any]:
     """Validate a POST/PUT body (or a document produced by PATCH) into a stored *document*.
 
     The load schema validates the document and shapes it (canonical names, JSON types as the schema says,
     schema order), once, on the way in; reads serve it as stored (see dump_resource).
     Group members come back under "members" as [{"value": id}] (see app.protocol.members) for the caller to
     pop off; everything else in the result is what gets stored.
+
+    `fast`: try the fast path first (load_fast), for the small bodies validated on the event loop. Large ones keep
+    to the schema on their worker thread: validated faster, a burst of them moved the load to the writer and the
+    GIL, and /healthz waited longer (tests/reliability/test_event_loop.py, compressed Bulk: p95 40-100 ms, 400 ms
+    with the fast path).
     """
-    fast = load_fast(resource_type, body)
-    return fast if fast is not None else load_with_schema(resource_type, body)
+    loaded = load_fast(resource_type, body) if fast else None
+    return loaded if loaded is not None else load_with_schema(resource_type, body)
 
 
 def load_with_schema(resource_type: ResourceType, body: Any) -> dict[str, Any]:
