@@ -93,10 +93,12 @@ class _Changes:
             return {"type": "group.member_removed", "groupId": removed[0].group_id, "count": len(removed)}
         return {"type": self.events[0].type if self.events else "unknown"}
 
-    def membership(self, kind: str, group_id: str, user_ids: list[str]) -> None:
+    def membership(self, kind: str, group_id: str, user_ids: list[str], settles: bool = True) -> None:
+        """Record member events; `settles`: whether the members' roles may change (the group is a role group)."""
         self.events.extend(Event(kind, user_id, group_id, {"groupId": group_id, "userId": user_id})
                            for user_id in user_ids)
-        self.touched_users.extend(user_ids)
+        if settles:
+            self.touched_users.extend(user_ids)
 
 
 @dataclass(frozen=True)
@@ -391,7 +393,8 @@ class Directory:
                 changes.touched_users.append(created.id)
             elif members:
                 added = _add_members(tx, created.id, members, now, changes)
-                changes.membership("group.member_added", created.id, added)
+                changes.membership("group.member_added", created.id, added,
+                                   settles=self.rules.role_of_group(document["displayName"]) is not None)
             self._finish(tx, changes, ctx, now)
             return created, self._written_extras(tx, resource_type, created.id, ctx)
 
@@ -423,7 +426,8 @@ class Directory:
         for _ in range(PATCH_ATTEMPTS):
             base = await self.db.lookup(lambda tx: self._current(tx, resource_type, resource_id, if_match))
             work = None if size is None else size + (encoded_size(base.document) or OFF_LOOP_BODY_BYTES)
-            prepared = await off_loop_if_large(work, prepare_patch, resource_type, base, operations)
+            prepared = await off_loop_if_large(work, prepare_patch, resource_type, base, operations,
+                                               work is not None and work <= OFF_LOOP_BODY_BYTES)
             try:
                 written = await self.db.write(self.patching_prepared(resource_type, prepared, ctx, if_match))
             except _BaseMoved:
@@ -512,7 +516,8 @@ class Directory:
             changes = _Changes()
             current = self._current(tx, resource_type, resource_id, if_match)
             document, member_changes = change(current)
-            membership_changed = _apply_member_changes(tx, resource_id, member_changes, now, changes)
+            membership_changed = _apply_member_changes(tx, resource_id, member_changes, now, changes,
+                                                       settles=self._grants_roles(resource_type, current, document))
             updated = current
             if document != current.document:
                 try:
@@ -534,10 +539,17 @@ class Directory:
 
         return write
 
+    def _grants_roles(self, resource_type: ResourceType, current: StoredResource, document: dict[str, Any]) -> bool:
+        """Whether a change to this group's membership may change its members' roles: it is a role group, before
+        or after this write (a rename between the two settles all its members anyway, see _update_events)."""
+        return resource_type is GROUP_RESOURCE and any(
+            self.rules.role_of_group(d["displayName"]) is not None for d in (current.document, document))
+
     def _update_events(self, resource_type: ResourceType, current: StoredResource,
                        document: dict[str, Any], changes: _Changes) -> list[Event]:
         if resource_type is USER_RESOURCE:
-            changes.touched_users.append(current.id)
+            if _role_inputs_changed(current.document, document):
+                changes.touched_users.append(current.id)
             return [_resource_event(resource_type, "updated", current.id, document)]
         before, after = current.document["displayName"], document["displayName"]
         if before == after:
@@ -574,7 +586,7 @@ class Directory:
         if resource_type is USER_RESOURCE and size is not None \
                 and size > EARLY_REFUSAL_FACTOR * self.limits.max_resource_bytes:
             raise self._too_large(resource_type, size, "its body holds")
-        return load_resource(resource_type, body)
+        return load_resource(resource_type, body, fast=size is not None and size <= OFF_LOOP_BODY_BYTES)
 
     def _too_large(self, resource_type: ResourceType, size: int, what: str = "it would be stored as"
                    ) -> errors.ScimError:
@@ -681,12 +693,12 @@ class PreparedPatch:
     member_changes: list[MemberChange]
 
 
-def prepare_patch(resource_type: ResourceType, base: StoredResource, operations: list[PatchOperation]
-                  ) -> PreparedPatch:
-    """Apply `operations` to `base` and validate the result (marshmallow): CPU work that belongs before the write,
-    not on the single writer thread, where it would queue every other write."""
+def prepare_patch(resource_type: ResourceType, base: StoredResource, operations: list[PatchOperation],
+                  fast: bool = False) -> PreparedPatch:
+    """Apply `operations` to `base` and validate the result (load_resource, `fast` as it says): CPU work that
+    belongs before the write, not on the single writer thread, where it would queue every other write."""
     result = apply_patch(resource_type, base.document, operations)
-    document = load_resource(resource_type, result.document)
+    document = load_resource(resource_type, result.document, fast=fast)
     document.pop("members", None)
     return PreparedPatch(base, document, result.member_changes)
 
@@ -739,7 +751,7 @@ def _add_members(tx: Transaction, group_id: str, user_ids: tuple[str, ...], now:
 
 
 def _apply_member_changes(tx: Transaction, group_id: str, member_changes: list[MemberChange],
-                                now: str, changes: _Changes) -> bool:
+                          now: str, changes: _Changes, settles: bool = True) -> bool:
     """Apply PATCH/PUT membership changes in order; True when the membership is different afterwards."""
     added: list[str] = []
     removed: list[str] = []
@@ -757,8 +769,8 @@ def _apply_member_changes(tx: Transaction, group_id: str, member_changes: list[M
             removed += tx.members.remove(group_id, [i for i in present if i not in wanted])
             present_set = set(present)
             added += _add_members(tx, group_id, tuple(i for i in change.ids if i not in present_set), now, changes)
-    changes.membership("group.member_added", group_id, added)
-    changes.membership("group.member_removed", group_id, removed)
+    changes.membership("group.member_added", group_id, added, settles)
+    changes.membership("group.member_removed", group_id, removed, settles)
     return bool(added or removed)
 
 
@@ -772,6 +784,13 @@ def _excludes_only_members(ctx: Context) -> bool:
 
 def _members_key(group: StoredResource, ctx: Context) -> MembersKey:
     return MembersKey(group.id, ctx.base_url, group.created, group.version)
+
+
+def _role_inputs_changed(before: dict[str, Any], after: dict[str, Any]) -> bool:
+    """Whether a User's update may move its roster entry: the roster derives from its userName and active flag
+    (and its role groups, which change through Group writes), so an update of other attributes leaves it as the
+    last write settled it, and settling it again would only cost three queries on the writer."""
+    return before.get("userName") != after.get("userName") or before.get("active") != after.get("active")
 
 
 def _projects_heavily(ctx: Context) -> bool:

@@ -246,6 +246,33 @@ async def test_deleting_an_ordinary_group_changes_no_role(scim: Scim) -> None:
     assert await roster(scim) == {"stay@acme.com": "member"}
 
 
+async def test_writes_that_cannot_move_a_role_leave_the_roster_as_settling_would(scim: Scim) -> None:
+    # The directory settles the roster only after writes that may move it (a User's userName or active flag, a
+    # role group's membership or name): these writes skip it, and the roster, replayed or live, is unchanged.
+    user = await jumpcloud_user(scim, "kim@acme.com")
+    await scim.create_group(MEMBERS, [user["id"]])
+    team = await scim.create_group("team", [])
+    after = await last_seq(scim)
+    body = {"schemas": [USER_SCHEMA], "userName": "kim@acme.com", "displayName": "Kim K", "active": True}
+    assert (await scim.put(f"/Users/{user['id']}", body)).status == 200
+    assert (await scim.patch(f"/Users/{user['id']}", [{"op": "replace", "path": "title", "value": "CTO"}])).status \
+        == 200
+    assert (await scim.patch(f"/Groups/{team['id']}", [{"op": "add", "path": "members",
+                                                          "value": [{"value": user["id"]}]}])).status == 200
+    assert (await scim.patch(f"/Groups/{team['id']}", [{"op": "replace", "path": "displayName",
+                                                          "value": "team-2"}])).status == 200
+    assert await roster(scim) == {"kim@acme.com": "member"}
+    assert member_events(await feed(scim, after)) == []
+    # ...while a rename moves the roster entry with it, and a move into the ordinary group's role-group name counts.
+    rename = [{"op": "replace", "path": "userName", "value": "kim.k@acme.com"}]
+    assert (await scim.patch(f"/Users/{user['id']}", rename)).status == 200
+    assert await roster(scim) == {"kim.k@acme.com": "member"}
+    promote = [{"op": "replace", "path": "displayName", "value": ADMINS}]
+    assert (await scim.patch(f"/Groups/{team['id']}", promote)).status == 200
+    assert await roster(scim) == {"kim.k@acme.com": "admin"}
+    assert member_events(await feed(scim, after)) == [("role_changed", "kim.k@acme.com", "member->admin")]
+
+
 # -- renames -----------------------------------------------------------------------------------------------
 
 async def test_renaming_a_group_into_and_out_of_a_role_group_name(scim: Scim) -> None:
