@@ -426,8 +426,7 @@ class Directory:
         for _ in range(PATCH_ATTEMPTS):
             base = await self.db.lookup(lambda tx: self._current(tx, resource_type, resource_id, if_match))
             work = None if size is None else size + (encoded_size(base.document) or OFF_LOOP_BODY_BYTES)
-            prepared = await off_loop_if_large(work, prepare_patch, resource_type, base, operations,
-                                               work is not None and work <= OFF_LOOP_BODY_BYTES)
+            prepared = await off_loop_if_large(work, prepare_patch, resource_type, base, operations)
             try:
                 written = await self.db.write(self.patching_prepared(resource_type, prepared, ctx, if_match))
             except _BaseMoved:
@@ -586,7 +585,7 @@ class Directory:
         if resource_type is USER_RESOURCE and size is not None \
                 and size > EARLY_REFUSAL_FACTOR * self.limits.max_resource_bytes:
             raise self._too_large(resource_type, size, "its body holds")
-        return load_resource(resource_type, body, fast=size is not None and size <= OFF_LOOP_BODY_BYTES)
+        return load_resource(resource_type, body)
 
     def _too_large(self, resource_type: ResourceType, size: int, what: str = "it would be stored as"
                    ) -> errors.ScimError:
@@ -693,12 +692,12 @@ class PreparedPatch:
     member_changes: list[MemberChange]
 
 
-def prepare_patch(resource_type: ResourceType, base: StoredResource, operations: list[PatchOperation],
-                  fast: bool = False) -> PreparedPatch:
-    """Apply `operations` to `base` and validate the result (load_resource, `fast` as it says): CPU work that
-    belongs before the write, not on the single writer thread, where it would queue every other write."""
+def prepare_patch(resource_type: ResourceType, base: StoredResource, operations: list[PatchOperation]
+                  ) -> PreparedPatch:
+    """Apply `operations` to `base` and validate the result (marshmallow): CPU work that belongs before the write,
+    not on the single writer thread, where it would queue every other write."""
     result = apply_patch(resource_type, base.document, operations)
-    document = load_resource(resource_type, result.document, fast=fast)
+    document = load_resource(resource_type, result.document)
     document.pop("members", None)
     return PreparedPatch(base, document, result.member_changes)
 

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-from collections.abc import Callable
 from datetime import datetime
 from functools import cache
 from typing import Any, ClassVar
@@ -285,46 +284,6 @@ def _schema_class(name: str, attributes: tuple[Attribute, ...], owner: str | Non
     return schema_class
 
 
-def _canonical_resource(data: dict[str, Any], extension_keys: dict[str, str], core_schema_id: str,
-                        scim_names: dict[str, Attribute]) -> dict[str, Any]:
-    """A resource's keys as its schema spells them (RFC 7643 §2.1, §3): extensions under their URN (also from
-    `urn:...:attribute` keys at the top level), the core schema's own prefix dropped, nulls and unknown names
-    dropped; a ValidationError for a name given twice."""
-    by_urn = {urn.lower(): (name, urn) for name, urn in extension_keys.items()}
-    out: dict[str, Any] = {}
-    plain: dict[str, Any] = {}
-    qualified: dict[str, dict[str, Any]] = {}
-    for key, value in data.items():
-        lowered = key.lower()
-        if lowered in by_urn:
-            if value is not None:
-                out[by_urn[lowered][1]] = value
-            continue
-        if lowered.startswith(core_schema_id.lower() + ":"):
-            plain[key[len(core_schema_id) + 1:]] = value
-            continue
-        # `urn:...:enterprise:2.0:User:department` written at the top level (RFC 7644 §3.10 style).
-        prefix = next((urn for urn in by_urn if lowered.startswith(urn + ":")), None)
-        if prefix is not None:
-            qualified.setdefault(prefix, {})[key[len(prefix) + 1:]] = value
-            continue
-        plain[key] = value
-    _canonicalize(plain, scim_names, into=out)
-    for lowered_urn, extra in qualified.items():
-        urn = by_urn[lowered_urn][1]
-        existing = out.get(urn, {})
-        if not isinstance(existing, dict):
-            continue  # the field reports the wrong type
-        merged = {**existing}
-        for key, value in extra.items():
-            if any(k.lower() == key.lower() for k in merged) and value is not None:
-                raise ma.ValidationError({urn: {key: ["is given more than once"]}})
-            merged[key] = value
-        out[urn] = merged
-    return out
-
-
-
 class _ResourceSchema(_ScimSchema):
     """The top level of a resource: core attributes, externalId/meta, and one object per extension.
 
@@ -337,7 +296,38 @@ class _ResourceSchema(_ScimSchema):
 
     @ma.pre_load
     def _canonical_names(self, data: Any, **kwargs: Any) -> Any:
-        return _canonical_resource(data, self.extension_keys, self.core_schema_id, self.scim_names)
+        by_urn = {urn.lower(): (name, urn) for name, urn in self.extension_keys.items()}
+        out: dict[str, Any] = {}
+        plain: dict[str, Any] = {}
+        qualified: dict[str, dict[str, Any]] = {}
+        for key, value in data.items():
+            lowered = key.lower()
+            if lowered in by_urn:
+                if value is not None:
+                    out[by_urn[lowered][1]] = value
+                continue
+            if lowered.startswith(self.core_schema_id.lower() + ":"):
+                plain[key[len(self.core_schema_id) + 1:]] = value
+                continue
+            # `urn:...:enterprise:2.0:User:department` written at the top level (RFC 7644 §3.10 style).
+            prefix = next((urn for urn in by_urn if lowered.startswith(urn + ":")), None)
+            if prefix is not None:
+                qualified.setdefault(prefix, {})[key[len(prefix) + 1:]] = value
+                continue
+            plain[key] = value
+        _canonicalize(plain, self.scim_names, into=out)
+        for lowered_urn, extra in qualified.items():
+            urn = by_urn[lowered_urn][1]
+            existing = out.get(urn, {})
+            if not isinstance(existing, dict):
+                continue  # the field reports the wrong type
+            merged = {**existing}
+            for key, value in extra.items():
+                if any(k.lower() == key.lower() for k in merged) and value is not None:
+                    raise ma.ValidationError({urn: {key: ["is given more than once"]}})
+                merged[key] = value
+            out[urn] = merged
+        return out
 
     @ma.post_load
     def _drop_empty(self, data: dict[str, Any], **kwargs: Any) -> dict[str, Any]:
@@ -376,25 +366,14 @@ def _resource_schema_class(resource_type: ResourceType) -> type[_ResourceSchema]
 # --- public API: resources -------------------------------------------------------------------------------------
 
 
-def load_resource(resource_type: ResourceType, body: Any, *, fast: bool = False) -> dict[str, Any]:
+def load_resource(resource_type: ResourceType, body: Any) -> dict[str, Any]:
     """Validate a POST/PUT body (or a document produced by PATCH) into a stored *document*.
 
     The load schema validates the document and shapes it (canonical names, JSON types as the schema says,
     schema order), once, on the way in; reads serve it as stored (see dump_resource).
     Group members come back under "members" as [{"value": id}] (see app.protocol.members) for the caller to
     pop off; everything else in the result is what gets stored.
-
-    `fast`: try the fast path first (load_fast), for the small bodies validated on the event loop. Large ones keep
-    to the schema on their worker thread: validated faster, a burst of them moved the load to the writer and the
-    GIL, and /healthz waited longer (tests/reliability/test_event_loop.py, compressed Bulk: p95 40-100 ms, 400 ms
-    with the fast path).
     """
-    loaded = load_fast(resource_type, body) if fast else None
-    return loaded if loaded is not None else load_with_schema(resource_type, body)
-
-
-def load_with_schema(resource_type: ResourceType, body: Any) -> dict[str, Any]:
-    """load_resource through the marshmallow schema alone: the general path, which every refusal comes from."""
     if not isinstance(body, dict):
         raise invalid_syntax(f"The request body must be a JSON object, not {json_kind(body)}")
     try:
@@ -402,147 +381,3 @@ def load_with_schema(resource_type: ResourceType, body: Any) -> dict[str, Any]:
     except ma.ValidationError as error:
         raise invalid_value("; ".join(flatten_errors(error.messages))) from None
     return loaded
-
-
-# --- the fast path ---------------------------------------------------------------------------------------------
-# marshmallow's machinery (processors, error stores, a getter per field) costs ~150 µs for an ordinary User, most of
-# a write's validation. The common shapes take a direct walk of the same schema instead, which either produces
-# exactly the document the schemas above would, or gives up (_Defer) and leaves the body to them, so that every
-# refusal, and its message, still comes from one place. tests/protocol/test_resource_fast_path.py checks that
-# the two agree on generated bodies, valid and not.
-
-class _Defer(Exception):
-    """The fast path cannot vouch for this value: the marshmallow schema decides."""
-
-
-_Loader = Callable[[Any], Any]
-
-
-def _fast_string(attribute: Attribute) -> _Loader:
-    required = attribute.required
-
-    def load(value: Any) -> Any:
-        if not isinstance(value, str) or "\x00" in value or (required and not value.strip()):
-            raise _Defer
-        return value
-
-    return load
-
-
-def _fast_boolean(value: Any) -> Any:
-    if isinstance(value, bool):
-        return value
-    if isinstance(value, str) and value.lower() in ("true", "false"):
-        return value.lower() == "true"
-    raise _Defer
-
-
-def _fast_unsupported(value: Any) -> Any:
-    raise _Defer  # dateTime, binary, numbers: rare in what clients write, so left to the schema
-
-
-def _fast_member(value: Any) -> Any:
-    try:
-        return {"value": member_id(value)}
-    except MemberError:
-        raise _Defer from None
-
-
-def _fast_complex(attribute: Attribute) -> _Loader:
-    chosen = tuple(a for a in attribute.sub_attributes if _loadable(a))
-    names = {a.name.lower(): a for a in chosen}
-    loaders = tuple((a.name, a.required, _fast_loader(a, owner=None)) for a in chosen)
-    wraps_string = attribute.sub("value") is not None
-
-    def load(value: Any) -> Any:
-        if isinstance(value, str) and wraps_string:
-            value = {"value": value}
-        if not isinstance(value, dict):
-            raise _Defer
-        return _fast_object(_canonicalize(value, names), loaders)
-
-    return load
-
-
-def _fast_object(data: dict[str, Any], loaders: tuple[tuple[str, bool, _Loader], ...], keep_empty: str = ""
-                 ) -> dict[str, Any]:
-    """`data` (canonical names) loaded attribute by attribute, in schema order, unassigned values dropped (but for
-    an empty list under `keep_empty`, as _ResourceSchema keeps `"members": []`)."""
-    out: dict[str, Any] = {}
-    for name, required, load in loaders:
-        if name not in data:
-            if required:
-                raise _Defer
-            continue
-        loaded = load(data[name])
-        if not is_unassigned(loaded) or (name == keep_empty and loaded == []):
-            out[name] = loaded
-    return out
-
-
-def _fast_multi(attribute: Attribute, inner: _Loader, members: bool) -> _Loader:
-    def load(value: Any) -> Any:
-        if isinstance(value, dict) or (members and isinstance(value, str)):
-            value = [value]
-        if not isinstance(value, list):
-            raise _Defer
-        items = []
-        primaries = 0
-        for item in value:
-            if item is None:
-                continue
-            loaded = inner(item)
-            if not is_unassigned(loaded):
-                items.append(loaded)
-                if isinstance(loaded, dict) and loaded.get("primary") is True:
-                    primaries += 1
-        if primaries > 1 or (not members and len(items) > MAX_MULTI_VALUES):
-            raise _Defer
-        return _dedupe(items) if members else items
-
-    return load
-
-
-def _fast_loader(attribute: Attribute, *, owner: str | None) -> _Loader:
-    members = owner == GROUP_SCHEMA and attribute.name == "members"
-    if members:
-        inner: _Loader = _fast_member
-    elif attribute.is_complex:
-        inner = _fast_complex(attribute)
-    elif attribute.type in ("string", "reference"):
-        inner = _fast_string(attribute)
-    elif attribute.type == "boolean":
-        inner = _fast_boolean
-    else:
-        inner = _fast_unsupported
-    return _fast_multi(attribute, inner, members) if attribute.multi_valued else inner
-
-
-@cache
-def _fast_resource(resource_type: ResourceType) -> Callable[[dict[str, Any]], dict[str, Any]]:
-    """The fast path's loader of a resource type, following _resource_schema_class field for field."""
-    schema = _resource_schema(resource_type)
-    core = tuple(a for a in (*COMMON_ATTRIBUTES, *resource_type.schema.attributes) if a.name != "id" and _loadable(a))
-    loaders: list[tuple[str, bool, _Loader]] = [
-        (a.name, a.required, _fast_loader(a, owner=resource_type.schema.id)) for a in core]
-    for extension in resource_type.extensions:
-        as_attribute = Attribute(extension.id, "complex", sub_attributes=extension.attributes)
-        loaders.append((extension.id, False, _fast_complex(as_attribute)))
-    ordered = tuple(loaders)
-
-    def load(body: dict[str, Any]) -> dict[str, Any]:
-        data = _canonical_resource(body, schema.extension_keys, schema.core_schema_id, schema.scim_names)
-        return _fast_object(data, ordered, keep_empty="members")
-
-    return load
-
-
-def load_fast(resource_type: ResourceType, body: Any) -> dict[str, Any] | None:
-    """load_resource's document for `body` without marshmallow, or None when the schema must decide (a value the
-    fast path does not handle, or anything the schema would refuse)."""
-    if not isinstance(body, dict):
-        return None
-    try:
-        return _fast_resource(resource_type)(body)
-    except (_Defer, ma.ValidationError):
-        return None

@@ -65,9 +65,9 @@ def record_validations(database: Storage, monkeypatch: pytest.MonkeyPatch) -> li
                 in_write.active = False
         return await real_write(marked)
 
-    def load(*args: Any, **kwargs: Any) -> Any:
+    def load(*args: Any) -> Any:
         validated_in_write.append(getattr(in_write, "active", False))
-        return real_load(*args, **kwargs)
+        return real_load(*args)
 
     monkeypatch.setattr(database, "write", write)
     monkeypatch.setattr(directory_module, "load_resource", load)

@@ -6,11 +6,9 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from hypothesis import HealthCheck, given, settings
-from hypothesis import strategies as st
 
 from app.protocol.filters import Compare
-from app.protocol.patch_message import MAX_OPERATIONS, PatchOperation, load_fast, load_with_schema, parse_patch_request
+from app.protocol.patch_message import MAX_OPERATIONS, PatchOperation, parse_patch_request
 from app.protocol.schema_defs import PATCH_OP
 from tests.protocol.conftest import (
     message,
@@ -98,52 +96,3 @@ def test_pathless_add_needs_an_object_value() -> None:
 def test_an_unparseable_path_is_invalid_path() -> None:
     error = scim_error(parse_patch_request, message({"op": "add", "path": "emails[type eq", "value": "x"}))
     assert (error.status, error.scim_type) == (400, "invalidPath")
-
-
-# --- the fast path (patch_message.load_fast) against the marshmallow schema it stands in for -----------------
-
-_ANY = st.one_of(st.none(), st.booleans(), st.integers(-2, 2), st.text(max_size=4),
-                 st.lists(st.text(max_size=2), max_size=2),
-                 st.dictionaries(st.text(max_size=2), st.integers(), max_size=2))
-_KEY_CASES = {"op": ["op", "Op", "OP"], "path": ["path", "Path"], "value": ["value", "VALUE"]}
-
-
-def _one_of_mostly(right: st.SearchStrategy[Any], wrong: st.SearchStrategy[Any]) -> st.SearchStrategy[Any]:
-    return st.integers(0, 7).flatmap(lambda draw: wrong if draw == 0 else right)
-
-
-_OPERATION = st.builds(
-    lambda op, path, value, extra: {**op, **path, **value, **extra},
-    _one_of_mostly(st.tuples(st.sampled_from(_KEY_CASES["op"]), _one_of_mostly(
-        st.sampled_from(["add", "Replace", " REMOVE ", "remove"]), _ANY)).map(lambda kv: dict([kv])), st.just({})),
-    st.one_of(st.just({}), st.tuples(st.sampled_from(_KEY_CASES["path"]), _one_of_mostly(
-        st.sampled_from(["title", "", "emails"]), _ANY)).map(lambda kv: dict([kv]))),
-    st.one_of(st.just({}), st.tuples(st.sampled_from(_KEY_CASES["value"]), _ANY).map(lambda kv: dict([kv]))),
-    st.dictionaries(st.sampled_from(["unknown", "OP", "path"]), _ANY, max_size=1),
-)
-_MESSAGES = st.builds(
-    lambda schemas, operations, extra: {**schemas, **operations, **extra},
-    st.tuples(st.sampled_from(["schemas", "Schemas"]), _one_of_mostly(
-        st.lists(_one_of_mostly(st.just(PATCH_OP), _ANY), max_size=2), _ANY)).map(lambda kv: dict([kv])),
-    st.tuples(st.sampled_from(["Operations", "operations", "OPERATIONS"]), _one_of_mostly(
-        st.lists(_one_of_mostly(_OPERATION, _ANY), max_size=3), _ANY)).map(lambda kv: dict([kv])),
-    st.dictionaries(st.sampled_from(["id", "operations", "schemas"]), _ANY, max_size=1),
-)
-
-
-@settings(max_examples=400, deadline=None, database=None, suppress_health_check=list(HealthCheck))
-@given(_MESSAGES)
-def test_the_fast_path_loads_what_the_schema_loads(body: dict[str, Any]) -> None:
-    fast = load_fast(body)
-    if fast is None:
-        return
-    assert fast == load_with_schema(body)  # and the schema does not refuse it
-
-
-def test_ordinary_messages_take_the_fast_path() -> None:
-    for body in (message({"op": "replace", "path": "active", "value": False}),
-                 message({"op": "Add", "path": "members", "value": [{"value": "u1"}]}),
-                 {"schemas": [PATCH_OP], "Operations": [{"op": "remove", "path": "title"},
-                                                        {"op": "add", "value": {}}]}):
-        assert load_fast(body) is not None
-        assert load_fast(body) == load_with_schema(body)
