@@ -8,8 +8,10 @@ take far longer. initdb refuses to run as root: as root the cluster belongs to t
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 
+import psycopg
 import pytest
 
 from tests.postgres_cluster import PostgresServer, postgres_bin, start_server, stop_server
@@ -61,3 +63,17 @@ def postgres_url(postgres_server: PostgresServer) -> Iterator[str]:
         yield url
     finally:
         postgres_server.finished.append(url)
+
+
+def wait_until_a_write_waits_for_a_lock(url: str, seconds: float = 10) -> None:
+    """Until some backend of the URL's database waits for a lock: the write under test, on a row another
+    connection holds."""
+    with psycopg.connect(url, autocommit=True) as watcher:
+        deadline = time.monotonic() + seconds
+        while time.monotonic() < deadline:
+            row = watcher.execute("SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
+                                  "AND wait_event_type = 'Lock'").fetchone()
+            if row and row[0] > 0:
+                return
+            time.sleep(0.01)
+    raise AssertionError("the write never waited for the held row")

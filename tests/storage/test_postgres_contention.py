@@ -5,7 +5,6 @@ collide rarely enough that none comes near the budget."""
 from __future__ import annotations
 
 import asyncio
-import time
 from collections.abc import AsyncIterator
 
 import psycopg
@@ -13,6 +12,7 @@ import pytest
 
 from app.storage.errors import Contended
 from app.storage.postgres.engine import WRITE_TURNS, PostgresStorage
+from tests.postgres_server import wait_until_a_write_waits_for_a_lock
 
 NOW = "2026-01-01T00:00:00.000000Z"
 
@@ -24,18 +24,6 @@ async def impatient(postgres_url: str) -> AsyncIterator[PostgresStorage]:
     await engine.open()
     yield engine
     await engine.close()
-
-
-def wait_until_blocked(conn: psycopg.Connection, seconds: float = 10) -> None:
-    """Until some other backend of this database waits for a lock (the write under test, on the held row)."""
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        row = conn.execute("SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
-                           "AND wait_event_type = 'Lock'").fetchone()
-        if row and row[0] > 0:
-            return
-        time.sleep(0.01)
-    raise AssertionError("the write never waited for the held row")
 
 
 def hold_row_then_commit(url: str, statement: str) -> psycopg.Connection:
@@ -54,16 +42,14 @@ async def test_an_exhausted_retry_budget_is_contended_not_a_database_error(postg
         tx.settings.put("counter", str(int(tx.settings.get("counter")) + 1))
 
     other = hold_row_then_commit(postgres_url, "UPDATE settings SET value = '10' WHERE key = 'counter'")
-    watcher = psycopg.connect(postgres_url, autocommit=True)
     try:
         write = asyncio.ensure_future(impatient.write(increment))
-        await asyncio.to_thread(wait_until_blocked, watcher)
+        await asyncio.to_thread(wait_until_a_write_waits_for_a_lock, postgres_url)
         other.execute("COMMIT")  # the waiting write's snapshot is now stale: a serialization failure
         with pytest.raises(Contended) as raised:
             await write
     finally:
         other.close()
-        watcher.close()
     assert raised.value.attempts == 1
     [((sqlstate, statement), times)] = impatient.conflicts.items()
     assert (sqlstate, statement.split(" (")[0], times) == ("40001", "INSERT INTO settings", 1)
@@ -80,15 +66,13 @@ async def test_a_write_within_its_budget_is_run_again_and_commits(postgres_url: 
             tx.settings.put("counter", str(int(tx.settings.get("counter")) + 1))
 
         other = hold_row_then_commit(postgres_url, "UPDATE settings SET value = '10' WHERE key = 'counter'")
-        watcher = psycopg.connect(postgres_url, autocommit=True)
         try:
             write = asyncio.ensure_future(patient.write(increment))
-            await asyncio.to_thread(wait_until_blocked, watcher)
+            await asyncio.to_thread(wait_until_a_write_waits_for_a_lock, postgres_url)
             other.execute("COMMIT")
             await write
         finally:
             other.close()
-            watcher.close()
         assert await patient.read(lambda tx: tx.settings.get("counter")) == "11"
         assert patient.retries == 1
     finally:
@@ -99,17 +83,15 @@ async def test_a_write_that_begins_while_another_runs_alone_waits_for_its_turn(p
     engine = PostgresStorage(postgres_url)
     await engine.open()
     alone = psycopg.connect(postgres_url, autocommit=True)
-    watcher = psycopg.connect(postgres_url, autocommit=True)
     try:
         alone.execute("SELECT pg_advisory_lock(%s)", (WRITE_TURNS,))  # as a retry running alone holds it
         write = asyncio.ensure_future(engine.write(lambda tx: tx.settings.put("turn", "taken")))
-        await asyncio.to_thread(wait_until_blocked, watcher)
+        await asyncio.to_thread(wait_until_a_write_waits_for_a_lock, postgres_url)
         assert not write.done()
         alone.execute("SELECT pg_advisory_unlock(%s)", (WRITE_TURNS,))
         await write
     finally:
         alone.close()
-        watcher.close()
     try:
         assert await engine.read(lambda tx: tx.settings.get("turn")) == "taken"
         # Begun again once its turn came, without being counted as a conflict or a retry.

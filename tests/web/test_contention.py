@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
-import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -17,20 +16,9 @@ from app.protocol.schema_defs import ERROR
 from app.storage.postgres import engine as postgres_engine
 from app.storage.sqlite import engine as sqlite_engine
 from tests.conftest import USER_SCHEMA, Answer, Scim, mint_token
+from tests.postgres_server import wait_until_a_write_waits_for_a_lock
 
 MEMBER_ADD = "members"
-
-
-def _wait_until_blocked(url: str, seconds: float = 10) -> None:
-    with psycopg.connect(url, autocommit=True) as watcher:
-        deadline = time.monotonic() + seconds
-        while time.monotonic() < deadline:
-            row = watcher.execute("SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
-                                  "AND wait_event_type = 'Lock'").fetchone()
-            if row and row[0] > 0:
-                return
-            time.sleep(0.01)
-    raise AssertionError("the PATCH never waited for the group's row")
 
 
 async def _patch_while_contended(engine: str, db_location: str, scim: Scim, group_id: str,
@@ -43,7 +31,7 @@ async def _patch_while_contended(engine: str, db_location: str, scim: Scim, grou
             other.execute("BEGIN ISOLATION LEVEL SERIALIZABLE")
             other.execute("UPDATE groups SET version = version WHERE id = %s", (group_id,))
             answer = asyncio.ensure_future(patch())
-            await asyncio.to_thread(_wait_until_blocked, db_location)
+            await asyncio.to_thread(wait_until_a_write_waits_for_a_lock, db_location)
             other.execute("COMMIT")
             return await answer
         finally:

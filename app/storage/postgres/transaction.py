@@ -385,14 +385,19 @@ class _Resources(_Part):
                f"ORDER BY {order} LIMIT %s OFFSET %s")
         return self._take(sql, [*params, *order_params, limit + 1, offset], limit, max_bytes)
 
+    def _where_beyond(self, query: SearchQuery, key: Key | None, backwards: bool) -> tuple[str, list[Any]]:
+        """The query's condition, narrowed to the rows after `key` in its order (before it, backwards)."""
+        where, params = self._where(query)
+        if key is None:
+            return where, params
+        beyond, beyond_params = self._beyond(query, key, backwards)
+        return f"({where}) AND {beyond}", [*params, *beyond_params]
+
     def seek(self, query: SearchQuery, key: Key | None, limit: int, max_bytes: int, backwards: bool = False
              ) -> tuple[list[Found], bool]:
         table, _ = _table(query.resource_type)
-        where, params = self._where(query)
+        where, params = self._where_beyond(query, key, backwards)
         value_sql, value_params = self._sort(query)
-        if key is not None:
-            beyond, beyond_params = self._beyond(query, key, backwards)
-            where, params = f"({where}) AND {beyond}", [*params, *beyond_params]
         order, order_params = self._order(query, backwards)
         sql = (f"SELECT r.rowid, {value_sql}, id, doc, created, last_modified, version FROM {table} AS r "
                f"WHERE {where} ORDER BY {order} LIMIT %s")
@@ -400,11 +405,8 @@ class _Resources(_Part):
 
     def skip(self, query: SearchQuery, key: Key | None, rows: int) -> Key | None:
         table, _ = _table(query.resource_type)
-        where, params = self._where(query)
+        where, params = self._where_beyond(query, key, False)
         value_sql, value_params = self._sort(query)
-        if key is not None:
-            beyond, beyond_params = self._beyond(query, key, False)
-            where, params = f"({where}) AND {beyond}", [*params, *beyond_params]
         order, order_params = self._order(query, False)
         row = self.tx.sql(f"SELECT r.rowid, {value_sql} FROM {table} AS r WHERE {where} ORDER BY {order} "
                           "LIMIT 1 OFFSET %s", [*value_params, *params, *order_params, max(0, rows - 1)]).fetchone()
