@@ -23,6 +23,7 @@ import sqlite3
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -427,19 +428,9 @@ async def test_a_migration_killed_midway_leaves_the_old_version_whole(served_dat
 
     child = _upgrade_in_child(db_path)
     wal = Path(f"{db_path}-wal")
-    deadline = time.monotonic() + WORKLOAD_TIMEOUT_S
-    try:
-        while not (wal.exists() and wal.stat().st_size > KILL_AT_WAL_BYTES):
-            assert child.poll() is None, f"the migration ended before it could be killed: {child.stdout.read()!r}"
-            assert time.monotonic() < deadline, "the migration never started writing"
-            time.sleep(0.001)
-        child.send_signal(signal.SIGKILL)  # mid-step: its statements have run in part, its COMMIT has not
-    finally:
-        if child.poll() is None:
-            child.kill()
-        child.wait(timeout=10)
-        assert child.stdout is not None
-        child.stdout.close()
+    # Mid-step: its statements have run in part, its COMMIT has not.
+    _kill_migration_once(child, lambda: wal.exists() and wal.stat().st_size > KILL_AT_WAL_BYTES,
+                         "the migration never started writing", poll_s=0.001)
     killed_at_wal = wal.stat().st_size
 
     # -- after the crash: the old version with every row as it was, or the new one fully applied ---------------
@@ -460,12 +451,7 @@ async def test_a_migration_killed_midway_leaves_the_old_version_whole(served_dat
 
     # -- and the file serves: the rollcall it belongs to starts on it and answers from it --------------------
     if version == SCHEMA_VERSION:
-        served.server.start()
-        headers = {"Authorization": f"Bearer {served.token}"}
-        async with aiohttp.ClientSession(headers=headers) as session, \
-                session.get(f"{served.server.base_url}/Users", params={"count": 1}) as answer:
-            assert answer.status == 200 and (await answer.json(content_type=None))["totalResults"] == MIGRATION_USERS
-        served.server.stop()
+        assert await _served_users(served) == MIGRATION_USERS
         copies[0].unlink()
         # Upgrading again, undisturbed, completes.
         finished = _upgrade_in_child(db_path)
@@ -538,19 +524,10 @@ async def test_a_postgresql_migration_killed_midway_leaves_the_old_version_whole
     upgrader_url = f"{url}?application_name={UPGRADER}"
     child = subprocess.Popen([sys.executable, "-c", PG_NEWER_ROLLCALL_UPGRADES, upgrader_url, PG_HEAVY_STEP % 3],
                              cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    # Mid-step: its statements have run, its COMMIT has not.
+    _kill_migration_once(child, lambda: bool(_pg_backends(url, "%pg_sleep%")),
+                         "the migration never reached its last statement", poll_s=0.01)
     deadline = time.monotonic() + WORKLOAD_TIMEOUT_S
-    try:
-        while not _pg_backends(url, "%pg_sleep%"):
-            assert child.poll() is None, f"the migration ended before it could be killed: {child.stdout.read()!r}"
-            assert time.monotonic() < deadline, "the migration never reached its last statement"
-            time.sleep(0.01)
-        child.send_signal(signal.SIGKILL)  # mid-step: its statements have run, its COMMIT has not
-    finally:
-        if child.poll() is None:
-            child.kill()
-        child.wait(timeout=10)
-        assert child.stdout is not None
-        child.stdout.close()
     # PostgreSQL ends the orphaned backend (and rolls its transaction back) once it finds its client gone.
     while left := _pg_backends(url):
         assert time.monotonic() < deadline, f"the killed upgrade's backend lives on: {left}"
@@ -558,12 +535,7 @@ async def test_a_postgresql_migration_killed_midway_leaves_the_old_version_whole
 
     # -- after the crash: the old version with every row as it was (the new one was never committed) ------------
     assert _pg_fingerprint(url) == before, "a half-applied migration step"
-    served.server.start()
-    headers = {"Authorization": f"Bearer {served.token}"}
-    async with aiohttp.ClientSession(headers=headers) as session, \
-            session.get(f"{served.server.base_url}/Users", params={"count": 1}) as answer:
-        assert answer.status == 200 and (await answer.json(content_type=None))["totalResults"] == PG_MIGRATION_USERS
-    served.server.stop()
+    assert await _served_users(served) == PG_MIGRATION_USERS
     # Upgrading again, undisturbed, completes: the new version, the rows as before, the column filled in.
     finished = subprocess.run([sys.executable, "-c", PG_NEWER_ROLLCALL_UPGRADES, url, PG_HEAVY_STEP % 0], cwd=REPO,
                               capture_output=True, text=True, timeout=WORKLOAD_TIMEOUT_S)
@@ -648,3 +620,34 @@ async def test_sigkill_while_a_hold_opens_leaves_nothing_half_held(served_databa
     print(f"\n[crash safety] SIGKILL while a DELETE of a {HOLD_USERS}-member role group opened its hold "
           f"(it takes {took * 1000:.0f} ms), at {', '.join(f'{f:.0%}' for f in KILL_FRACTIONS)} of it: "
           f"{', '.join(outcomes)}; roster = data minus held departures, holds and feed agree, after each restart")
+
+
+def _kill_migration_once(child: subprocess.Popen[bytes], ready: Callable[[], bool], never: str,
+                         poll_s: float) -> None:
+    """SIGKILL the migrating child as soon as `ready()` holds; it must not finish first."""
+    deadline = time.monotonic() + WORKLOAD_TIMEOUT_S
+    try:
+        while not ready():
+            assert child.poll() is None, f"the migration ended before it could be killed: {child.stdout.read()!r}"
+            assert time.monotonic() < deadline, never
+            time.sleep(poll_s)
+        child.send_signal(signal.SIGKILL)
+    finally:
+        if child.poll() is None:
+            child.kill()
+        child.wait(timeout=10)
+        assert child.stdout is not None
+        child.stdout.close()
+
+
+async def _served_users(served: Any) -> int:
+    """Start the database's server, and the totalResults of its Users (asked with a token it keeps); stop it."""
+    served.server.start()
+    try:
+        headers = {"Authorization": f"Bearer {served.token}"}
+        async with aiohttp.ClientSession(headers=headers) as session, \
+                session.get(f"{served.server.base_url}/Users", params={"count": 1}) as answer:
+            assert answer.status == 200, await answer.text()
+            return int((await answer.json(content_type=None))["totalResults"])
+    finally:
+        served.server.stop()

@@ -34,16 +34,17 @@ def hold_row_then_commit(url: str, statement: str) -> psycopg.Connection:
     return other
 
 
+def increment_counter(tx):  # type: ignore[no-untyped-def]
+    tx.settings.put("counter", str(int(tx.settings.get("counter")) + 1))
+
+
 async def test_an_exhausted_retry_budget_is_contended_not_a_database_error(postgres_url: str,
                                                                           impatient: PostgresStorage) -> None:
     await impatient.write(lambda tx: tx.settings.put("counter", "0"))
 
-    def increment(tx):  # type: ignore[no-untyped-def]
-        tx.settings.put("counter", str(int(tx.settings.get("counter")) + 1))
-
     other = hold_row_then_commit(postgres_url, "UPDATE settings SET value = '10' WHERE key = 'counter'")
     try:
-        write = asyncio.ensure_future(impatient.write(increment))
+        write = asyncio.ensure_future(impatient.write(increment_counter))
         await asyncio.to_thread(wait_until_a_write_waits_for_a_lock, postgres_url)
         other.execute("COMMIT")  # the waiting write's snapshot is now stale: a serialization failure
         with pytest.raises(Contended) as raised:
@@ -62,12 +63,9 @@ async def test_a_write_within_its_budget_is_run_again_and_commits(postgres_url: 
     try:
         await patient.write(lambda tx: tx.settings.put("counter", "0"))
 
-        def increment(tx):  # type: ignore[no-untyped-def]
-            tx.settings.put("counter", str(int(tx.settings.get("counter")) + 1))
-
         other = hold_row_then_commit(postgres_url, "UPDATE settings SET value = '10' WHERE key = 'counter'")
         try:
-            write = asyncio.ensure_future(patient.write(increment))
+            write = asyncio.ensure_future(patient.write(increment_counter))
             await asyncio.to_thread(wait_until_a_write_waits_for_a_lock, postgres_url)
             other.execute("COMMIT")
             await write
