@@ -18,8 +18,14 @@ async def contended_is_busy(request: web.Request, handler: Handler) -> web.Strea
     try:
         return await handler(request)
     except Contended as error:
-        raise errors.busy(
-            f"The server is too busy to make this change now: it waited {error.seconds:.1f} seconds for concurrent "
-            f"changes to the same data ({error.attempts} attempt(s)) and was not made. Send it again after "
-            f"{RETRY_AFTER_S} second(s), or send fewer changes at once to one group or user.",
-            RETRY_AFTER_S) from None
+        raise busy_error(error) from None
+
+
+def busy_error(error: Contended) -> errors.ScimError:
+    """The 503 for a write given up under contention; also what the console's guard shows when its own session
+    check is given up, before this middleware runs."""
+    return errors.busy(
+        f"The server is too busy to make this change now: it waited {error.seconds:.1f} seconds for concurrent "
+        f"changes to the same data ({error.attempts} attempt(s)) and was not made. Send it again after "
+        f"{RETRY_AFTER_S} second(s), or send fewer changes at once to one group or user.",
+        RETRY_AFTER_S)

@@ -12,11 +12,13 @@ from typing import Any
 import psycopg
 import pytest
 
+from app.domain.sessions import TOUCH_EVERY_SECONDS
 from app.protocol.schema_defs import ERROR
 from app.storage.postgres import engine as postgres_engine
 from app.storage.sqlite import engine as sqlite_engine
 from tests.conftest import USER_SCHEMA, Answer, Scim, mint_token
 from tests.postgres_server import wait_until_a_write_waits_for_a_lock
+from tests.web.conftest import Console
 
 MEMBER_ADD = "members"
 
@@ -94,3 +96,28 @@ async def test_an_api_route_and_a_bulk_request_given_up_under_contention_are_503
         assert answer.status == 503, answer.body
         assert answer.headers["Retry-After"] == "1" and "too busy" in answer.body["detail"]
     assert (await admin.delete("/api/tokens/doomed")).status == 204
+
+
+@pytest.fixture
+def short_busy_timeout(monkeypatch: pytest.MonkeyPatch) -> None:
+    """SQLite's writer gives up on a held write lock after 0.2 s (set before the app under test opens its file)."""
+    monkeypatch.setattr(sqlite_engine, "BUSY_TIMEOUT_MS", 200)
+
+
+@pytest.mark.engines("sqlite", reason="the console's guard answers alike for both engines; SQLite's write lock is the "
+                                      "simple one to hold from a test")
+async def test_a_console_session_check_given_up_under_contention_is_a_503_page_not_a_500(
+        short_busy_timeout: None, engine: str, db_location: str, signed_in: Console) -> None:
+    # The session is due its once-a-minute touch, a write, while another process holds the file's write lock.
+    signed_in.clock.advance(TOUCH_EVERY_SECONDS + 1)
+    other = sqlite3.connect(db_location, isolation_level=None)
+    try:
+        other.execute("BEGIN IMMEDIATE")
+        page = await signed_in.get("/console/members")
+    finally:
+        other.execute("ROLLBACK")
+        other.close()
+    assert page.status == 503, page.text
+    assert page.headers["Retry-After"] == "1"
+    assert "too busy" in page.text and "Send it again" in page.text
+    assert (await signed_in.get("/console/members")).status == 200  # the same session, once the lock is free

@@ -9,9 +9,11 @@ import logging
 from aiohttp import web
 
 from app.protocol import errors
+from app.storage.errors import Contended
 from app.web.console.keys import SESSION, SESSIONS
 from app.web.console.paths import CONSOLE_PREFIX, SIGN_IN, STATIC_PREFIX, is_console_path
 from app.web.console.render import error_page, see_other
+from app.web.contention import busy_error
 from app.web.keys import TOKEN_NAME
 from app.web.middleware import Handler
 
@@ -74,8 +76,10 @@ async def console_guard(request: web.Request, handler: Handler) -> web.StreamRes
                           f"{', '.join(error.allowed_methods)}.")
     except web.HTTPRequestEntityTooLarge:
         return error_page(request, 413, "Too large", "That form was larger than rollcall accepts.")
+    except Contended as error:  # the session check's own write, given up before contended_is_busy runs
+        return _scim_error_page(request, busy_error(error))
     except errors.ScimError as error:
-        return error_page(request, error.status, "Could not do that", error.detail)
+        return _scim_error_page(request, error)
     except web.HTTPException as error:
         if error.status < 400:
             raise
@@ -83,6 +87,12 @@ async def console_guard(request: web.Request, handler: Handler) -> web.StreamRes
     except Exception:
         log.exception("unhandled error in %s %s", request.method, request.path)
         return error_page(request, 500, "Internal error", "rollcall hit an internal error; the server log has details.")
+
+
+def _scim_error_page(request: web.Request, error: errors.ScimError) -> web.Response:
+    page = error_page(request, error.status, "Could not do that", error.detail)
+    page.headers.update(error.headers)  # a 503's Retry-After
+    return page
 
 
 def _csrf_ok(expected: str, presented: str) -> bool:
