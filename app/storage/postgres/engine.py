@@ -71,6 +71,8 @@ T = TypeVar("T")
 log = logging.getLogger("rollcall.storage")
 
 POOL_SIZE = 8
+# List searches built at once, on threads of their own: as many as SQLite's reader threads (see search()).
+SEARCHES_AT_ONCE = 2
 # The first key of the webhook endpoints' advisory locks (the second is the endpoint's id): "whk".
 WEBHOOK_LOCKS = 0x77686B
 # The advisory lock by which writes take turns (the module docstring, _taking_turn): "rollwrit".
@@ -121,6 +123,7 @@ class PostgresStorage:
         self.retry_seconds = RETRY_SECONDS if retry_seconds is None else retry_seconds
         self._pool: ConnectionPool | None = None
         self._threads: ThreadPoolExecutor | None = None
+        self._search_threads: ThreadPoolExecutor | None = None
         self.retries = 0  # bodies run again after a conflict, for tests and diagnostics
         self.most_attempts = 0  # the most attempts one write took to commit, likewise
         # What conflicted, for tests and diagnostics: (SQLSTATE, the statement's fixed text, no values) -> count.
@@ -154,13 +157,15 @@ class PostgresStorage:
                                     kwargs={"autocommit": True}, configure=_configure, name="rollcall")
         self._pool.open(wait=True, timeout=CONNECT_TIMEOUT_S)
         self._threads = ThreadPoolExecutor(max_workers=self.pool_size, thread_name_prefix="rollcall-pg")
+        self._search_threads = ThreadPoolExecutor(max_workers=SEARCHES_AT_ONCE, thread_name_prefix="rollcall-pg-list")
 
     async def close(self) -> None:
         await asyncio.to_thread(self._drop_claims)
-        pool, threads = self._pool, self._threads
-        self._pool = self._threads = None
-        if threads is not None:
-            threads.shutdown(wait=True)
+        pool, executors = self._pool, (self._threads, self._search_threads)
+        self._pool = self._threads = self._search_threads = None
+        for threads in executors:
+            if threads is not None:
+                threads.shutdown(wait=True)
         if pool is not None:
             await asyncio.to_thread(pool.close)
 
@@ -174,7 +179,11 @@ class PostgresStorage:
         return await self.read(body)
 
     async def search(self, body: Callable[[Tx], T], queries: Sequence[SearchQuery]) -> T:
-        return await self.read(body)
+        # A list page is built (rows read, rendered, encoded) on the thread that reads it, up to its byte budget
+        # several times over in memory. On threads of their own, as few as SQLite's readers: with the GIL more
+        # would add no speed, and every thread that ever built a large page keeps a malloc arena of that size.
+        assert self._search_threads is not None, "PostgresStorage.open() was not called"
+        return await asyncio.get_running_loop().run_in_executor(self._search_threads, self._run, body, False)
 
     async def schema_version(self) -> int:
         return await self.read(lambda tx: migrations.schema_version(tx.conn))
