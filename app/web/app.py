@@ -17,7 +17,6 @@ from app.storage.factory import open_storage
 from app.web.access_log import AccessLog
 from app.web.answer_budget import PAGES_IN_FLIGHT, AnswerBudget, answer_budget_middlewares
 from app.web.console import console_guard, setup_console
-from app.web.contention import contended_is_busy
 from app.web.keys import ACCESS_LOG, AUTHENTICATOR, DATABASE, DIRECTORY, HOLDS, METRICS, ROSTER, SETTINGS
 from app.web.metrics import Metrics
 from app.web.middleware import bearer_auth, scim_errors, trusted_host
@@ -63,7 +62,7 @@ async def _server_header(request: web.Request, response: web.StreamResponse) -> 
 def init_app(settings: Settings) -> web.Application:
     send_large, reserve_large = answer_budget_middlewares(AnswerBudget(PAGES_IN_FLIGHT * settings.max_page_bytes))
     app = web.Application(middlewares=[send_large, observe, scim_errors, trusted_host, console_guard,
-                                       contended_is_busy, bearer_auth, reserve_large],
+                                       bearer_auth, reserve_large],
                           client_max_size=settings.max_body_bytes, handler_args=HANDLER_ARGS)
     app.on_response_prepare.append(_server_header)
     app[SETTINGS] = settings

@@ -9,7 +9,9 @@ from aiohttp import web
 
 from app.domain import scopes
 from app.protocol import errors
+from app.storage.errors import Contended
 from app.web.console.paths import is_console_path
+from app.web.contention import busy_error
 from app.web.http import error_response
 from app.web.keys import AUTHENTICATOR, SETTINGS, TOKEN_NAME
 
@@ -28,6 +30,8 @@ async def scim_errors(request: web.Request, handler: Handler) -> web.StreamRespo
         return await handler(request)
     except errors.ScimError as error:
         return error_response(error)
+    except Contended as error:
+        return error_response(busy_error(error))
     except web.HTTPRequestEntityTooLarge:
         limit = request.app[SETTINGS].max_body_bytes
         return error_response(errors.ScimError(413, f"The request body is larger than the limit of {limit} bytes."))

@@ -76,7 +76,7 @@ async def console_guard(request: web.Request, handler: Handler) -> web.StreamRes
                           f"{', '.join(error.allowed_methods)}.")
     except web.HTTPRequestEntityTooLarge:
         return error_page(request, 413, "Too large", "That form was larger than rollcall accepts.")
-    except Contended as error:  # the session check's own write, given up before contended_is_busy runs
+    except Contended as error:  # the session check's own write, or a console page's
         return _scim_error_page(request, busy_error(error))
     except errors.ScimError as error:
         return _scim_error_page(request, error)
