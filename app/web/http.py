@@ -42,10 +42,15 @@ async def read_json(request: web.Request, limit: int | None = None) -> Any:
                                     f"not {content_type}.", "invalidSyntax")
     settings = request.app[SETTINGS]
     try:
-        # A body trickled in a byte at a time would hold its connection (a busy one, which the connection cap
-        # never reclaims) for as long as the client likes.
-        async with asyncio.timeout(settings.body_timeout):
+        if request.content.is_eof():
+            # The whole body came with the headers (as a small write's does): reading it cannot wait, and a
+            # timeout's set-up and cancel was a fifth of a PATCH's time in its view.
             raw = await request.read()
+        else:
+            # A body trickled in a byte at a time would hold its connection (a busy one, which the connection cap
+            # never reclaims) for as long as the client likes.
+            async with asyncio.timeout(settings.body_timeout):
+                raw = await request.read()
     except TimeoutError:
         raise errors.ScimError(408, f"The request body did not arrive within {settings.body_timeout:g} seconds "
                                     "(the server's --body-timeout); send it at once.") from None
