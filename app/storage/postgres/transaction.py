@@ -711,7 +711,7 @@ class _Feed(_Part):
             "FROM unnest(%s::text[], %s::text[], %s::text[], %s::text[], %s::text[]) WITH ORDINALITY "
             "AS e (type, user_id, group_id, data, user_name_key, n) ORDER BY e.n",
             (at, actor, [e.type for e in events], [e.user_id for e in events], [e.group_id for e in events],
-             [json.dumps(e.data or {}, ensure_ascii=False) for e in events], [_user_name_key(e) for e in events]),
+             [orjson.dumps(e.data or {}).decode() for e in events], [_user_name_key(e) for e in events]),
             before=[("SELECT pg_advisory_xact_lock(%s)", (FEED_LOCK,))])
 
     def after(self, seq: int, limit: int) -> list[dict[str, Any]]:
