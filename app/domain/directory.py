@@ -30,7 +30,7 @@ from app.protocol.filter_resolution import resolve_member_filter, resolve_search
 from app.protocol.filters import Filter
 from app.protocol.member_list import member, members_json
 from app.protocol.members import member_ids
-from app.protocol.patch_engine import MemberChange, apply_patch
+from app.protocol.patch_engine import MemberChange, apply_patch, membership_changes_only
 from app.protocol.patch_message import PatchOperation, parse_patch_request
 from app.protocol.projection import ProjectionWork, names_sub_attribute, project, wants_attribute
 from app.protocol.representation import dump_resource, list_response
@@ -423,6 +423,14 @@ class Directory:
         If-Match, the write transaction answers 412 instead)."""
         size = encoded_size(body)
         operations = await off_loop_if_large(size, parse_patch_request, body)
+        member_changes = await off_loop_if_large(size, membership_changes_only, resource_type, operations)
+        if member_changes is not None:
+            # Only a Group's membership changes (an identity provider adding or removing a member): nothing to apply
+            # to the document or to validate, and the deltas apply to the membership as it is when written, so
+            # there is no resource to read first.
+            write = self._updating(resource_type, resource_id, ctx, if_match,
+                                   lambda current: (current.document, member_changes))
+            return await self._answer(resource_type, await self.db.write(write), ctx)
         for _ in range(PATCH_ATTEMPTS):
             base = await self.db.lookup(lambda tx: self._current(tx, resource_type, resource_id, if_match))
             work = None if size is None else size + (encoded_size(base.document) or OFF_LOOP_BODY_BYTES)

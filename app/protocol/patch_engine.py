@@ -355,6 +355,22 @@ class _Patch:
             self.member_changes.append(MemberChange("replace", member_ids(raw)))
 
 
+def membership_changes_only(resource_type: ResourceType, operations: list[PatchOperation]
+                            ) -> list[MemberChange] | None:
+    """The member changes of a PATCH whose every operation has a path to a Group's `members` (it leaves the
+    document as it is, whatever the document holds), or None for any other PATCH. Raises the ScimError that
+    apply_patch would for the first such operation that is wrong."""
+    patch = _Patch(resource_type, {})
+    for operation in operations:
+        if operation.path is None:
+            return None
+        target = patch._resolve(operation.path)
+        if target.attribute is None or not patch._is_members(target.attribute):
+            return None
+        patch._members(operation.op, target, operation.value)
+    return patch.member_changes
+
+
 def apply_patch(resource_type: ResourceType, document: dict[str, Any],
                 operations: list[PatchOperation]) -> PatchResult:
     """Apply `operations` in order to a copy of `document` (RFC 7644 §3.5.2). Raises ScimError on the first

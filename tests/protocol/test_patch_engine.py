@@ -11,9 +11,9 @@ import pytest
 
 from app.protocol.errors import ScimError
 from app.protocol.filters import Compare
-from app.protocol.patch_engine import MAX_PATCH_WORK, MemberChange, PatchResult, apply_patch
+from app.protocol.patch_engine import MAX_PATCH_WORK, MemberChange, PatchResult, apply_patch, membership_changes_only
 from app.protocol.patch_message import parse_patch_request
-from app.protocol.schema_defs import USER_RESOURCE, Attribute, ResourceType, Schema
+from app.protocol.schema_defs import GROUP_RESOURCE, USER_RESOURCE, Attribute, ResourceType, Schema
 from tests.protocol.conftest import (
     ENTERPRISE,
     bjensen,
@@ -434,6 +434,41 @@ def test_group_pathless_members_behave_like_the_path_forms() -> None:
                          {"op": "replace", "value": {"displayName": "pipefy-admins", "members": [{"value": "u2"}]}})
     assert result.member_changes == [MemberChange("add", ("u1",)), MemberChange("replace", ("u2",))]
     assert result.document == {"displayName": "pipefy-admins", "externalId": "jc-1"}
+
+
+@pytest.mark.parametrize("operations", [
+    [{"op": "add", "path": "members", "value": [{"value": "u1"}]}],
+    [{"op": "add", "path": "members", "value": [{"value": "u1"}, {"value": "u2"}]},
+     {"op": "remove", "path": 'members[value eq "u3"]'}, {"op": "remove", "path": 'members[type eq "User"]'}],
+    [{"op": "replace", "path": "urn:ietf:params:scim:schemas:core:2.0:Group:members", "value": [{"value": "u4"}]}],
+    [{"op": "remove", "path": "members"}],
+])
+def test_a_patch_of_members_alone_has_the_member_changes_apply_patch_makes_without_a_document(
+        operations: list[dict[str, Any]]) -> None:
+    # Directory.patch writes these without reading the group first: they must not depend on its document.
+    parsed = parse_patch_request(message(*operations))
+    assert membership_changes_only(GROUP_RESOURCE, parsed) == apply_patch(GROUP_RESOURCE, team(), parsed).member_changes
+
+
+@pytest.mark.parametrize("operations", [
+    [{"op": "add", "path": "members", "value": [{"value": "u1"}]}, {"op": "replace", "path": "displayName",
+                                                                    "value": "x"}],
+    [{"op": "add", "value": {"members": [{"value": "u1"}]}}],  # path-less: the value may hold other attributes
+    [{"op": "remove", "path": "externalId"}],
+])
+def test_a_patch_of_anything_besides_members_is_not_membership_alone(operations: list[dict[str, Any]]) -> None:
+    assert membership_changes_only(GROUP_RESOURCE, parse_patch_request(message(*operations))) is None
+    assert membership_changes_only(USER_RESOURCE, parse_patch_request(message(
+        {"op": "replace", "path": "active", "value": False}))) is None
+
+
+def test_a_wrong_member_operation_raises_what_apply_patch_raises() -> None:
+    parsed = parse_patch_request(message({"op": "replace", "path": 'members[value eq "u1"]', "value": []}))
+    with pytest.raises(ScimError) as alone:
+        membership_changes_only(GROUP_RESOURCE, parsed)
+    with pytest.raises(ScimError) as applied:
+        apply_patch(GROUP_RESOURCE, team(), parsed)
+    assert alone.value.body() == applied.value.body()
 
 
 def test_group_member_id_from_ref_when_value_is_absent() -> None:

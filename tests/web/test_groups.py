@@ -271,3 +271,23 @@ async def test_one_member_not_in_an_array_is_read_alike_by_every_way(scim: Scim,
     user = await scim.create_user("barbara")
     status, _, members = await _write_member(scim, way, _with_id(member, user["id"]), in_array=False)
     assert status in (200, 201) and members == [user["id"]], (status, members)
+
+
+async def test_a_member_patch_without_a_read_first_still_answers_404_412_and_moves_the_version(scim: Scim) -> None:
+    # A PATCH of members alone is written without reading the group first (Directory.patch): the write itself
+    # must still refuse an unknown group and a stale If-Match, and move the version of a changed membership.
+    alice, bob = await scim.create_user("alice"), await scim.create_user("bob")
+    group = await scim.create_group("g")
+    add_alice = [{"op": "add", "path": "members", "value": [{"value": alice["id"]}]}]
+    missing = await scim.patch("/Groups/no-such-group", add_alice)
+    assert missing.status == 404 and "no-such-group" in missing.body["detail"]
+    etag = group["meta"]["version"]
+    added = await scim.patch(f"/Groups/{group['id']}", add_alice, headers={"If-Match": etag})
+    assert added.status == 200 and added.body["meta"]["version"] != etag
+    assert [m["value"] for m in added.body["members"]] == [alice["id"]]
+    stale = await scim.patch(f"/Groups/{group['id']}", [{"op": "add", "path": "members",
+                                                          "value": [{"value": bob["id"]}]}], headers={"If-Match": etag})
+    assert stale.status == 412
+    assert await members_of(scim, group["id"]) == [alice["id"]]
+    again = await scim.patch(f"/Groups/{group['id']}", add_alice)
+    assert again.status == 200 and again.body["meta"]["version"] == added.body["meta"]["version"]
