@@ -396,6 +396,8 @@ class Directory:
                 changes.membership("group.member_added", created.id, added,
                                    settles=self.rules.role_of_group(document["displayName"]) is not None)
             self._finish(tx, changes, ctx, now)
+            if resource_type is USER_RESOURCE:
+                return created, {}  # a User just created is in no group: no query for its groups
             return created, self._written_extras(tx, resource_type, created.id, ctx)
 
         return write
