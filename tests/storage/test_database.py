@@ -3,12 +3,15 @@ is busy."""
 
 from __future__ import annotations
 
+import asyncio
 import sqlite3
 import threading
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
+from app.protocol.schema_defs import USER_RESOURCE
 from app.storage.factory import open_storage
 from app.storage.interface import Storage, Transaction
 
@@ -93,3 +96,25 @@ async def test_a_version_1_file_is_upgraded_to_the_safety_nets_with_its_data(tmp
         with sqlite3.connect(p) as c:
             return sorted(c.execute("SELECT name, sql FROM sqlite_schema WHERE sql IS NOT NULL").fetchall())
     assert schema(fresh) == schema(path)
+
+
+async def test_a_write_that_raises_alone_or_among_others_is_undone_alone(database: Storage) -> None:
+    # The SQLite writer runs a write that comes alone without a savepoint, and writes that queue together each in
+    # one of their own (engine._commit_together): either way the one that raises leaves nothing, the rest commit.
+    now = "2026-01-01T00:00:00.000000Z"
+
+    def insert(user_id: str, fail: bool = False) -> Callable[[Transaction], None]:
+        def body(tx: Transaction) -> None:
+            tx.resources.insert(USER_RESOURCE, user_id, {"userName": user_id}, now)
+            if fail:
+                raise RuntimeError("changed my mind")
+        return body
+
+    with pytest.raises(RuntimeError):
+        await database.write(insert("alone", fail=True))
+    await database.write(insert("after"))
+    outcomes = await asyncio.gather(*(database.write(insert(f"u{n}", fail=n == 2)) for n in range(5)),
+                                    return_exceptions=True)
+    assert [isinstance(o, RuntimeError) for o in outcomes] == [False, False, True, False, False]
+    stored = await database.read(lambda tx: sorted(tx.roster.all_user_ids()))
+    assert stored == ["after", "u0", "u1", "u3", "u4"]
