@@ -138,7 +138,7 @@ class _Complex(_ScimField):
             value = {"value": value}
         if not isinstance(value, dict):
             raise ma.ValidationError(f"must be an object, got {_describe(value)}")
-        return self.schema.load(value)
+        return self.schema.load_document(value)
 
 
 class _MultiValued(_ScimField):
@@ -219,21 +219,28 @@ def _loadable(attribute: Attribute) -> bool:
 
 
 class _ScimSchema(ma.Schema):
-    """Base of every generated schema: case-insensitive names, nulls as absent, unknowns dropped."""
+    """Base of every generated schema: case-insensitive names, nulls as absent, unknowns dropped.
+
+    Load through `load_document`, not `load`: it renames the request's keys before marshmallow sees them and
+    drops unassigned values after, as plain calls rather than pre_load/post_load hooks, whose dispatch cost more
+    than the work they did (three loads per User, each through four processor passes).
+    """
 
     class Meta:
         unknown = ma.EXCLUDE
 
     scim_names: ClassVar[dict[str, Attribute]] = {}  # lower-cased name -> attribute, for every request key
+    field_order: ClassVar[tuple[str, ...]] = ()  # the declared field names, in schema order
 
-    @ma.pre_load
-    def _canonical_names(self, data: Any, **kwargs: Any) -> Any:
+    def load_document(self, data: dict[str, Any]) -> dict[str, Any]:
+        return self._drop_empty(self.load(self._canonical_names(data)))
+
+    def _canonical_names(self, data: dict[str, Any]) -> dict[str, Any]:
         return _canonicalize(data, self.scim_names)
 
-    @ma.post_load
-    def _drop_empty(self, data: dict[str, Any], **kwargs: Any) -> dict[str, Any]:
+    def _drop_empty(self, data: dict[str, Any]) -> dict[str, Any]:
         # In schema order, whatever the request's order: the stored document is served as it is.
-        return {name: data[name] for name in self.fields if name in data and not is_unassigned(data[name])}
+        return {name: data[name] for name in self.field_order if name in data and not is_unassigned(data[name])}
 
 
 def _canonicalize(data: dict[str, Any], names: dict[str, Attribute],
@@ -281,6 +288,7 @@ def _schema_class(name: str, attributes: tuple[Attribute, ...], owner: str | Non
     schema_class = base.from_dict(declared, name=f"{name}Schema")
     assert issubclass(schema_class, _ScimSchema)
     schema_class.scim_names = {attribute.name.lower(): attribute for attribute in chosen}
+    schema_class.field_order = tuple(declared)
     return schema_class
 
 
@@ -293,10 +301,11 @@ class _ResourceSchema(_ScimSchema):
 
     extension_keys: ClassVar[dict[str, str]] = {}  # field name -> URN
     core_schema_id: ClassVar[str] = ""
+    urns: ClassVar[dict[str, str]] = {}  # lower-cased extension URN -> URN
 
-    @ma.pre_load
-    def _canonical_names(self, data: Any, **kwargs: Any) -> Any:
-        by_urn = {urn.lower(): (name, urn) for name, urn in self.extension_keys.items()}
+    def _canonical_names(self, data: dict[str, Any]) -> dict[str, Any]:
+        by_urn = self.urns
+        core_prefix = self.core_schema_id.lower() + ":"
         out: dict[str, Any] = {}
         plain: dict[str, Any] = {}
         qualified: dict[str, dict[str, Any]] = {}
@@ -304,10 +313,10 @@ class _ResourceSchema(_ScimSchema):
             lowered = key.lower()
             if lowered in by_urn:
                 if value is not None:
-                    out[by_urn[lowered][1]] = value
+                    out[by_urn[lowered]] = value
                 continue
-            if lowered.startswith(self.core_schema_id.lower() + ":"):
-                plain[key[len(self.core_schema_id) + 1:]] = value
+            if lowered.startswith(core_prefix):
+                plain[key[len(core_prefix):]] = value
                 continue
             # `urn:...:enterprise:2.0:User:department` written at the top level (RFC 7644 §3.10 style).
             prefix = next((urn for urn in by_urn if lowered.startswith(urn + ":")), None)
@@ -317,7 +326,7 @@ class _ResourceSchema(_ScimSchema):
             plain[key] = value
         _canonicalize(plain, self.scim_names, into=out)
         for lowered_urn, extra in qualified.items():
-            urn = by_urn[lowered_urn][1]
+            urn = by_urn[lowered_urn]
             existing = out.get(urn, {})
             if not isinstance(existing, dict):
                 continue  # the field reports the wrong type
@@ -329,12 +338,11 @@ class _ResourceSchema(_ScimSchema):
             out[urn] = merged
         return out
 
-    @ma.post_load
-    def _drop_empty(self, data: dict[str, Any], **kwargs: Any) -> dict[str, Any]:
+    def _drop_empty(self, data: dict[str, Any]) -> dict[str, Any]:
         # An explicit `"members": []` survives: on PUT it means "empty the group", unlike an absent key.
         # Schema order, as above: externalId, the core attributes, then the extensions.
         return {
-            self.extension_keys.get(name, name): data[name] for name in self.fields
+            self.extension_keys.get(name, name): data[name] for name in self.field_order
             if name in data and (not is_unassigned(data[name]) or (name == "members" and data[name] == []))
         }
 
@@ -359,6 +367,7 @@ def _resource_schema_class(resource_type: ResourceType) -> type[_ResourceSchema]
                                  owner=resource_type.schema.id, base=_ResourceSchema, extra_fields=extension_fields)
     assert issubclass(schema_class, _ResourceSchema)
     schema_class.extension_keys = keys
+    schema_class.urns = {urn.lower(): urn for urn in keys.values()}
     schema_class.core_schema_id = resource_type.schema.id
     return schema_class
 
@@ -377,7 +386,7 @@ def load_resource(resource_type: ResourceType, body: Any) -> dict[str, Any]:
     if not isinstance(body, dict):
         raise invalid_syntax(f"The request body must be a JSON object, not {json_kind(body)}")
     try:
-        loaded = _resource_schema(resource_type).load(body)
+        loaded = _resource_schema(resource_type).load_document(body)
     except ma.ValidationError as error:
         raise invalid_value("; ".join(flatten_errors(error.messages))) from None
     return loaded
