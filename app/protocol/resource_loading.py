@@ -15,6 +15,7 @@ from functools import cache
 from typing import Any, ClassVar, TypeVar
 
 import marshmallow as ma
+import orjson
 from marshmallow import fields
 
 from app.protocol.attribute_values import is_unassigned
@@ -235,14 +236,15 @@ class _ScimSchema(ma.Schema):
     scim_names: ClassVar[dict[str, Attribute]] = {}  # lower-cased name -> attribute, for every request key
     field_order: ClassVar[tuple[str, ...]] = ()  # the declared field names, in schema order
     all_optional: ClassVar[bool] = True  # no attribute is required (see _instance)
+    optional_fields: ClassVar[frozenset[str]] = frozenset()  # the names of the fields that are not required
 
     def load_document(self, data: dict[str, Any]) -> dict[str, Any]:
-        return self._drop_empty(self.load(self._canonical_names(data)))
+        return self.drop_empty(self.load(self.canonical_names(data)))
 
-    def _canonical_names(self, data: dict[str, Any]) -> dict[str, Any]:
+    def canonical_names(self, data: dict[str, Any]) -> dict[str, Any]:
         return _canonicalize(data, self.scim_names)
 
-    def _drop_empty(self, data: dict[str, Any]) -> dict[str, Any]:
+    def drop_empty(self, data: dict[str, Any]) -> dict[str, Any]:
         # In schema order, whatever the request's order: the stored document is served as it is.
         return {name: data[name] for name in self.field_order if name in data and not is_unassigned(data[name])}
 
@@ -294,6 +296,7 @@ def _schema_class(name: str, attributes: tuple[Attribute, ...], owner: str | Non
     schema_class.scim_names = {attribute.name.lower(): attribute for attribute in chosen}
     schema_class.field_order = tuple(declared)
     schema_class.all_optional = not any(field.required for field in declared.values())
+    schema_class.optional_fields = frozenset(name for name, field in declared.items() if not field.required)
     return schema_class
 
 
@@ -307,8 +310,9 @@ class _ResourceSchema(_ScimSchema):
     extension_keys: ClassVar[dict[str, str]] = {}  # field name -> URN
     core_schema_id: ClassVar[str] = ""
     urns: ClassVar[dict[str, str]] = {}  # lower-cased extension URN -> URN
+    extension_fields: ClassVar[dict[str, str]] = {}  # URN -> field name
 
-    def _canonical_names(self, data: dict[str, Any]) -> dict[str, Any]:
+    def canonical_names(self, data: dict[str, Any]) -> dict[str, Any]:
         by_urn = self.urns
         core_prefix = self.core_schema_id.lower() + ":"
         out: dict[str, Any] = {}
@@ -343,7 +347,14 @@ class _ResourceSchema(_ScimSchema):
             out[urn] = merged
         return out
 
-    def _drop_empty(self, data: dict[str, Any]) -> dict[str, Any]:
+    def field_name(self, name: str) -> str:
+        """The field that loads the document's attribute `name` (an extension's URN names a field of its own)."""
+        return self.extension_fields.get(name, name)
+
+    def field_names_of(self, names: set[str]) -> list[str]:
+        return [self.field_name(name) for name in names]
+
+    def drop_empty(self, data: dict[str, Any]) -> dict[str, Any]:
         # An explicit `"members": []` survives: on PUT it means "empty the group", unlike an absent key.
         # Schema order, as above: externalId, the core attributes, then the extensions.
         return {
@@ -381,6 +392,7 @@ def _resource_schema_class(resource_type: ResourceType) -> type[_ResourceSchema]
     assert issubclass(schema_class, _ResourceSchema)
     schema_class.extension_keys = keys
     schema_class.urns = {urn.lower(): urn for urn in keys.values()}
+    schema_class.extension_fields = {urn: name for name, urn in keys.items()}
     schema_class.core_schema_id = resource_type.schema.id
     return schema_class
 
@@ -403,3 +415,29 @@ def load_resource(resource_type: ResourceType, body: Any) -> dict[str, Any]:
     except ma.ValidationError as error:
         raise invalid_value("; ".join(flatten_errors(error.messages))) from None
     return loaded
+
+
+def load_patched(resource_type: ResourceType, stored: dict[str, Any], patched: Any) -> dict[str, Any]:
+    """What load_resource(resource_type, patched) gives, for `patched` made by a PATCH of `stored`, a document
+    load_resource made when it was written: the same document, or the same ScimError.
+
+    Loading a valid document again gives it back unchanged, so only the top-level attributes the PATCH changed
+    are loaded again (a PATCH of `active` loads one boolean, not the whole User). Unchanged means the same JSON,
+    type and key order included (True is not 1 here); the rest of the stored document is kept as it is. A
+    required attribute the PATCH removed is still missing for marshmallow, which reports it as the full load
+    would: only the kept attributes are marked partial.
+    """
+    if not isinstance(patched, dict):
+        return load_resource(resource_type, patched)
+    schema = _resource_schema(resource_type)
+    try:
+        canonical = schema.canonical_names(patched)
+        changed = {name: value for name, value in canonical.items()
+                   if name not in stored or orjson.dumps(value) != orjson.dumps(stored[name])}
+        kept = {name for name in stored if name in canonical and name not in changed}
+        # Absent is fine for an optional attribute and for a kept one; a required attribute neither kept nor
+        # changed was removed, and marshmallow says so.
+        loaded = schema.load(changed, partial=schema.optional_fields.union(schema.field_names_of(kept)))
+    except ma.ValidationError as error:
+        raise invalid_value("; ".join(flatten_errors(error.messages))) from None
+    return schema.drop_empty({**{schema.field_name(name): stored[name] for name in kept}, **loaded})
