@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+from collections.abc import Iterable
 from datetime import datetime
 from functools import cache
 from typing import Any, ClassVar, TypeVar
@@ -311,6 +312,9 @@ class _ResourceSchema(_ScimSchema):
     core_schema_id: ClassVar[str] = ""
     urns: ClassVar[dict[str, str]] = {}  # lower-cased extension URN -> URN
     extension_fields: ClassVar[dict[str, str]] = {}  # URN -> field name
+    qualified_prefixes: ClassVar[tuple[str, ...]] = ()  # lower-cased "urn:...:" that qualify an attribute's name
+    all_fields: ClassVar[frozenset[str]] = frozenset()
+    required_fields: ClassVar[frozenset[str]] = frozenset()
 
     def canonical_names(self, data: dict[str, Any]) -> dict[str, Any]:
         by_urn = self.urns
@@ -323,6 +327,9 @@ class _ResourceSchema(_ScimSchema):
             if lowered in by_urn:
                 if value is not None:
                     out[by_urn[lowered]] = value
+                continue
+            if not lowered.startswith(self.qualified_prefixes):  # most keys: one C call, not one per URN
+                plain[key] = value
                 continue
             if lowered.startswith(core_prefix):
                 plain[key[len(core_prefix):]] = value
@@ -351,7 +358,7 @@ class _ResourceSchema(_ScimSchema):
         """The field that loads the document's attribute `name` (an extension's URN names a field of its own)."""
         return self.extension_fields.get(name, name)
 
-    def field_names_of(self, names: set[str]) -> list[str]:
+    def field_names_of(self, names: Iterable[str]) -> list[str]:
         return [self.field_name(name) for name in names]
 
     def drop_empty(self, data: dict[str, Any]) -> dict[str, Any]:
@@ -393,6 +400,9 @@ def _resource_schema_class(resource_type: ResourceType) -> type[_ResourceSchema]
     schema_class.extension_keys = keys
     schema_class.urns = {urn.lower(): urn for urn in keys.values()}
     schema_class.extension_fields = {urn: name for name, urn in keys.items()}
+    schema_class.qualified_prefixes = tuple(f"{urn.lower()}:" for urn in (resource_type.schema.id, *keys.values()))
+    schema_class.all_fields = frozenset(schema_class.field_order)
+    schema_class.required_fields = schema_class.all_fields - schema_class.optional_fields
     schema_class.core_schema_id = resource_type.schema.id
     return schema_class
 
@@ -436,8 +446,10 @@ def load_patched(resource_type: ResourceType, stored: dict[str, Any], patched: A
                    if name not in stored or orjson.dumps(value) != orjson.dumps(stored[name])}
         kept = {name for name in stored if name in canonical and name not in changed}
         # Absent is fine for an optional attribute and for a kept one; a required attribute neither kept nor
-        # changed was removed, and marshmallow says so.
-        loaded = schema.load(changed, partial=schema.optional_fields.union(schema.field_names_of(kept)))
+        # changed was removed, and marshmallow says so. partial=True when there is none such: marshmallow filters
+        # a collection once per loaded attribute.
+        removed = schema.required_fields.difference(schema.field_names_of(kept), schema.field_names_of(changed))
+        loaded = schema.load(changed, partial=schema.all_fields - removed if removed else True)
     except ma.ValidationError as error:
         raise invalid_value("; ".join(flatten_errors(error.messages))) from None
     return schema.drop_empty({**{schema.field_name(name): stored[name] for name in kept}, **loaded})
