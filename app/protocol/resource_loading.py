@@ -434,8 +434,8 @@ def load_patched(resource_type: ResourceType, stored: dict[str, Any], patched: A
     Loading a valid document again gives it back unchanged, so only the top-level attributes the PATCH changed
     are loaded again (a PATCH of `active` loads one boolean, not the whole User). Unchanged means the same JSON,
     type and key order included (True is not 1 here); the rest of the stored document is kept as it is. A
-    required attribute the PATCH removed is still missing for marshmallow, which reports it as the full load
-    would: only the kept attributes are marked partial.
+    required attribute the PATCH removed is left out of `partial`, so marshmallow reports it as the full load
+    would. tests/protocol/test_patched_loading.py holds the two loads to the same outcome for any PATCH.
     """
     if not isinstance(patched, dict):
         return load_resource(resource_type, patched)
