@@ -35,7 +35,7 @@ from app.protocol.patch_message import PatchOperation, parse_patch_request
 from app.protocol.projection import ProjectionWork, names_sub_attribute, project, wants_attribute
 from app.protocol.representation import dump_resource, list_response
 from app.protocol.resolved import SearchQuery
-from app.protocol.resource_loading import load_resource
+from app.protocol.resource_loading import load_patched, load_resource
 from app.protocol.schema_defs import GROUP_RESOURCE, RESOURCE_TYPES, USER_RESOURCE, ResourceType
 from app.storage.errors import DocumentTooLarge, UniquenessConflict
 from app.storage.interface import Storage, Transaction
@@ -707,7 +707,7 @@ def prepare_patch(resource_type: ResourceType, base: StoredResource, operations:
     """Apply `operations` to `base` and validate the result (marshmallow): CPU work that belongs before the write,
     not on the single writer thread, where it would queue every other write."""
     result = apply_patch(resource_type, base.document, operations)
-    document = load_resource(resource_type, result.document)
+    document = load_patched(resource_type, base.document, result.document)
     document.pop("members", None)
     return PreparedPatch(base, document, result.member_changes)
 

@@ -4,6 +4,7 @@ checks the resource is still what the PATCH was applied to, writes, and settles 
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -50,11 +51,11 @@ async def test_a_prepared_patch_whose_resource_moved_is_not_written(database: St
 
 
 def record_validations(database: Storage, monkeypatch: pytest.MonkeyPatch) -> list[bool]:
-    """For each load_resource the Directory calls from now on: whether a write transaction of `database` was
-    running on that thread at that moment."""
+    """For each load_resource or load_patched the Directory calls from now on: whether a write transaction of
+    `database` was running on that thread at that moment."""
     in_write = threading.local()
     validated_in_write: list[bool] = []
-    real_write, real_load = database.write, directory_module.load_resource
+    real_write = database.write
 
     async def write(work: Any) -> Any:
         def marked(tx: Transaction) -> Any:
@@ -65,12 +66,15 @@ def record_validations(database: Storage, monkeypatch: pytest.MonkeyPatch) -> li
                 in_write.active = False
         return await real_write(marked)
 
-    def load(*args: Any) -> Any:
-        validated_in_write.append(getattr(in_write, "active", False))
-        return real_load(*args)
+    def recorded(real_load: Callable[..., Any]) -> Callable[..., Any]:
+        def load(*args: Any) -> Any:
+            validated_in_write.append(getattr(in_write, "active", False))
+            return real_load(*args)
+        return load
 
     monkeypatch.setattr(database, "write", write)
-    monkeypatch.setattr(directory_module, "load_resource", load)
+    for name in ("load_resource", "load_patched"):
+        monkeypatch.setattr(directory_module, name, recorded(getattr(directory_module, name)))
     return validated_in_write
 
 
