@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from app.domain import scopes as scope_names
 from app.domain.clock import utc_in, utc_now
 from app.storage.errors import TokenNameTaken
-from app.storage.interface import Storage, Transaction
+from app.storage.interface import Storage
 from app.storage.records import LiveHash, TokenRecord
 
 log = logging.getLogger("rollcall.tokens")
@@ -79,10 +79,12 @@ async def rotate_token(db: Storage, name: str, grace: int) -> str:
 
 class Authenticator:
     """Checks bearer tokens, remembering the ones seen valid for as long as the storage's change stamp says
-    nothing has been committed since (Transaction.change_stamp; SQLite: PRAGMA data_version, on one connection).
+    nothing has been committed since (Storage.change_stamp; SQLite: PRAGMA data_version, on one connection).
 
     A revocation (by `rollcall token revoke`, another process, or any other write) is such a commit, so it
-    takes effect on the very next request; meanwhile a request costs a PRAGMA instead of a query. An expiry
+    takes effect on the very next request; meanwhile a request costs a PRAGMA outside any transaction instead of
+    a query in one. The stamp is read before the lookup, so what a lookup found is remembered under a stamp no
+    later than what it saw. An expiry
     (or the end of a rotated-out value's grace period) is no commit, so each remembered answer carries its own
     end and is checked against the clock on every request.
 
@@ -102,7 +104,14 @@ class Authenticator:
             return None
         presented_hash = hash_token(presented)
         now = utc_now()
-        found = await self.db.lookup(lambda tx: self._check(tx, presented_hash, now))
+        stamp = self.db.change_stamp()
+        if stamp != self._stamp:
+            self._stamp, self._known = stamp, {}
+        found = self._known.get(presented_hash)
+        if found is None:
+            found = await self.db.lookup(lambda tx: tx.tokens.find_live_hash(presented_hash, now))
+            if found is not None and stamp == self._stamp:  # no newer stamp arrived while it looked
+                self._known[presented_hash] = found
         # The lookup matched on the hash already; compare again in constant time so no code path
         # depends on how much of a guess was right.
         if found is None or not hmac.compare_digest(found.stored_hash, presented_hash):
@@ -111,18 +120,6 @@ class Authenticator:
             return None
         self._note_use(found.name, now)
         return Identity(found.name, scope_names.decode(found.scopes))
-
-    def _check(self, tx: Transaction, presented_hash: str, now: str) -> LiveHash | None:
-        stamp = tx.change_stamp()
-        if stamp != self._stamp:
-            self._stamp, self._known = stamp, {}
-        known = self._known.get(presented_hash)
-        if known is not None:
-            return known
-        found = tx.tokens.find_live_hash(presented_hash, now)
-        if found is not None:
-            self._known[presented_hash] = found
-        return found
 
     def _note_use(self, name: str, now: str) -> None:
         moment = time.monotonic()

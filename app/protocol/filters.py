@@ -117,6 +117,10 @@ _ATTR_NAME = re.compile(r"[A-Za-z$][\w$-]*")
 # single quote (a 'quoted' value in the wrong quotes), and not a connective.
 _BARE_REFUSED = re.compile(r"[\x00-\x1f\x7f\\]|^'")
 _CONNECTIVES = frozenset({"and", "or", "not"})
+# One comparison with a quoted value, `userName eq "x"`: the filter of nearly every identity-provider lookup, read
+# by one match instead of the tokenizer and parser (parse_filter), into the tree they would build. The groups are
+# the parser's own tokens (a word, a word, a string), so anything else falls to the parser, errors included.
+_ONE_COMPARISON = re.compile(r'\s*([^\s()\[\]"]+)\s+([A-Za-z]{2})\s+("(?:[^"\\]|\\.)*")\s*')
 
 
 @dataclass
@@ -334,10 +338,30 @@ def parse_filter(text: str) -> Filter:
         raise invalid_filter(f"The filter is {len(text)} characters long; the limit is {MAX_FILTER_LENGTH}.")
     if not text.strip():
         raise invalid_filter("The filter is empty.")
+    simple = _one_comparison(text)
+    if simple is not None:
+        return simple
     parser = _Parser(text, _ErrorFactory)
     node = parser.parse_or(in_brackets=False)
     parser.finish()
     return node
+
+
+def _one_comparison(text: str) -> Compare | None:
+    """`text` as the parser would read it when it is one `attrPath op "string"` comparison, else None."""
+    match = _ONE_COMPARISON.fullmatch(text)
+    if match is None:
+        return None
+    name, op, quoted = match.groups()
+    op = op.lower()
+    path = parse_attr_path(name)
+    if path is None or op not in COMPARE_OPS:
+        return None
+    try:
+        value = orjson.loads(quoted)
+    except orjson.JSONDecodeError:
+        return None  # the parser says what is wrong with it
+    return Compare(path, op, value)
 
 
 def parse_patch_path(text: str) -> PatchPath:

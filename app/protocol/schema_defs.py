@@ -222,9 +222,27 @@ class ResolvedAttribute:
     sub_attribute: Attribute | None = None
 
 
+# What resolve() answered, by its arguments: the schemas never change, and the filters and projections of
+# requests name the same few attributes again and again. Bounded, since the names come from clients.
+_resolved: dict[tuple[ResourceType, str | None, str, str | None], ResolvedAttribute | None] = {}
+_MAX_RESOLVED = 4096
+
+
 def resolve(resource_type: ResourceType, uri: str | None, name: str, sub: str | None = None
             ) -> ResolvedAttribute | None:
     """Resolve `[uri:]name[.sub]` against a resource type, case-insensitively; None if unknown."""
+    key = (resource_type, uri, name, sub)
+    try:
+        return _resolved[key]
+    except KeyError:
+        pass
+    found = _resolve(resource_type, uri, name, sub)
+    if len(_resolved) < _MAX_RESOLVED:
+        _resolved[key] = found
+    return found
+
+
+def _resolve(resource_type: ResourceType, uri: str | None, name: str, sub: str | None) -> ResolvedAttribute | None:
     if uri is None:
         common = _by_name(COMMON_ATTRIBUTES, name)
         if common is not None:

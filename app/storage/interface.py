@@ -383,12 +383,6 @@ class Transaction(Protocol):
         a Bulk request)."""
         ...
 
-    def change_stamp(self) -> Hashable:
-        """A value equal in two read transactions only if nothing was committed between them (by any process),
-        for caches of what a read found (the token cache). An engine that cannot tell returns a new object each
-        time: equal stamps must be a promise, unequal ones may be a false alarm."""
-        ...
-
 
 class Storage(Protocol):
     """A database rollcall keeps its data in, behind one engine."""
@@ -424,6 +418,12 @@ class Storage(Protocol):
     async def lookup(self, body: Body[T]) -> T:
         """`read`, for a body an index answers at once (a resource by id, a token by hash, a user by name): the
         engine may run it on its fastest path (SQLite: on the event loop, unless the database is busy)."""
+        ...
+
+    def change_stamp(self) -> Hashable:
+        """A value equal at two moments only if nothing was committed between them (by any process), for caches of
+        what a read found (the token cache); cheap, and no transaction of its own. An engine that cannot tell
+        returns a new object each time: equal stamps must be a promise, unequal ones may be a false alarm."""
         ...
 
     async def search(self, body: Body[T], queries: Sequence[SearchQuery]) -> T:

@@ -41,7 +41,8 @@ class AnswerBudget:
         self.held -= size
 
 
-# Set on a request whose answer holds a reservation, by `reserve` (innermost) for `send` (outermost).
+# The bytes a request's answer holds reserved: 0 from `send` (outermost), the size once `reserve` (innermost) holds
+# them. Always set, so that `send` reads it without `in`, which on aiohttp's Request raises and catches a KeyError.
 _HELD = web.RequestKey("held_answer_bytes", int)
 
 
@@ -53,9 +54,10 @@ def answer_budget_middlewares(budget: AnswerBudget) -> tuple[Middleware, Middlew
 
     @web.middleware
     async def send(request: web.Request, handler: Handler) -> web.StreamResponse:
+        request[_HELD] = 0
         try:
             response = await handler(request)
-            if _HELD in request and not response.prepared:
+            if request[_HELD] and not response.prepared:
                 # Sent here rather than after the middlewares return, so that the reservation lasts exactly as
                 # long as the bytes wait in the server's buffers: write_eof returns once they are in the kernel's.
                 try:
@@ -65,7 +67,7 @@ def answer_budget_middlewares(budget: AnswerBudget) -> tuple[Middleware, Middlew
                     pass  # the client went away; aiohttp finishes the request as for any closed connection
             return response
         finally:
-            if _HELD in request:
+            if request[_HELD]:
                 budget.release(request[_HELD])
 
     @web.middleware

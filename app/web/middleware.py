@@ -50,7 +50,8 @@ async def scim_errors(request: web.Request, handler: Handler) -> web.StreamRespo
 
 @web.middleware
 async def trusted_host(request: web.Request, handler: Handler) -> web.StreamResponse:
-    """With --trusted-hosts, a request naming another Host is refused before it can reach meta.location."""
+    """With --trusted-hosts (init_app adds it only then), a request naming another Host is refused before it can
+    reach meta.location."""
     trusted = request.app[SETTINGS].trusted_hosts
     if trusted and request.path not in UNAUTHENTICATED_PATHS:
         host = request.headers.get("Host", "").lower()  # not request.host: it may block on a DNS lookup

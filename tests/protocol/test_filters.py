@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from app.protocol import filters
 from app.protocol.errors import ScimError
 from app.protocol.filters import (
     MAX_FILTER_DEPTH,
@@ -126,3 +127,34 @@ def test_bare_true_false_null_and_numbers_keep_their_json_meaning() -> None:
 ])
 def test_everything_else_malformed_around_a_value_stays_invalidFilter(text: str) -> None:
     assert refused(text)
+
+
+# One comparison is read by a single match (filters._one_comparison) before the parser: these must come out as
+# the parser makes them, or fail as it fails.
+ONE_COMPARISONS = [
+    'userName eq "bjensen"', '  userName  EQ  "b jensen"  ', 'externalId eq "x-1"', 'emails.value co "@example.com"',
+    'urn:ietf:params:scim:schemas:core:2.0:User:userName sw "a"', 'userName eq "\\u00e9t\\u00e9"',
+    'userName eq "say \\"hi\\""', 'userName eq ""', 'meta.lastModified gt "2024-01-01T00:00:00Z"',
+    'not eq "x"', 'userName Ne "x"',
+]
+ONE_COMPARISON_ERRORS = ['userName xx "a"', '.userName eq "a"', 'userName eq "\\udc80"', 'userName eq "a\tb"',
+                         'userName eq "\\q"', '1userName eq "a"']
+
+
+@pytest.mark.parametrize("text", ONE_COMPARISONS)
+def test_one_comparison_reads_as_the_parser_reads_it(text: str) -> None:
+    parser = filters._Parser(text, filters._ErrorFactory)
+    tree = parser.parse_or(in_brackets=False)
+    parser.finish()
+    assert filters._one_comparison(text) == tree
+    assert parse_filter(text) == tree
+
+
+@pytest.mark.parametrize("text", ONE_COMPARISON_ERRORS)
+def test_one_comparison_leaves_the_parser_to_refuse(text: str) -> None:
+    assert filters._one_comparison(text) is None
+    parser = filters._Parser(text, filters._ErrorFactory)
+    with pytest.raises(ScimError) as caught:
+        parser.parse_or(in_brackets=False)
+        parser.finish()
+    assert refused(text) == caught.value.detail

@@ -80,8 +80,7 @@ async def test_a_revocation_through_one_instance_is_seen_by_another_at_once(post
     try:
         await one.write(lambda tx: tx.tokens.insert("ci", "hash", NOW, "scim", None))
         assert await two.lookup(lambda tx: tx.tokens.find_live_hash("hash", NOW)) is not None
-        stamps = [await two.read(lambda tx: tx.change_stamp()) for _ in range(2)]
-        assert stamps[0] != stamps[1]
+        assert two.change_stamp() != two.change_stamp()
         await one.write(lambda tx: tx.tokens.revoke("ci", NOW))
         assert await two.lookup(lambda tx: tx.tokens.find_live_hash("hash", NOW)) is None
     finally:

@@ -8,7 +8,7 @@ whatever it returned, so a conflict never becomes an answer.
 from __future__ import annotations
 
 import json
-from collections.abc import Hashable, Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
@@ -222,10 +222,6 @@ class Tx:
         self.sql("RELEASE SAVEPOINT unique_check")
         return cursor
 
-    def change_stamp(self) -> Hashable:
-        # Other instances commit without this one knowing: no two stamps are ever equal, so nothing is cached
-        # past a commit made elsewhere (a revoked token is refused on the next request on every instance).
-        return object()
 
 
 # -- resources ---------------------------------------------------------------------------------------

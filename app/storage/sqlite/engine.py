@@ -29,7 +29,7 @@ import os
 import queue
 import sqlite3
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Hashable, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -51,8 +51,6 @@ READ_CONNECTIONS = 2
 # SQLite's primary result codes for "another connection holds the lock": the only errors a lookup retries on a
 # reader thread, where a longer busy timeout applies. Decided by code, never by the message's wording.
 _BUSY_CODES = frozenset({sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED})
-# change_stamp's name for the event loop's connection; reader threads are 1, 2, ...
-_LOOP_READER = 0
 
 T = TypeVar("T")
 Body = Callable[[Transaction], T]
@@ -218,11 +216,11 @@ class SqliteStorage:
                 self._threads.append(thread)
                 reader = await thread.open(self.path, self.synchronous)
                 await thread.run(_pragma, reader, "query_only = ON")
-                self._readers.put_nowait((thread, SqliteTransaction(reader, reader=number)))
+                self._readers.put_nowait((thread, SqliteTransaction(reader)))
             self._loop_reader = _connect(self.path, self.synchronous)
             self._loop_reader.execute(f"PRAGMA busy_timeout = {LOOP_BUSY_TIMEOUT_MS}")
             _pragma(self._loop_reader, "query_only = ON")
-            self._loop_tx = SqliteTransaction(self._loop_reader, reader=_LOOP_READER)
+            self._loop_tx = SqliteTransaction(self._loop_reader)
         except BaseException as error:
             await self.close(optimize=False)
             if isinstance(error, sqlite3.DatabaseError):  # e.g. "file is not a database"
@@ -311,6 +309,19 @@ class SqliteStorage:
             if not _is_busy(error):
                 raise
             return await self.read(body)
+
+    def change_stamp(self) -> Hashable:
+        """The event loop's connection's PRAGMA data_version, read on its own (no BEGIN/COMMIT around it): SQLite
+        promises it changes when another connection commits (the writer's commits are another connection's).
+        While the file is busy it vouches for nothing."""
+        conn = self._loop_reader
+        assert conn is not None, "SqliteStorage.open() was not called"
+        try:
+            return conn.execute("PRAGMA data_version").fetchone()[0]
+        except sqlite3.OperationalError as error:
+            if not _is_busy(error):
+                raise
+            return object()
 
     async def search(self, body: Body[T], queries: Sequence[SearchQuery]) -> T:
         """Run `body` on the event loop when SQLite's plan for every one of `queries` reaches rows by equality on

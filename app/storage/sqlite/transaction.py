@@ -8,7 +8,7 @@ of the connection it was given: nothing here hops between threads.
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Hashable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
@@ -327,16 +327,14 @@ class _Sessions(_Concern):
 
 
 class SqliteTransaction:
-    """One transaction on `conn`. `reader` names the read-only connection it runs on (for change_stamp), None
-    on the writer, whose own commits PRAGMA data_version does not count."""
+    """One transaction on `conn`."""
 
-    __slots__ = ("connection", "feed", "holds", "members", "reader", "resources", "roster", "sessions", "settings",
-                 "tokens", "webhooks")
+    __slots__ = ("connection", "feed", "holds", "members", "resources", "roster", "sessions", "settings", "tokens",
+                 "webhooks")
 
-    def __init__(self, conn: sqlite3.Connection, reader: int | None = None) -> None:
+    def __init__(self, conn: sqlite3.Connection) -> None:
         # The connection itself, for SQLite-only code (tests, diagnostics); the domain never touches it.
         self.connection = conn
-        self.reader = reader
         self.resources = _Resources(conn)
         self.members = _Members(conn)
         self.roster = _Roster(conn)
@@ -361,9 +359,3 @@ class SqliteTransaction:
             raise
         conn.execute("RELEASE operation")
 
-    def change_stamp(self) -> Hashable:
-        """(which connection, its PRAGMA data_version): SQLite promises the version changes when another
-        connection commits, and compares only on one connection, so the connection is part of the stamp."""
-        if self.reader is None:
-            return object()
-        return (self.reader, self.connection.execute("PRAGMA data_version").fetchone()[0])
