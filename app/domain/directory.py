@@ -33,7 +33,7 @@ from app.protocol.members import member_ids
 from app.protocol.patch_engine import MemberChange, apply_patch
 from app.protocol.patch_message import PatchOperation, parse_patch_request
 from app.protocol.projection import ProjectionWork, names_sub_attribute, project, wants_attribute
-from app.protocol.representation import dump_resource, list_response
+from app.protocol.representation import dump_resource, dump_resource_json, list_response
 from app.protocol.resolved import SearchQuery
 from app.protocol.resource_loading import load_resource
 from app.protocol.schema_defs import GROUP_RESOURCE, RESOURCE_TYPES, USER_RESOURCE, ResourceType
@@ -356,11 +356,14 @@ class Directory:
                     meta = {"resourceType": resource_type.name, "created": stored.created,
                             "lastModified": stored.last_modified, "location": location + stored.id,
                             "version": etag_of(stored.version)}
-                    body = dump_resource(resource_type, stored.document, id=stored.id, meta=meta,
-                                         extra=extras[stored.id])
+                    if stored.document_json is not None:
+                        encoded = dump_resource_json(resource_type, stored.document_json, id=stored.id, meta=meta,
+                                                     extra=extras[stored.id])
+                    else:
+                        encoded = dumps(dump_resource(resource_type, stored.document, id=stored.id, meta=meta,
+                                                      extra=extras[stored.id]))
                 else:
-                    body = self.render(resource_type, (stored, extras[stored.id]), ctx).body
-                encoded = dumps(body)
+                    encoded = dumps(self.render(resource_type, (stored, extras[stored.id]), ctx).body)
                 if page and used + len(encoded) > budget:
                     return position, used
                 page.append(orjson.Fragment(encoded))

@@ -474,10 +474,12 @@ class _Resources(_Part):
         used = 0
         cursor = self.tx.sql(sql, params)
         for row in cursor:
-            used += len(orjson.dumps(row[3]))
+            # Encoded once, for the budget and for the page, which splices it (representation.dump_resource_json).
+            document_json = orjson.dumps(row[3])
+            used += len(document_json)
             if len(found) >= limit or (found and used > max_bytes):
                 return found, True
-            found.append(Found(Key(row[0], row[1]), _resource(row, 2)))
+            found.append(Found(Key(row[0], row[1]), StoredResource(*row[2:7], document_json=document_json)))
         return found, False
 
 
