@@ -37,8 +37,7 @@ def dump_resource_json(resource_type: ResourceType, document_json: bytes, *, id:
     extras, meta), and its only top-level key that names an extension is the extension's own (a key is
     `"<urn>":`, which no escaped string value can contain)."""
     dumps = orjson.dumps
-    parts = [_schemas_json(resource_type, tuple(ext for ext, key in _extension_keys(resource_type)
-                                                 if key in document_json)), dumps(str(id))]
+    parts = [_frame(resource_type).head(document_json), dumps(str(id))]
     inner = document_json[1:-1]
     if inner:
         parts += (b",", inner)
@@ -49,15 +48,35 @@ def dump_resource_json(resource_type: ResourceType, document_json: bytes, *, id:
     return b"".join(parts)
 
 
-@functools.cache
-def _extension_keys(resource_type: ResourceType) -> tuple[tuple[str, bytes], ...]:
-    return tuple((ext.id, orjson.dumps(ext.id) + b":") for ext in resource_type.extensions)
+class _Frame:
+    """A resource type's JSON up to the value of "id", for each set of extensions a document may hold."""
+
+    def __init__(self, resource_type: ResourceType) -> None:
+        self.resource_type = resource_type
+        self.keys = tuple(orjson.dumps(ext.id) + b":" for ext in resource_type.extensions)
+        self._heads: dict[tuple[bool, ...], bytes] = {}
+        self._bare = self._head(tuple(False for _ in self.keys))
+        self._with_one = self._head((True,)) if len(self.keys) == 1 else b""
+
+    def head(self, document_json: bytes) -> bytes:
+        keys = self.keys
+        if not keys:
+            return self._bare
+        if len(keys) == 1:  # the User's enterprise extension: no tuple made per resource
+            return self._with_one if keys[0] in document_json else self._bare
+        present = tuple(key in document_json for key in keys)
+        return self._heads.get(present) or self._head(present)
+
+    def _head(self, present: tuple[bool, ...]) -> bytes:
+        extensions = [ext.id for ext, there in zip(self.resource_type.extensions, present, strict=True) if there]
+        head = b'{"schemas":' + orjson.dumps([self.resource_type.schema.id, *extensions]) + b',"id":'
+        self._heads[present] = head
+        return head
 
 
 @functools.cache
-def _schemas_json(resource_type: ResourceType, present_extensions: tuple[str, ...]) -> bytes:
-    """The start of a resource's JSON up to the value of "id"."""
-    return b'{"schemas":' + orjson.dumps([resource_type.schema.id, *present_extensions]) + b',"id":'
+def _frame(resource_type: ResourceType) -> _Frame:
+    return _Frame(resource_type)
 
 
 def list_response(resources: list[Any], total: int, start_index: int | None, *, next_cursor: str | None = None,
