@@ -479,7 +479,8 @@ class _Resources(_Part):
             used += len(document_json)
             if len(found) >= limit or (found and used > max_bytes):
                 return found, True
-            found.append(Found(Key(row[0], row[1]), StoredResource(*row[2:7], document_json=document_json)))
+            resource = StoredResource(row[2], row[3], row[4], row[5], row[6], document_json)
+            found.append(Found(Key(row[0], row[1]), resource))
         return found, False
 
 
