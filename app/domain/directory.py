@@ -353,15 +353,13 @@ class Directory:
             extras = self._extras(tx, resource_type, [r.id for r in batch], ctx)
             for position, stored in enumerate(batch, start):
                 if plain:
+                    # An engine hands a page's documents over as their JSON text; a record made otherwise is encoded.
+                    document_json = stored.document_json or dumps(stored.document)
                     meta = {"resourceType": resource_type.name, "created": stored.created,
                             "lastModified": stored.last_modified, "location": location + stored.id,
                             "version": etag_of(stored.version)}
-                    if stored.document_json is not None:
-                        encoded = dump_resource_json(resource_type, stored.document_json, id=stored.id, meta=meta,
-                                                     extra=extras[stored.id])
-                    else:
-                        encoded = dumps(dump_resource(resource_type, stored.document, id=stored.id, meta=meta,
-                                                      extra=extras[stored.id]))
+                    encoded = dump_resource_json(resource_type, document_json, id=stored.id, meta=meta,
+                                                 extra=extras[stored.id])
                 else:
                     encoded = dumps(self.render(resource_type, (stored, extras[stored.id]), ctx).body)
                 if page and used + len(encoded) > budget:

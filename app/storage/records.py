@@ -28,11 +28,6 @@ class StoredResource:
         self.last_modified = last_modified
         self.version = version
 
-    @classmethod
-    def from_json(cls, id: str, document_json: bytes, created: str, last_modified: str, version: int
-                  ) -> StoredResource:
-        return cls(id, None, created, last_modified, version, document_json)
-
     @property
     def document(self) -> dict[str, Any]:
         if self._document is None:

@@ -346,13 +346,14 @@ def _take(cursor: sqlite3.Cursor, limit: int, max_bytes: int) -> tuple[list[Foun
     Documents are left as their JSON text, parsed only if asked for (StoredResource.document)."""
     found: list[Found] = []
     used = 0
-    stored = StoredResource.from_json
+    stored = StoredResource
     try:
         for key_rowid, key_value, resource_id, doc, created, last_modified, version in cursor:
             used += len(doc)
             if len(found) >= limit or (found and used > max_bytes):
                 return found, True
-            found.append(Found(Key(key_rowid, key_value), stored(resource_id, doc, created, last_modified, version)))
+            resource = stored(resource_id, None, created, last_modified, version, doc)
+            found.append(Found(Key(key_rowid, key_value), resource))
     finally:
         cursor.close()  # a statement left open would keep the read transaction from committing
     return found, False
