@@ -33,7 +33,7 @@ from app.protocol.members import member_ids
 from app.protocol.patch_engine import MemberChange, apply_patch, membership_changes_only
 from app.protocol.patch_message import PatchOperation, parse_patch_request
 from app.protocol.projection import ProjectionWork, names_sub_attribute, project, wants_attribute
-from app.protocol.representation import dump_resource, list_response
+from app.protocol.representation import dump_resource, dump_resource_json, list_response
 from app.protocol.resolved import SearchQuery
 from app.protocol.resource_loading import load_patched, load_resource
 from app.protocol.schema_defs import GROUP_RESOURCE, RESOURCE_TYPES, USER_RESOURCE, ResourceType
@@ -353,14 +353,15 @@ class Directory:
             extras = self._extras(tx, resource_type, [r.id for r in batch], ctx)
             for position, stored in enumerate(batch, start):
                 if plain:
+                    # An engine hands a page's documents over as their JSON text; a record made otherwise is encoded.
+                    document_json = stored.document_json or dumps(stored.document)
                     meta = {"resourceType": resource_type.name, "created": stored.created,
                             "lastModified": stored.last_modified, "location": location + stored.id,
                             "version": etag_of(stored.version)}
-                    body = dump_resource(resource_type, stored.document, id=stored.id, meta=meta,
-                                         extra=extras[stored.id])
+                    encoded = dump_resource_json(resource_type, document_json, id=stored.id, meta=meta,
+                                                 extra=extras[stored.id])
                 else:
-                    body = self.render(resource_type, (stored, extras[stored.id]), ctx).body
-                encoded = dumps(body)
+                    encoded = dumps(self.render(resource_type, (stored, extras[stored.id]), ctx).body)
                 if page and used + len(encoded) > budget:
                     return position, used
                 page.append(orjson.Fragment(encoded))

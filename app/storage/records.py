@@ -5,15 +5,47 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+import orjson
+
 # -- resources ---------------------------------------------------------------------------------------
 
-@dataclass(frozen=True)
 class StoredResource:
-    id: str
-    document: dict[str, Any]
-    created: str
-    last_modified: str
-    version: int
+    """A resource as stored: its document, and, when it was read from a row, the document's JSON text as orjson
+    wrote it (`document_json`), so that a list page can splice it into its answer unparsed
+    (representation.dump_resource_json). A row's document is parsed only when something asks for it; either way
+    the record is read-only, so the text and the document always say the same thing."""
+
+    __slots__ = ("_document", "created", "document_json", "id", "last_modified", "version")
+
+    def __init__(self, id: str, document: dict[str, Any] | None, created: str, last_modified: str, version: int,
+                 document_json: bytes | None = None) -> None:
+        if document is None and document_json is None:
+            raise ValueError("a stored resource needs its document or its JSON text")
+        self.id = id
+        self._document = document
+        self.document_json = document_json
+        self.created = created
+        self.last_modified = last_modified
+        self.version = version
+
+    @property
+    def document(self) -> dict[str, Any]:
+        if self._document is None:
+            # Two threads parsing at once each get an equal dict; the record stays consistent either way.
+            self._document = orjson.loads(self.document_json)  # type: ignore[arg-type]
+        return self._document
+
+    def _fields(self) -> tuple[Any, ...]:
+        return self.id, self.document, self.created, self.last_modified, self.version
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, StoredResource) and self._fields() == other._fields()
+
+    __hash__ = None  # type: ignore[assignment]  # mutable-looking contents (a dict), as the dataclass had
+
+    def __repr__(self) -> str:
+        return (f"StoredResource(id={self.id!r}, document={self.document!r}, created={self.created!r}, "
+                f"last_modified={self.last_modified!r}, version={self.version!r})")
 
 
 @dataclass(frozen=True)

@@ -3,7 +3,14 @@ RFC 7644 §3.4.2)."""
 
 from __future__ import annotations
 
-from app.protocol.representation import dump_resource, list_response
+from typing import Any
+
+import orjson
+from hypothesis import assume, given, settings
+from hypothesis import strategies as st
+
+from app.protocol.errors import ScimError
+from app.protocol.representation import dump_resource, dump_resource_json, list_response
 from app.protocol.resource_loading import load_resource
 from app.protocol.schema_defs import (
     GROUP_RESOURCE,
@@ -11,6 +18,7 @@ from app.protocol.schema_defs import (
     LIST_RESPONSE,
     USER_RESOURCE,
     USER_SCHEMA,
+    ResourceType,
 )
 from tests.protocol.conftest import ENT, META, full_user
 
@@ -55,3 +63,67 @@ def test_list_response_counts_items_on_this_page() -> None:
     response = list_response([{"id": "1"}, {"id": "2"}], total=10, start_index=3)
     assert response == {"schemas": [LIST_RESPONSE], "totalResults": 10, "startIndex": 3, "itemsPerPage": 2,
                         "Resources": [{"id": "1"}, {"id": "2"}]}
+
+
+# -- dump_resource_json: the framing of a stored document's JSON text, without parsing it ---------------------
+
+# Strings that could fool a splice: quotes, backslashes, non-ASCII, JSON's line separators, and the extension's
+# own key written inside a value.
+_TRICKY = st.one_of(st.text(max_size=12), st.sampled_from(
+    [ENT, f'"{ENT}":', f'{{"{ENT}":{{}}}}', '"', "\\", '\\"', "é", "日本", "😀", "\u2028", "\x00", "\x7f", "meta"]))
+_MEMBERS = st.lists(st.fixed_dictionaries({"value": _TRICKY, "$ref": _TRICKY, "display": _TRICKY,
+                                           "type": st.just("direct")}), max_size=3)
+_USER_BODY = st.fixed_dictionaries({"userName": _TRICKY.filter(lambda s: s.strip() != "")}, optional={
+    "externalId": _TRICKY, "displayName": _TRICKY, "nickName": _TRICKY, "title": _TRICKY, "active": st.booleans(),
+    "name": st.fixed_dictionaries({}, optional={"givenName": _TRICKY, "familyName": _TRICKY}),
+    "emails": st.lists(st.fixed_dictionaries({"value": _TRICKY}, optional={"type": st.sampled_from(["work", "home"]),
+                                                                          "primary": st.booleans()}), max_size=2),
+    ENT: st.fixed_dictionaries({}, optional={"department": _TRICKY, "employeeNumber": _TRICKY,
+                                             "manager": st.fixed_dictionaries({"value": _TRICKY})}),
+    # The framing's own keys, which a client may send and the stored document must not keep.
+    "id": _TRICKY, "schemas": st.just([USER_SCHEMA, ENT]), "meta": st.just({"resourceType": "User"}),
+    "groups": _MEMBERS,
+})
+_GROUP_BODY = st.fixed_dictionaries({"displayName": _TRICKY.filter(lambda s: s.strip() != "")}, optional={
+    "externalId": _TRICKY, "id": _TRICKY, "schemas": st.just([GROUP_SCHEMA]), "meta": st.just({"x": 1}),
+})
+_META = st.fixed_dictionaries({"resourceType": st.just("User"), "created": _TRICKY, "lastModified": _TRICKY,
+                               "location": _TRICKY, "version": _TRICKY})
+
+
+def _stored(resource_type: ResourceType, body: dict[str, Any]) -> dict[str, Any]:
+    try:
+        document = load_resource(resource_type, body)
+    except ScimError:
+        assume(False)
+    document.pop("members", None)  # kept apart from the document, as Directory.creating does
+    return document
+
+
+@given(_USER_BODY, _TRICKY, _META, _MEMBERS)
+@settings(max_examples=400, deadline=None)
+def test_dump_resource_json_is_the_dict_paths_bytes_for_any_stored_user(body: dict[str, Any], resource_id: str,
+                                                                        meta: dict[str, Any],
+                                                                        groups: list[dict[str, str]]) -> None:
+    document = _stored(USER_RESOURCE, body)
+    extra = {"groups": groups} if groups else {}
+    expected = orjson.dumps(dump_resource(USER_RESOURCE, document, id=resource_id, meta=meta, extra=extra))
+    assert dump_resource_json(USER_RESOURCE, orjson.dumps(document), id=resource_id, meta=meta,
+                              extra=extra) == expected
+
+
+@given(_GROUP_BODY, _TRICKY, _META, _MEMBERS)
+@settings(max_examples=200, deadline=None)
+def test_dump_resource_json_is_the_dict_paths_bytes_for_any_stored_group(body: dict[str, Any], resource_id: str,
+                                                                         meta: dict[str, Any],
+                                                                         members: list[dict[str, str]]) -> None:
+    document = _stored(GROUP_RESOURCE, body)
+    extra = {"members": orjson.Fragment(orjson.dumps(members))} if members else None
+    expected = orjson.dumps(dump_resource(GROUP_RESOURCE, document, id=resource_id, meta=meta, extra=extra))
+    assert dump_resource_json(GROUP_RESOURCE, orjson.dumps(document), id=resource_id, meta=meta,
+                              extra=extra) == expected
+
+
+def test_dump_resource_json_of_an_empty_document_has_no_stray_comma() -> None:
+    assert orjson.loads(dump_resource_json(GROUP_RESOURCE, b"{}", id="g", meta={"resourceType": "Group"})) == \
+        {"schemas": [GROUP_SCHEMA], "id": "g", "meta": {"resourceType": "Group"}}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from datetime import datetime, timedelta, timezone
 from urllib.parse import quote
 
@@ -241,3 +242,23 @@ async def test_a_root_search_treats_an_attribute_one_type_lacks_as_absent_from_i
     assert await ids(sortBy="userName", cursor="", count=1) == [user]
     # Unknown to every type, it is still a 400.
     assert (await scim.post("/.search", {"schemas": [SEARCH], "filter": "nope pr"})).status == 400
+
+
+async def test_a_listed_user_is_exactly_its_own_get_key_for_key_whatever_it_holds(scim: Scim) -> None:
+    # A page splices each stored document's JSON text (representation.dump_resource_json); a GET frames the
+    # parsed document: both must answer the same members in the same order, with the extension, non-ASCII text
+    # and groups.
+    enterprise = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User"
+    plain = await scim.create_user("plain@acme.com")
+    rich = await scim.create_user("rich@acme.com", displayName='Zoë "Z" Ünal \\ 日本 😀', active=False,
+                                  name={"givenName": "Zoë", "familyName": "Ünal"},
+                                  schemas=["urn:ietf:params:scim:schemas:core:2.0:User", enterprise],
+                                  **{enterprise: {"department": "R&D ☃", "employeeNumber": "7"}})
+    await scim.create_group("Ops ✓", [rich["id"], plain["id"]])
+    await scim.create_group("Admins", [rich["id"]])
+    listed = (await scim.get("/Users?startIndex=1&count=10")).body["Resources"]
+    assert [user["id"] for user in listed] == [plain["id"], rich["id"]]
+    for user in listed:
+        alone = (await scim.get(f"/Users/{user['id']}")).body
+        assert json.dumps(user) == json.dumps(alone)  # order-sensitive, unlike ==
+    assert listed[1]["schemas"][1] == enterprise and [g["display"] for g in listed[1]["groups"]] == ["Admins", "Ops ✓"]

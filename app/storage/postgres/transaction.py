@@ -470,10 +470,13 @@ class _Resources(_Part):
         used = 0
         cursor = self.tx.sql(sql, params)
         for row in cursor:
-            used += len(orjson.dumps(row[3]))
+            # Encoded once, for the budget and for the page, which splices it (representation.dump_resource_json).
+            document_json = orjson.dumps(row[3])
+            used += len(document_json)
             if len(found) >= limit or (found and used > max_bytes):
                 return found, True
-            found.append(Found(Key(row[0], row[1]), _resource(row, 2)))
+            resource = StoredResource(row[2], row[3], row[4], row[5], row[6], document_json)
+            found.append(Found(Key(row[0], row[1]), resource))
         return found, False
 
 

@@ -203,7 +203,8 @@ class Search:
     def _select(self, where: str, backwards: bool, with_value: bool = True) -> str:
         # order_by is an expression of compiler.py's without parameters, so `?`s are those of `where` alone.
         value = self.order_by if self.order_by and with_value else "NULL"
-        return (f"SELECT r.rowid AS key_rowid, {value} AS key_value, id, doc, created, "
+        # The document as bytes (CAST: the very UTF-8 orjson wrote, no str made): a page splices it unparsed.
+        return (f"SELECT r.rowid AS key_rowid, {value} AS key_value, id, CAST(doc AS BLOB), created, "
                 f"last_modified, version FROM {_table(self.resource_type).name} AS r WHERE {where} "
                 f"ORDER BY {self._order(backwards)}")
 
@@ -339,19 +340,20 @@ def _tuples(conn: sqlite3.Connection) -> sqlite3.Cursor:
 def _take(cursor: sqlite3.Cursor, limit: int, max_bytes: int) -> tuple[list[Found], bool]:
     """Up to `limit` rows of `cursor`, and whether it held a row past those taken.
 
-    The page stops early, before `limit`, once its documents hold more than `max_bytes` characters
+    The page stops early, before `limit`, once its documents hold more than `max_bytes` bytes
     (always at least one resource, so that paging moves on): rows past that point are never read, so a
-    page of large resources costs at most the budget plus one resource, not `limit` times the largest."""
+    page of large resources costs at most the budget plus one resource, not `limit` times the largest.
+    Documents are left as their JSON text, parsed only if asked for (StoredResource.document)."""
     found: list[Found] = []
     used = 0
-    loads = orjson.loads
+    stored = StoredResource
     try:
         for key_rowid, key_value, resource_id, doc, created, last_modified, version in cursor:
             used += len(doc)
             if len(found) >= limit or (found and used > max_bytes):
                 return found, True
-            found.append(Found(Key(key_rowid, key_value),
-                               StoredResource(resource_id, loads(doc), created, last_modified, version)))
+            resource = stored(resource_id, None, created, last_modified, version, doc)
+            found.append(Found(Key(key_rowid, key_value), resource))
     finally:
         cursor.close()  # a statement left open would keep the read transaction from committing
     return found, False
