@@ -100,16 +100,20 @@ def _stored(resource_type: ResourceType, body: dict[str, Any]) -> dict[str, Any]
     return document
 
 
+def _assert_spliced_bytes_equal(resource_type: ResourceType, body: dict[str, Any], resource_id: str,
+                                meta: dict[str, Any], extra: dict[str, Any] | None) -> None:
+    document = _stored(resource_type, body)
+    expected = orjson.dumps(dump_resource(resource_type, document, id=resource_id, meta=meta, extra=extra))
+    assert dump_resource_json(resource_type, orjson.dumps(document), id=resource_id, meta=meta,
+                              extra=extra) == expected
+
+
 @given(_USER_BODY, _TRICKY, _META, _MEMBERS)
 @settings(max_examples=400, deadline=None)
 def test_dump_resource_json_is_the_dict_paths_bytes_for_any_stored_user(body: dict[str, Any], resource_id: str,
                                                                         meta: dict[str, Any],
                                                                         groups: list[dict[str, str]]) -> None:
-    document = _stored(USER_RESOURCE, body)
-    extra = {"groups": groups} if groups else {}
-    expected = orjson.dumps(dump_resource(USER_RESOURCE, document, id=resource_id, meta=meta, extra=extra))
-    assert dump_resource_json(USER_RESOURCE, orjson.dumps(document), id=resource_id, meta=meta,
-                              extra=extra) == expected
+    _assert_spliced_bytes_equal(USER_RESOURCE, body, resource_id, meta, {"groups": groups} if groups else {})
 
 
 @given(_GROUP_BODY, _TRICKY, _META, _MEMBERS)
@@ -117,11 +121,8 @@ def test_dump_resource_json_is_the_dict_paths_bytes_for_any_stored_user(body: di
 def test_dump_resource_json_is_the_dict_paths_bytes_for_any_stored_group(body: dict[str, Any], resource_id: str,
                                                                          meta: dict[str, Any],
                                                                          members: list[dict[str, str]]) -> None:
-    document = _stored(GROUP_RESOURCE, body)
     extra = {"members": orjson.Fragment(orjson.dumps(members))} if members else None
-    expected = orjson.dumps(dump_resource(GROUP_RESOURCE, document, id=resource_id, meta=meta, extra=extra))
-    assert dump_resource_json(GROUP_RESOURCE, orjson.dumps(document), id=resource_id, meta=meta,
-                              extra=extra) == expected
+    _assert_spliced_bytes_equal(GROUP_RESOURCE, body, resource_id, meta, extra)
 
 
 def test_dump_resource_json_of_an_empty_document_has_no_stray_comma() -> None:
