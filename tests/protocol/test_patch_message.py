@@ -3,11 +3,17 @@ errors that name what it got wrong."""
 
 from __future__ import annotations
 
+import copy
 from typing import Any
+from unittest.mock import patch
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
-from app.protocol.filters import Compare
+from app.protocol import patch_message
+from app.protocol.errors import ScimError
+from app.protocol.filters import Compare, parse_patch_path
 from app.protocol.patch_message import MAX_OPERATIONS, PatchOperation, parse_patch_request
 from app.protocol.schema_defs import PATCH_OP
 from tests.protocol.conftest import (
@@ -96,3 +102,61 @@ def test_pathless_add_needs_an_object_value() -> None:
 def test_an_unparseable_path_is_invalid_path() -> None:
     error = scim_error(parse_patch_request, message({"op": "add", "path": "emails[type eq", "value": "x"}))
     assert (error.status, error.scim_type) == (400, "invalidPath")
+
+
+_SCALARS = st.none() | st.booleans() | st.integers(-3, 3) | st.sampled_from(
+    ["add", " Add ", "REMOVE", "replace", "move", "", " ", "members", "displayName", "emails[type eq \"work\"].value",
+     "members[value eq \"u1\"]", "bad[["])
+_JSON = st.recursive(_SCALARS, lambda inner: st.lists(inner, max_size=3)
+                     | st.dictionaries(st.sampled_from(["value", "display", "x"]), inner, max_size=2), max_leaves=6)
+
+
+@st.composite
+def _spelled(draw: st.DrawFn, names: list[str], values: st.SearchStrategy[Any], optional: dict[str, Any]
+             ) -> dict[str, Any]:
+    """An object with one of `names` (a spelling of a required member) and some of `optional`."""
+    found = {draw(st.sampled_from(names)): draw(values)}
+    for name, strategy in optional.items():
+        if draw(st.booleans()):
+            found[name] = draw(strategy)
+    return found
+
+
+_OP = st.sampled_from(["add", " Add ", "REMOVE", "replace"]) | _SCALARS
+_PATH = st.sampled_from(["members", "displayName", "members[value eq \"u1\"]", " "]) | _SCALARS
+_OPERATION_LIKE = _spelled(["op", "OP", "Op"], _OP, {
+    "path": _PATH, "Path": _PATH, "value": _JSON, "VALUE": _JSON, "other": _JSON}) | _JSON
+# Mostly well-formed operations, so that many messages get past the schema (or would have).
+_OPERATION_MOSTLY = st.fixed_dictionaries(
+    {"op": st.sampled_from(["add", "Remove", " replace"]), "path": st.sampled_from(["members", "displayName"]),
+     "value": _JSON}) | _OPERATION_LIKE
+_MESSAGE_LIKE = st.fixed_dictionaries({"schemas": st.just([PATCH_OP]),
+                                       "Operations": st.lists(_OPERATION_MOSTLY, min_size=1, max_size=3)}) | st.builds(
+    lambda head, rest: {**head, **rest},
+    _spelled(["schemas", "Schemas"], st.just([PATCH_OP]) | st.lists(
+        st.sampled_from([PATCH_OP, PATCH_OP.upper(), "urn:x"]) | _SCALARS, max_size=2) | _JSON, {}),
+    _spelled(["Operations", "operations"], st.lists(_OPERATION_LIKE, max_size=3) | _JSON,
+             {"operations": st.lists(_OPERATION_LIKE, max_size=2), "id": _JSON})) | _JSON
+
+
+def _outcome(body: Any) -> Any:
+    try:
+        return parse_patch_request(body)
+    except ScimError as error:
+        return (error.status, error.scim_type, error.detail)
+
+
+@settings(max_examples=2000, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(_MESSAGE_LIKE)
+def test_the_plain_message_path_answers_what_the_schema_does(body: dict[str, Any]) -> None:
+    # parse_patch_request skips marshmallow for messages it cannot refuse (_plain_message): the same operations or
+    # the same error as loading every message with the schema.
+    fast = _outcome(copy.deepcopy(body))
+    with patch.object(patch_message, "_plain_message", lambda lowered, operations: None):
+        assert _outcome(copy.deepcopy(body)) == fast
+
+
+def test_a_member_add_takes_the_plain_message_path() -> None:
+    body = message({"op": "add", "path": "members", "value": [{"value": "u1"}]})
+    with patch.object(patch_message, "_PATCH_OP_SCHEMA", None):  # loading with the schema would raise
+        assert parse_patch_request(body) == [PatchOperation("add", parse_patch_path("members"), [{"value": "u1"}])]
