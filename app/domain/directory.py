@@ -751,13 +751,16 @@ def _add_members(tx: Transaction, group_id: str, user_ids: tuple[str, ...], now:
 
     An id that names no User is skipped (noted in `changes`), not refused: identity providers take a 400 as
     final (Okta does not retry), so one stale id would cost every valid member of the push their access.
-    The skipped ids are never stored, so no membership ever dangles."""
-    missing = tx.members.missing_users(user_ids)
-    if missing:
-        changes.skipped.setdefault(group_id, []).extend(missing)
-        absent = set(missing)
-        user_ids = tuple(i for i in user_ids if i not in absent)
-    return tx.members.add(group_id, user_ids, now)
+    The skipped ids are never stored, so no membership ever dangles. Which ids were skipped is asked only
+    when some id was not added (it names no User, was a member already, or is repeated): not for an
+    identity provider's usual add of a new member."""
+    added = tx.members.add_users(group_id, user_ids, now)
+    if len(added) < len(user_ids):
+        new = set(added)
+        missing = tx.members.missing_users([i for i in user_ids if i not in new])
+        if missing:
+            changes.skipped.setdefault(group_id, []).extend(missing)
+    return added
 
 
 def _apply_member_changes(tx: Transaction, group_id: str, member_changes: list[MemberChange],

@@ -150,6 +150,11 @@ class Members(Protocol):
         """Add members (ones already there are left alone); the ids newly added."""
         ...
 
+    def add_users(self, group_id: str, user_ids: Sequence[str], now: str) -> list[str]:
+        """Add as members the ids that name users (ones already there are left alone); the ids newly added. An id
+        that names no user is left out (not an integrity error): missing_users tells which those were."""
+        ...
+
     def remove(self, group_id: str, user_ids: Sequence[str]) -> list[str]:
         """Remove members; the ids that were members."""
         ...

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from app.protocol.schema_defs import USER_RESOURCE
+from app.protocol.schema_defs import GROUP_RESOURCE, USER_RESOURCE
 from app.storage.errors import IntegrityViolation, TokenNameTaken, UniquenessConflict
 from app.storage.interface import Storage, Transaction
 
@@ -29,6 +29,21 @@ async def test_a_taken_name_is_a_conflict_and_a_broken_constraint_is_not(databas
     await database.write(lambda tx: user(tx, "u1", "ada"))
     with pytest.raises(UniquenessConflict):
         await database.write(lambda tx: user(tx, "u2", "ADA"))  # userNames are unique without regard to case
+
+
+async def test_add_users_adds_the_ids_that_name_users_once_each_in_order(database: Storage) -> None:
+    def setup(tx: Transaction) -> None:
+        for user_id, name in (("u1", "ada"), ("u2", "bob"), ("u3", "cy")):
+            tx.resources.insert(USER_RESOURCE, user_id, {"userName": name}, NOW)
+        tx.resources.insert(GROUP_RESOURCE, "g1", {"displayName": "team"}, NOW)
+        tx.members.add("g1", ["u2"], NOW)
+
+    await database.write(setup)
+    # u2 is a member already, "nobody" names no user (no integrity error: it is left out), u3 is repeated.
+    added = await database.write(lambda tx: tx.members.add_users("g1", ["u3", "nobody", "u2", "u1", "u3"], NOW))
+    assert added == ["u3", "u1"]
+    assert sorted(await database.read(lambda tx: tx.members.all_of("g1"))) == ["u1", "u2", "u3"]
+    assert await database.write(lambda tx: tx.members.add_users("g1", [], NOW)) == []
 
 
 # SQLite only: its stamps are data_version on one connection; PostgreSQL's are never equal (the test below).

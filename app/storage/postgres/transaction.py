@@ -527,6 +527,14 @@ class _Members(_Part):
             "ON CONFLICT DO NOTHING RETURNING user_id", (group_id, now, list(dict.fromkeys(user_ids))))}
         return [user_id for user_id in dict.fromkeys(user_ids) if user_id in added]
 
+    def add_users(self, group_id: str, user_ids: Sequence[str], now: str) -> list[str]:
+        if not user_ids:
+            return []
+        added = {row[0] for row in self.tx.sql(
+            "INSERT INTO group_members (group_id, user_id, added) SELECT %s, u.id, %s FROM users u "
+            "WHERE u.id = ANY(%s) ON CONFLICT DO NOTHING RETURNING user_id", (group_id, now, list(user_ids)))}
+        return [user_id for user_id in dict.fromkeys(user_ids) if user_id in added]
+
     def remove(self, group_id: str, user_ids: Sequence[str]) -> list[str]:
         if not user_ids:
             return []

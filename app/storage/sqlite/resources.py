@@ -421,6 +421,13 @@ def add_members(conn: sqlite3.Connection, group_id: str, user_ids: Sequence[str]
     return [user_id for user_id in user_ids if conn.execute(insert, (group_id, user_id, now)).rowcount > 0]
 
 
+def add_users(conn: sqlite3.Connection, group_id: str, user_ids: Sequence[str], now: str) -> list[str]:
+    """Add the ids that name users as members, ones already there left alone; the ids newly added. One statement
+    per id, where missing_users and add_members take two."""
+    insert = "INSERT OR IGNORE INTO group_members (group_id, user_id, added) SELECT ?, id, ? FROM users WHERE id = ?"
+    return [user_id for user_id in user_ids if conn.execute(insert, (group_id, now, user_id)).rowcount > 0]
+
+
 def remove_members(conn: sqlite3.Connection, group_id: str, user_ids: Sequence[str]) -> list[str]:
     """Remove the given members. Returns the ids that were members."""
     delete_one = "DELETE FROM group_members WHERE group_id = ? AND user_id = ?"

@@ -118,6 +118,9 @@ class _Members(_Concern):
     def add(self, group_id: str, user_ids: Sequence[str], now: str) -> list[str]:
         return resources.add_members(self._conn, group_id, user_ids, now)
 
+    def add_users(self, group_id: str, user_ids: Sequence[str], now: str) -> list[str]:
+        return resources.add_users(self._conn, group_id, user_ids, now)
+
     def remove(self, group_id: str, user_ids: Sequence[str]) -> list[str]:
         return resources.remove_members(self._conn, group_id, user_ids)
 
