@@ -14,6 +14,7 @@ import pytest
 from app.protocol.schema_defs import USER_RESOURCE
 from app.storage.factory import open_storage
 from app.storage.interface import Storage, Transaction
+from app.storage.sqlite import engine
 
 
 # SQLite only: its event-loop fast path and busy codes (PostgreSQL runs every read on a pool thread).
@@ -118,3 +119,36 @@ async def test_a_write_that_raises_alone_or_among_others_is_undone_alone(databas
     assert [isinstance(o, RuntimeError) for o in outcomes] == [False, False, True, False, False]
     stored = await database.read(lambda tx: sorted(tx.roster.all_user_ids()))
     assert stored == ["after", "u0", "u1", "u3", "u4"]
+
+
+@pytest.mark.engines("sqlite", reason="SQLite's write-ahead log and its checkpoints")
+async def test_the_log_is_checkpointed_on_a_thread_of_its_own_not_in_a_commit(
+        database: Storage, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(engine, "CHECKPOINT_COMMITS", 3)
+    done: list[tuple[str, tuple[int, int, int]]] = []
+
+    def checkpoint(conn: sqlite3.Connection) -> tuple[int, int, int]:
+        done.append((threading.current_thread().name, real(conn)))
+        return done[-1][1]
+
+    real = engine._checkpoint
+    monkeypatch.setattr(engine, "_checkpoint", checkpoint)
+
+    def insert(number: int) -> Callable[[Transaction], object]:
+        return lambda tx: tx.resources.insert(USER_RESOURCE, f"u{number}", {"userName": f"user{number}"}, "now")
+
+    for number in range(2):
+        await database.write(insert(number))
+    assert done == []
+    await database.write(insert(2))
+    for _ in range(200):
+        if done:
+            break
+        await asyncio.sleep(0.01)
+    (thread, (busy, pages, copied)), = done
+    assert thread == "rollcall-sqlite-checkpoint"
+    assert busy == 0 and pages > 0 and copied == pages  # the three commits' pages, all in the file now
+    # SQLite's own checkpoint in the writer's commits is only the backstop.
+    autocheckpoint = await database.write(lambda tx: tx.connection.execute(  # type: ignore[attr-defined]
+        "PRAGMA wal_autocheckpoint").fetchone()[0])
+    assert autocheckpoint == engine.BACKSTOP_CHECKPOINT_PAGES
