@@ -56,6 +56,8 @@ LAST_PAGE_VS_FIRST = 1.2  # p50 of the last page of the large size over the firs
 GROUP_READ_RPS = 400  # reading the 10,000-member group: 10x the 40 req/s the issue started from
 GROUP_ADD_GROWTH = 1.2  # p50 of adding the last members over adding the first
 GROUP_READ_VS_GET = 1.2  # group read without members: "about" the user GET p50
+# Before each round: the servers' CPU must be this idle over one sample, for at most the timeout (Pinning).
+IDLE_SHARE, SETTLE_SAMPLE_S, SETTLE_TIMEOUT_S = 0.9, 0.25, 20.0
 FLAT_AS_DATA_GROWS = 0.8  # throughput at the large size over the small size
 PEAK_MEMORY_MB = 100
 
@@ -174,6 +176,8 @@ class EngineRun:
     loops: dict[str, str] = field(default_factory=dict)  # "rollcall" / "bare" -> the loop each said it runs on
     notes: list[str] = field(default_factory=list)
     profiles: dict[str, str] = field(default_factory=dict)  # scenario -> summary of its py-spy profile
+    settle_waits: list[float] = field(default_factory=list)  # each round's wait for an idle server CPU, s
+    unsettled: int = 0  # rounds started on a server CPU that did not become idle
 
     def get(self, scenario: str) -> Row | None:
         return next((r for r in self.rows if r.scenario == scenario), None)
@@ -209,12 +213,39 @@ class Pinning:
     def client(self, command: list[str]) -> list[str]:
         return command if self.client_cpu is None else ["taskset", "-c", str(self.client_cpu), *command]
 
+    def wait_until_idle(self) -> float | None:
+        """Wait until the servers' CPU is idle (IDLE_SHARE of a SETTLE_SAMPLE_S sample), so that no round starts
+        while the server of the round before is still busy: requests a capped phase abandoned, which rollcall
+        carries out anyway, or a checkpoint. Such leftovers starve a ceiling round and flatter the ratio. Returns
+        the seconds waited, or None when the CPU did not settle within SETTLE_TIMEOUT_S (or nothing is pinned)."""
+        if self.server_cpu is None:
+            return None
+        started = time.monotonic()
+        while time.monotonic() - started < SETTLE_TIMEOUT_S:
+            before = _cpu_times(self.server_cpu)
+            time.sleep(SETTLE_SAMPLE_S)
+            after = _cpu_times(self.server_cpu)
+            total = sum(after) - sum(before)
+            idle = (after[3] + after[4]) - (before[3] + before[4])  # idle and iowait
+            if total > 0 and idle / total >= IDLE_SHARE:
+                return time.monotonic() - started
+        return None
+
     def describe(self) -> str:
         if self.server_cpu is None:
             return (f"NOT pinned: this machine gives the run {len(os.sched_getaffinity(0))} CPU(s) (or has no "
                     "taskset), so wrk shares the servers' CPU and the ceiling is squeezed with them")
         return (f"rollcall and the bare ceiling pinned to CPU {self.server_cpu}, wrk -t1 (and py-spy, and this "
                 f"script) to CPU {self.client_cpu}, with taskset")
+
+
+def _cpu_times(cpu: int) -> list[int]:
+    """The /proc/stat times of one CPU: user, nice, system, idle, iowait, irq, softirq, steal."""
+    with open("/proc/stat") as stat:
+        for line in stat:
+            if line.startswith(f"cpu{cpu} "):
+                return [int(value) for value in line.split()[1:9]]
+    raise RuntimeError(f"/proc/stat has no line for CPU {cpu}")
 
 
 def choose_pinning(allow: bool) -> Pinning:
@@ -434,6 +465,8 @@ class Bench:
         self.work = work
         self.bare_url = bare_url
         self.runs = 0
+        self.settle_waits: list[float] = []  # seconds each round waited for an idle server CPU
+        self.unsettled = 0  # rounds started on a CPU that did not settle
         one = work / "one.tsv"  # the bare GET needs one id to put in the path; any will do
         one.write_text("1ddd6e1f951f427a5c432c5621f8adfc\tbench-user-000001\n")
         # The ceilings get the very scripts rollcall gets, so the client side costs the same.
@@ -467,6 +500,11 @@ class Bench:
         command = self.pinning.client(["wrk", "-t", str(run.threads), "-c", str(run.connections), "-d",
                                        f"{limit}s", "--timeout", "10s", "-s", str(LUA / script), url])
         output = self.work / f"run-{self.runs:04d}.wrk.txt"
+        waited = self.pinning.wait_until_idle()
+        if waited is not None:
+            self.settle_waits.append(waited)
+        elif self.pinning.server_cpu is not None:
+            self.unsettled += 1
         with output.open("w") as log, RssSampler(pid) as rss:
             wrk = subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT)
             try:
@@ -681,6 +719,7 @@ def run_engine(run: Run, engine: Engine, pinning: Pinning, work: Path, profile: 
         counted("delete", "delete_user.lua", large, (1, sizes.delete), sizes.delete_cap, data=first_users,
                 label="DELETE /Users/{id} (group members)")
         result.memory_kb.update({f"{k} at the end": v for k, v in memory_kb(pid).items()})
+    result.settle_waits, result.unsettled = bench.settle_waits, bench.unsettled
     return result
 
 
@@ -933,6 +972,23 @@ def targets(engine: EngineRun, sizes: Sizes, connections: int) -> list[str]:
     return lines
 
 
+def settling(engine: EngineRun) -> str:
+    """How long the rounds waited for an idle server CPU (Pinning.wait_until_idle)."""
+    waits = engine.settle_waits
+    if not waits and not engine.unsettled:
+        return "Rounds were not made to wait for an idle server CPU (nothing is pinned)."
+    waited = [w for w in waits if w > SETTLE_SAMPLE_S * 1.5]
+    line = (f"Before each round the bench waited until the servers' CPU was {IDLE_SHARE:.0%} idle over "
+            f"{SETTLE_SAMPLE_S:g} s, so that no round shares it with what the round before left running: "
+            f"{len(waits):,} rounds started on an idle CPU")
+    if waited:
+        line += f", {len(waited):,} of them after waiting (longest {max(waited):.1f} s)"
+    if engine.unsettled:
+        line += (f"; **{engine.unsettled:,} started on a CPU still busy after {SETTLE_TIMEOUT_S:g} s** (something "
+                 "else runs on it: their ratios are suspect)")
+    return line + "."
+
+
 def report(run: Run) -> str:
     sizes = run.sizes
     mode = "quick" if run.quick else "full"
@@ -955,6 +1011,8 @@ def report(run: Run) -> str:
             "",
             f"Event loop: rollcall on {engine.loops.get('rollcall', '?')}, the bare ceiling on "
             f"{engine.loops.get('bare', '?')}.",
+            "",
+            settling(engine),
             "",
             table(engine),
             "",

@@ -4,24 +4,11 @@ database per engine run, and nothing left behind once it stops."""
 
 from __future__ import annotations
 
-import importlib.util
 import os
-import sys
 from pathlib import Path
 from types import ModuleType
 
 import psycopg
-
-ROOT = Path(__file__).resolve().parent.parent
-
-
-def _bench() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("bench_run", ROOT / "bench" / "run.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # dataclasses look their module up while the class is made
-    spec.loader.exec_module(module)
-    return module
 
 
 def _postmaster_cpus(folder: Path) -> str:
@@ -31,8 +18,7 @@ def _postmaster_cpus(folder: Path) -> str:
                 if line.startswith("Cpus_allowed_list"))
 
 
-def test_the_bench_cluster_is_durable_pinned_fresh_and_gone_after_stop() -> None:
-    bench = _bench()
+def test_the_bench_cluster_is_durable_pinned_fresh_and_gone_after_stop(bench: ModuleType) -> None:
     cpu = min(os.sched_getaffinity(0))
     cluster = bench.PostgresCluster(bench.Pinning(cpu, None))
     try:

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import ast
+import asyncio
+import sqlite3
 from pathlib import Path
 
 import pytest
@@ -10,6 +12,7 @@ import pytest
 from app.protocol.schema_defs import GROUP_RESOURCE, USER_RESOURCE
 from app.storage.errors import IntegrityViolation, TokenNameTaken, UniquenessConflict
 from app.storage.interface import Storage, Transaction
+from app.storage.sqlite.transaction import SqliteTransaction
 
 NOW = "2026-12-01T00:00:00.000000Z"
 APP = Path(__file__).resolve().parents[2] / "app"
@@ -56,6 +59,45 @@ async def test_change_stamps_are_equal_only_with_no_commit_between(database: Sto
     assert database.change_stamp() != first
     second = database.change_stamp()
     assert database.change_stamp() == second
+
+
+def _commit_elsewhere(path: str, key: str, value: str) -> None:
+    """A commit by another process's connection (a `rollcall` command run beside the server), with the engine's
+    own statements."""
+    other = sqlite3.connect(path)
+    try:
+        SqliteTransaction(other).settings.put(key, value)
+        other.commit()
+    finally:
+        other.close()
+
+
+@pytest.mark.engines("sqlite", reason="the loop snapshot of SQLite's event-loop connection")
+async def test_lookups_of_one_loop_turn_share_a_snapshot_that_the_next_turn_renews(database: Storage) -> None:
+    await database.write(lambda tx: tx.settings.put("k", "before"))
+    stamp = database.change_stamp()
+    assert await database.lookup(lambda tx: tx.settings.get("k")) == "before"
+    _commit_elsewhere(database.location, "k", "after")
+    # Still this turn (nothing above yielded to the loop): the stamp and the lookup agree on the snapshot.
+    assert database.change_stamp() == stamp
+    assert await database.lookup(lambda tx: tx.settings.get("k")) == "before"
+    await asyncio.sleep(0)  # the next turn: a request arriving now sees the commit
+    assert database.change_stamp() != stamp
+    assert await database.lookup(lambda tx: tx.settings.get("k")) == "after"
+
+
+@pytest.mark.engines("sqlite", reason="the loop snapshot of SQLite's event-loop connection")
+async def test_a_commit_of_this_process_is_seen_by_the_next_lookup(database: Storage) -> None:
+    stamp = database.change_stamp()
+    assert await database.lookup(lambda tx: tx.settings.get("k")) is None
+    write = asyncio.ensure_future(database.write(lambda tx: tx.settings.put("k", "v")))
+    while not write.done():
+        # Turn after turn until the write is answered, each turn reading under the snapshot of its own.
+        await database.lookup(lambda tx: tx.settings.get("k"))
+        await asyncio.sleep(0)
+    await write
+    assert await database.lookup(lambda tx: tx.settings.get("k")) == "v"
+    assert database.change_stamp() != stamp
 
 
 @pytest.mark.engines("postgresql", reason="instances that share a PostgreSQL database commit unseen")
