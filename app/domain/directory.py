@@ -28,6 +28,7 @@ from app.protocol import cursors, errors
 from app.protocol.attribute_lists import has_value_filters
 from app.protocol.filter_resolution import resolve_member_filter, resolve_search
 from app.protocol.filters import Filter
+from app.protocol.group_list import UserGroups, user_group
 from app.protocol.member_list import member, members_json
 from app.protocol.members import member_ids
 from app.protocol.patch_engine import MemberChange, apply_patch, membership_changes_only
@@ -348,9 +349,18 @@ class Directory:
         plain = not (ctx.attributes or ctx.excluded)
         location = f"{ctx.base_url}{resource_type.endpoint}/"
         dumps = orjson.dumps
+        user_groups = UserGroups(ctx.base_url) if plain and resource_type is USER_RESOURCE else None
         for start in range(0, len(found), step):
             batch = found[start:start + step]
-            extras = self._extras(tx, resource_type, [r.id for r in batch], ctx)
+            ids = [r.id for r in batch]
+            extras: dict[str, dict[str, Any]]
+            if user_groups is not None:
+                # User.groups as JSON text, each of the page's groups encoded once (group_list.py).
+                groups = tx.members.groups_of(ids)
+                extras = {i: {"groups": orjson.Fragment(user_groups.json(groups[i]))} if groups[i] else {}
+                          for i in ids}
+            else:
+                extras = self._extras(tx, resource_type, ids, ctx)
             for position, stored in enumerate(batch, start):
                 if plain:
                     # An engine hands a page's documents over as their JSON text; a record made otherwise is encoded.
@@ -634,11 +644,7 @@ class Directory:
                 return {i: {} for i in ids}
             groups = tx.members.groups_of(ids)
             return {
-                i: {"groups": [
-                    {"value": g.group_id, "$ref": f"{ctx.base_url}/Groups/{g.group_id}", "display": g.display,
-                     "type": "direct"}
-                    for g in groups[i]
-                ]} if groups[i] else {}
+                i: {"groups": [user_group(g.group_id, g.display, ctx.base_url) for g in groups[i]]} if groups[i] else {}
                 for i in ids
             }
         if not wants_attribute(resource_type, ctx.attributes, ctx.excluded, "members"):

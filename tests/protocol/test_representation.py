@@ -10,6 +10,7 @@ from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 from app.protocol.errors import ScimError
+from app.protocol.group_list import UserGroups, user_group
 from app.protocol.representation import dump_resource, dump_resource_json, list_response
 from app.protocol.resource_loading import load_resource
 from app.protocol.schema_defs import (
@@ -114,6 +115,30 @@ def test_dump_resource_json_is_the_dict_paths_bytes_for_any_stored_user(body: di
                                                                         meta: dict[str, Any],
                                                                         groups: list[dict[str, str]]) -> None:
     _assert_spliced_bytes_equal(USER_RESOURCE, body, resource_id, meta, {"groups": groups} if groups else {})
+
+
+_MEMBERSHIPS = st.lists(st.tuples(_TRICKY, _TRICKY), max_size=3)
+
+
+class _Membership:
+    def __init__(self, group_id: str, display: str) -> None:
+        self.group_id, self.display = group_id, display
+
+
+@given(_USER_BODY, _TRICKY, _META, _MEMBERSHIPS, _TRICKY)
+@settings(max_examples=300, deadline=None)
+def test_a_pages_user_with_its_groups_as_json_text_is_the_dict_paths_bytes(
+        body: dict[str, Any], resource_id: str, meta: dict[str, Any], memberships: list[tuple[str, str]],
+        base_url: str) -> None:
+    # A list page renders User.groups as text (group_list.UserGroups) and splices it as a Fragment; a GET frames
+    # the dicts of Directory._extras. Both must give the same bytes.
+    document = _stored(USER_RESOURCE, body)
+    groups = [_Membership(group_id, display) for group_id, display in dict(memberships).items()]
+    as_dicts = {"groups": [user_group(g.group_id, g.display, base_url) for g in groups]} if groups else {}
+    as_text = {"groups": orjson.Fragment(UserGroups(base_url).json(groups))} if groups else None
+    expected = orjson.dumps(dump_resource(USER_RESOURCE, document, id=resource_id, meta=meta, extra=as_dicts))
+    assert dump_resource_json(USER_RESOURCE, orjson.dumps(document), id=resource_id, meta=meta,
+                              extra=as_text) == expected
 
 
 @given(_GROUP_BODY, _TRICKY, _META, _MEMBERS)

@@ -130,3 +130,30 @@ def test_storage_is_behind_its_interface() -> None:
             assert "sqlite3" not in imports, where
             assert not any(name.startswith("app.storage.sqlite") for name in imports), where
             assert not any(name.startswith(("psycopg", "app.storage.postgres")) for name in imports), where
+
+
+async def test_groups_of_lists_each_users_groups_by_folded_display_name(database: Storage) -> None:
+    # More users than one batch of ids (500), groups whose id order, raw displayName order and folded order all
+    # differ, and users in no group.
+    users = [f"u{i:04d}" for i in range(1200)]
+    names = {"g3": "alpha", "g1": "Bravo", "g2": "Charlie", "g0": "delta"}
+
+    def seed(tx: Transaction) -> None:
+        for user_id in users:
+            tx.resources.insert(USER_RESOURCE, user_id, {"userName": user_id}, NOW)
+        for group_id, name in names.items():
+            tx.resources.insert(GROUP_RESOURCE, group_id, {"displayName": name}, NOW)
+        tx.members.add("g0", users[::2], NOW)
+        tx.members.add("g1", users[::3], NOW)
+        tx.members.add("g2", users[1::5], NOW)
+        tx.members.add("g3", users[1000:], NOW)
+
+    await database.write(seed)
+    found = await database.read(lambda tx: tx.members.groups_of(users))
+    by_name = sorted(names, key=lambda group_id: names[group_id].lower())
+    for i, user_id in enumerate(users):
+        held = {group_id for group_id, there in
+                (("g0", i % 2 == 0), ("g1", i % 3 == 0), ("g2", i % 5 == 1), ("g3", i >= 1000)) if there}
+        assert [(m.group_id, m.display) for m in found[user_id]] == \
+            [(group_id, names[group_id]) for group_id in by_name if group_id in held], user_id
+    assert list(found) == users

@@ -396,13 +396,31 @@ def member_ids(conn: sqlite3.Connection, group_id: str) -> list[str]:
 
 
 def groups_of(conn: sqlite3.Connection, user_ids: Sequence[str]) -> dict[str, list[Membership]]:
+    """Each user's groups by folded displayName: the memberships from the covering index by user, then each group
+    they name once, ordered here. A list page's users share a few groups, and joining groups to every membership
+    and sorting them in SQL cost more than the lookup itself (callgrind: 100 users in 2 groups, 2.5M -> 1.4M
+    instructions of SQL). Each group is one Membership, shared by the lists of all its members."""
     found: dict[str, list[Membership]] = {user_id: [] for user_id in user_ids}
+    pairs: list[tuple[str, str]] = []
     for chunk in chunks(user_ids):
-        for user_id, group_id, display_name in conn.execute(
-            "SELECT m.user_id, m.group_id, g.display_name FROM group_members m JOIN groups g ON g.id = m.group_id "
-            f"WHERE m.user_id IN ({placeholders(len(chunk))}) ORDER BY m.user_id, g.display_name_key", tuple(chunk),
+        pairs += _tuples(conn).execute(
+            f"SELECT user_id, group_id FROM group_members WHERE user_id IN ({placeholders(len(chunk))})", chunk)
+    if not pairs:
+        return found
+    groups: dict[str, tuple[str, Membership]] = {}
+    for chunk in chunks(list(dict.fromkeys(group_id for _, group_id in pairs))):
+        for group_id, display_name, key in _tuples(conn).execute(
+            f"SELECT id, display_name, display_name_key FROM groups WHERE id IN ({placeholders(len(chunk))})", chunk,
         ):
-            found[user_id].append(Membership(group_id, display_name))
+            groups[group_id] = (key, Membership(group_id, display_name))
+    keyed: dict[str, list[tuple[str, Membership]]] = {}
+    for user_id, group_id in pairs:
+        keyed.setdefault(user_id, []).append(groups[group_id])  # group_members references groups
+    for user_id, held in keyed.items():
+        # display_name_key is unique, so the sort never compares two Memberships; str order is SQLite's BINARY
+        # order of the UTF-8 text, as ORDER BY gave it.
+        held.sort()
+        found[user_id] = [membership for _, membership in held]
     return found
 
 
