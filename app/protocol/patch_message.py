@@ -43,7 +43,7 @@ _NOT_AN_OBJECT = "Invalid input type."
 class _Operation(fields.Field):
     """One operation of the message: an object of `op` (one of OPS, any case, required), `path` (a string or
     null) and `value` (anything); other members are dropped. Checked here rather than by a nested Schema, whose
-    load cost 15 µs an operation, a third of a PatchOp's whole validation (bench/write_cost.py); errors come out
+    load cost 15 µs an operation, a third of a PatchOp's whole validation (timed in-process); errors come out
     as fields.Nested over such a Schema gives them."""
 
     def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> Any:
