@@ -10,11 +10,12 @@ from unittest.mock import patch
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from marshmallow import EXCLUDE, Schema, fields, validate
 
 from app.protocol import patch_message
 from app.protocol.errors import ScimError
 from app.protocol.filters import Compare, parse_patch_path
-from app.protocol.patch_message import MAX_OPERATIONS, PatchOperation, parse_patch_request
+from app.protocol.patch_message import MAX_OPERATIONS, OPS, PatchOperation, parse_patch_request
 from app.protocol.schema_defs import PATCH_OP
 from tests.protocol.conftest import (
     message,
@@ -160,3 +161,77 @@ def test_a_member_add_takes_the_plain_message_path() -> None:
     body = message({"op": "add", "path": "members", "value": [{"value": "u1"}]})
     with patch.object(patch_message, "_PATCH_OP_SCHEMA", None):  # loading with the schema would raise
         assert parse_patch_request(body) == [PatchOperation("add", parse_patch_path("members"), [{"value": "u1"}])]
+
+
+class _ReferenceOperation(Schema):
+    """The nested Schema each operation was loaded by before _Operation checked it by hand: the two must agree."""
+
+    class Meta:
+        unknown = EXCLUDE
+
+    op = fields.String(required=True, validate=validate.OneOf(OPS, error="must be one of add, replace, remove"))
+    path = fields.String(allow_none=True)
+    value = fields.Raw(allow_none=True)
+
+
+class _ReferenceMessage(Schema):
+    class Meta:
+        unknown = EXCLUDE
+
+    schemas = fields.List(fields.String(), required=True)
+    operations = fields.List(fields.Nested(_ReferenceOperation()), required=True, data_key="Operations",
+                             validate=validate.Length(min=1, error="must hold at least one operation"))
+
+
+def _reference_parse(body: Any) -> list[PatchOperation]:
+    """parse_patch_request as it was with _ReferenceMessage (keys and `op` normalised as _Operation does)."""
+    def normalised(operation: Any) -> Any:
+        if not isinstance(operation, dict):
+            return operation
+        lowered = {k.lower() if isinstance(k, str) else k: v for k, v in operation.items()}
+        if isinstance(lowered.get("op"), str):
+            lowered["op"] = lowered["op"].strip().lower()
+        return lowered
+
+    original = patch_message._PATCH_OP_SCHEMA
+    reference = _ReferenceMessage()
+    load = reference.load
+
+    def loading(data: Any, **kwargs: Any) -> Any:
+        if isinstance(data, dict) and isinstance(data.get("Operations"), list):
+            data = {**data, "Operations": [normalised(o) for o in data["Operations"]]}
+        return load(data, **kwargs)
+
+    reference.load = loading  # type: ignore[method-assign]
+    patch_message._PATCH_OP_SCHEMA = reference  # type: ignore[assignment]
+    try:
+        return parse_patch_request(body)
+    finally:
+        patch_message._PATCH_OP_SCHEMA = original
+
+
+_OP_VALUES = st.one_of(st.sampled_from(["add", "Replace", " REMOVE ", "move", "", None]), st.integers(0, 1),
+                       st.booleans(), st.lists(st.just("add"), max_size=1))
+_PATH_VALUES = st.one_of(st.sampled_from(["title", "name.givenName", "", "  ", None, 'emails[type eq "work"]']),
+                         st.integers(0, 1), st.just({"a": 1}))
+_OPERATION = st.one_of(
+    st.fixed_dictionaries({}, optional={"op": _OP_VALUES, "OP": _OP_VALUES, "path": _PATH_VALUES,
+                                        "Path": _PATH_VALUES, "value": st.one_of(st.none(), st.text(max_size=2),
+                                                                                 st.just({"title": "x"})),
+                                        "extra": st.integers()}),
+    st.none(), st.text(max_size=2), st.lists(st.integers(), max_size=1),
+)
+
+
+@settings(max_examples=400, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(_OPERATION, max_size=3))
+def test_each_operation_is_checked_as_a_nested_schema_checked_it(operations: list[Any]) -> None:
+    body = {"schemas": [PATCH_OP], "Operations": operations}
+
+    def outcome(parse: Any) -> Any:
+        try:
+            return ("ok", parse(body))
+        except ScimError as error:
+            return ("error", error.status, error.scim_type, error.detail)
+
+    assert outcome(parse_patch_request) == outcome(_reference_parse)

@@ -3,16 +3,24 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
+from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from marshmallow import ValidationError
 
+from app.protocol.errors import ScimError, invalid_value
 from app.protocol.representation import dump_resource
-from app.protocol.resource_loading import MAX_MULTI_VALUES, load_resource
+from app.protocol.resource_loading import MAX_MULTI_VALUES, _resource_schema, load_resource
 from app.protocol.schema_defs import (
     GROUP_RESOURCE,
     USER_RESOURCE,
     USER_SCHEMA,
+    ResourceType,
 )
+from app.protocol.validation_errors import flatten_errors
 from tests.protocol.conftest import ENT, META, load_error, load_user
 
 
@@ -206,3 +214,32 @@ def test_nulls_and_empty_values_do_not_count_towards_the_cap() -> None:
 def test_group_members_are_not_capped() -> None:
     members = [{"value": f"u{n}"} for n in range(5 * MAX_MULTI_VALUES)]
     assert len(load_resource(GROUP_RESOURCE, {"displayName": "big", "members": members})["members"]) == 5000
+
+
+_VALUES = st.one_of(st.none(), st.booleans(), st.integers(-1, 1), st.sampled_from(["", " ", "x", "True", "a\x00b"]),
+                    st.fixed_dictionaries({}, optional={"givenName": st.sampled_from(["x", 1]), "value": st.just("v"),
+                                                        "primary": st.booleans()}),
+                    st.lists(st.fixed_dictionaries({}, optional={"value": st.sampled_from(["a@b", 2]),
+                                                                 "primary": st.booleans()}), max_size=2))
+_NAMES = ["userName", "USERNAME", "displayName", "active", "name", "emails", "nickName", "externalId", "title",
+          "members", "unknown", ENT]
+
+
+@settings(max_examples=300)
+@given(st.sampled_from([USER_RESOURCE, GROUP_RESOURCE]),
+       st.dictionaries(st.sampled_from(_NAMES), _VALUES, max_size=5))
+def test_a_body_loads_as_marshmallow_loads_it_in_full(resource_type: ResourceType, body: dict[str, Any]) -> None:
+    # load_resource skips the absent optional attributes (partial) once the required ones are there; the outcome
+    # must be that of the plain load of every field, document or error alike.
+    schema = _resource_schema(resource_type)
+
+    def outcome(load: Callable[[], Any]) -> Any:
+        try:
+            return ("ok", load())
+        except ScimError as error:
+            return ("error", error.detail)
+        except ValidationError as error:
+            return ("error", invalid_value("; ".join(flatten_errors(error.messages))).detail)
+
+    assert outcome(lambda: load_resource(resource_type, body)) == outcome(
+        lambda: schema.drop_empty(schema.load(schema.canonical_names(body), partial=False)))
