@@ -94,7 +94,8 @@ class Authenticator:
     def __init__(self, db: Storage) -> None:
         self.db = db
         self._stamp: Hashable = None
-        self._known: dict[str, LiveHash] = {}
+        # hash -> the live token's record and the Identity it gives, made once rather than on every request
+        self._known: dict[str, tuple[LiveHash, Identity]] = {}
         self._written: dict[str, float] = {}  # token name -> monotonic time its last use was last written
         self._writes: set[asyncio.Task[None]] = set()
 
@@ -103,31 +104,36 @@ class Authenticator:
         if not _PRESENTABLE.fullmatch(presented):
             return None
         presented_hash = hash_token(presented)
-        now = utc_now()
         stamp = self.db.change_stamp()
         if stamp != self._stamp:
             self._stamp, self._known = stamp, {}
-        found = self._known.get(presented_hash)
-        if found is None:
+        known = self._known.get(presented_hash)
+        if known is None:
+            now = utc_now()
             found = await self.db.lookup(lambda tx: tx.tokens.find_live_hash(presented_hash, now))
-            if found is not None and stamp == self._stamp:  # no newer stamp arrived while it looked
-                self._known[presented_hash] = found
+            if found is None:
+                return None
+            known = found, Identity(found.name, scope_names.decode(found.scopes))
+            if stamp == self._stamp:  # no newer stamp arrived while it looked
+                self._known[presented_hash] = known
+        found, identity = known
         # The lookup matched on the hash already; compare again in constant time so no code path
         # depends on how much of a guess was right.
-        if found is None or not hmac.compare_digest(found.stored_hash, presented_hash):
+        if not hmac.compare_digest(found.stored_hash, presented_hash):
             return None
-        if found.until is not None and found.until <= now:
+        # The clock is read only for a token that expires (most never do) and when its use is written.
+        if found.until is not None and found.until <= utc_now():
             return None
-        self._note_use(found.name, now)
-        return Identity(found.name, scope_names.decode(found.scopes))
+        self._note_use(found.name)
+        return identity
 
-    def _note_use(self, name: str, now: str) -> None:
+    def _note_use(self, name: str) -> None:
         moment = time.monotonic()
         written = self._written.get(name)
         if written is not None and moment - written < LAST_USED_EVERY_S:
             return
         self._written[name] = moment
-        task = asyncio.get_running_loop().create_task(self._write_use(name, now))
+        task = asyncio.get_running_loop().create_task(self._write_use(name, utc_now()))
         self._writes.add(task)
         task.add_done_callback(self._writes.discard)
 
