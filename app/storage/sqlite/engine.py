@@ -217,6 +217,7 @@ class SqliteStorage:
         self._loop_tx: SqliteTransaction | None = None
         self._snapshot_generation = -1  # the generation when the loop snapshot was taken
         self._snapshot_ends = False  # its end is scheduled
+        self._snapshot_stamp: int | None = None  # its PRAGMA data_version, once read
         self._pending: list[tuple[Body[Any], asyncio.Future[Any]]] = []
         self._committing: asyncio.Task[None] | None = None
         # Odd while a commit is under way, and one more after it: a read that sees the same even value
@@ -362,9 +363,15 @@ class SqliteStorage:
     def change_stamp(self) -> Hashable:
         """The event loop's connection's PRAGMA data_version, read on its own (no BEGIN/COMMIT around it): SQLite
         promises it changes when another connection commits (the writer's commits are another connection's).
-        While the file is busy it vouches for nothing."""
+        While the file is busy it vouches for nothing.
+
+        Read once per loop snapshot: inside a read transaction the value is that of the snapshot, and the requests
+        of one busy turn share both."""
         try:
-            return self._loop_snapshot().connection.execute("PRAGMA data_version").fetchone()[0]
+            tx = self._loop_snapshot()
+            if self._snapshot_stamp is None:
+                self._snapshot_stamp = tx.connection.execute("PRAGMA data_version").fetchone()[0]
+            return self._snapshot_stamp
         except sqlite3.OperationalError as error:
             if not _is_busy(error):
                 raise
@@ -401,6 +408,7 @@ class SqliteStorage:
             conn.execute("ROLLBACK")
         # Deferred: the snapshot is taken by the first query, which follows at once (no await in between).
         conn.execute("BEGIN")
+        self._snapshot_stamp = None
         self._snapshot_generation = self._generation
         if not self._snapshot_ends:
             self._snapshot_ends = True
