@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+from collections.abc import Callable
 from typing import Any
 
 import orjson
@@ -37,15 +38,51 @@ def dump_resource_json(resource_type: ResourceType, document_json: bytes, *, id:
     extras, meta), and its only top-level key that names an extension is the extension's own (a key is
     `"<urn>":`, which no escaped string value can contain)."""
     dumps = orjson.dumps
-    parts = [_frame(resource_type).head(document_json), dumps(str(id))]
+    extra_json = b"".join(b"".join((b",", dumps(name), b":", dumps(value))) for name, value in extra.items()) \
+        if extra else b""
+    return _framed(_frame(resource_type).head(document_json), dumps(str(id)), document_json, extra_json,
+                   dumps(meta))
+
+
+def _framed(head: bytes, id_json: bytes, document_json: bytes, extra_json: bytes, meta_json: bytes) -> bytes:
     inner = document_json[1:-1]
-    if inner:
-        parts += (b",", inner)
-    if extra:
-        for name, value in extra.items():
-            parts += (b",", dumps(name), b":", dumps(value))
-    parts += (b',"meta":', dumps(meta), b"}")
-    return b"".join(parts)
+    return b"".join((head, id_json, b"," if inner else b"", inner, extra_json, b',"meta":', meta_json, b"}"))
+
+
+class PageFramer:
+    """dump_resource_json for the resources of one list page, with the meta that `Directory.render` gives each
+    (resourceType, created, lastModified, location, version), built as bytes: a dict and an orjson.dumps of it per
+    resource cost a fifth of a page's framing. Strings are still encoded by orjson, so that any id or timestamp
+    comes out escaped exactly as orjson.dumps(meta) escapes it; a resource's id is encoded once, for "id" and
+    for the end of "location"."""
+
+    __slots__ = ("_etag", "_etags", "_frame", "_location", "_meta_head", "_names")
+
+    def __init__(self, resource_type: ResourceType, location_prefix: str, etag: Callable[[int], str]) -> None:
+        self._frame = _frame(resource_type)
+        self._meta_head = b'{"resourceType":' + orjson.dumps(resource_type.name) + b',"created":'
+        self._location = b',"location":' + orjson.dumps(location_prefix)[:-1]  # open: the id's text follows
+        self._etag = etag
+        self._etags: dict[int, bytes] = {}  # most resources of a page share a few versions
+        self._names: dict[str, bytes] = {}
+
+    def member(self, name: str, value_json: bytes) -> bytes:
+        """An extra member, `value_json` being its value's JSON text, for `encode`'s `extra_json`."""
+        key = self._names.get(name)
+        if key is None:
+            key = self._names[name] = b"," + orjson.dumps(name) + b":"
+        return key + value_json
+
+    def encode(self, document_json: bytes, id: str, created: str, last_modified: str, version: int,
+               extra_json: bytes = b"") -> bytes:
+        dumps = orjson.dumps
+        etag = self._etags.get(version)
+        if etag is None:
+            etag = self._etags[version] = b',"version":' + dumps(self._etag(version)) + b"}"
+        id_json = dumps(id)
+        meta = b"".join((self._meta_head, dumps(created), b',"lastModified":', dumps(last_modified),
+                         self._location, id_json[1:], etag))
+        return _framed(self._frame.head(document_json), id_json, document_json, extra_json, meta)
 
 
 class _Frame:
