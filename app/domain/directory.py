@@ -349,6 +349,7 @@ class Directory:
         plain = not (ctx.attributes or ctx.excluded)
         framer = PageFramer(resource_type, f"{ctx.base_url}{resource_type.endpoint}/", etag_of)
         user_groups = UserGroups(ctx.base_url) if plain and resource_type is USER_RESOURCE else None
+        encode, append, fragment = framer.encode, page.append, orjson.Fragment  # looked up once, not per resource
         for start in range(0, len(found), step):
             batch = found[start:start + step]
             ids = [r.id for r in batch]
@@ -369,11 +370,11 @@ class Directory:
                         extra = b"".join(framer.member(name, orjson.dumps(value))
                                          for name, value in extras[stored.id].items())
                     # An engine hands a page's documents over as their JSON text; a record made otherwise is encoded.
-                    encoded = framer.encode(stored.document_json or orjson.dumps(stored.document), stored.id,
-                                            stored.created, stored.last_modified, stored.version, extra)
+                    encoded = encode(stored.document_json or orjson.dumps(stored.document), stored.id,
+                                     stored.created, stored.last_modified, stored.version, extra)
                 if page and used + len(encoded) > budget:
                     return position, used
-                page.append(orjson.Fragment(encoded))
+                append(fragment(encoded))
                 used += len(encoded)
         return len(found), used
 

@@ -60,7 +60,7 @@ class PageFramer:
 
     def __init__(self, resource_type: ResourceType, location_prefix: str, etag: Callable[[int], str]) -> None:
         self._frame = _frame(resource_type)
-        self._meta_head = b'{"resourceType":' + orjson.dumps(resource_type.name) + b',"created":'
+        self._meta_head = b',"meta":{"resourceType":' + orjson.dumps(resource_type.name) + b',"created":'
         self._location = b',"location":' + orjson.dumps(location_prefix)[:-1]  # open: the id's text follows
         self._etag = etag
         self._etags: dict[int, bytes] = {}  # most resources of a page share a few versions
@@ -78,11 +78,13 @@ class PageFramer:
         dumps = orjson.dumps
         etag = self._etags.get(version)
         if etag is None:
-            etag = self._etags[version] = b',"version":' + dumps(self._etag(version)) + b"}"
+            etag = self._etags[version] = b',"version":' + dumps(self._etag(version)) + b"}}"
         id_json = dumps(id)
-        meta = b"".join((self._meta_head, dumps(created), b',"lastModified":', dumps(last_modified),
+        inner = document_json[1:-1]
+        # One join for the whole resource: a second for the meta, and a call of _framed, cost a tenth of this.
+        return b"".join((self._frame.head(document_json), id_json, b"," if inner else b"", inner, extra_json,
+                         self._meta_head, dumps(created), b',"lastModified":', dumps(last_modified),
                          self._location, id_json[1:], etag))
-        return _framed(self._frame.head(document_json), id_json, document_json, extra_json, meta)
 
 
 class _Frame:
