@@ -372,10 +372,11 @@ class Directory:
                     # An engine hands a page's documents over as their JSON text; a record made otherwise is encoded.
                     encoded = encode(stored.document_json or orjson.dumps(stored.document), stored.id,
                                      stored.created, stored.last_modified, stored.version, extra)
-                if page and used + len(encoded) > budget:
+                size = len(encoded)
+                if page and used + size > budget:
                     return position, used
                 append(fragment(encoded))
-                used += len(encoded)
+                used += size
         return len(found), used
 
     # -- writes ------------------------------------------------------------------------------------
