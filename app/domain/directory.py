@@ -34,13 +34,13 @@ from app.protocol.members import member_ids
 from app.protocol.patch_engine import MemberChange, apply_patch, membership_changes_only
 from app.protocol.patch_message import PatchOperation, parse_patch_request
 from app.protocol.projection import ProjectionWork, names_sub_attribute, project, wants_attribute
-from app.protocol.representation import dump_resource, dump_resource_json, list_response
+from app.protocol.representation import PageFramer, dump_resource, list_response
 from app.protocol.resolved import SearchQuery
 from app.protocol.resource_loading import load_patched, load_resource
 from app.protocol.schema_defs import GROUP_RESOURCE, RESOURCE_TYPES, USER_RESOURCE, ResourceType
 from app.storage.errors import DocumentTooLarge, UniquenessConflict
 from app.storage.interface import Storage, Transaction
-from app.storage.records import Event, StoredResource
+from app.storage.records import Event, Membership, StoredResource
 
 
 @dataclass(frozen=True)
@@ -347,35 +347,36 @@ class Directory:
         # Without a projection, the body is framed here as `render` frames it, minus what a list does not
         # answer with (Rendered's ETag and Location): a page frames 100 resources.
         plain = not (ctx.attributes or ctx.excluded)
-        location = f"{ctx.base_url}{resource_type.endpoint}/"
-        dumps = orjson.dumps
+        framer = PageFramer(resource_type, f"{ctx.base_url}{resource_type.endpoint}/", etag_of)
         user_groups = UserGroups(ctx.base_url) if plain and resource_type is USER_RESOURCE else None
+        encode, append, fragment = framer.encode, page.append, orjson.Fragment  # looked up once, not per resource
         for start in range(0, len(found), step):
             batch = found[start:start + step]
             ids = [r.id for r in batch]
-            extras: dict[str, dict[str, Any]]
+            extras: dict[str, dict[str, Any]] = {}
+            groups: dict[str, list[Membership]] = {}
             if user_groups is not None:
-                # User.groups as JSON text, each of the page's groups encoded once (group_list.py).
-                groups = tx.members.groups_of(ids)
-                extras = {i: {"groups": orjson.Fragment(user_groups.json(groups[i]))} if groups[i] else {}
-                          for i in ids}
+                groups = tx.members.groups_of(ids)  # User.groups as JSON text, each group encoded once
             else:
                 extras = self._extras(tx, resource_type, ids, ctx)
             for position, stored in enumerate(batch, start):
-                if plain:
-                    # An engine hands a page's documents over as their JSON text; a record made otherwise is encoded.
-                    document_json = stored.document_json or dumps(stored.document)
-                    meta = {"resourceType": resource_type.name, "created": stored.created,
-                            "lastModified": stored.last_modified, "location": location + stored.id,
-                            "version": etag_of(stored.version)}
-                    encoded = dump_resource_json(resource_type, document_json, id=stored.id, meta=meta,
-                                                 extra=extras[stored.id])
+                if not plain:
+                    encoded = orjson.dumps(self.render(resource_type, (stored, extras[stored.id]), ctx).body)
                 else:
-                    encoded = dumps(self.render(resource_type, (stored, extras[stored.id]), ctx).body)
-                if page and used + len(encoded) > budget:
+                    if user_groups is not None:
+                        held = groups[stored.id]
+                        extra = framer.member("groups", user_groups.json(held)) if held else b""
+                    else:
+                        extra = b"".join(framer.member(name, orjson.dumps(value))
+                                         for name, value in extras[stored.id].items())
+                    # An engine hands a page's documents over as their JSON text; a record made otherwise is encoded.
+                    encoded = encode(stored.document_json or orjson.dumps(stored.document), stored.id,
+                                     stored.created, stored.last_modified, stored.version, extra)
+                size = len(encoded)
+                if page and used + size > budget:
                     return position, used
-                page.append(orjson.Fragment(encoded))
-                used += len(encoded)
+                append(fragment(encoded))
+                used += size
         return len(found), used
 
     # -- writes ------------------------------------------------------------------------------------

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+from collections.abc import Callable
 from typing import Any
 
 import orjson
@@ -37,15 +38,57 @@ def dump_resource_json(resource_type: ResourceType, document_json: bytes, *, id:
     extras, meta), and its only top-level key that names an extension is the extension's own (a key is
     `"<urn>":`, which no escaped string value can contain)."""
     dumps = orjson.dumps
-    parts = [_frame(resource_type).head(document_json), dumps(str(id))]
+    extra_json = b"".join(b"".join((b",", dumps(name), b":", dumps(value))) for name, value in extra.items()) \
+        if extra else b""
+    return _framed(_frame(resource_type).head(document_json), dumps(str(id)), document_json, extra_json,
+                   dumps(meta))
+
+
+def _framed(head: bytes, id_json: bytes, document_json: bytes, extra_json: bytes, meta_json: bytes) -> bytes:
     inner = document_json[1:-1]
-    if inner:
-        parts += (b",", inner)
-    if extra:
-        for name, value in extra.items():
-            parts += (b",", dumps(name), b":", dumps(value))
-    parts += (b',"meta":', dumps(meta), b"}")
-    return b"".join(parts)
+    return b"".join((head, id_json, b"," if inner else b"", inner, extra_json, b',"meta":', meta_json, b"}"))
+
+
+class PageFramer:
+    """dump_resource_json for the resources of one list page, with the meta that `Directory.render` gives each
+    (resourceType, created, lastModified, location, version), built as bytes: a dict and an orjson.dumps of it per
+    resource cost a fifth of a page's framing. Strings are still encoded by orjson, so that any id or timestamp
+    comes out escaped exactly as orjson.dumps(meta) escapes it; a resource's id is encoded once, for "id" and
+    for the end of "location"."""
+
+    __slots__ = ("_etag", "_etags", "_frame", "_location", "_meta_head", "_names", "_one_key")
+
+    def __init__(self, resource_type: ResourceType, location_prefix: str, etag: Callable[[int], str]) -> None:
+        self._frame = _frame(resource_type)
+        # The User's one extension, looked for here: a call of _Frame.head per resource cost a tenth of encode.
+        self._one_key = self._frame.keys[0] if len(self._frame.keys) == 1 else None
+        self._meta_head = b',"meta":{"resourceType":' + orjson.dumps(resource_type.name) + b',"created":'
+        self._location = b',"location":' + orjson.dumps(location_prefix)[:-1]  # open: the id's text follows
+        self._etag = etag
+        self._etags: dict[int, bytes] = {}  # most resources of a page share a few versions
+        self._names: dict[str, bytes] = {}
+
+    def member(self, name: str, value_json: bytes) -> bytes:
+        """An extra member, `value_json` being its value's JSON text, for `encode`'s `extra_json`."""
+        key = self._names.get(name)
+        if key is None:
+            key = self._names[name] = b"," + orjson.dumps(name) + b":"
+        return key + value_json
+
+    def encode(self, document_json: bytes, id: str, created: str, last_modified: str, version: int,
+               extra_json: bytes = b"") -> bytes:
+        dumps = orjson.dumps
+        etag = self._etags.get(version)
+        if etag is None:
+            etag = self._etags[version] = b',"version":' + dumps(self._etag(version)) + b"}}"
+        id_json = dumps(id)
+        inner = document_json[1:-1]
+        frame, key = self._frame, self._one_key
+        head = frame.head(document_json) if key is None else frame.with_one if key in document_json else frame.bare
+        # One join for the whole resource: a second for the meta, and a call of _framed, cost a tenth of this.
+        return b"".join((head, id_json, b"," if inner else b"", inner, extra_json,
+                         self._meta_head, dumps(created), b',"lastModified":', dumps(last_modified),
+                         self._location, id_json[1:], etag))
 
 
 class _Frame:
@@ -55,15 +98,15 @@ class _Frame:
         self.resource_type = resource_type
         self.keys = tuple(orjson.dumps(ext.id) + b":" for ext in resource_type.extensions)
         self._heads: dict[tuple[bool, ...], bytes] = {}
-        self._bare = self._head(tuple(False for _ in self.keys))
-        self._with_one = self._head((True,)) if len(self.keys) == 1 else b""
+        self.bare = self._head(tuple(False for _ in self.keys))
+        self.with_one = self._head((True,)) if len(self.keys) == 1 else b""
 
     def head(self, document_json: bytes) -> bytes:
         keys = self.keys
         if not keys:
-            return self._bare
+            return self.bare
         if len(keys) == 1:  # the User's enterprise extension: no tuple made per resource
-            return self._with_one if keys[0] in document_json else self._bare
+            return self.with_one if keys[0] in document_json else self.bare
         present = tuple(key in document_json for key in keys)
         return self._heads.get(present) or self._head(present)
 

@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 
 from app.protocol.errors import ScimError
 from app.protocol.group_list import UserGroups, user_group
-from app.protocol.representation import dump_resource, dump_resource_json, list_response
+from app.protocol.representation import PageFramer, dump_resource, dump_resource_json, list_response
 from app.protocol.resource_loading import load_resource
 from app.protocol.schema_defs import (
     GROUP_RESOURCE,
@@ -153,3 +153,33 @@ def test_dump_resource_json_is_the_dict_paths_bytes_for_any_stored_group(body: d
 def test_dump_resource_json_of_an_empty_document_has_no_stray_comma() -> None:
     assert orjson.loads(dump_resource_json(GROUP_RESOURCE, b"{}", id="g", meta={"resourceType": "Group"})) == \
         {"schemas": [GROUP_SCHEMA], "id": "g", "meta": {"resourceType": "Group"}}
+
+
+# -- PageFramer: a list page's framing, with the meta built as bytes ------------------------------------------
+
+@given(_USER_BODY, _TRICKY, _TRICKY, _TRICKY, st.integers(min_value=0), _TRICKY, _MEMBERSHIPS)
+@settings(max_examples=300, deadline=None)
+def test_a_page_framers_user_is_the_dict_paths_bytes(body: dict[str, Any], resource_id: str, created: str,
+                                                     last_modified: str, version: int, base_url: str,
+                                                     memberships: list[tuple[str, str]]) -> None:
+    # Any id, timestamp or base URL, however it must be escaped, comes out as orjson.dumps(meta) writes it.
+    document = _stored(USER_RESOURCE, body)
+    groups = [_Membership(group_id, display) for group_id, display in dict(memberships).items()]
+    extra = {"groups": [user_group(g.group_id, g.display, base_url) for g in groups]} if groups else {}
+    location = f"{base_url}/Users/"
+    meta = {"resourceType": "User", "created": created, "lastModified": last_modified,
+            "location": location + resource_id, "version": f'W/"{version}"'}
+    expected = orjson.dumps(dump_resource(USER_RESOURCE, document, id=resource_id, meta=meta, extra=extra))
+    framer = PageFramer(USER_RESOURCE, location, lambda v: f'W/"{v}"')
+    extra_json = framer.member("groups", UserGroups(base_url).json(groups)) if groups else b""
+    for _ in range(2):  # the second time from the framer's remembered encodings
+        assert framer.encode(orjson.dumps(document), resource_id, created, last_modified, version,
+                             extra_json) == expected
+
+
+def test_a_page_framers_group_without_members_has_no_stray_comma() -> None:
+    framer = PageFramer(GROUP_RESOURCE, "https://h/Groups/", str)
+    assert orjson.loads(framer.encode(b"{}", "g", "c", "m", 3)) == {
+        "schemas": [GROUP_SCHEMA], "id": "g",
+        "meta": {"resourceType": "Group", "created": "c", "lastModified": "m", "location": "https://h/Groups/g",
+                 "version": "3"}}

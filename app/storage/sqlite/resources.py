@@ -347,13 +347,17 @@ def _take(cursor: sqlite3.Cursor, limit: int, max_bytes: int) -> tuple[list[Foun
     found: list[Found] = []
     used = 0
     stored = StoredResource
+    # tuple.__new__ straight, not the NamedTuples' own __new__ (a Python function each, that only calls it):
+    # half the cost of a row's Key and Found (timeit: 0.80 -> 0.43 us).
+    new, found_type, key_type = tuple.__new__, Found, Key
+    append = found.append
     try:
         for key_rowid, key_value, resource_id, doc, created, last_modified, version in cursor:
             used += len(doc)
             if len(found) >= limit or (found and used > max_bytes):
                 return found, True
-            resource = stored(resource_id, None, created, last_modified, version, doc)
-            found.append(Found(Key(key_rowid, key_value), resource))
+            append(new(found_type, (new(key_type, (key_rowid, key_value)),
+                                    stored(resource_id, None, created, last_modified, version, doc))))
     finally:
         cursor.close()  # a statement left open would keep the read transaction from committing
     return found, False
