@@ -27,34 +27,18 @@ def dump_resource(resource_type: ResourceType, document: dict[str, Any], *, id: 
     return out
 
 
-def dump_resource_json(resource_type: ResourceType, document_json: bytes, *, id: str, meta: dict[str, Any],
-                       extra: dict[str, Any] | None = None) -> bytes:
-    """orjson.dumps(dump_resource(...)) of the document whose orjson encoding is `document_json`, byte for byte,
-    without parsing it: a list page frames 100 resources, and parsing and re-encoding each stored document cost
-    more than reading its row.
+class PageFramer:
+    """orjson.dumps(dump_resource(...)) for the resources of one list page, byte for byte, from each stored
+    document's JSON text without parsing it, with the meta that `Directory.render` gives each
+    (resourceType, created, lastModified, location, version), built as bytes: a dict and an orjson.dumps of it per
+    resource cost a fifth of a page's framing. Strings are still encoded by orjson, so that any id or timestamp
+    comes out escaped exactly as orjson.dumps(meta) escapes it; a resource's id is encoded once, for "id" and
+    for the end of "location".
 
     The document's members are spliced between "id" and the extras, as dump_resource orders them. That holds for
     a document as load_resource shaped it (the stored ones): it has none of the framing's keys (schemas, id, the
     extras, meta), and its only top-level key that names an extension is the extension's own (a key is
     `"<urn>":`, which no escaped string value can contain)."""
-    dumps = orjson.dumps
-    extra_json = b"".join(b"".join((b",", dumps(name), b":", dumps(value))) for name, value in extra.items()) \
-        if extra else b""
-    return _framed(_frame(resource_type).head(document_json), dumps(str(id)), document_json, extra_json,
-                   dumps(meta))
-
-
-def _framed(head: bytes, id_json: bytes, document_json: bytes, extra_json: bytes, meta_json: bytes) -> bytes:
-    inner = document_json[1:-1]
-    return b"".join((head, id_json, b"," if inner else b"", inner, extra_json, b',"meta":', meta_json, b"}"))
-
-
-class PageFramer:
-    """dump_resource_json for the resources of one list page, with the meta that `Directory.render` gives each
-    (resourceType, created, lastModified, location, version), built as bytes: a dict and an orjson.dumps of it per
-    resource cost a fifth of a page's framing. Strings are still encoded by orjson, so that any id or timestamp
-    comes out escaped exactly as orjson.dumps(meta) escapes it; a resource's id is encoded once, for "id" and
-    for the end of "location"."""
 
     __slots__ = ("_etag", "_etags", "_frame", "_location", "_meta_head", "_names", "_one_key")
 
@@ -85,7 +69,7 @@ class PageFramer:
         inner = document_json[1:-1]
         frame, key = self._frame, self._one_key
         head = frame.head(document_json) if key is None else frame.with_one if key in document_json else frame.bare
-        # One join for the whole resource: a second for the meta, and a call of _framed, cost a tenth of this.
+        # One join for the whole resource: a second for the meta cost a tenth of this.
         return b"".join((head, id_json, b"," if inner else b"", inner, extra_json,
                          self._meta_head, dumps(created), b',"lastModified":', dumps(last_modified),
                          self._location, id_json[1:], etag))

@@ -12,7 +12,7 @@ import orjson
 class StoredResource:
     """A resource as stored: its document, and, when it was read from a row, the document's JSON text as orjson
     wrote it (`document_json`), so that a list page can splice it into its answer unparsed
-    (representation.dump_resource_json). A row's document is parsed only when something asks for it; either way
+    (representation.PageFramer). A row's document is parsed only when something asks for it; either way
     the record is read-only, so the text and the document always say the same thing."""
 
     __slots__ = ("_document", "created", "document_json", "id", "last_modified", "version")

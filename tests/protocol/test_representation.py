@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 
 from app.protocol.errors import ScimError
 from app.protocol.group_list import UserGroups, user_group
-from app.protocol.representation import PageFramer, dump_resource, dump_resource_json, list_response
+from app.protocol.representation import PageFramer, dump_resource, list_response
 from app.protocol.resource_loading import load_resource
 from app.protocol.schema_defs import (
     GROUP_RESOURCE,
@@ -66,7 +66,7 @@ def test_list_response_counts_items_on_this_page() -> None:
                         "Resources": [{"id": "1"}, {"id": "2"}]}
 
 
-# -- dump_resource_json: the framing of a stored document's JSON text, without parsing it ---------------------
+# -- PageFramer: a list page's framing of a stored document's JSON text, without parsing it -------------------
 
 # Strings that could fool a splice: quotes, backslashes, non-ASCII, JSON's line separators, and the extension's
 # own key written inside a value.
@@ -88,8 +88,6 @@ _USER_BODY = st.fixed_dictionaries({"userName": _TRICKY.filter(lambda s: s.strip
 _GROUP_BODY = st.fixed_dictionaries({"displayName": _TRICKY.filter(lambda s: s.strip() != "")}, optional={
     "externalId": _TRICKY, "id": _TRICKY, "schemas": st.just([GROUP_SCHEMA]), "meta": st.just({"x": 1}),
 })
-_META = st.fixed_dictionaries({"resourceType": st.just("User"), "created": _TRICKY, "lastModified": _TRICKY,
-                               "location": _TRICKY, "version": _TRICKY})
 
 
 def _stored(resource_type: ResourceType, body: dict[str, Any]) -> dict[str, Any]:
@@ -101,20 +99,23 @@ def _stored(resource_type: ResourceType, body: dict[str, Any]) -> dict[str, Any]
     return document
 
 
-def _assert_spliced_bytes_equal(resource_type: ResourceType, body: dict[str, Any], resource_id: str,
-                                meta: dict[str, Any], extra: dict[str, Any] | None) -> None:
+_META_OF = st.fixed_dictionaries({"created": _TRICKY, "lastModified": _TRICKY, "version": st.integers(min_value=0),
+                                  "base_url": _TRICKY})
+
+
+def _assert_framed_bytes_equal(resource_type: ResourceType, body: dict[str, Any], resource_id: str,
+                               meta_of: dict[str, Any], extra: dict[str, Any], extra_json: bytes) -> None:
+    """PageFramer's bytes for the stored `body` are orjson.dumps of dump_resource's dict, `extra_json` being what
+    the page splices for `extra`."""
     document = _stored(resource_type, body)
+    location = f"{meta_of['base_url']}{resource_type.endpoint}/"
+    meta = {"resourceType": resource_type.name, "created": meta_of["created"], "lastModified": meta_of["lastModified"],
+            "location": location + resource_id, "version": f'W/"{meta_of["version"]}"'}
     expected = orjson.dumps(dump_resource(resource_type, document, id=resource_id, meta=meta, extra=extra))
-    assert dump_resource_json(resource_type, orjson.dumps(document), id=resource_id, meta=meta,
-                              extra=extra) == expected
-
-
-@given(_USER_BODY, _TRICKY, _META, _MEMBERS)
-@settings(max_examples=400, deadline=None)
-def test_dump_resource_json_is_the_dict_paths_bytes_for_any_stored_user(body: dict[str, Any], resource_id: str,
-                                                                        meta: dict[str, Any],
-                                                                        groups: list[dict[str, str]]) -> None:
-    _assert_spliced_bytes_equal(USER_RESOURCE, body, resource_id, meta, {"groups": groups} if groups else {})
+    framer = PageFramer(resource_type, location, lambda v: f'W/"{v}"')
+    for _ in range(2):  # the second time from the framer's remembered encodings
+        assert framer.encode(orjson.dumps(document), resource_id, meta_of["created"], meta_of["lastModified"],
+                             meta_of["version"], extra_json) == expected
 
 
 _MEMBERSHIPS = st.lists(st.tuples(_TRICKY, _TRICKY), max_size=3)
@@ -125,56 +126,28 @@ class _Membership:
         self.group_id, self.display = group_id, display
 
 
-@given(_USER_BODY, _TRICKY, _META, _MEMBERSHIPS, _TRICKY)
-@settings(max_examples=300, deadline=None)
+@given(_USER_BODY, _TRICKY, _META_OF, _MEMBERSHIPS)
+@settings(max_examples=400, deadline=None)
 def test_a_pages_user_with_its_groups_as_json_text_is_the_dict_paths_bytes(
-        body: dict[str, Any], resource_id: str, meta: dict[str, Any], memberships: list[tuple[str, str]],
-        base_url: str) -> None:
-    # A list page renders User.groups as text (group_list.UserGroups) and splices it as a Fragment; a GET frames
-    # the dicts of Directory._extras. Both must give the same bytes.
-    document = _stored(USER_RESOURCE, body)
+        body: dict[str, Any], resource_id: str, meta_of: dict[str, Any], memberships: list[tuple[str, str]]) -> None:
+    # A list page renders User.groups as text (group_list.UserGroups) and splices it; a GET frames the dicts of
+    # Directory._extras. Any id, timestamp or base URL, however it must be escaped, comes out as
+    # orjson.dumps(meta) writes it.
+    base_url = meta_of["base_url"]
     groups = [_Membership(group_id, display) for group_id, display in dict(memberships).items()]
     as_dicts = {"groups": [user_group(g.group_id, g.display, base_url) for g in groups]} if groups else {}
-    as_text = {"groups": orjson.Fragment(UserGroups(base_url).json(groups))} if groups else None
-    expected = orjson.dumps(dump_resource(USER_RESOURCE, document, id=resource_id, meta=meta, extra=as_dicts))
-    assert dump_resource_json(USER_RESOURCE, orjson.dumps(document), id=resource_id, meta=meta,
-                              extra=as_text) == expected
+    framer = PageFramer(USER_RESOURCE, "", str)
+    as_text = framer.member("groups", UserGroups(base_url).json(groups)) if groups else b""
+    _assert_framed_bytes_equal(USER_RESOURCE, body, resource_id, meta_of, as_dicts, as_text)
 
 
-@given(_GROUP_BODY, _TRICKY, _META, _MEMBERS)
+@given(_GROUP_BODY, _TRICKY, _META_OF, _MEMBERS)
 @settings(max_examples=200, deadline=None)
-def test_dump_resource_json_is_the_dict_paths_bytes_for_any_stored_group(body: dict[str, Any], resource_id: str,
-                                                                         meta: dict[str, Any],
-                                                                         members: list[dict[str, str]]) -> None:
-    extra = {"members": orjson.Fragment(orjson.dumps(members))} if members else None
-    _assert_spliced_bytes_equal(GROUP_RESOURCE, body, resource_id, meta, extra)
-
-
-def test_dump_resource_json_of_an_empty_document_has_no_stray_comma() -> None:
-    assert orjson.loads(dump_resource_json(GROUP_RESOURCE, b"{}", id="g", meta={"resourceType": "Group"})) == \
-        {"schemas": [GROUP_SCHEMA], "id": "g", "meta": {"resourceType": "Group"}}
-
-
-# -- PageFramer: a list page's framing, with the meta built as bytes ------------------------------------------
-
-@given(_USER_BODY, _TRICKY, _TRICKY, _TRICKY, st.integers(min_value=0), _TRICKY, _MEMBERSHIPS)
-@settings(max_examples=300, deadline=None)
-def test_a_page_framers_user_is_the_dict_paths_bytes(body: dict[str, Any], resource_id: str, created: str,
-                                                     last_modified: str, version: int, base_url: str,
-                                                     memberships: list[tuple[str, str]]) -> None:
-    # Any id, timestamp or base URL, however it must be escaped, comes out as orjson.dumps(meta) writes it.
-    document = _stored(USER_RESOURCE, body)
-    groups = [_Membership(group_id, display) for group_id, display in dict(memberships).items()]
-    extra = {"groups": [user_group(g.group_id, g.display, base_url) for g in groups]} if groups else {}
-    location = f"{base_url}/Users/"
-    meta = {"resourceType": "User", "created": created, "lastModified": last_modified,
-            "location": location + resource_id, "version": f'W/"{version}"'}
-    expected = orjson.dumps(dump_resource(USER_RESOURCE, document, id=resource_id, meta=meta, extra=extra))
-    framer = PageFramer(USER_RESOURCE, location, lambda v: f'W/"{v}"')
-    extra_json = framer.member("groups", UserGroups(base_url).json(groups)) if groups else b""
-    for _ in range(2):  # the second time from the framer's remembered encodings
-        assert framer.encode(orjson.dumps(document), resource_id, created, last_modified, version,
-                             extra_json) == expected
+def test_a_pages_group_is_the_dict_paths_bytes(body: dict[str, Any], resource_id: str, meta_of: dict[str, Any],
+                                               members: list[dict[str, str]]) -> None:
+    extra = {"members": members} if members else {}
+    members_json = PageFramer(GROUP_RESOURCE, "", str).member("members", orjson.dumps(members)) if members else b""
+    _assert_framed_bytes_equal(GROUP_RESOURCE, body, resource_id, meta_of, extra, members_json)
 
 
 def test_a_page_framers_group_without_members_has_no_stray_comma() -> None:

@@ -245,7 +245,7 @@ async def test_a_root_search_treats_an_attribute_one_type_lacks_as_absent_from_i
 
 
 async def test_a_listed_user_is_exactly_its_own_get_key_for_key_whatever_it_holds(scim: Scim) -> None:
-    # A page splices each stored document's JSON text (representation.dump_resource_json); a GET frames the
+    # A page splices each stored document's JSON text (representation.PageFramer); a GET frames the
     # parsed document: both must answer the same members in the same order, with the extension, non-ASCII text
     # and groups.
     enterprise = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User"

@@ -470,7 +470,7 @@ class _Resources(_Part):
         used = 0
         cursor = self.tx.sql(sql, params)
         for row in cursor:
-            # Encoded once, for the budget and for the page, which splices it (representation.dump_resource_json).
+            # Encoded once, for the budget and for the page, which splices it (representation.PageFramer).
             document_json = orjson.dumps(row[3])
             used += len(document_json)
             if len(found) >= limit or (found and used > max_bytes):
