@@ -166,7 +166,10 @@ def _seek_page(tx: Transaction, hints: PageHints, view: Hashable | None, searche
     return _read(tx, searches, totals, index, before, False, count, budget, render, links=False)
 
 
-ANCHOR_EVERY = 256
+# A page at a startIndex nobody ended a page at steps over up to this many rows from its anchor. The rowid order
+# walks the table itself, whose rows hold the documents: at 256 a random page of 100,000 users read 58 pages of
+# the file a request (strace, pread64), at 64 it reads 35, for 4x the anchors (1,563 keys at 100,000 rows).
+ANCHOR_EVERY = 64
 
 
 def _key_before(tx: Transaction, hints: PageHints, view: Hashable | None, search: SearchQuery, offset: int
