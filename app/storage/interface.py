@@ -146,10 +146,6 @@ class Members(Protocol):
         """The ids among `user_ids` that name no user."""
         ...
 
-    def add(self, group_id: str, user_ids: Sequence[str], now: str) -> list[str]:
-        """Add members (ones already there are left alone); the ids newly added."""
-        ...
-
     def add_users(self, group_id: str, user_ids: Sequence[str], now: str) -> list[str]:
         """Add as members the ids that name users (ones already there are left alone); the ids newly added. An id
         that names no user is left out (not an integrity error): missing_users tells which those were."""

@@ -39,7 +39,7 @@ async def test_add_users_adds_the_ids_that_name_users_once_each_in_order(databas
         for user_id, name in (("u1", "ada"), ("u2", "bob"), ("u3", "cy")):
             tx.resources.insert(USER_RESOURCE, user_id, {"userName": name}, NOW)
         tx.resources.insert(GROUP_RESOURCE, "g1", {"displayName": "team"}, NOW)
-        tx.members.add("g1", ["u2"], NOW)
+        tx.members.add_users("g1", ["u2"], NOW)
 
     await database.write(setup)
     # u2 is a member already, "nobody" names no user (no integrity error: it is left out), u3 is repeated.
@@ -143,10 +143,10 @@ async def test_groups_of_lists_each_users_groups_by_folded_display_name(database
             tx.resources.insert(USER_RESOURCE, user_id, {"userName": user_id}, NOW)
         for group_id, name in names.items():
             tx.resources.insert(GROUP_RESOURCE, group_id, {"displayName": name}, NOW)
-        tx.members.add("g0", users[::2], NOW)
-        tx.members.add("g1", users[::3], NOW)
-        tx.members.add("g2", users[1::5], NOW)
-        tx.members.add("g3", users[1000:], NOW)
+        tx.members.add_users("g0", users[::2], NOW)
+        tx.members.add_users("g1", users[::3], NOW)
+        tx.members.add_users("g2", users[1::5], NOW)
+        tx.members.add_users("g3", users[1000:], NOW)
 
     await database.write(seed)
     found = await database.read(lambda tx: tx.members.groups_of(users))

@@ -148,9 +148,9 @@ async def test_one_instance_at_a_time_delivers_an_endpoints_events(postgres_url:
 
 
 async def test_a_broken_reference_is_an_integrity_violation_not_a_driver_error(storage: PostgresStorage) -> None:
-    await storage.write(lambda tx: tx.resources.insert(GROUP_RESOURCE, "g1", {"displayName": "team"}, NOW))
-    with pytest.raises(IntegrityViolation):
-        await storage.write(lambda tx: tx.members.add("g1", ["no-such-user"], NOW))
+    await storage.write(lambda tx: tx.resources.insert(USER_RESOURCE, "u1", {"userName": "ann"}, NOW))
+    with pytest.raises(IntegrityViolation):  # a membership of a group that does not exist
+        await storage.write(lambda tx: tx.members.add_users("no-such-group", ["u1"], NOW))
 
 
 async def test_externalId_eq_is_answered_by_its_index(storage: PostgresStorage) -> None:

@@ -90,7 +90,7 @@ async def test_a_person_page_says_why_in_a_sentence_and_in_detail(signed_in: Con
     def rejoin_on_3_november(tx: Transaction) -> None:
         [admins] = [g.group_id for g in tx.members.groups_of([ann_id])[ann_id] if g.display == ADMINS]
         tx.members.remove(admins, [ann_id])
-        tx.members.add(admins, [ann_id], "2026-11-03T09:00:00.000000Z")
+        tx.members.add_users(admins, [ann_id], "2026-11-03T09:00:00.000000Z")
 
     storage = open_storage(settings.db_path, must_exist=True)  # another connection, as another process has
     await storage.open()

@@ -519,14 +519,6 @@ class _Members(_Part):
         existing = {row[0] for row in self.tx.sql("SELECT id FROM users WHERE id = ANY(%s)", (list(user_ids),))}
         return [user_id for user_id in user_ids if user_id not in existing]
 
-    def add(self, group_id: str, user_ids: Sequence[str], now: str) -> list[str]:
-        if not user_ids:
-            return []
-        added = {row[0] for row in self.tx.sql(
-            "INSERT INTO group_members (group_id, user_id, added) SELECT %s, u, %s FROM unnest(%s::text[]) AS u "
-            "ON CONFLICT DO NOTHING RETURNING user_id", (group_id, now, list(dict.fromkeys(user_ids))))}
-        return [user_id for user_id in dict.fromkeys(user_ids) if user_id in added]
-
     def add_users(self, group_id: str, user_ids: Sequence[str], now: str) -> list[str]:
         if not user_ids:
             return []

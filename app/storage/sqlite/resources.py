@@ -437,15 +437,9 @@ def missing_users(conn: sqlite3.Connection, user_ids: Sequence[str]) -> list[str
     return [user_id for user_id in user_ids if user_id not in existing]
 
 
-def add_members(conn: sqlite3.Connection, group_id: str, user_ids: Sequence[str], now: str) -> list[str]:
-    """Add members; ones already there are left alone. Returns the ids that were newly added."""
-    insert = "INSERT OR IGNORE INTO group_members (group_id, user_id, added) VALUES (?, ?, ?)"
-    return [user_id for user_id in user_ids if conn.execute(insert, (group_id, user_id, now)).rowcount > 0]
-
-
 def add_users(conn: sqlite3.Connection, group_id: str, user_ids: Sequence[str], now: str) -> list[str]:
     """Add the ids that name users as members, ones already there left alone; the ids newly added. One statement
-    per id, where missing_users and add_members take two."""
+    per id: the user's existence is checked by the insert itself, not by a query of its own."""
     insert = "INSERT OR IGNORE INTO group_members (group_id, user_id, added) SELECT ?, id, ? FROM users WHERE id = ?"
     return [user_id for user_id in user_ids if conn.execute(insert, (group_id, now, user_id)).rowcount > 0]
 

@@ -115,9 +115,6 @@ class _Members(_Concern):
     def missing_users(self, user_ids: Sequence[str]) -> list[str]:
         return resources.missing_users(self._conn, user_ids)
 
-    def add(self, group_id: str, user_ids: Sequence[str], now: str) -> list[str]:
-        return resources.add_members(self._conn, group_id, user_ids, now)
-
     def add_users(self, group_id: str, user_ids: Sequence[str], now: str) -> list[str]:
         return resources.add_users(self._conn, group_id, user_ids, now)
 
