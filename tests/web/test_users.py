@@ -247,3 +247,48 @@ async def test_get_filter_and_patch_value_filter_fold_case_alike(scim: Scim, sto
     removed = await scim.patch(f"/Users/{user['id']}", [{"op": "remove", "path": "emails",
                                                          "value": [{"value": asked}]}])
     assert removed.status == 200 and [e["value"] for e in removed.body["emails"]] == ["other@x.example"]
+
+
+async def test_patch_of_one_attribute_leaves_the_other_searches_and_moves_its_own(scim: Scim) -> None:
+    # Each indexed attribute patched alone: its own filter and the members search follow at once, the others still
+    # find the user, and the unique userName key moves with the name (the old name is free, the new one is taken).
+    user = await scim.create_user("first.name", displayName="First Shown", externalId="ext-1")
+    await scim.create_group("rollcall-members", [user["id"]])
+
+    async def filtered(expression: str) -> list[str]:
+        answer = await scim.get(f"/Users?filter={quote(expression)}")
+        assert answer.status == 200, answer.body
+        return [found["id"] for found in answer.body.get("Resources", [])]
+
+    async def searched(term: str) -> list[str]:
+        answer = await scim.get(f"/api/members?q={quote(term)}")
+        assert answer.status == 200, answer.body
+        return [member["userName"] for member in answer.body["members"]]
+
+    async def patch(path: str, value: object) -> None:
+        answer = await scim.patch(f"/Users/{user['id']}", [{"op": "replace", "path": path, "value": value}])
+        assert answer.status == 200, answer.body
+
+    await patch("displayName", "Second Shown")
+    assert await filtered('displayName eq "second shown"') == [user["id"]]
+    assert await filtered('displayName eq "First Shown"') == []
+    assert await searched("SECOND SHOWN") == ["first.name"] and await searched("first shown") == []
+    assert await filtered('userName eq "FIRST.NAME"') == [user["id"]]
+    assert await filtered('externalId eq "ext-1"') == [user["id"]]
+
+    await patch("externalId", "ext-2")
+    assert await filtered('externalId eq "ext-2"') == [user["id"]] and await filtered('externalId eq "ext-1"') == []
+    assert await filtered('displayName eq "Second Shown"') == [user["id"]]
+
+    await patch("userName", "second.name")
+    assert await filtered('userName eq "SECOND.NAME"') == [user["id"]]
+    assert await filtered('userName eq "first.name"') == []
+    assert await searched("second.name") == ["second.name"] and await searched("first.name") == []
+    assert await filtered('displayName eq "Second Shown"') == [user["id"]]
+    assert (await scim.post("/Users", {"schemas": [USER_SCHEMA], "userName": "second.name"})).status == 409
+    assert (await scim.post("/Users", {"schemas": [USER_SCHEMA], "userName": "First.Name"})).status == 201
+
+    await patch("active", False)
+    assert await filtered("active eq false") == [user["id"]]
+    assert await filtered('userName eq "second.name" and active eq true') == []
+    assert await filtered('externalId eq "ext-2"') == [user["id"]]

@@ -279,9 +279,9 @@ class _Resources(_Part):
             f"INSERT INTO {table} (id, {', '.join(columns)}, doc, doc_folded, created, last_modified, version) "
             f"VALUES (%s, {marks}, %s::jsonb, %s::jsonb, %s, %s, 1)",
             (resource_id, *derived_columns(resource_type, document), doc, folded, now, now), UniquenessConflict)
+        # A user that did not exist a moment ago has no roster entry to copy a search key onto (see sqlite's).
         if resource_type is USER_RESOURCE:
             self._put_emails(resource_id, document, replacing=False)
-            self._put_search_key(resource_id, document)
         return StoredResource(resource_id, document, now, now, 1)
 
     def update(self, resource_type: ResourceType, current: StoredResource, document: dict[str, Any], now: str,

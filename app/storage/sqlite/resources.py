@@ -117,9 +117,10 @@ def insert(conn: sqlite3.Connection, resource_type: ResourceType, resource_id: s
         )
     except sqlite3.IntegrityError as error:
         raise integrity_error(error) from error
+    # No roster entry can name a user that did not exist a moment ago, so there is no search key to copy yet:
+    # put_entries takes it from the users row when the user joins.
     if resource_type is USER_RESOURCE:
         _put_emails(conn, resource_id, document, replacing=False)
-        _put_search_key(conn, resource_id, document)
     return StoredResource(resource_id, document, now, now, 1)
 
 
@@ -128,17 +129,22 @@ def update(conn: sqlite3.Connection, resource_type: ResourceType, current: Store
     """Replace a resource's document; DocumentTooLarge when it encodes to more than `max_bytes`."""
     table = _table(resource_type)
     doc = _dumps(document, max_bytes)
-    assignments = ", ".join(f"{column} = ?" for column in table.columns)
+    # Only the derived columns whose value changed are assigned: SQLite rewrites an index entry for every indexed
+    # column the statement assigns, changed or not, and a PATCH of `active` should not move the userName keys.
+    derived = zip(table.columns, derived_columns(resource_type, document),
+                  derived_columns(resource_type, current.document), strict=True)
+    changed = [(column, value) for column, value, before in derived if value != before]
+    assignments = "".join(f"{column} = ?, " for column, _ in changed)
     try:
         conn.execute(
-            f"UPDATE {table.name} SET {assignments}, doc = ?, last_modified = ?, version = version + 1 WHERE id = ?",
-            (*derived_columns(resource_type, document), doc, now, current.id),
+            f"UPDATE {table.name} SET {assignments}doc = ?, last_modified = ?, version = version + 1 WHERE id = ?",
+            (*(value for _, value in changed), doc, now, current.id),
         )
     except sqlite3.IntegrityError as error:
         raise integrity_error(error) from error
     if resource_type is USER_RESOURCE and _email_keys(document) != _email_keys(current.document):
         _put_emails(conn, current.id, document, replacing=True)
-    if resource_type is USER_RESOURCE and user_search_key(document) != user_search_key(current.document):
+    if any(column == "search_key" for column, _ in changed):
         _put_search_key(conn, current.id, document)
     return StoredResource(current.id, document, current.created, now, current.version + 1)
 
