@@ -12,6 +12,8 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+import orjson
+
 from app.protocol import errors
 from app.protocol.schema_defs import RESOURCE_TYPES, ResourceType
 
@@ -19,6 +21,8 @@ BULK_REQUEST = "urn:ietf:params:scim:api:messages:2.0:BulkRequest"
 BULK_RESPONSE = "urn:ietf:params:scim:api:messages:2.0:BulkResponse"
 # RFC 7644 §3.7.2: a value "bulkId:qwerty" stands for the id of the resource the POST with bulkId "qwerty" creates.
 REFERENCE_PREFIX = "bulkId:"
+# How any string that starts with the prefix begins in JSON: none of its characters is ever escaped.
+_REFERENCE_IN_JSON = b'"' + REFERENCE_PREFIX.encode()
 METHODS = ("POST", "PUT", "PATCH", "DELETE")
 # The status of an operation that succeeded, by method (RFC 7644 §3.7.3).
 SUCCESS_STATUS = {"POST": 201, "PUT": 200, "PATCH": 200, "DELETE": 204}
@@ -179,8 +183,21 @@ def _is_reference(value: Any) -> bool:
     return isinstance(value, str) and value.startswith(REFERENCE_PREFIX)
 
 
+def _may_hold_references(data: Any) -> bool:
+    # parse_bulk_request runs on the event loop, and walking an import's Users value by value in Python took
+    # most of the loop's time under Bulk load (12 Users of 1,400 e-mails and phone numbers: ~2 ms each). Their
+    # JSON, written in C, shows whether any string starts with the prefix; a key that does, or JSON orjson will
+    # not write (nested deeper than its limit), only sends the data on to the walk, which decides.
+    try:
+        return _REFERENCE_IN_JSON in orjson.dumps(data)
+    except orjson.JSONEncodeError:
+        return True
+
+
 def references_in(data: Any) -> Iterator[str]:
     """The bulkIds that `data` references: every string value "bulkId:<id>", at any depth."""
+    if not _may_hold_references(data):
+        return
     for container in _containers(data):
         values = container.values() if isinstance(container, dict) else container
         yield from (value[len(REFERENCE_PREFIX):] for value in values if _is_reference(value))

@@ -5,6 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from app.protocol import errors
 from app.protocol.bulk import (
@@ -97,6 +99,25 @@ def test_references_anywhere_in_the_data_walked_without_recursion() -> None:
         deep = [deep]
     assert list(references_in(deep)) == ["a"]
     resolve_references(deep, {"a": "id-a"})
+
+
+_STRINGS = st.sampled_from(["bulkId:a", "bulkId:", "bulkId:\"q\\", "bulkId:é", "xbulkId:b", "bulkid:c", "plain", ""])
+_JSON = st.recursive(st.none() | st.booleans() | st.integers() | _STRINGS,
+                     lambda inner: st.lists(inner, max_size=3) | st.dictionaries(_STRINGS, inner, max_size=3),
+                     max_leaves=12)
+
+
+def _every_reference(data: Any) -> list[str]:
+    if isinstance(data, str):
+        return [data[len("bulkId:"):]] if data.startswith("bulkId:") else []
+    values = data.values() if isinstance(data, dict) else data if isinstance(data, list) else []
+    return [found for value in values for found in _every_reference(value)]
+
+
+@given(st.dictionaries(_STRINGS, _JSON, max_size=4))
+def test_every_string_value_starting_bulkId_is_a_reference_and_nothing_else_is(data: dict[str, Any]) -> None:
+    # Keys that start with the prefix, the prefix inside a value or in another case, are not references.
+    assert sorted(references_in(data)) == sorted(_every_reference(data))
 
 
 def ops(*specs: tuple[str, str | None, list[str]]) -> list[Any]:
